@@ -1,0 +1,50 @@
+"""Exceptions of the `context` package.
+
+ContextError                      root: anything raised on purpose by context/
+├── ConfigError                   contextdesk.yaml is invalid (names the source and key)
+├── SourceError                   a source could not be read
+│   └── MalformedSourceError      bad CSV quoting, invalid JSON, wrong encoding (names file and line)
+├── StandardizationError          one value failed standardization (record, field, raw value, reason)
+└── NotFoundError                 a customer, record or identifier does not exist
+"""
+
+from __future__ import annotations
+
+
+class ContextError(Exception):
+    """Root of every error raised on purpose by the context package."""
+
+
+class ConfigError(ContextError):
+    """The configuration is invalid."""
+
+
+class SourceError(ContextError):
+    """A source could not be read."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"source {source!r}: {message}")
+        self.source = source
+
+
+class MalformedSourceError(SourceError):
+    """A source file is malformed at a known place."""
+
+    def __init__(self, source: str, path: str, line: int | None, problem: str) -> None:
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(source, f"{where}: {problem}")
+        self.path = path
+        self.line = line
+        self.problem = problem
+
+
+class StandardizationError(ContextError):
+    """A value could not be standardized; carries the reason shown in the quarantine."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotFoundError(ContextError):
+    """Something looked up does not exist."""

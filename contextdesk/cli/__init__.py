@@ -1,0 +1,20 @@
+"""The `contextdesk` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from contextdesk.cli import db, intake
+
+app = typer.Typer(
+    help="ContextDesk: customer context and knowledge for AI customer support.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db.app, name="db")
+intake.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,65 @@
+"""Shared CLI plumbing: settings, engine and config loading, error display."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.engine import Engine
+
+from contextdesk.settings import Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@functools.cache
+def settings() -> Settings:
+    """Settings for this CLI process."""
+    return load_settings()
+
+
+@functools.cache
+def engine() -> Engine:
+    """The database engine, migrated to the latest schema (the CLI always runs on an up-to-date schema)."""
+    from contextdesk.db import is_up_to_date, make_engine, upgrade
+
+    eng = make_engine(settings().resolved_database_url)
+    if not is_up_to_date(eng):
+        upgrade(eng)
+    return eng
+
+
+def config_path(explicit: Path | None = None) -> Path:
+    """The contextdesk.yaml to use: --config, then CONTEXTDESK_CONFIG_FILE, then ./contextdesk.yaml."""
+    path = explicit or settings().resolved_config_file
+    if path is None:
+        fail("no contextdesk.yaml found: pass --config PATH or set CONTEXTDESK_CONFIG_FILE")
+    return path
+
+
+def fail(message: str, code: int = 1) -> Any:
+    """Print an error and exit non-zero."""
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn our own exceptions into one readable line and exit code 1 (no traceback)."""
+    from context.errors import ContextError
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ContextError as exc:
+            return fail(str(exc))  # type: ignore[no-any-return]
+
+    return wrapper

@@ -1,0 +1,8 @@
+"""Imports every module that defines tables so `SQLModel.metadata` is complete (for Alembic)."""
+
+from sqlmodel import SQLModel
+
+import context.canonical.models
+import context.intake.models  # noqa: F401
+
+metadata = SQLModel.metadata

@@ -1,0 +1,93 @@
+"""The one place that reads configuration from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """ContextDesk settings, read from `CONTEXTDESK_*` environment variables (and a `.env` file)."""
+
+    model_config = SettingsConfigDict(env_prefix="CONTEXTDESK_", env_file=".env", extra="ignore")
+
+    home: Path = Field(Path(".contextdesk"), description="Data dir: SQLite file, Chroma index, caches.")
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("CONTEXTDESK_DATABASE_URL", "DATABASE_URL"),
+        description="SQLAlchemy URL; default is a SQLite file in the data dir.",
+    )
+    config_file: Path | None = Field(
+        None, description="contextdesk.yaml with sources and rules; default: ./contextdesk.yaml if present."
+    )
+
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_fallback_model: str | None = None
+    llm_timeout_seconds: float = 30.0
+
+    embedder: str = Field("minilm", description="'minilm' (offline, bundled) or 'openai'.")
+    openai_embedding_model: str = "text-embedding-3-small"
+
+    chroma_host: str | None = Field(None, description="Chroma server host; unset means embedded PersistentClient.")
+    chroma_port: int = 8000
+    chroma_path: Path | None = Field(None, description="PersistentClient dir; default <home>/chroma.")
+
+    api_key: SecretStr | None = Field(None, description="Key for server-to-server endpoints (X-API-Key).")
+    identity_secret: SecretStr | None = Field(None, description="HMAC secret for widget identity verification.")
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("llm_timeout_seconds")
+    @classmethod
+    def _positive_timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be positive")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, value: list[str]) -> list[str]:
+        # A wildcard would let any site read customer context through a visitor's browser.
+        if "*" in value:
+            raise ValueError("'*' is not allowed: list the widget's origins explicitly")
+        return value
+
+    @model_validator(mode="after")
+    def _secrets_strong_enough(self) -> Settings:
+        for name in ("api_key", "identity_secret"):
+            secret = getattr(self, name)
+            if secret is not None and len(secret.get_secret_value()) < 16:
+                raise ValueError(f"CONTEXTDESK_{name.upper()} must be at least 16 characters")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in force: the configured one or the SQLite file in the data dir."""
+        if self.database_url:
+            url = self.database_url
+            # Plain postgresql:// URLs should use psycopg 3, which is what we install.
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{(self.home / 'contextdesk.db').resolve()}"
+
+    @property
+    def resolved_chroma_path(self) -> Path:
+        """Directory of the embedded Chroma index."""
+        return self.chroma_path or (self.home / "chroma")
+
+    @property
+    def resolved_config_file(self) -> Path | None:
+        """The contextdesk.yaml in force, if any."""
+        if self.config_file:
+            return self.config_file
+        default = Path("contextdesk.yaml")
+        return default if default.exists() else None
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment."""
+    return Settings()
