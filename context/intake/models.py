@@ -37,6 +37,8 @@ class RecordHead(SQLModel, table=True):
     source_record_id: str = Field(primary_key=True, max_length=255)
     version: int
     content_hash: str = Field(max_length=64)
+    # Fingerprint of the source's mapping config: a changed mapping re-standardizes unchanged records.
+    mapping_hash: str = Field(max_length=64)
     raw_record_id: int = Field(foreign_key="raw_records.id")
     customer_record_id: int | None = Field(default=None, foreign_key="customer_records.id")
 
@@ -83,6 +85,7 @@ class SyncRun(SQLModel, table=True):
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    remapped: int = 0
     quarantined: int = 0
     error: str | None = None
 
@@ -96,6 +99,7 @@ class SourceSummary(BaseModel):
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    remapped: int = 0
     quarantined: int = 0
     error: str | None = None
     seconds: float = 0.0

@@ -2,8 +2,121 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from context.intake.config import IntakeConfig, load_intake_config
+from context.intake.models import SourceSummary
+from contextdesk.cli.common import config_path, console, engine, friendly_errors
+
+quarantine_app = typer.Typer(help="Values that failed validation, kept with their reason.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add the intake commands to the main app."""
+    app.command("sync")(sync_command)
+    app.add_typer(quarantine_app, name="quarantine")
+
+
+def run_sync(config: IntakeConfig, sources: list[str] | None) -> list[SourceSummary]:
+    """Sync with a progress bar per source; returns the summaries."""
+    from context.intake.service import sync
+
+    tasks: dict[str, TaskID] = {}
+    with Progress(
+        TextColumn("[bold]{task.description:<12}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[records]:>9,} records"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+
+        def on_progress(source: str, done: int, total: int | None, records: int) -> None:
+            if source not in tasks:
+                tasks[source] = progress.add_task(source, total=total, records=0)
+            progress.update(tasks[source], completed=done, total=total, records=records)
+
+        return sync(engine=engine(), config=config, source_names=sources, on_progress=on_progress)
+
+
+def print_summary(summaries: list[SourceSummary]) -> None:
+    """The per-source sync summary table, then any errors."""
+    table = Table(title="Sync summary")
+    for column in ("source", "status", "read", "new", "changed", "unchanged", "remapped", "quarantined", "seconds"):
+        table.add_column(column, justify="left" if column in ("source", "status") else "right")
+    for s in summaries:
+        status = "[green]ok[/]" if s.status == "ok" else "[red]failed[/]"
+        table.add_row(
+            s.source,
+            status,
+            f"{s.read:,}",
+            f"{s.new:,}",
+            f"{s.changed:,}",
+            f"{s.unchanged:,}",
+            f"{s.remapped:,}",
+            f"{s.quarantined:,}",
+            f"{s.seconds:.1f}",
+        )
+    totals = [sum(getattr(s, f) for s in summaries) for f in ("read", "new", "changed", "unchanged", "remapped")]
+    quarantined = sum(s.quarantined for s in summaries)
+    table.add_row("[bold]total", "", *(f"{t:,}" for t in totals), f"{quarantined:,}", "")
+    console.print(table)
+    for s in summaries:
+        if s.error:
+            console.print(f"[red]{s.source}:[/] {s.error}")
+    if quarantined:
+        console.print("See why values were quarantined: [bold]contextdesk quarantine list[/]")
+
+
+@friendly_errors
+def sync_command(
+    config: Path | None = typer.Option(None, "--config", "-c", help="contextdesk.yaml (default: ./contextdesk.yaml)."),
+    source: list[str] | None = typer.Option(None, "--source", "-s", help="Sync only this source (repeatable)."),
+) -> None:
+    """Read every configured source, store raw records and standardized rows, and print a summary.
+
+    Idempotent: records whose content did not change are skipped; changed ones get a new raw version.
+    A source that cannot be read is reported and the others still sync (exit code 1).
+    """
+    cfg = load_intake_config(config_path(config))
+    summaries = run_sync(cfg, source)
+    print_summary(summaries)
+    if any(s.status != "ok" for s in summaries):
+        raise typer.Exit(1)
+
+
+@quarantine_app.command("list")
+@friendly_errors
+def quarantine_list(
+    source: str | None = typer.Option(None, "--source", "-s", help="Only this source."),
+    field: str | None = typer.Option(None, "--field", "-f", help="Only this canonical field (e.g. email)."),
+    limit: int = typer.Option(50, "--limit", "-n", help="At most this many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
+) -> None:
+    """Show quarantined values: the record, the field, the raw value and why it was rejected."""
+    from context.intake.models import QuarantinedValuePublic
+    from context.intake.service import list_quarantine, quarantine_counts
+
+    rows = list_quarantine(engine=engine(), source=source, field=field, limit=limit)
+    if as_json:
+        for row in rows:
+            console.print_json(QuarantinedValuePublic.model_validate(row, from_attributes=True).model_dump_json())
+        return
+    if not rows:
+        console.print("Nothing in quarantine.")
+        return
+    table = Table(title="Quarantined values (newest first)")
+    for column in ("source", "record", "field", "raw value", "reason"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        raw = row.raw_value if row.raw_value is not None else "[dim](missing)[/]"
+        table.add_row(row.source, row.source_record_id, row.field, raw, row.reason)
+    console.print(table)
+    counts = quarantine_counts(engine=engine())
+    console.print("In quarantine: " + json.dumps(counts) if counts else "")

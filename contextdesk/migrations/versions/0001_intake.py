@@ -2,7 +2,7 @@
 
 Revision ID: 0001_intake
 Revises: 
-Create Date: 2026-11-29 16:58:51.256656
+Create Date: 2026-11-29 17:03:29.142430
 """
 
 from collections.abc import Sequence
@@ -51,6 +51,7 @@ def upgrade() -> None:
     sa.Column('new', sa.Integer(), nullable=False),
     sa.Column('changed', sa.Integer(), nullable=False),
     sa.Column('unchanged', sa.Integer(), nullable=False),
+    sa.Column('remapped', sa.Integer(), nullable=False),
     sa.Column('quarantined', sa.Integer(), nullable=False),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.PrimaryKeyConstraint('id')
@@ -190,6 +191,7 @@ def upgrade() -> None:
     sa.Column('source_record_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('content_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('mapping_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('raw_record_id', sa.Integer(), nullable=False),
     sa.Column('customer_record_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['customer_record_id'], ['customer_records.id'], ),

@@ -1,0 +1,311 @@
+"""Field mapping: turns a source payload into standardized canonical values, quarantining what fails.
+
+A `RecordMapper` is compiled once per source from its `SourceConfig`. For each canonical field it tries
+the candidate columns/paths in priority order: the first one holding a value wins; if that value fails
+standardization it is quarantined and the next candidate is tried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+import orjson
+
+from context.errors import StandardizationError
+from context.intake import standardize as std
+from context.intake.config import BUILTIN_NULL_VALUES, FieldSpec, IntakeConfig, SourceConfig
+from context.intake.fields import CANONICAL_FIELDS
+
+Getter = Callable[[Any], Any]
+_ABSENT = object()
+
+
+def compile_path(path: str) -> Getter:
+    """A getter for a column name or a dotted path (`customer.email`, `items.data.0.price.nickname`).
+
+    An exact key match wins over a dotted path, so CSV headers containing dots still work.
+    """
+    parts = [int(p) if p.isdigit() else p for p in path.split(".")]
+
+    def get(payload: Any) -> Any:
+        if isinstance(payload, dict) and path in payload:
+            return payload[path]
+        node = payload
+        for part in parts:
+            if isinstance(part, int):
+                if not isinstance(node, list) or part >= len(node):
+                    return _ABSENT
+                node = node[part]
+            elif isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                return _ABSENT
+        return node
+
+    return get
+
+
+def content_hash(payload: dict[str, Any]) -> str:
+    """A stable hash of a payload (keys sorted), to detect changed records."""
+    return hashlib.blake2b(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
+@dataclass(slots=True)
+class Quarantined:
+    """A value that could not be used, and why."""
+
+    field: str
+    raw_value: str | None
+    reason: str
+
+
+@dataclass(slots=True)
+class MappedRecord:
+    """A source record standardized into canonical values."""
+
+    record_id: str
+    updated_at: datetime | None
+    person: dict[str, Any] = field(default_factory=dict)
+    entity: dict[str, Any] = field(default_factory=dict)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    identifiers: list[tuple[str, str]] = field(default_factory=list)
+    blank_fields: list[str] = field(default_factory=list)
+    quarantine: list[Quarantined] = field(default_factory=list)
+
+
+def _raw_text(value: Any) -> str | None:
+    if value is None or value is _ABSENT:
+        return None
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+@dataclass(slots=True)
+class _CompiledField:
+    name: str
+    kind: str
+    getters: list[tuple[str, Getter]]
+    spec: FieldSpec
+    value_map: dict[str, str] | None
+    item_getters: dict[str, list[tuple[str, Getter]]] | None
+
+
+class RecordMapper:
+    """Maps payloads of one source to `MappedRecord`s."""
+
+    def __init__(self, config: IntakeConfig, source: SourceConfig) -> None:
+        self.source = source
+        self.null_values = frozenset(
+            v.strip().casefold() for v in [*BUILTIN_NULL_VALUES, *config.null_values, *source.null_values]
+        )
+        self.zone: tzinfo = std.zone(source.timezone or config.timezone)
+        self.region = (source.default_region or config.default_region).upper()
+        self.id_getters = [(p, compile_path(p)) for p in _as_list(source.id)]
+        self.updated_getters = [(p, compile_path(p)) for p in _as_list(source.updated_at)]
+        self.required = set(source.required)
+        self.fields: list[_CompiledField] = []
+        for name, spec in source.fields.items():
+            value_map = None
+            if spec.map is not None:
+                raw_map = config.value_maps[spec.map] if isinstance(spec.map, str) else spec.map
+                value_map = {std.label_key(k): str(v) for k, v in raw_map.items()}
+            item_getters = None
+            if spec.items is not None:
+                item_getters = {k: [(p, compile_path(p)) for p in _as_list(v)] for k, v in spec.items.items()}
+            self.fields.append(
+                _CompiledField(
+                    name=name,
+                    kind=CANONICAL_FIELDS[name],
+                    getters=[(p, compile_path(p)) for p in spec.from_],
+                    spec=spec,
+                    value_map=value_map,
+                    item_getters=item_getters,
+                )
+            )
+        self.identifier_getters = [
+            (kind, spec.format, [(p, compile_path(p)) for p in spec.from_]) for kind, spec in source.identifiers.items()
+        ]
+
+    def record_id(self, payload: dict[str, Any]) -> str | None:
+        """The record's id in its source, or None if it has none."""
+        for _, get in self.id_getters:
+            value = get(payload)
+            if value is not _ABSENT and not std.is_missing(value, self.null_values):
+                text = str(value).strip()
+                if isinstance(value, float) and value.is_integer():
+                    text = str(int(value))
+                return text
+        return None
+
+    def map(self, payload: dict[str, Any], record_id: str) -> MappedRecord:
+        """Standardize one payload; problems become quarantine entries, never exceptions."""
+        out = MappedRecord(record_id=record_id, updated_at=None)
+        for path, get in self.updated_getters:
+            value = get(payload)
+            if value is _ABSENT or std.is_missing(value, self.null_values):
+                continue
+            try:
+                out.updated_at = std.standardize_timestamp(value, self.zone, dayfirst=self.source.dayfirst)
+                break
+            except StandardizationError as exc:
+                out.quarantine.append(Quarantined("updated_at", _raw_text(value), f"{path}: {exc.reason}"))
+        values: dict[str, Any] = {}
+        originals: dict[str, str] = {}
+        for compiled in self.fields:
+            self._map_field(compiled, payload, values, originals, out)
+        for name in sorted(self.required):
+            if name not in values:
+                failed = any(q.field == name for q in out.quarantine)
+                reason = "required field has no valid value" if failed else "required field is missing"
+                out.quarantine.append(Quarantined(name, None, reason))
+        self._assemble(values, originals, out)
+        for kind, fmt, getters in self.identifier_getters:
+            for _path, get in getters:
+                value = get(payload)
+                if value is _ABSENT or std.is_missing(value, self.null_values):
+                    continue
+                text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip()
+                out.identifiers.append((kind, fmt.format(text)))
+                break
+        return out
+
+    def _map_field(
+        self,
+        compiled: _CompiledField,
+        payload: dict[str, Any],
+        values: dict[str, Any],
+        originals: dict[str, str],
+        out: MappedRecord,
+    ) -> None:
+        spec = compiled.spec
+        if not compiled.getters:
+            values[compiled.name] = self._standardize(compiled, spec.const)
+            return
+        seen_blank = seen_value = False
+        for path, get in compiled.getters:
+            raw = get(payload)
+            if raw is _ABSENT:
+                continue
+            if std.is_missing(raw, self.null_values):
+                seen_blank = True
+                continue
+            seen_value = True
+            try:
+                values[compiled.name] = self._standardize(compiled, raw)
+            except StandardizationError as exc:
+                out.quarantine.append(Quarantined(compiled.name, _raw_text(raw), f"{path}: {exc.reason}"))
+                continue
+            if isinstance(raw, str):
+                originals[compiled.name] = raw
+            return
+        if spec.const is not None:
+            values[compiled.name] = self._standardize(compiled, spec.const)
+        elif seen_blank and not seen_value:
+            out.blank_fields.append(compiled.name)
+
+    def _standardize(self, compiled: _CompiledField, raw: Any) -> Any:
+        kind = compiled.kind
+        if kind == "email":
+            return std.standardize_email(str(raw))
+        if kind == "phone":
+            return std.standardize_phone(str(raw), self.region)
+        if kind == "name":
+            return std.standardize_name(str(raw))
+        if kind == "country":
+            return std.standardize_country(str(raw))
+        if kind == "timestamp":
+            return std.standardize_timestamp(raw, self.zone, dayfirst=compiled.spec.dayfirst or self.source.dayfirst)
+        if kind == "money":
+            return std.standardize_money(raw, minor_units=compiled.spec.minor_units)
+        if kind == "currency":
+            return std.standardize_currency(str(raw))
+        if kind == "label":
+            return std.standardize_label(raw, compiled.value_map)
+        if kind == "list":
+            return std.standardize_list(raw)
+        if kind == "int":
+            return std.standardize_int(raw)
+        if kind == "items":
+            return self._items(compiled, raw)
+        return std.standardize_text(raw)
+
+    def _items(self, compiled: _CompiledField, raw: Any) -> list[dict[str, Any]]:
+        if not isinstance(raw, list):
+            raise StandardizationError("expected a list of line items")
+        assert compiled.item_getters is not None
+        items: list[dict[str, Any]] = []
+        for index, entry in enumerate(raw):
+            item: dict[str, Any] = {}
+            for key, getters in compiled.item_getters.items():
+                for _path, get in getters:
+                    value = get(entry)
+                    if value is _ABSENT or std.is_missing(value, self.null_values):
+                        continue
+                    try:
+                        if key == "quantity":
+                            item[key] = std.standardize_int(value)
+                        elif key == "unit_price":
+                            item[key] = std.standardize_money(value, minor_units=compiled.spec.minor_units)[0]
+                        else:
+                            item[key] = std.standardize_text(value)
+                    except StandardizationError as exc:
+                        raise StandardizationError(f"item {index + 1} {key}: {exc.reason}") from None
+                    break
+            item.setdefault("quantity", 1)
+            items.append(item)
+        return items
+
+    def _assemble(self, values: dict[str, Any], originals: dict[str, str], out: MappedRecord) -> None:
+        person, entity = out.person, out.entity
+        currency_hint: str | None = None
+        for name, value in values.items():
+            if isinstance(value, tuple):  # money: (amount, currency found in the text)
+                value, found = value
+                currency_hint = currency_hint or found
+            if name == "order.items":
+                out.items = value
+                continue
+            if "." in name:
+                entity[_ENTITY_COLUMN.get(name, name.split(".", 1)[1])] = value
+            else:
+                person[name] = value
+        if currency_hint and not entity.get("currency") and self.source.entity in ("order", "subscription"):
+            entity["currency"] = currency_hint
+        if "email" in person:
+            person["email_original"] = originals.get("email")
+            out.identifiers.append(("email", person["email"]))
+        if "phone" in person:
+            person["phone_original"] = originals.get("phone")
+            out.identifiers.append(("phone", person["phone"]))
+        _complete_names(person, originals)
+
+
+_ENTITY_COLUMN = {
+    "order.number": "order_number",
+    "subscription.id": "subscription_ref",
+    "ticket.id": "ticket_ref",
+    "ticket.created_at": "opened_at",
+}
+
+
+def _complete_names(person: dict[str, Any], originals: dict[str, str]) -> None:
+    full, first, last = person.get("full_name"), person.get("first_name"), person.get("last_name")
+    if full and not (first or last):
+        person["first_name"], person["last_name"] = std.split_full_name(full)
+    elif (first or last) and not full:
+        person["full_name"] = " ".join(p for p in (first, last) if p)
+    raw_parts = [originals.get(k) for k in ("first_name", "last_name")]
+    raw_full = originals.get("full_name") or " ".join(p.strip() for p in raw_parts if p)
+    if raw_full:
+        person["name_original"] = raw_full
+
+
+def _as_list(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)

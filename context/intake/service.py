@@ -1,0 +1,516 @@
+"""Sync: read sources, store raw records, standardize into canonical rows, quarantine what fails.
+
+Idempotent by content hash: an unchanged record costs one indexed lookup and writes nothing; a changed
+record appends a raw version and rewrites only its own canonical rows (keeping the customer record id
+that identity resolution points at).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from context.canonical.models import (
+    Company,
+    CustomerRecord,
+    Identifier,
+    Interaction,
+    Order,
+    OrderItem,
+    Subscription,
+    Ticket,
+)
+from context.dbtypes import utcnow
+from context.errors import ContextError
+from context.intake.config import IntakeConfig, SourceConfig
+from context.intake.mapping import MappedRecord, Quarantined, RecordMapper, content_hash
+from context.intake.models import QuarantinedValue, RawRecord, RecordHead, SourceSummary, SyncRun
+from context.intake.sources import SourcePayload, open_source
+from context.intake.standardize import label_key
+
+BATCH_SIZE = 2000
+
+# (source name, work done, total work or None, records read so far)
+ProgressCallback = Callable[[str, int, int | None, int], None]
+
+
+def _table(model: Any) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+RAW = _table(RawRecord)
+HEADS = _table(RecordHead)
+QUARANTINE = _table(QuarantinedValue)
+RUNS = _table(SyncRun)
+RECORDS = _table(CustomerRecord)
+IDENTIFIERS = _table(Identifier)
+COMPANIES = _table(Company)
+ORDERS = _table(Order)
+ITEMS = _table(OrderItem)
+ENTITY_TABLES: dict[str, Table] = {
+    "order": ORDERS,
+    "subscription": _table(Subscription),
+    "ticket": _table(Ticket),
+    "interaction": _table(Interaction),
+}
+PERSON_COLUMNS = [
+    c.name
+    for c in RECORDS.columns
+    if c.name not in {"id", "source", "source_record_id", "customer_id", "synced_at", "blank_fields", "extra"}
+    and c.name not in {"source_updated_at", "company_id"}
+]
+
+
+def sync(
+    *,
+    engine: Engine,
+    config: IntakeConfig,
+    source_names: Sequence[str] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> list[SourceSummary]:
+    """Sync the named sources (all by default); a failing source is reported and the others still sync."""
+    selected = [config.source(n) for n in source_names] if source_names else list(config.sources)
+    return [sync_source(engine=engine, config=config, source=s, on_progress=on_progress) for s in selected]
+
+
+def mapping_fingerprint(config: IntakeConfig, source: SourceConfig) -> str:
+    """A hash of everything that affects how this source's records are standardized."""
+    relevant = {
+        "source": source.model_dump(mode="json", exclude={"path", "encoding", "delimiter", "records"}),
+        "maps": config.value_maps,
+        "nulls": sorted(config.null_values),
+        "region": config.default_region,
+        "tz": config.timezone,
+    }
+    return hashlib.blake2b(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
+@dataclass(slots=True)
+class _Counts:
+    read: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    remapped: int = 0
+    quarantined: int = 0
+
+
+def sync_source(
+    *, engine: Engine, config: IntakeConfig, source: SourceConfig, on_progress: ProgressCallback | None = None
+) -> SourceSummary:
+    """Sync one source in batches; returns its summary (status `failed` with the error if it could not be read)."""
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        run_id = conn.execute(
+            insert(RUNS).values(source=source.name, started_at=utcnow(), status="running").returning(RUNS.c.id)
+        ).scalar_one()
+    counts = _Counts()
+    status, error = "ok", None
+    try:
+        reader = open_source(config, source)
+        mapper = RecordMapper(config, source)
+        fingerprint = mapping_fingerprint(config, source)
+        batch: list[SourcePayload] = []
+        for item in reader.read():
+            batch.append(item)
+            if len(batch) >= BATCH_SIZE:
+                _process_batch(engine, mapper, fingerprint, source, run_id, batch, counts)
+                batch = []
+                if on_progress:
+                    done, total = reader.progress()
+                    on_progress(source.name, done, total, counts.read)
+        if batch:
+            _process_batch(engine, mapper, fingerprint, source, run_id, batch, counts)
+        if on_progress:
+            done, total = reader.progress()
+            on_progress(source.name, total or done, total, counts.read)
+    except ContextError as exc:
+        status, error = "failed", str(exc)
+    with engine.begin() as conn:
+        conn.execute(
+            update(RUNS)
+            .where(RUNS.c.id == run_id)
+            .values(
+                finished_at=utcnow(),
+                status=status,
+                error=error,
+                read=counts.read,
+                new=counts.new,
+                changed=counts.changed,
+                unchanged=counts.unchanged,
+                remapped=counts.remapped,
+                quarantined=counts.quarantined,
+            )
+        )
+    return SourceSummary(
+        source=source.name,
+        status=status,
+        read=counts.read,
+        new=counts.new,
+        changed=counts.changed,
+        unchanged=counts.unchanged,
+        remapped=counts.remapped,
+        quarantined=counts.quarantined,
+        error=error,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _process_batch(
+    engine: Engine,
+    mapper: RecordMapper,
+    fingerprint: str,
+    source: SourceConfig,
+    run_id: int,
+    batch: list[SourcePayload],
+    counts: _Counts,
+) -> None:
+    now = utcnow()
+    counts.read += len(batch)
+    # Later occurrences of the same id in one batch win (a source listing a record twice).
+    latest: dict[str, tuple[dict[str, Any], str, list[Quarantined]]] = {}
+    for item in batch:
+        notes: list[Quarantined] = []
+        record_id = mapper.record_id(item.payload)
+        digest = content_hash(item.payload)
+        if record_id is None:
+            record_id = f"hash:{digest[:16]}"
+            where = f" (line {item.line})" if item.line else ""
+            notes.append(Quarantined("id", None, f"record has no id{where}; stored under its content hash"))
+        latest[record_id] = (item.payload, digest, notes)
+
+    with engine.begin() as conn:
+        heads = {
+            row.source_record_id: row
+            for row in conn.execute(
+                select(
+                    HEADS.c.source_record_id,
+                    HEADS.c.version,
+                    HEADS.c.content_hash,
+                    HEADS.c.mapping_hash,
+                    HEADS.c.raw_record_id,
+                    HEADS.c.customer_record_id,
+                ).where(HEADS.c.source == source.name, HEADS.c.source_record_id.in_(list(latest)))
+            )
+        }
+        new_ids, changed_ids, remap_ids = [], [], []
+        for record_id, (_payload, digest, _notes) in latest.items():
+            head = heads.get(record_id)
+            if head is None:
+                new_ids.append(record_id)
+            elif head.content_hash != digest:
+                changed_ids.append(record_id)
+            elif head.mapping_hash != fingerprint or head.customer_record_id is None:
+                remap_ids.append(record_id)
+            else:
+                counts.unchanged += 1
+        counts.new += len(new_ids)
+        counts.changed += len(changed_ids)
+        counts.remapped += len(remap_ids)
+        # Records not in `latest` but read twice in the batch count as unchanged duplicates.
+        counts.unchanged += len(batch) - len(latest)
+        if not (new_ids or changed_ids or remap_ids):
+            return
+
+        # 1. Raw first: every new or changed version is kept exactly as read.
+        raw_ids: dict[str, int] = {}
+        raw_rows = []
+        for record_id in new_ids + changed_ids:
+            payload, digest, _ = latest[record_id]
+            head = heads.get(record_id)
+            raw_rows.append(
+                {
+                    "source": source.name,
+                    "source_record_id": record_id,
+                    "version": (head.version + 1) if head else 1,
+                    "content_hash": digest,
+                    "payload": payload,
+                    "fetched_at": now,
+                    "sync_run_id": run_id,
+                }
+            )
+        if raw_rows:
+            result = conn.execute(insert(RAW).returning(RAW.c.id, sort_by_parameter_order=True), raw_rows)
+            for row, raw_id in zip(raw_rows, result.scalars().all(), strict=True):
+                raw_ids[row["source_record_id"]] = raw_id
+        for record_id in remap_ids:
+            raw_ids[record_id] = heads[record_id].raw_record_id
+
+        # 2. Standardize.
+        mapped: dict[str, MappedRecord] = {}
+        for record_id in new_ids + changed_ids + remap_ids:
+            payload, _digest, notes = latest[record_id]
+            try:
+                record = mapper.map(payload, record_id)
+            except Exception as exc:  # a bug must not lose the record: keep it raw and quarantined
+                record = MappedRecord(record_id=record_id, updated_at=None)
+                record.quarantine.append(Quarantined("*", None, f"internal error: {type(exc).__name__}: {exc}"))
+            record.quarantine[:0] = notes
+            mapped[record_id] = record
+
+        # 3. Canonical rows.
+        company_ids = _company_ids(conn, source.name, mapped.values(), now)
+        existing = {rid: heads[rid].customer_record_id for rid in changed_ids + remap_ids}
+        rewritten = [cid for cid in existing.values() if cid is not None]
+        if rewritten:
+            _delete_canonical(conn, source.name, rewritten, [rid for rid, cid in existing.items() if cid])
+        record_ids = _write_person_rows(conn, source.name, mapped, existing, company_ids, now)
+        _write_identifiers(conn, source.name, mapped, record_ids)
+        _write_entities(conn, source, mapped, record_ids)
+        counts.quarantined += _write_quarantine(conn, source.name, mapped, raw_ids, run_id, now)
+
+        # 4. Heads last: a crash before this point re-processes the batch next time.
+        new_heads = [
+            {
+                "source": source.name,
+                "source_record_id": rid,
+                "version": 1,
+                "content_hash": latest[rid][1],
+                "mapping_hash": fingerprint,
+                "raw_record_id": raw_ids[rid],
+                "customer_record_id": record_ids[rid],
+            }
+            for rid in new_ids
+        ]
+        if new_heads:
+            conn.execute(insert(HEADS), new_heads)
+        moved = [
+            {
+                "_source": source.name,
+                "_rid": rid,
+                "version": heads[rid].version + (1 if rid in changed_ids else 0),
+                "content_hash": latest[rid][1],
+                "mapping_hash": fingerprint,
+                "raw_record_id": raw_ids[rid],
+                "customer_record_id": record_ids[rid],
+            }
+            for rid in changed_ids + remap_ids
+        ]
+        if moved:
+            conn.execute(
+                update(HEADS)
+                .where(HEADS.c.source == bindparam("_source"), HEADS.c.source_record_id == bindparam("_rid"))
+                .values(
+                    version=bindparam("version"),
+                    content_hash=bindparam("content_hash"),
+                    mapping_hash=bindparam("mapping_hash"),
+                    raw_record_id=bindparam("raw_record_id"),
+                    customer_record_id=bindparam("customer_record_id"),
+                ),
+                moved,
+            )
+
+
+def _company_ids(conn: Connection, source: str, records: Any, now: datetime) -> dict[str, int]:
+    names: dict[str, tuple[str, str | None]] = {}
+    for record in records:
+        name = record.person.get("company")
+        if name:
+            names.setdefault(label_key(name), (name, record.person.get("company_domain")))
+    if not names:
+        return {}
+    found = {
+        row.source_record_id: row.id
+        for row in conn.execute(
+            select(COMPANIES.c.id, COMPANIES.c.source_record_id).where(
+                COMPANIES.c.source == source, COMPANIES.c.source_record_id.in_(list(names))
+            )
+        )
+    }
+    missing = [
+        {
+            "source": source,
+            "source_record_id": key,
+            "source_updated_at": None,
+            "name": name,
+            "normalized_name": key,
+            "domain": domain,
+        }
+        for key, (name, domain) in names.items()
+        if key not in found
+    ]
+    if missing:
+        result = conn.execute(insert(COMPANIES).returning(COMPANIES.c.id, sort_by_parameter_order=True), missing)
+        for row, company_id in zip(missing, result.scalars().all(), strict=True):
+            found[row["source_record_id"]] = company_id
+    return found
+
+
+def _delete_canonical(conn: Connection, source: str, record_ids: list[int], source_record_ids: list[str]) -> None:
+    conn.execute(delete(IDENTIFIERS).where(IDENTIFIERS.c.record_id.in_(record_ids)))
+    conn.execute(
+        delete(ITEMS).where(ITEMS.c.order_id.in_(select(ORDERS.c.id).where(ORDERS.c.record_id.in_(record_ids))))
+    )
+    for table in ENTITY_TABLES.values():
+        conn.execute(delete(table).where(table.c.record_id.in_(record_ids)))
+    conn.execute(
+        delete(QUARANTINE).where(QUARANTINE.c.source == source, QUARANTINE.c.source_record_id.in_(source_record_ids))
+    )
+
+
+def _person_row(source: str, record: MappedRecord, company_ids: dict[str, int], now: datetime) -> dict[str, Any]:
+    person = record.person
+    row = {name: person.get(name) for name in PERSON_COLUMNS}
+    company = person.get("company")
+    row.update(
+        source=source,
+        source_record_id=record.record_id,
+        source_updated_at=record.updated_at,
+        company_id=company_ids.get(label_key(company)) if company else None,
+        blank_fields=record.blank_fields,
+        extra={},
+        synced_at=now,
+    )
+    return row
+
+
+def _write_person_rows(
+    conn: Connection,
+    source: str,
+    mapped: dict[str, MappedRecord],
+    existing: dict[str, int | None],
+    company_ids: dict[str, int],
+    now: datetime,
+) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    inserts = [_person_row(source, rec, company_ids, now) for rid, rec in mapped.items() if existing.get(rid) is None]
+    if inserts:
+        result = conn.execute(insert(RECORDS).returning(RECORDS.c.id, sort_by_parameter_order=True), inserts)
+        for row, record_id in zip(inserts, result.scalars().all(), strict=True):
+            ids[row["source_record_id"]] = record_id
+    updates = []
+    for rid, record_id in existing.items():
+        if record_id is None:
+            continue
+        row = _person_row(source, mapped[rid], company_ids, now)
+        row["_id"] = record_id
+        updates.append(row)
+        ids[rid] = record_id
+    if updates:
+        columns = [k for k in updates[0] if k != "_id"]
+        conn.execute(
+            update(RECORDS).where(RECORDS.c.id == bindparam("_id")).values({c: bindparam(c) for c in columns}),
+            updates,
+        )
+    return ids
+
+
+def _write_identifiers(
+    conn: Connection, source: str, mapped: dict[str, MappedRecord], record_ids: dict[str, int]
+) -> None:
+    rows = []
+    for rid, record in mapped.items():
+        seen: set[tuple[str, str]] = set()
+        for kind, value in record.identifiers:
+            if (kind, value) in seen:
+                continue
+            seen.add((kind, value))
+            rows.append(
+                {
+                    "source": source,
+                    "source_record_id": rid,
+                    "record_id": record_ids[rid],
+                    "kind": kind,
+                    "value": value,
+                    "source_updated_at": record.updated_at,
+                }
+            )
+    if rows:
+        conn.execute(insert(IDENTIFIERS), rows)
+
+
+def _write_entities(
+    conn: Connection, source: SourceConfig, mapped: dict[str, MappedRecord], record_ids: dict[str, int]
+) -> None:
+    table = ENTITY_TABLES.get(source.entity)
+    if table is None:
+        return
+    columns = {c.name for c in table.columns} - {"id"}
+    rows = []
+    for rid, record in mapped.items():
+        row: dict[str, Any] = dict.fromkeys(columns)
+        row.update({k: v for k, v in record.entity.items() if k in columns})
+        row.update(
+            source=source.name, source_record_id=rid, record_id=record_ids[rid], source_updated_at=record.updated_at
+        )
+        if table is ORDERS and row.get("tracking_numbers") is None:
+            row["tracking_numbers"] = []
+        rows.append(row)
+    result = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+    if table is not ORDERS:
+        return
+    items = []
+    for row, order_id in zip(rows, result.scalars().all(), strict=True):
+        record = mapped[row["source_record_id"]]
+        for item in record.items:
+            items.append(
+                {
+                    "order_id": order_id,
+                    "source": source.name,
+                    "source_record_id": row["source_record_id"],
+                    "source_updated_at": record.updated_at,
+                    "sku": item.get("sku"),
+                    "name": item.get("name"),
+                    "quantity": item.get("quantity", 1),
+                    "unit_price": item.get("unit_price"),
+                }
+            )
+    if items:
+        conn.execute(insert(ITEMS), items)
+
+
+def _write_quarantine(
+    conn: Connection,
+    source: str,
+    mapped: dict[str, MappedRecord],
+    raw_ids: dict[str, int],
+    run_id: int,
+    now: datetime,
+) -> int:
+    rows = [
+        {
+            "source": source,
+            "source_record_id": rid,
+            "field": q.field,
+            "raw_value": q.raw_value,
+            "reason": q.reason,
+            "raw_record_id": raw_ids.get(rid),
+            "sync_run_id": run_id,
+            "created_at": now,
+        }
+        for rid, record in mapped.items()
+        for q in record.quarantine
+    ]
+    if rows:
+        conn.execute(insert(QUARANTINE), rows)
+    return len(rows)
+
+
+def list_quarantine(
+    *, engine: Engine, source: str | None = None, field: str | None = None, limit: int = 200
+) -> list[QuarantinedValue]:
+    """Quarantined values, newest first, optionally for one source and/or field."""
+    from sqlmodel import Session
+
+    with Session(engine) as session:
+        query = select(QuarantinedValue).order_by(QuarantinedValue.id.desc())  # type: ignore[union-attr]
+        if source:
+            query = query.where(QuarantinedValue.source == source)  # type: ignore[arg-type]
+        if field:
+            query = query.where(QuarantinedValue.field == field)  # type: ignore[arg-type]
+        return list(session.scalars(query.limit(limit)).all())
+
+
+def quarantine_counts(*, engine: Engine) -> dict[str, int]:
+    """How many values are in quarantine, per source."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(QUARANTINE.c.source, func.count()).group_by(QUARANTINE.c.source))
+        return {source: count for source, count in rows}

@@ -1,0 +1,328 @@
+"""Standardization of single values: emails, phones, names, countries, timestamps, money, labels.
+
+Each function takes a raw value (already known not to be a missing-value placeholder) and returns the
+standardized value, or raises `StandardizationError` with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+import pycountry
+from dateutil import parser as date_parser
+from email_validator import EmailNotValidError, validate_email
+
+from context.errors import ConfigError, StandardizationError
+
+_WS = re.compile(r"\s+")
+
+
+def is_missing(value: Any, null_values: frozenset[str]) -> bool:
+    """Whether a raw value means "no value": None, blank, or a placeholder such as N/A, null, '-'."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip().casefold() in null_values
+    if isinstance(value, list | dict):
+        return len(value) == 0
+    return False
+
+
+# --- emails -----------------------------------------------------------------------------------------
+
+_ANGLE_EMAIL = re.compile(r"<([^<>]+@[^<>]+)>")
+
+
+@lru_cache(maxsize=65536)
+def standardize_email(raw: str) -> str:
+    """Trim, unwrap `Name <addr>` and `mailto:`, lower-case and syntax-check (no DNS) an email address."""
+    text = str(raw).strip()
+    match = _ANGLE_EMAIL.search(text)
+    if match:
+        text = match.group(1).strip()
+    if text.lower().startswith("mailto:"):
+        text = text[7:].strip()
+    if not text:
+        raise StandardizationError("empty email address")
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise StandardizationError(f"invalid email address: {exc}") from exc
+    return result.normalized.lower()
+
+
+# --- phones -----------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=65536)
+def standardize_phone(raw: str, default_region: str) -> str:
+    """Parse a phone number in any common format to E.164, using `default_region` when it has no country code."""
+    text = str(raw).strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise StandardizationError(f"not a phone number ({exc._msg})") from exc
+    if not phonenumbers.is_valid_number(number):
+        region = phonenumbers.region_code_for_number(number) or default_region
+        raise StandardizationError(f"not a valid phone number for region {region}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# --- names ------------------------------------------------------------------------------------------
+
+_PARTICLES = frozenset({"van", "von", "der", "den", "de", "da", "di", "del", "della", "la", "le", "du", "bin", "al"})
+
+
+def _case_word(word: str, first: bool) -> str:
+    lower = word.lower()
+    if not first and lower in _PARTICLES:
+        return lower
+    # Capitalize each part of hyphenated and apostrophe names: Jean-Luc, O'Brien.
+    parts = re.split(r"([-'’])", lower)
+    cased = "".join(p[:1].upper() + p[1:] if p not in "-'’" else p for p in parts)
+    if cased.startswith("Mc") and len(cased) > 2:
+        cased = "Mc" + cased[2].upper() + cased[3:]
+    return cased
+
+
+@lru_cache(maxsize=65536)
+def standardize_name(raw: str) -> str:
+    """Trim and collapse spaces; fix ALL-CAPS or all-lower names to name case, leave mixed case alone."""
+    text = _WS.sub(" ", unicodedata.normalize("NFC", str(raw))).strip().strip(",;")
+    if not text:
+        raise StandardizationError("empty name")
+    if any(ch.isdigit() for ch in text):
+        raise StandardizationError("name contains digits")
+    if text.isupper() or text.islower():
+        words = text.split(" ")
+        text = " ".join(_case_word(w, i == 0) for i, w in enumerate(words))
+    return text
+
+
+def split_full_name(full_name: str) -> tuple[str | None, str | None]:
+    """Split 'Jane van der Berg' / 'Berg, Jane' into (first, last); one word gives (word, None)."""
+    if "," in full_name:
+        last, _, first = full_name.partition(",")
+        return (first.strip() or None, last.strip() or None)
+    words = full_name.split(" ")
+    if len(words) == 1:
+        return words[0], None
+    return words[0], " ".join(words[1:])
+
+
+# --- countries --------------------------------------------------------------------------------------
+
+_COUNTRY_ALIASES = {
+    "usa": "US", "u.s.": "US", "u.s.a.": "US", "u.s": "US", "us of a": "US", "america": "US",
+    "united states of america": "US", "the united states": "US", "estados unidos": "US",
+    "uk": "GB", "u.k.": "GB", "u.k": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
+    "northern ireland": "GB", "great britain": "GB", "britain": "GB", "united kingdom": "GB",
+    "deutschland": "DE", "allemagne": "DE", "holland": "NL", "the netherlands": "NL", "nederland": "NL",
+    "españa": "ES", "espana": "ES", "italia": "IT", "schweiz": "CH", "suisse": "CH", "österreich": "AT",
+    "brasil": "BR", "méxico": "MX", "south korea": "KR", "korea": "KR", "russia": "RU", "czech republic": "CZ",
+    "ireland": "IE", "eire": "IE", "uae": "AE", "vietnam": "VN", "türkiye": "TR", "turkey": "TR",
+    "canada": "CA", "australia": "AU", "new zealand": "NZ", "france": "FR", "japan": "JP", "sverige": "SE",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def standardize_country(raw: str) -> str:
+    """Map a country code or name (ISO alpha-2/alpha-3, English name, common variants) to ISO 3166-1 alpha-2."""
+    text = _WS.sub(" ", str(raw)).strip()
+    key = text.casefold()
+    if key in _COUNTRY_ALIASES:
+        return _COUNTRY_ALIASES[key]
+    try:
+        country = pycountry.countries.lookup(text)
+    except LookupError:
+        raise StandardizationError(f"unknown country {text!r}") from None
+    return str(country.alpha_2)
+
+
+# --- timestamps -------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def zone(name: str) -> tzinfo:
+    """A time zone by IANA name, with a configuration error for unknown names."""
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"unknown time zone {name!r}") from exc
+
+
+_HAS_DATE = re.compile(r"\d{4}|\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}|\d{1,2} [A-Za-z]{3}")
+
+
+def standardize_timestamp(raw: Any, source_zone: tzinfo, *, dayfirst: bool = False) -> datetime:
+    """Parse a timestamp (ISO 8601, common formats, epoch seconds or ms) to a UTC-aware datetime.
+
+    Naive values are taken to be in the source's time zone.
+    """
+    if isinstance(raw, datetime):
+        value = raw
+    elif isinstance(raw, date):
+        value = datetime(raw.year, raw.month, raw.day)
+    elif isinstance(raw, int | float) and not isinstance(raw, bool):
+        value = _from_epoch(float(raw))
+    else:
+        text = str(raw).strip()
+        if re.fullmatch(r"\d{9,13}(\.\d+)?", text):
+            value = _from_epoch(float(text))
+        else:
+            value = _parse_text_timestamp(text, dayfirst)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=source_zone)
+    if not 1900 <= value.year <= 2200:
+        raise StandardizationError(f"implausible year {value.year}")
+    return value.astimezone(UTC)
+
+
+def _from_epoch(seconds: float) -> datetime:
+    # Values this large are milliseconds (13 digits) rather than seconds.
+    if seconds > 1e11:
+        seconds /= 1000.0
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise StandardizationError(f"epoch value {seconds} out of range") from exc
+
+
+@lru_cache(maxsize=65536)
+def _parse_text_timestamp(text: str, dayfirst: bool) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    if not _HAS_DATE.search(text):
+        raise StandardizationError(f"not a date/time: {text!r}")
+    try:
+        return date_parser.parse(text, dayfirst=dayfirst)
+    except (ValueError, OverflowError) as exc:
+        raise StandardizationError(f"not a date/time: {text!r}") from exc
+
+
+# --- money ------------------------------------------------------------------------------------------
+
+_SYMBOLS = {"$": "USD", "US$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "C$": "CAD", "A$": "AUD", "CA$": "CAD"}
+# Currencies without minor units, for amounts sent in minor units (Stripe's convention).
+_ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG", "RWF"})
+_MONEY_TOKEN = re.compile(r"^(?P<pre>[A-Za-z$€£¥]{0,3}\$?)\s*(?P<num>[-+]?[\d.,' ]+)\s*(?P<post>[A-Za-z€£$]{0,3})$")
+
+
+@lru_cache(maxsize=512)
+def standardize_currency(raw: str) -> str:
+    """A currency as an ISO 4217 code, from a code or a symbol."""
+    text = str(raw).strip()
+    if text in _SYMBOLS:
+        return _SYMBOLS[text]
+    code = text.upper()
+    if len(code) == 3 and pycountry.currencies.get(alpha_3=code) is not None:
+        return code
+    raise StandardizationError(f"unknown currency {text!r}")
+
+
+def standardize_money(
+    raw: Any, *, minor_units: bool = False, currency: str | None = None
+) -> tuple[Decimal, str | None]:
+    """Parse an amount ('$1,234.50', '1.234,50 €', 2900 in cents) to (Decimal, currency code or None)."""
+    found_currency: str | None = None
+    if isinstance(raw, bool):
+        raise StandardizationError("boolean is not an amount")
+    if isinstance(raw, int | Decimal):
+        amount = Decimal(raw)
+    elif isinstance(raw, float):
+        amount = Decimal(str(raw))
+    else:
+        text = str(raw).strip()
+        negative = text.startswith("(") and text.endswith(")")
+        text = text.strip("()")
+        match = _MONEY_TOKEN.match(text)
+        if not match:
+            raise StandardizationError(f"not an amount: {raw!r}")
+        for tag in (match.group("pre"), match.group("post")):
+            if tag:
+                found_currency = standardize_currency(tag)
+        amount = _parse_number(match.group("num"), raw)
+        if negative:
+            amount = -amount
+    code = found_currency or currency
+    if minor_units:
+        amount = amount if (code or "").upper() in _ZERO_DECIMAL else amount / 100
+    return amount.quantize(Decimal("0.0001")) if amount == amount else amount, found_currency
+
+
+def _parse_number(num: str, raw: Any) -> Decimal:
+    num = num.replace(" ", "").replace("'", "")
+    if "," in num and "." in num:
+        # Whichever separator comes last is the decimal one.
+        if num.rfind(",") > num.rfind("."):
+            num = num.replace(".", "").replace(",", ".")
+        else:
+            num = num.replace(",", "")
+    elif "," in num:
+        head, _, tail = num.rpartition(",")
+        num = f"{head.replace(',', '')}.{tail}" if len(tail) == 2 else num.replace(",", "")
+    try:
+        return Decimal(num)
+    except InvalidOperation:
+        raise StandardizationError(f"not an amount: {raw!r}") from None
+
+
+# --- labels, lists, numbers, text --------------------------------------------------------------------
+
+
+def label_key(raw: Any) -> str:
+    """The lookup key of a label: case-folded, trimmed, inner whitespace collapsed."""
+    return _WS.sub(" ", str(raw)).strip().casefold()
+
+
+def standardize_label(raw: Any, value_map: dict[str, str] | None) -> str:
+    """Map a label through a value map (keys compared case- and space-insensitively) or slugify it."""
+    key = label_key(raw)
+    if value_map is not None:
+        if key in value_map:
+            return value_map[key]
+        known = ", ".join(sorted(set(value_map.values())))
+        raise StandardizationError(f"unmapped value {str(raw).strip()!r} (maps to: {known})")
+    return key.replace(" ", "_")
+
+
+def standardize_list(raw: Any) -> list[str]:
+    """A list of non-empty strings from a list or a comma/semicolon/pipe separated string."""
+    items = raw if isinstance(raw, list) else re.split(r"[,;|\n]", str(raw))
+    return [str(item).strip() for item in items if item is not None and str(item).strip()]
+
+
+def standardize_int(raw: Any) -> int:
+    """A whole number from an int, an integral float or a numeric string."""
+    if isinstance(raw, bool):
+        raise StandardizationError("boolean is not a number")
+    try:
+        value = Decimal(str(raw).strip().replace(",", ""))
+    except InvalidOperation:
+        raise StandardizationError(f"not a whole number: {raw!r}") from None
+    if value != value.to_integral_value():
+        raise StandardizationError(f"not a whole number: {raw!r}")
+    return int(value)
+
+
+def standardize_text(raw: Any) -> str:
+    """Text trimmed of surrounding whitespace."""
+    if isinstance(raw, dict | list):
+        raise StandardizationError("expected text, got a nested object")
+    text = str(raw).strip()
+    if not text:
+        raise StandardizationError("empty text")
+    return text
