@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 import context.canonical.models
+import context.identity.models  # noqa: F401
 import context.intake.models  # noqa: F401
 
 metadata = SQLModel.metadata

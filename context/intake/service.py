@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from context.canonical.models import (
@@ -28,6 +28,7 @@ from context.canonical.models import (
     Subscription,
     Ticket,
 )
+from context.bulkwrite import bulk_insert
 from context.dbtypes import utcnow
 from context.errors import ContextError
 from context.intake.config import IntakeConfig, SourceConfig
@@ -67,6 +68,33 @@ PERSON_COLUMNS = [
     if c.name not in {"id", "source", "source_record_id", "customer_id", "synced_at", "blank_fields", "extra"}
     and c.name not in {"source_updated_at", "company_id"}
 ]
+
+
+def _allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
+    """Reserve `count` primary keys so bulk inserts need no RETURNING (row-at-a-time on SQLite).
+
+    PostgreSQL draws from the table's sequence. On SQLite the batch transaction already holds the write
+    lock (it starts by updating its sync run), so max(id) cannot move under us.
+    """
+    if count == 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(
+            text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"),
+            {"n": count},
+        )
+        return [int(r[0]) for r in rows]
+    start = conn.execute(select(func.max(table.c.id))).scalar() or 0
+    return list(range(start + 1, start + count + 1))
+
+
+def _insert_with_ids(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows with pre-allocated ids (plain executemany); returns the ids in row order."""
+    ids = _allocate_ids(conn, table, len(rows))
+    for row, new_id in zip(rows, ids, strict=True):
+        row["id"] = new_id
+    bulk_insert(conn, table, rows)
+    return ids
 
 
 def sync(
@@ -188,6 +216,8 @@ def _process_batch(
         latest[record_id] = (item.payload, digest, notes)
 
     with engine.begin() as conn:
+        # A write first: on SQLite this takes the database's write lock for the whole batch (see _allocate_ids).
+        conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(read=counts.read))
         heads = {
             row.source_record_id: row
             for row in conn.execute(
@@ -238,8 +268,7 @@ def _process_batch(
                 }
             )
         if raw_rows:
-            result = conn.execute(insert(RAW).returning(RAW.c.id, sort_by_parameter_order=True), raw_rows)
-            for row, raw_id in zip(raw_rows, result.scalars().all(), strict=True):
+            for row, raw_id in zip(raw_rows, _insert_with_ids(conn, RAW, raw_rows), strict=True):
                 raw_ids[row["source_record_id"]] = raw_id
         for record_id in remap_ids:
             raw_ids[record_id] = heads[record_id].raw_record_id
@@ -280,8 +309,7 @@ def _process_batch(
             }
             for rid in new_ids
         ]
-        if new_heads:
-            conn.execute(insert(HEADS), new_heads)
+        bulk_insert(conn, HEADS, new_heads)
         moved = [
             {
                 "_source": source.name,
@@ -338,8 +366,7 @@ def _company_ids(conn: Connection, source: str, records: Any, now: datetime) -> 
         if key not in found
     ]
     if missing:
-        result = conn.execute(insert(COMPANIES).returning(COMPANIES.c.id, sort_by_parameter_order=True), missing)
-        for row, company_id in zip(missing, result.scalars().all(), strict=True):
+        for row, company_id in zip(missing, _insert_with_ids(conn, COMPANIES, missing), strict=True):
             found[row["source_record_id"]] = company_id
     return found
 
@@ -383,8 +410,7 @@ def _write_person_rows(
     ids: dict[str, int] = {}
     inserts = [_person_row(source, rec, company_ids, now) for rid, rec in mapped.items() if existing.get(rid) is None]
     if inserts:
-        result = conn.execute(insert(RECORDS).returning(RECORDS.c.id, sort_by_parameter_order=True), inserts)
-        for row, record_id in zip(inserts, result.scalars().all(), strict=True):
+        for row, record_id in zip(inserts, _insert_with_ids(conn, RECORDS, inserts), strict=True):
             ids[row["source_record_id"]] = record_id
     updates = []
     for rid, record_id in existing.items():
@@ -423,8 +449,7 @@ def _write_identifiers(
                     "source_updated_at": record.updated_at,
                 }
             )
-    if rows:
-        conn.execute(insert(IDENTIFIERS), rows)
+    bulk_insert(conn, IDENTIFIERS, rows)
 
 
 def _write_entities(
@@ -444,11 +469,11 @@ def _write_entities(
         if table is ORDERS and row.get("tracking_numbers") is None:
             row["tracking_numbers"] = []
         rows.append(row)
-    result = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+    order_ids = _insert_with_ids(conn, table, rows)
     if table is not ORDERS:
         return
     items = []
-    for row, order_id in zip(rows, result.scalars().all(), strict=True):
+    for row, order_id in zip(rows, order_ids, strict=True):
         record = mapped[row["source_record_id"]]
         for item in record.items:
             items.append(
@@ -463,8 +488,7 @@ def _write_entities(
                     "unit_price": item.get("unit_price"),
                 }
             )
-    if items:
-        conn.execute(insert(ITEMS), items)
+    bulk_insert(conn, ITEMS, items)
 
 
 def _write_quarantine(
@@ -489,8 +513,7 @@ def _write_quarantine(
         for rid, record in mapped.items()
         for q in record.quarantine
     ]
-    if rows:
-        conn.execute(insert(QUARANTINE), rows)
+    bulk_insert(conn, QUARANTINE, rows)
     return len(rows)
 
 

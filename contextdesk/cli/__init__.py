@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from contextdesk.cli import db, intake
+from contextdesk.cli import db, demo, identity, intake, kb
 
 app = typer.Typer(
     help="ContextDesk: customer context and knowledge for AI customer support.",
@@ -12,6 +12,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(demo.app, name="demo")
+app.add_typer(identity.app, name="identity")
+app.add_typer(kb.app, name="kb")
 intake.register(app)
 
 

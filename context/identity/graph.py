@@ -1,0 +1,508 @@
+"""Layer 1: resolve plain records into clusters with evidence (no database).
+
+`resolve()` is a pure function of the record set, the rules, the model and the constraints: the
+input order never matters. Edges are decided in one documented, arrival-independent order:
+
+1. manual links (approved reviews, merges), by record rank;
+2. deterministic identifier matches, by identifier priority, then by record rank;
+3. probabilistic matches at or above the upper threshold, by probability (highest first), then rank.
+
+A record's rank is (source priority, oldest source timestamp, record key). An edge joining two clusters
+is refused — and sent to review — when the union would break an identifier limit or join people whose
+first names conflict (the chain guard); a do-not-link constraint refuses it silently. So where a limit
+forces a choice, the better-ranked match wins whatever the arrival order was.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from context.identity.errors import InputError
+from context.identity.rules import IdentifierRule, IdentityRules
+from context.identity.scoring import (
+    FSModel,
+    clean,
+    fast_probability,
+    jaro_winkler,
+    probability_and_coverage,
+    score_pair,
+)
+
+# First names that are the same person although their spellings are far apart.
+NICKNAMES = [
+    {"robert", "rob", "bob", "bobby"},
+    {"william", "will", "bill", "billy", "liam"},
+    {"elizabeth", "liz", "beth", "eliza", "betty"},
+    {"katherine", "catherine", "kate", "kathy", "cathy", "katie"},
+    {"michael", "mike", "mick"},
+    {"james", "jim", "jimmy", "jamie"},
+    {"richard", "rick", "dick", "rich"},
+    {"margaret", "maggie", "peggy", "meg"},
+    {"alexander", "alex", "sasha"},
+    {"alexandra", "alex", "sasha"},
+    {"jennifer", "jen", "jenny"},
+    {"thomas", "tom", "tommy"},
+    {"christopher", "chris"},
+    {"christine", "chris", "christina"},
+    {"daniel", "dan", "danny"},
+    {"joseph", "joe", "joey"},
+    {"edward", "ed", "eddie", "ted"},
+    {"susan", "sue", "suzy"},
+    {"anthony", "tony"},
+    {"patricia", "pat", "patty"},
+    {"samuel", "sam"},
+    {"samantha", "sam"},
+    {"benjamin", "ben"},
+    {"nicholas", "nick"},
+    {"matthew", "matt"},
+    {"andrew", "andy", "drew"},
+    {"stephen", "steven", "steve"},
+    {"rebecca", "becky"},
+    {"deborah", "debbie", "deb"},
+]
+_NICK: dict[str, set[str]] = defaultdict(set)
+for _group in NICKNAMES:
+    for _name in _group:
+        _NICK[_name] |= _group
+
+
+def first_names_compatible(a: str, b: str) -> bool:
+    """Whether two cleaned first names may belong to one person (typos, initials, nicknames)."""
+    if a == b:
+        return True
+    if len(a) == 1 or len(b) == 1:
+        return a[0] == b[0]
+    if b in _NICK.get(a, ()):
+        return True
+    return (jaro_winkler(a, b) if a <= b else jaro_winkler(b, a)) >= 0.8
+
+
+@dataclass(frozen=True)
+class Record:
+    """A plain source record: a source name, its record id and free-form attributes."""
+
+    source: str
+    record_id: str
+    attributes: Mapping[str, Any]
+    updated_at: datetime | str | None = None
+
+    @property
+    def key(self) -> str:
+        """The record key used everywhere: 'source:record_id'."""
+        return f"{self.source}:{self.record_id}"
+
+
+@dataclass
+class Edge:
+    """A decided link between two records, with its evidence."""
+
+    a: str
+    b: str
+    kind: str  # manual | deterministic | probabilistic
+    rule: str  # identifier kind, model name or manual action
+    score: float  # match probability (1.0 for deterministic and manual links)
+    evidence: list[dict[str, Any]]
+    approved_by: str = "system"
+
+
+@dataclass
+class ReviewItem:
+    """A pair a human should decide: probable match below auto-link, or a link refused by a guard."""
+
+    a: str
+    b: str
+    reason: str
+    score: float
+    evidence: list[dict[str, Any]]
+
+
+@dataclass
+class Resolution:
+    """Clusters (sorted record keys, sorted by first key) and the evidence behind them."""
+
+    clusters: list[list[str]]
+    edges: list[Edge]
+    reviews: list[ReviewItem]
+    hubs: set[tuple[str, str]] = field(default_factory=set)
+
+    def cluster_of(self) -> dict[str, int]:
+        """Record key -> index into `clusters`."""
+        return {key: i for i, cluster in enumerate(self.clusters) for key in cluster}
+
+    def match_probability(self) -> dict[str, float]:
+        """Per record, the strongest accepted link touching it (absent for singletons)."""
+        best: dict[str, float] = {}
+        for edge in self.edges:
+            for key in (edge.a, edge.b):
+                best[key] = max(best.get(key, 0.0), edge.score)
+        return best
+
+
+@dataclass
+class Prepared:
+    """A record reduced to what matching needs."""
+
+    key: str
+    rank: tuple[int, str, str]
+    identifiers: dict[str, list[str]]
+    values: dict[str, str | None]
+    first_name: str | None
+    name_key: str | None
+    block_keys: list[str]
+
+
+def normalize_identifier(rule: IdentifierRule, raw: Any) -> str | None:
+    """The normalized form of one identifier value (None when empty)."""
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if not text:
+        return None
+    if rule.normalize == "email":
+        text = text.lower()
+        return text if "@" in text else None
+    if rule.normalize == "phone":
+        digits = "".join(ch for ch in text if ch.isdigit())
+        return ("+" if text.startswith("+") else "") + digits if len(digits) >= 6 else None
+    if rule.normalize == "text":
+        return clean(text)
+    return text
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple | set | frozenset):
+        return list(value)
+    return [value]
+
+
+def prepare(record: Record, rules: IdentityRules) -> Prepared:
+    """Normalize a record's identifiers, comparison values, name key and blocking keys."""
+    if not record.source or ":" in record.source:
+        raise InputError(f"record {record.key!r}: source must be non-empty and contain no ':'")
+    if not record.record_id:
+        raise InputError(f"record from source {record.source!r}: empty record id")
+    attrs = record.attributes
+    identifiers: dict[str, list[str]] = {}
+    for rule in rules.identifiers:
+        found = sorted({v for raw in _as_list(attrs.get(rule.attribute)) if (v := normalize_identifier(rule, raw))})
+        if found:
+            identifiers[rule.kind] = found
+    values: dict[str, str | None] = {}
+    for comp in rules.probabilistic.fields:
+        raw_list = _as_list(attrs.get(comp.name))
+        values[comp.name] = clean(raw_list[0], field=comp.name) if raw_list else None
+    first = clean(attrs.get(rules.first_name_field))
+    last = clean(attrs.get(rules.last_name_field))
+    if (first is None or last is None) and attrs.get(rules.full_name_field):
+        parts = (clean(attrs.get(rules.full_name_field)) or "").split()
+        if parts:
+            first = first or parts[0]
+            last = last or (parts[-1] if len(parts) > 1 else None)
+    if first:
+        first = first.split()[0]
+    for name, val in ((rules.first_name_field, first), (rules.last_name_field, last)):
+        if name in values and values[name] is None and val is not None:
+            values[name] = val
+    name_key = f"{(first or '?')[0]}|{last}" if last else None
+    blocks = []
+    for i, fields in enumerate(rules.probabilistic.blocking):
+        parts_ = [values.get(f) or clean(_first(attrs.get(f)), field=f) for f in fields]
+        if all(parts_):
+            blocks.append(f"{i}:" + "|".join(p or "" for p in parts_))
+    updated = record.updated_at
+    updated_text = updated.isoformat() if isinstance(updated, datetime) else (updated or "~")
+    rank = (rules.source_rank(record.source), updated_text, record.key)
+    return Prepared(record.key, rank, identifiers, values, first, name_key, blocks)
+
+
+def _first(value: Any) -> Any:
+    items = _as_list(value)
+    return items[0] if items else None
+
+
+class _Clusters:
+    """Union-find whose roots carry what the guards check."""
+
+    def __init__(self, prepared: Mapping[str, Prepared], rules: IdentityRules, dnl: Mapping[str, set[str]]):
+        self.parent = {k: k for k in prepared}
+        self.members = {k: [k] for k in prepared}
+        self.values: dict[str, dict[str, set[str]]] = {
+            k: {kind: set(v) for kind, v in p.identifiers.items()} for k, p in prepared.items()
+        }
+        self.firsts = {k: ({p.first_name} if p.first_name else set()) for k, p in prepared.items()}
+        self.limits = {r.kind: r.limit for r in rules.identifiers if r.limit}
+        self.name_guard = rules.probabilistic.name_guard is not None
+        self.dnl = dnl
+
+    def find(self, k: str) -> str:
+        root = k
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[k] != root:
+            self.parent[k], k = root, self.parent[k]
+        return root
+
+    def refusal(self, ra: str, rb: str, *, manual: bool) -> str | None:
+        """Why the two clusters may not merge (None if they may)."""
+        small, other = (ra, rb) if len(self.members[ra]) <= len(self.members[rb]) else (rb, ra)
+        for key in self.members[small]:
+            for partner in self.dnl.get(key, ()):
+                if partner in self.parent and self.find(partner) == other:
+                    return "do-not-link"
+        if manual:
+            return None
+        for kind, limit in self.limits.items():
+            va, vb = self.values[ra].get(kind, set()), self.values[rb].get(kind, set())
+            merged = len(va | vb)
+            if merged > limit and merged > max(len(va), len(vb)):
+                return f"limit: more than {limit} distinct {kind} values"
+        if self.name_guard:
+            for x in self.firsts[ra]:
+                for y in self.firsts[rb]:
+                    if not first_names_compatible(x, y):
+                        return f"name conflict: first names {x!r} and {y!r}"
+        return None
+
+    def union(self, ra: str, rb: str) -> None:
+        if len(self.members[ra]) < len(self.members[rb]):
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.members[ra].extend(self.members.pop(rb))
+        for kind, vals in self.values.pop(rb).items():
+            self.values[ra].setdefault(kind, set()).update(vals)
+        self.firsts[ra] |= self.firsts.pop(rb)
+
+
+def hub_values(prepared: Iterable[Prepared], rules: IdentityRules) -> set[tuple[str, str]]:
+    """Identifier values shared by more distinct names than their rule allows."""
+    names: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for p in prepared:
+        if p.name_key is None:
+            continue
+        for kind, vals in p.identifiers.items():
+            for v in vals:
+                names[(kind, v)].add(p.name_key)
+    out = set()
+    for rule in rules.identifiers:
+        if rule.hub_max_names is None:
+            continue
+        for (kind, v), keys in names.items():
+            if kind == rule.kind and len(keys) > rule.hub_max_names:
+                out.add((kind, v))
+    return out
+
+
+def resolve(
+    records: Iterable[Record],
+    rules: IdentityRules,
+    model: FSModel,
+    *,
+    manual_links: Sequence[tuple[str, str, str]] = (),
+    do_not_link: Iterable[tuple[str, str]] = (),
+    known_hubs: set[tuple[str, str]] | None = None,
+    oversized_blocks: set[str] | None = None,
+    prepared: Mapping[str, Prepared] | None = None,
+) -> Resolution:
+    """Cluster records; `manual_links` are (a, b, approver) links a human made.
+
+    `known_hubs` and `oversized_blocks` let a caller that resolves part of a larger record set pass
+    facts about the whole set (the database layer does this).
+    """
+    if prepared is None:
+        prep: dict[str, Prepared] = {}
+        for record in records:
+            p = prepare(record, rules)
+            if p.key in prep:
+                raise InputError(f"record {p.key!r} appears twice")
+            prep[p.key] = p
+    else:
+        prep = dict(prepared)
+    dnl: dict[str, set[str]] = defaultdict(set)
+    for a, b in do_not_link:
+        dnl[a].add(b)
+        dnl[b].add(a)
+    hubs = hub_values(prep.values(), rules) | (known_hubs or set())
+    rank = {k: p.rank for k, p in prep.items()}
+    by_kind = {r.kind: r for r in rules.identifiers}
+
+    # Candidate edges, each with a sort key that depends only on record content.
+    ordered: list[tuple[tuple[Any, ...], Edge]] = []
+    for a, b, approver in manual_links:
+        if a in prep and b in prep and a != b:
+            a, b = sorted((a, b), key=rank.__getitem__)
+            edge = Edge(a, b, "manual", "manual", 1.0, [{"field": "manual", "approved_by": approver}], approver)
+            ordered.append(((0, 0, rank[a], rank[b]), edge))
+    holders: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for p in prep.values():
+        for kind, vals in p.identifiers.items():
+            for v in vals:
+                holders[(kind, v)].append(p.key)
+    for (kind, value), keys in holders.items():
+        if len(keys) < 2:
+            continue
+        rule = by_kind[kind]
+        if rule.is_blocked(value) or (kind, value) in hubs:
+            continue
+        keys.sort(key=rank.__getitem__)
+        pairs = (
+            [(keys[i], keys[j]) for i in range(len(keys)) for j in range(i + 1, len(keys))]
+            if len(keys) <= 10
+            else [(keys[0], k) for k in keys[1:]] + list(itertools.pairwise(keys[1:]))
+        )
+        for a, b in pairs:
+            evidence = [{"field": kind, "left": value, "right": value, "level": "exact identifier"}]
+            ordered.append(
+                ((1, rule.priority, rank[a], rank[b], kind), Edge(a, b, "deterministic", kind, 1.0, evidence))
+            )
+
+    # Pre-clusters from identifiers only: pairs inside one need no probabilistic score.
+    pre = {k: k for k in prep}
+
+    def pfind(k: str) -> str:
+        while pre[k] != k:
+            pre[k] = pre[pre[k]]
+            k = pre[k]
+        return k
+
+    for _, edge in ordered:
+        ra, rb = pfind(edge.a), pfind(edge.b)
+        if ra != rb:
+            pre[ra] = rb
+
+    review_candidates: list[tuple[float, str, str]] = []
+    prob = rules.probabilistic
+    if prob.enabled and prob.fields:
+        blocks: dict[str, list[str]] = defaultdict(list)
+        for p in prep.values():
+            for bk in p.block_keys:
+                blocks[bk].append(p.key)
+        seen: set[tuple[str, str]] = set()
+        skip = oversized_blocks or set()
+        for bk, keys in blocks.items():
+            if len(keys) < 2 or len(keys) > prob.max_block_size or bk in skip:
+                continue
+            for i in range(len(keys)):
+                for j in range(i + 1, len(keys)):
+                    a, b = (keys[i], keys[j]) if rank[keys[i]] <= rank[keys[j]] else (keys[j], keys[i])
+                    if (a, b) in seen or pfind(a) == pfind(b):
+                        continue
+                    seen.add((a, b))
+                    pr = fast_probability(
+                        rules, model, _guarded(prep[a], hubs, by_kind), _guarded(prep[b], hubs, by_kind)
+                    )
+                    if pr >= prob.upper:
+                        ordered.append(
+                            ((2, -pr, rank[a], rank[b]), Edge(a, b, "probabilistic", "fellegi-sunter", pr, []))
+                        )
+                    elif pr >= prob.lower:
+                        review_candidates.append((pr, a, b))
+
+    ordered.sort(key=lambda item: item[0])
+    clusters = _Clusters(prep, rules, dnl)
+    accepted: list[Edge] = []
+    reviews: list[ReviewItem] = []
+    for _, edge in ordered:
+        ra, rb = clusters.find(edge.a), clusters.find(edge.b)
+        if ra != rb:
+            why = clusters.refusal(ra, rb, manual=edge.kind == "manual")
+            if why is None and edge.kind == "probabilistic":
+                why = _weakest_link(clusters, ra, rb, rules, model, prep, hubs, by_kind)
+            if why is not None:
+                if why != "do-not-link":
+                    reviews.append(
+                        ReviewItem(edge.a, edge.b, why, edge.score, _evidence(rules, model, prep, edge, hubs))
+                    )
+                continue
+            clusters.union(ra, rb)
+        if edge.kind == "probabilistic":
+            edge.evidence = _evidence(rules, model, prep, edge, hubs)
+        accepted.append(edge)
+    for pr, a, b in sorted(review_candidates, key=lambda t: (-t[0], rank[t[1]], rank[t[2]])):
+        if clusters.find(a) != clusters.find(b) and b not in dnl.get(a, ()):
+            edge = Edge(a, b, "probabilistic", "fellegi-sunter", pr, [])
+            reviews.append(
+                ReviewItem(
+                    a, b, "probable match below the auto-link threshold", pr, _evidence(rules, model, prep, edge, hubs)
+                )
+            )
+
+    groups: dict[str, list[str]] = defaultdict(list)
+    for k in prep:
+        groups[clusters.find(k)].append(k)
+    ordered_clusters = sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
+    open_reviews = [r for r in reviews if clusters.find(r.a) != clusters.find(r.b)]
+    return Resolution(clusters=ordered_clusters, edges=accepted, reviews=_dedupe_reviews(open_reviews), hubs=hubs)
+
+
+def _weakest_link(
+    clusters: _Clusters,
+    ra: str,
+    rb: str,
+    rules: IdentityRules,
+    model: FSModel,
+    prep: Mapping[str, Prepared],
+    hubs: set[tuple[str, str]],
+    by_kind: Mapping[str, IdentifierRule],
+) -> str | None:
+    """Chain guard for probable matches: every record of one side must be at least a possible match
+    (review threshold) for every record of the other, or one good pair would weld two people together.
+    Pairs sharing fewer than two compared fields carry no evidence either way and are skipped."""
+    for x in clusters.members[ra]:
+        gx = _guarded(prep[x], hubs, by_kind)
+        for y in clusters.members[rb]:
+            p, compared = probability_and_coverage(rules, model, gx, _guarded(prep[y], hubs, by_kind))
+            if compared >= 2 and p < rules.probabilistic.lower:
+                return f"conflicts with another record of the customer ({x} vs {y})"
+    return None
+
+
+def _guarded(p: Prepared, hubs: set[tuple[str, str]], by_kind: Mapping[str, IdentifierRule]) -> dict[str, str | None]:
+    """Comparison values with blocked and hub identifier values hidden (a shared info@ is no evidence)."""
+    out = p.values
+    for name, value in p.values.items():
+        rule = by_kind.get(name)
+        if value is None or rule is None:
+            continue
+        norm = normalize_identifier(rule, value) or value
+        if rule.is_blocked(norm) or (name, norm) in hubs:
+            out = dict(out) if out is p.values else out
+            out[name] = None
+    return out
+
+
+def _evidence(
+    rules: IdentityRules, model: FSModel, prep: Mapping[str, Prepared], edge: Edge, hubs: set[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    if edge.kind != "probabilistic":
+        return edge.evidence
+    by_kind = {r.kind: r for r in rules.identifiers}
+    score = score_pair(rules, model, _guarded(prep[edge.a], hubs, by_kind), _guarded(prep[edge.b], hubs, by_kind))
+    return [{"field": "prior", "bits": round(score.prior_bits, 3)}] + [
+        {
+            "field": c.field,
+            "level": c.level,
+            "left": c.left,
+            "right": c.right,
+            "bits": round(c.bits, 3),
+            "tf": c.tf_adjusted,
+        }
+        for c in score.contributions
+    ]
+
+
+def _dedupe_reviews(reviews: list[ReviewItem]) -> list[ReviewItem]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for item in reviews:
+        pair = (min(item.a, item.b), max(item.a, item.b))
+        if pair not in seen:
+            seen.add(pair)
+            out.append(item)
+    return out

@@ -1,0 +1,942 @@
+"""Layer 2: identity resolution on the database — graph, stable ids, review queue, constraints, action log.
+
+Incremental resolution finds the *candidate closure* of the changed records — every record reachable
+through a shared identifier value, a blocking key with a score at or above the review threshold, a
+manual link, or current membership of the same customer — and re-clusters that closure with the pure
+`graph.resolve()`. A closure is a union of whole candidate components, and `resolve()` decides each
+component independently of arrival order, so the incremental path gives the same clusters as a full
+`rebuild()` and as any other arrival order.
+
+Stable ids: each resulting cluster takes an existing customer id by this rule — previous ids, oldest
+first (created_at, then id), each claim the cluster holding most of their records (ties: the cluster
+with the smallest record key) unless another older id claimed it already. So a merge keeps the older id
+(the absorbed id becomes an alias) and a split leaves the id on the larger side; clusters left without
+an id get a new one.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, func, insert, or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from context.canonical.models import Customer, CustomerRecord, Identifier
+from context.dbtypes import utcnow
+from context.identity.errors import ActionError, ReviewStateError, UnknownCustomerError, UnknownRecordError
+from context.identity.graph import (
+    Edge,
+    Prepared,
+    Record,
+    Resolution,
+    hub_values,
+    normalize_identifier,
+    prepare,
+    resolve,
+)
+from context.identity.models import (
+    BlockKey,
+    CustomerAlias,
+    DoNotLink,
+    IdentityAction,
+    IdentityEdge,
+    IdentityReview,
+    IdentityState,
+    ResolveSummary,
+    ReviewPublic,
+)
+from context.identity.rules import IdentityRules
+from context.identity.scoring import FSModel, PairScore, fast_probability, prior_model, score_pair
+from context.identity.splink_model import fit_model
+
+CHUNK = 900  # stays under SQLite's bound-parameter limit
+HOLDER_CAP = 1000  # an identifier value on more records than this is a hub without looking further
+T = TypeVar("T")
+
+_PERSON_FIELDS = [
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "full_name",
+    "company",
+    "job_title",
+    "country",
+    "region",
+    "city",
+    "postcode",
+    "address",
+]
+
+
+def _chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def record_key(source: str, source_record_id: str) -> str:
+    """The record key 'source:source_record_id'."""
+    return f"{source}:{source_record_id}"
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a <= b else (b, a)
+
+
+# --------------------------------------------------------------------------------------------- state
+
+
+def _get_state(session: Session, key: str) -> dict[str, Any] | None:
+    row = session.get(IdentityState, key)
+    return None if row is None else dict(row.value)
+
+
+def _set_state(session: Session, key: str, value: dict[str, Any]) -> None:
+    row = session.get(IdentityState, key)
+    if row is None:
+        session.add(IdentityState(key=key, value=value))
+    else:
+        row.value = value
+        row.updated_at = utcnow()
+        session.add(row)
+
+
+def load_model(*, engine: Engine, rules: IdentityRules) -> FSModel:
+    """The stored fitted model, or the documented priors when none was trained (or the fields changed)."""
+    with Session(engine) as session:
+        data = _get_state(session, "model")
+    if data is not None:
+        model = FSModel.model_validate(data)
+        if set(model.fields) == {f.name for f in rules.probabilistic.fields}:
+            return model
+    return prior_model(rules)
+
+
+def train(*, engine: Engine, rules: IdentityRules, use_splink: bool = True) -> FSModel:
+    """Fit term frequencies (and Splink m/u when there is enough data) on all records and store the model."""
+    with Session(engine) as session:
+        ids = list(session.exec(select(col(CustomerRecord.id))))
+        prepared = list(_load_prepared(session, ids, rules).values())
+        model = fit_model(prepared, rules, train=use_splink)
+        _set_state(session, "model", model.model_dump(mode="json"))
+        session.commit()
+    return model
+
+
+# ----------------------------------------------------------------------------------------- records
+
+
+def _load_prepared(session: Session, ids: Iterable[int | None], rules: IdentityRules) -> dict[int, Prepared]:
+    """Prepared records by customer_records.id."""
+    out: dict[int, Prepared] = {}
+    attr_of = {r.kind: r.attribute for r in rules.identifiers}
+    for batch1 in _chunks(sorted({i for i in ids if i is not None})):
+        rows = session.exec(select(CustomerRecord).where(col(CustomerRecord.id).in_(batch1))).all()
+        idents: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for rid, kind, value in session.exec(
+            select(Identifier.record_id, Identifier.kind, Identifier.value).where(col(Identifier.record_id).in_(batch1))
+        ).all():
+            idents[rid][kind].append(value)
+        for rec in rows:
+            attrs: dict[str, Any] = {f: getattr(rec, f) for f in _PERSON_FIELDS}
+            for kind, values in idents.get(rec.id or 0, {}).items():
+                attr = attr_of.get(kind, kind)
+                primary = attrs.get(attr)
+                attrs[attr] = ([primary] if primary else []) + sorted(v for v in values if v != primary)
+            plain = Record(rec.source, rec.source_record_id, attrs, rec.source_updated_at)
+            out[rec.id or 0] = prepare(plain, rules)
+    return out
+
+
+def _ids_for_keys(session: Session, keys: Iterable[str]) -> dict[str, int]:
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        source, _, rid = key.partition(":")
+        by_source[source].append(rid)
+    out: dict[str, int] = {}
+    for source, rids in by_source.items():
+        for batch2 in _chunks(rids):
+            for rid, sid, pk in session.exec(
+                select(CustomerRecord.source_record_id, CustomerRecord.source, CustomerRecord.id).where(
+                    CustomerRecord.source == source,
+                    col(CustomerRecord.source_record_id).in_(batch2),
+                )
+            ).all():
+                out[record_key(sid, rid)] = pk or 0
+    return out
+
+
+def _require_keys(session: Session, keys: Sequence[str]) -> dict[str, int]:
+    found = _ids_for_keys(session, keys)
+    for key in keys:
+        if key not in found:
+            raise UnknownRecordError(key)
+    return found
+
+
+def canonical_customer_id(*, engine: Engine, customer_id: str) -> str:
+    """The current id of a customer, following aliases left by merges."""
+    with Session(engine) as session:
+        return _canonical(session, customer_id)
+
+
+def _canonical(session: Session, customer_id: str) -> str:
+    if session.get(Customer, customer_id) is not None:
+        return customer_id
+    alias = session.get(CustomerAlias, customer_id)
+    if alias is not None and session.get(Customer, alias.customer_id) is not None:
+        return alias.customer_id
+    raise UnknownCustomerError(customer_id)
+
+
+def _customer_record_ids(session: Session, customer_id: str) -> list[int | None]:
+    return list(session.exec(select(col(CustomerRecord.id)).where(CustomerRecord.customer_id == customer_id)))
+
+
+# -------------------------------------------------------------------------------------- resolution
+
+
+@dataclass
+class _Closure:
+    prepared: dict[int, Prepared]
+    known_hubs: set[tuple[str, str]]
+    oversized: set[str]
+
+
+def _write_block_keys(session: Session, prepared: dict[int, Prepared]) -> None:
+    for batch3 in _chunks(prepared):
+        session.exec(delete(BlockKey).where(col(BlockKey.record_id).in_(batch3)))
+    rows = [{"record_id": rid, "key": bk} for rid, p in prepared.items() for bk in p.block_keys]
+    for batch4 in _chunks(rows, 5000):
+        session.execute(insert(BlockKey), batch4)
+
+
+def _closure(session: Session, seeds: dict[int, Prepared], rules: IdentityRules, model: FSModel) -> _Closure:
+    """Every record a change can affect: see the module docstring."""
+    prepared = dict(seeds)
+    known_hubs: set[tuple[str, str]] = set()
+    oversized: set[str] = set()
+    by_kind = {r.kind: r for r in rules.identifiers}
+    lower = rules.probabilistic.lower
+    frontier = set(seeds)
+    visited = set(seeds)
+    while frontier:
+        found: set[int] = set()
+        # 1. Shared identifier values (all holders, so hub status is judged on the whole set).
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for rid in frontier:
+            for kind, values in prepared[rid].identifiers.items():
+                for v in values:
+                    if not by_kind[kind].is_blocked(v) and (kind, v) not in known_hubs:
+                        wanted[kind].add(v)
+        for kind, wanted_values in wanted.items():
+            for batch5 in _chunks(sorted(wanted_values)):
+                holders: dict[str, set[int]] = defaultdict(set)
+                for rid, value in session.exec(
+                    select(Identifier.record_id, Identifier.value).where(
+                        Identifier.kind == kind, col(Identifier.value).in_(batch5)
+                    )
+                ).all():
+                    holders[value].add(rid)
+                for value, rids in holders.items():
+                    if len(rids) > HOLDER_CAP:
+                        known_hubs.add((kind, value))
+                    else:
+                        found |= rids
+        # 2. Same current customer and manual links.
+        keys = {prepared[rid].key for rid in frontier}
+        customers = set()
+        for batch6 in _chunks(frontier):
+            customers |= {
+                c
+                for c in session.exec(select(CustomerRecord.customer_id).where(col(CustomerRecord.id).in_(batch6)))
+                if c
+            }
+        for batch7 in _chunks(customers):
+            found |= {
+                i
+                for i in session.exec(select(col(CustomerRecord.id)).where(col(CustomerRecord.customer_id).in_(batch7)))
+                if i
+            }
+        manual_keys: set[str] = set()
+        for batch8 in _chunks(keys):
+            for a, b in session.exec(
+                select(IdentityEdge.record_a, IdentityEdge.record_b).where(
+                    col(IdentityEdge.kind) == "manual",
+                    or_(col(IdentityEdge.record_a).in_(batch8), col(IdentityEdge.record_b).in_(batch8)),
+                )
+            ).all():
+                manual_keys |= {a, b}
+        found |= set(_ids_for_keys(session, manual_keys - keys).values())
+        # 3. Blocking keys: co-members scoring at least the review threshold.
+        if rules.probabilistic.enabled and rules.probabilistic.fields:
+            bkeys = {bk for rid in frontier for bk in prepared[rid].block_keys} - oversized
+            members: dict[str, set[int]] = defaultdict(set)
+            for batch9 in _chunks(sorted(bkeys)):
+                for rid, bk in session.exec(
+                    select(BlockKey.record_id, BlockKey.key).where(col(BlockKey.key).in_(batch9))
+                ).all():
+                    members[bk].add(rid)
+            unknown = {rid for rids in members.values() for rid in rids} - set(prepared)
+            prepared.update(_load_prepared(session, unknown, rules))
+            for bk, rids in members.items():
+                if len(rids) > rules.probabilistic.max_block_size:
+                    oversized.add(bk)
+                    continue
+                for rid in frontier:
+                    if bk not in prepared[rid].block_keys:
+                        continue
+                    for other in rids - {rid} - found:
+                        p = fast_probability(
+                            rules, model, _hidden(prepared[rid], rules), _hidden(prepared[other], rules)
+                        )
+                        if p >= lower:
+                            found.add(other)
+        new = found - visited
+        prepared.update(_load_prepared(session, new - set(prepared), rules))
+        visited |= new
+        frontier = new
+    return _Closure({rid: prepared[rid] for rid in visited}, known_hubs, oversized)
+
+
+def _hidden(p: Prepared, rules: IdentityRules) -> dict[str, str | None]:
+    """Comparison values with blocklisted identifier values hidden (hubs are judged in `resolve`)."""
+    out = p.values
+    for rule in rules.identifiers:
+        v = out.get(rule.attribute)
+        if v is not None and rule.is_blocked(normalize_identifier(rule, v) or v):
+            out = {**out, rule.attribute: None}
+    return out
+
+
+def _constraints(
+    session: Session, keys: set[str], *, full: bool
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """Manual links and do-not-link pairs with both ends inside `keys`."""
+    manual: dict[tuple[str, str], str] = {}
+    dnl: set[tuple[str, str]] = set()
+    edge_q = select(IdentityEdge.record_a, IdentityEdge.record_b, IdentityEdge.approved_by).where(
+        col(IdentityEdge.kind) == "manual"
+    )
+    dnl_q = select(DoNotLink.record_a, DoNotLink.record_b)
+    batches: Iterable[list[str] | None] = [None] if full else _chunks(sorted(keys))
+    for batch in batches:
+        eq = edge_q if batch is None else edge_q.where(col(IdentityEdge.record_a).in_(batch))
+        for a, b, who in session.exec(eq).all():
+            if a in keys and b in keys:
+                manual[_pair(a, b)] = who
+        dq = (
+            dnl_q
+            if batch is None
+            else dnl_q.where(or_(col(DoNotLink.record_a).in_(batch), col(DoNotLink.record_b).in_(batch)))
+        )
+        for a, b in session.exec(dq).all():
+            if a in keys and b in keys:
+                dnl.add(_pair(a, b))
+        if batch is not None:
+            for a, b, who in session.exec(edge_q.where(col(IdentityEdge.record_b).in_(batch))).all():
+                if a in keys and b in keys:
+                    manual[_pair(a, b)] = who
+    return [(a, b, who) for (a, b), who in sorted(manual.items())], sorted(dnl)
+
+
+def _new_customer_id() -> str:
+    return f"cus_{uuid.uuid4().hex[:24]}"
+
+
+def _apply(
+    session: Session,
+    closure: _Closure,
+    rules: IdentityRules,
+    model: FSModel,
+    *,
+    full: bool = False,
+) -> tuple[Resolution, dict[str, int]]:
+    """Re-cluster the closure and write customers, ids, edges and reviews."""
+    by_key = {p.key: rid for rid, p in closure.prepared.items()}
+    keys = set(by_key)
+    manual, dnl = _constraints(session, keys, full=full)
+    res = resolve(
+        [],
+        rules,
+        model,
+        manual_links=manual,
+        do_not_link=dnl,
+        known_hubs=closure.known_hubs,
+        oversized_blocks=closure.oversized,
+        prepared={p.key: p for p in closure.prepared.values()},
+    )
+    old: dict[int, str | None] = {}
+    for batch10 in _chunks(closure.prepared):
+        for rid, cid in session.exec(
+            select(CustomerRecord.id, CustomerRecord.customer_id).where(col(CustomerRecord.id).in_(batch10))
+        ).all():
+            old[rid or 0] = cid
+    overlap: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for i, cluster in enumerate(res.clusters):
+        for key in cluster:
+            cid = old.get(by_key[key])
+            if cid:
+                overlap[cid][i] += 1
+    created: dict[str, datetime] = {}
+    for batch11 in _chunks(overlap):
+        created.update(
+            session.exec(select(Customer.id, Customer.created_at).where(col(Customer.id).in_(batch11))).all()
+        )
+    far_future = datetime.max.replace(tzinfo=utcnow().tzinfo)
+    assigned: dict[int, str] = {}
+    losers: dict[str, int] = {}
+    for cid in sorted(overlap, key=lambda c: (created.get(c, far_future), c)):
+        best = min(overlap[cid].items(), key=lambda t: (-t[1], res.clusters[t[0]][0]))[0]
+        if best in assigned:
+            losers[cid] = best
+        else:
+            assigned[best] = cid
+    stats = {"created": 0, "merged": 0, "split": sum(1 for parts in overlap.values() if len(parts) > 1)}
+    now = utcnow()
+    new_customers = []
+    for i in range(len(res.clusters)):
+        if i not in assigned:
+            assigned[i] = _new_customer_id()
+            new_customers.append({"id": assigned[i], "created_at": now})
+            if not any(old.get(by_key[k]) for k in res.clusters[i]):
+                stats["created"] += 1
+    for batch12 in _chunks(new_customers, 2000):
+        session.execute(insert(Customer), batch12)
+    changes: dict[str, list[int]] = defaultdict(list)
+    for i, cluster in enumerate(res.clusters):
+        for key in cluster:
+            rid = by_key[key]
+            if old.get(rid) != assigned[i]:
+                changes[assigned[i]].append(rid)
+    for cid, rids in changes.items():
+        for batch13 in _chunks(rids):
+            session.exec(update(CustomerRecord).where(col(CustomerRecord.id).in_(batch13)).values(customer_id=cid))
+    still_used = set(assigned.values())
+    for cid in set(overlap) - still_used:
+        remaining = session.exec(
+            select(func.count()).select_from(CustomerRecord).where(CustomerRecord.customer_id == cid)
+        ).one()
+        if remaining:
+            continue  # records outside the closure still point at it (cannot happen for a consistent graph)
+        target = assigned[losers[cid]] if cid in losers else assigned[max(overlap[cid], key=lambda i: overlap[cid][i])]
+        session.exec(update(CustomerAlias).where(col(CustomerAlias.customer_id) == cid).values(customer_id=target))
+        if session.get(CustomerAlias, cid) is None:
+            session.add(CustomerAlias(alias_id=cid, customer_id=target, reason="merge"))
+        session.exec(delete(Customer).where(col(Customer.id) == cid))
+        stats["merged"] += 1
+    session.flush()
+    _replace_edges_and_reviews(session, keys, res, full=full)
+    return res, stats
+
+
+def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution, *, full: bool) -> None:
+    """Replace the system edges of the closure; keep review items that are still open (their ids stay)."""
+    existing: dict[tuple[str, str], IdentityReview] = {}
+    if full:
+        session.exec(delete(IdentityEdge).where(col(IdentityEdge.kind) != "manual"))
+        existing = {(r.record_a, r.record_b): r for r in session.exec(select(IdentityReview)).all()}
+    else:
+        for batch14 in _chunks(sorted(keys)):
+            touching = or_(col(IdentityEdge.record_a).in_(batch14), col(IdentityEdge.record_b).in_(batch14))
+            session.exec(delete(IdentityEdge).where(col(IdentityEdge.kind) != "manual", touching))
+            rtouch = or_(col(IdentityReview.record_a).in_(batch14), col(IdentityReview.record_b).in_(batch14))
+            existing.update(
+                {(r.record_a, r.record_b): r for r in session.exec(select(IdentityReview).where(rtouch)).all()}
+            )
+    now = utcnow()
+    edge_rows = [
+        {
+            "record_a": e.a,
+            "record_b": e.b,
+            "kind": e.kind,
+            "rule": e.rule,
+            "score": e.score,
+            "evidence": e.evidence,
+            "approved_by": e.approved_by,
+            "created_at": now,
+        }
+        for e in res.edges
+        if e.kind != "manual"
+    ]
+    for batch15 in _chunks(edge_rows, 2000):
+        session.execute(insert(IdentityEdge), batch15)
+    wanted = {_pair(r.a, r.b): r for r in res.reviews}
+    for pair, row in existing.items():
+        if row.status != "pending":
+            continue
+        item = wanted.get(pair)
+        if item is None:
+            session.delete(row)
+        else:
+            row.reason, row.score, row.evidence = item.reason, item.score, item.evidence
+            session.add(row)
+    review_rows = [
+        {
+            "record_a": pair[0],
+            "record_b": pair[1],
+            "reason": r.reason,
+            "score": r.score,
+            "evidence": r.evidence,
+            "status": "pending",
+            "created_at": now,
+        }
+        for pair, r in sorted(wanted.items())
+        if pair not in existing
+    ]
+    for batch16 in _chunks(review_rows, 2000):
+        session.execute(insert(IdentityReview), batch16)
+
+
+def _summary(records: int, res: Resolution | None, stats: dict[str, int], affected: int, t0: float) -> ResolveSummary:
+    return ResolveSummary(
+        records=records,
+        affected=affected,
+        customers_created=stats.get("created", 0),
+        customers_merged=stats.get("merged", 0),
+        customers_split=stats.get("split", 0),
+        edges=len(res.edges) if res else 0,
+        reviews=len(res.reviews) if res else 0,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _resolve_from(
+    session: Session, record_ids: Iterable[int | None], rules: IdentityRules, model: FSModel
+) -> dict[str, int]:
+    seeds = _load_prepared(session, record_ids, rules)
+    _write_block_keys(session, seeds)
+    session.flush()
+    closure = _closure(session, seeds, rules, model)
+    _res, stats = _apply(session, closure, rules, model)
+    return stats
+
+
+def resolve_pending(*, engine: Engine, rules: IdentityRules, model: FSModel | None = None) -> ResolveSummary:
+    """Resolve records synced since the last run (and any without a customer) against the existing graph."""
+    t0 = time.perf_counter()
+    with Session(engine) as session:
+        model = model or load_model(engine=engine, rules=rules)
+        mark = _get_state(session, "watermark")
+        query = select(CustomerRecord.id, CustomerRecord.synced_at)
+        if mark and mark.get("synced_at"):
+            since = datetime.fromisoformat(mark["synced_at"])
+            # >= rather than >: a record synced in the same instant as the last one seen is not missed.
+            query = query.where(or_(col(CustomerRecord.synced_at) >= since, col(CustomerRecord.customer_id).is_(None)))
+        rows = session.exec(query).all()
+        if not rows:
+            return _summary(0, None, {}, 0, t0)
+        seeds = _load_prepared(session, [r[0] for r in rows], rules)
+        _write_block_keys(session, seeds)
+        session.flush()
+        closure = _closure(session, seeds, rules, model)
+        res, stats = _apply(session, closure, rules, model)
+        _set_state(session, "watermark", {"synced_at": max(r[1] for r in rows).isoformat()})
+        session.commit()
+        return _summary(len(rows), res, stats, len(closure.prepared), t0)
+
+
+def rebuild(*, engine: Engine, rules: IdentityRules, model: FSModel | None = None) -> ResolveSummary:
+    """Recompute every customer from the raw records; ids are kept by the stable-id rule."""
+    t0 = time.perf_counter()
+    with Session(engine) as session:
+        model = model or load_model(engine=engine, rules=rules)
+        ids = list(session.exec(select(col(CustomerRecord.id))))
+        prepared = _load_prepared(session, ids, rules)
+        session.exec(delete(BlockKey))
+        rows = [{"record_id": rid, "key": bk} for rid, p in prepared.items() for bk in p.block_keys]
+        for batch17 in _chunks(rows, 5000):
+            session.execute(insert(BlockKey), batch17)
+        holders: dict[tuple[str, str], int] = defaultdict(int)
+        for p in prepared.values():
+            for kind, values in p.identifiers.items():
+                for v in values:
+                    holders[(kind, v)] += 1
+        known = {kv for kv, n in holders.items() if n > HOLDER_CAP}
+        res, stats = _apply(session, _Closure(prepared, known, set()), rules, model, full=True)
+        latest = session.exec(select(func.max(CustomerRecord.synced_at))).one()
+        if latest is not None:
+            _set_state(session, "watermark", {"synced_at": latest.isoformat()})
+        session.commit()
+        return _summary(len(prepared), res, stats, len(prepared), t0)
+
+
+# ------------------------------------------------------------------------------------------ actions
+
+
+def _log(session: Session, action: str, actor: str, payload: dict[str, Any]) -> IdentityAction:
+    row = IdentityAction(action=action, actor=actor, payload=payload)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _representative(prepared: dict[int, Prepared]) -> Prepared:
+    return min(prepared.values(), key=lambda p: p.rank)
+
+
+def merge(*, engine: Engine, rules: IdentityRules, customer_ids: Sequence[str], actor: str) -> str:
+    """Merge customers by a manual link (overrides limits and guards, lifts do-not-link); returns the surviving id."""
+    with Session(engine) as session:
+        ids = list(dict.fromkeys(_canonical(session, c) for c in customer_ids))
+        if len(ids) < 2:
+            raise ActionError("merge needs at least two different customers")
+        model = load_model(engine=engine, rules=rules)
+        members = {cid: _customer_record_ids(session, cid) for cid in ids}
+        prepared = {cid: _load_prepared(session, rids, rules) for cid, rids in members.items()}
+        owner = {p.key: cid for cid, ps in prepared.items() for p in ps.values()}
+        action = _log(session, "merge", actor, {"customers": ids})
+        removed = []
+        for batch18 in _chunks(sorted(owner)):
+            for row in session.exec(select(DoNotLink).where(col(DoNotLink.record_a).in_(batch18))).all():
+                if row.record_b in owner and owner[row.record_b] != owner[row.record_a]:
+                    removed.append([row.record_a, row.record_b, row.reason, row.created_by])
+                    session.delete(row)
+        action.payload = {"customers": ids, "removed_do_not_link": removed}
+        session.add(action)
+        # Every record of the merged customers is linked to one anchor: the human said they are one person,
+        # so the guards (limits, name conflicts) must not pull either side's records apart again.
+        anchor = _representative(prepared[ids[0]]).key
+        evidence = [{"field": "manual", "action": "merge", "customers": ids}]
+        for other in sorted(set(owner) - {anchor}):
+            a, b = _pair(anchor, other)
+            session.add(
+                IdentityEdge(
+                    record_a=a,
+                    record_b=b,
+                    kind="manual",
+                    rule="merge",
+                    score=1.0,
+                    evidence=evidence,
+                    approved_by=actor,
+                    action_id=action.id,
+                )
+            )
+        session.flush()
+        _resolve_from(session, [rid for rids in members.values() for rid in rids], rules, model)
+        survivor = session.exec(
+            select(CustomerRecord.customer_id).where(col(CustomerRecord.id) == members[ids[0]][0])
+        ).one()
+        session.commit()
+        return str(survivor)
+
+
+def unmerge(
+    *, engine: Engine, rules: IdentityRules, customer_id: str, record_keys: Sequence[str], actor: str
+) -> list[str]:
+    """Split records off a customer and keep them apart in every later run; returns the resulting customer ids."""
+    with Session(engine) as session:
+        cid = _canonical(session, customer_id)
+        member_ids = _customer_record_ids(session, cid)
+        prepared = _load_prepared(session, member_ids, rules)
+        member_keys = {p.key for p in prepared.values()}
+        split = set(record_keys)
+        unknown = split - member_keys
+        if unknown:
+            raise ActionError(f"records {sorted(unknown)} are not part of customer {cid}")
+        if not split or split == member_keys:
+            raise ActionError("unmerge needs some, but not all, of the customer's records")
+        model = load_model(engine=engine, rules=rules)
+        action = _log(session, "unmerge", actor, {"customer": cid, "records": sorted(split)})
+        rest = member_keys - split
+        removed_manual = []
+        for row in session.exec(select(IdentityEdge).where(col(IdentityEdge.kind) == "manual")).all():
+            if (row.record_a in split and row.record_b in rest) or (row.record_b in split and row.record_a in rest):
+                removed_manual.append([row.record_a, row.record_b, row.rule, row.approved_by, row.evidence])
+                session.delete(row)
+        action.payload = {**action.payload, "removed_manual": removed_manual}
+        session.add(action)
+        rows = [
+            {
+                "record_a": a,
+                "record_b": b,
+                "reason": f"unmerge of {cid}",
+                "created_by": actor,
+                "action_id": action.id,
+                "created_at": utcnow(),
+            }
+            for a, b in sorted({_pair(x, y) for x in split for y in rest})
+        ]
+        existing = {(r.record_a, r.record_b) for r in session.exec(select(DoNotLink)).all()} if rows else set()
+        rows = [r for r in rows if (r["record_a"], r["record_b"]) not in existing]
+        for batch19 in _chunks(rows, 2000):
+            session.execute(insert(DoNotLink), batch19)
+        session.flush()
+        _resolve_from(session, member_ids, rules, model)
+        result = sorted(
+            {
+                c
+                for c in session.exec(select(CustomerRecord.customer_id).where(col(CustomerRecord.id).in_(member_ids)))
+                if c
+            }
+        )
+        session.commit()
+        return result
+
+
+def list_reviews(*, engine: Engine, status: str = "pending", limit: int = 50) -> list[ReviewPublic]:
+    """Review items with a status, strongest first."""
+    with Session(engine) as session:
+        rows = session.exec(
+            select(IdentityReview)
+            .where(IdentityReview.status == status)
+            .order_by(col(IdentityReview.score).desc(), col(IdentityReview.id))
+            .limit(limit)
+        ).all()
+        return [ReviewPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+def _pending_review(session: Session, review_id: int) -> IdentityReview:
+    review = session.get(IdentityReview, review_id)
+    if review is None:
+        raise ReviewStateError(f"no review item {review_id}")
+    if review.status != "pending":
+        raise ReviewStateError(f"review item {review_id} was already {review.status} by {review.decided_by}")
+    return review
+
+
+def approve_review(*, engine: Engine, rules: IdentityRules, review_id: int, actor: str) -> str:
+    """Link a reviewed pair (a manual edge approved by `actor`); returns their customer id."""
+    with Session(engine) as session:
+        review = _pending_review(session, review_id)
+        model = load_model(engine=engine, rules=rules)
+        ids = _require_keys(session, [review.record_a, review.record_b])
+        action = _log(session, "approve", actor, {"review": review_id, "records": [review.record_a, review.record_b]})
+        review.status, review.decided_by, review.decided_at = "approved", actor, utcnow()
+        session.add(review)
+        evidence = [
+            {"field": "review", "review": review_id, "reason": review.reason, "score": review.score},
+            *review.evidence,
+        ]
+        session.add(
+            IdentityEdge(
+                record_a=review.record_a,
+                record_b=review.record_b,
+                kind="manual",
+                rule="review",
+                score=review.score,
+                evidence=evidence,
+                approved_by=actor,
+                action_id=action.id,
+            )
+        )
+        session.flush()
+        _resolve_from(session, ids.values(), rules, model)
+        cid = session.exec(
+            select(CustomerRecord.customer_id).where(col(CustomerRecord.id) == ids[review.record_a])
+        ).one()
+        session.commit()
+        return str(cid)
+
+
+def reject_review(*, engine: Engine, rules: IdentityRules, review_id: int, actor: str) -> None:
+    """Keep a reviewed pair apart forever (a do-not-link constraint)."""
+    with Session(engine) as session:
+        review = _pending_review(session, review_id)
+        model = load_model(engine=engine, rules=rules)
+        ids = _require_keys(session, [review.record_a, review.record_b])
+        action = _log(session, "reject", actor, {"review": review_id, "records": [review.record_a, review.record_b]})
+        review.status, review.decided_by, review.decided_at = "rejected", actor, utcnow()
+        session.add(review)
+        a, b = _pair(review.record_a, review.record_b)
+        if session.exec(select(DoNotLink).where(DoNotLink.record_a == a, DoNotLink.record_b == b)).first() is None:
+            session.add(
+                DoNotLink(
+                    record_a=a, record_b=b, reason=f"review {review_id} rejected", created_by=actor, action_id=action.id
+                )
+            )
+        session.flush()
+        _resolve_from(session, ids.values(), rules, model)
+        session.commit()
+
+
+def undo(*, engine: Engine, rules: IdentityRules, action_id: int, actor: str) -> None:
+    """Reverse a logged merge, unmerge, approval or rejection and re-resolve the records it touched."""
+    with Session(engine) as session:
+        action = session.get(IdentityAction, action_id)
+        if action is None:
+            raise ActionError(f"no action {action_id}")
+        if action.undone_at is not None:
+            raise ActionError(f"action {action_id} was already undone by {action.undone_by}")
+        model = load_model(engine=engine, rules=rules)
+        touched: set[str] = set()
+        for edge in session.exec(select(IdentityEdge).where(IdentityEdge.action_id == action_id)).all():
+            touched |= {edge.record_a, edge.record_b}
+            session.delete(edge)
+        for row in session.exec(select(DoNotLink).where(DoNotLink.action_id == action_id)).all():
+            touched |= {row.record_a, row.record_b}
+            session.delete(row)
+        payload = action.payload
+        for a, b, reason, who in payload.get("removed_do_not_link", []):
+            session.add(DoNotLink(record_a=a, record_b=b, reason=reason, created_by=who))
+            touched |= {a, b}
+        for a, b, rule, who, evidence in payload.get("removed_manual", []):
+            session.add(
+                IdentityEdge(
+                    record_a=a, record_b=b, kind="manual", rule=rule, score=1.0, evidence=evidence, approved_by=who
+                )
+            )
+            touched |= {a, b}
+        if action.action in ("approve", "reject"):
+            review = session.get(IdentityReview, payload["review"])
+            if review is not None:
+                review.status, review.decided_by, review.decided_at = "pending", None, None
+                session.add(review)
+        touched |= set(payload.get("records", []))
+        for cid in payload.get("customers", []):
+            for rid in _customer_record_ids(session, cid):
+                touched.add(next(iter(_load_prepared(session, [rid], rules).values())).key)
+        action.undone_at, action.undone_by = utcnow(), actor
+        session.add(action)
+        _log(session, "undo", actor, {"undid": action_id})
+        session.flush()
+        _resolve_from(session, _ids_for_keys(session, touched).values(), rules, model)
+        session.commit()
+
+
+def list_actions(*, engine: Engine, limit: int = 50) -> list[IdentityAction]:
+    """The most recent logged actions."""
+    with Session(engine) as session:
+        return list(session.exec(select(IdentityAction).order_by(col(IdentityAction.id).desc()).limit(limit)).all())
+
+
+# ------------------------------------------------------------------------------------------ explain
+
+
+@dataclass
+class CustomerExplanation:
+    """Why each record is in a customer: its records and the edges among them."""
+
+    customer_id: str
+    aliases: list[str]
+    records: dict[str, dict[str, Any]]
+    edges: list[IdentityEdge]
+    root: str
+
+
+@dataclass
+class PairExplanation:
+    """The per-field contributions for a pair, and the deterministic facts about it."""
+
+    a: str
+    b: str
+    score: PairScore
+    shared: list[tuple[str, str, str]]  # kind, value, status (links | blocklisted | hub)
+    do_not_link: bool
+    customer_a: str | None
+    customer_b: str | None
+    model_origin: str
+
+
+def explain_customer(*, engine: Engine, rules: IdentityRules, customer_id: str) -> CustomerExplanation:
+    """The records of a customer and the edges that put them there."""
+    with Session(engine) as session:
+        cid = _canonical(session, customer_id)
+        recs = session.exec(select(CustomerRecord).where(CustomerRecord.customer_id == cid)).all()
+        records = {
+            record_key(r.source, r.source_record_id): {
+                "name": r.full_name or " ".join(x for x in (r.first_name, r.last_name) if x) or None,
+                "email": r.email,
+                "phone": r.phone,
+                "company": r.company,
+                "postcode": r.postcode,
+                "source_updated_at": r.source_updated_at,
+            }
+            for r in recs
+        }
+        keys = set(records)
+        edges = []
+        for batch20 in _chunks(sorted(keys)):
+            edges += [
+                e
+                for e in session.exec(select(IdentityEdge).where(col(IdentityEdge.record_a).in_(batch20))).all()
+                if e.record_b in keys
+            ]
+        aliases = sorted(session.exec(select(CustomerAlias.alias_id).where(CustomerAlias.customer_id == cid)))
+        prepared = _load_prepared(session, [r.id for r in recs if r.id is not None], rules)
+        root = _representative(prepared).key if prepared else ""
+        for e in edges:
+            session.expunge(e)
+        return CustomerExplanation(cid, aliases, records, edges, root)
+
+
+def explain_pair(*, engine: Engine, rules: IdentityRules, a: str, b: str) -> PairExplanation:
+    """Score two records field by field with the current model."""
+    with Session(engine) as session:
+        ids = _require_keys(session, [a, b])
+        prepared = _load_prepared(session, ids.values(), rules)
+        pa, pb = prepared[ids[a]], prepared[ids[b]]
+        model = load_model(engine=engine, rules=rules)
+        score = score_pair(rules, model, _hidden(pa, rules), _hidden(pb, rules))
+        hub_pool = list(prepared.values())
+        shared = []
+        for kind, values in pa.identifiers.items():
+            for v in sorted(set(values) & set(pb.identifiers.get(kind, []))):
+                holder_ids = session.exec(
+                    select(Identifier.record_id).where(Identifier.kind == kind, Identifier.value == v)
+                ).all()
+                hub_pool += list(_load_prepared(session, list(holder_ids)[:HOLDER_CAP], rules).values())
+                rule = rules.identifier(kind)
+                status = "links"
+                if rule is not None and rule.is_blocked(v):
+                    status = "blocklisted"
+                elif (kind, v) in hub_values(hub_pool, rules) or len(holder_ids) > HOLDER_CAP:
+                    status = "hub (shared by too many different names)"
+                shared.append((kind, v, status))
+        x, y = _pair(a, b)
+        dnl = (
+            session.exec(select(DoNotLink).where(DoNotLink.record_a == x, DoNotLink.record_b == y)).first() is not None
+        )
+        cust = dict(
+            session.exec(
+                select(CustomerRecord.id, CustomerRecord.customer_id).where(
+                    col(CustomerRecord.id).in_(list(ids.values()))
+                )
+            ).all()
+        )
+        return PairExplanation(a, b, score, shared, dnl, cust.get(ids[a]), cust.get(ids[b]), model.origin)
+
+
+def customers_snapshot(*, engine: Engine) -> dict[str, frozenset[str]]:
+    """Customer id -> its record keys (for tests, benchmarks and audits)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    with Session(engine) as session:
+        for source, rid, cid in session.exec(
+            select(CustomerRecord.source, CustomerRecord.source_record_id, CustomerRecord.customer_id)
+        ).all():
+            if cid:
+                out[cid].add(record_key(source, rid))
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+__all__ = [
+    "Edge",
+    "approve_review",
+    "canonical_customer_id",
+    "customers_snapshot",
+    "explain_customer",
+    "explain_pair",
+    "list_actions",
+    "list_reviews",
+    "load_model",
+    "merge",
+    "rebuild",
+    "reject_review",
+    "resolve_pending",
+    "train",
+    "undo",
+    "unmerge",
+]

@@ -1,0 +1,143 @@
+"""Fit the probabilistic model: term frequencies, and m/u estimated by Splink 5 on DuckDB.
+
+Training follows Splink's documented recipe: u by random sampling of record pairs, m by expectation
+maximisation over each blocking rule (u fixed). It is unstable on small data (few matching pairs per
+level), so below `MIN_TRAINING_RECORDS` records, and for any field whose estimates come back missing or
+implausible (m not above u on the exact level), the documented priors of `context.identity.scoring` stay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from context.identity.graph import Prepared, hub_values
+from context.identity.rules import IdentityRules
+from context.identity.scoring import FieldParams, FSModel, prior_model, term_frequencies
+
+MIN_TRAINING_RECORDS = 1000
+# Term frequencies from a handful of rows are noise (in ten rows, a name seen three times looks "common").
+MIN_TF_RECORDS = 200
+log = logging.getLogger(__name__)
+
+
+def splink_settings(
+    rules: IdentityRules,
+    *,
+    link_type: Literal["link_only", "link_and_dedupe", "dedupe_only"] = "dedupe_only",
+    prior: float | None = None,
+) -> Any:
+    """A Splink `SettingsCreator` with the same comparisons and blocking as the rules."""
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    comparisons: list[Any] = []
+    for comp in rules.probabilistic.fields:
+        c = (
+            cl.ExactMatch(comp.name)
+            if comp.compare == "exact"
+            else cl.JaroWinklerAtThresholds(comp.name, comp.thresholds)
+        )
+        comparisons.append(c.configure(term_frequency_adjustments=True) if comp.tf else c)
+    return SettingsCreator(
+        link_type=link_type,
+        comparisons=comparisons,
+        blocking_rules_to_generate_predictions=[block_on(*b) for b in rules.probabilistic.blocking],
+        probability_two_random_records_match=prior or rules.probabilistic.prior_match_probability,
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+    )
+
+
+def splink_rows(prepared: Iterable[Prepared], rules: IdentityRules) -> list[dict[str, Any]]:
+    """Rows for Splink: unique_id plus each comparison field's cleaned value."""
+    names = [c.name for c in rules.probabilistic.fields]
+    return [{"unique_id": p.key, **{n: p.values.get(n) for n in names}} for p in prepared]
+
+
+def estimate_prior(prepared: Sequence[Prepared], rules: IdentityRules) -> float:
+    """Probability two random records match, from the identifier-linked groups (a lower bound, floored)."""
+    parent: dict[str, str] = {p.key: p.key for p in prepared}
+
+    def find(k: str) -> str:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    hubs = hub_values(prepared, rules)
+    first_holder: dict[tuple[str, str], str] = {}
+    blocked = {r.kind: r for r in rules.identifiers}
+    for p in prepared:
+        for kind, vals in p.identifiers.items():
+            for v in vals:
+                if blocked[kind].is_blocked(v) or (kind, v) in hubs:
+                    continue
+                other = first_holder.setdefault((kind, v), p.key)
+                parent[find(p.key)] = find(other)
+    sizes: dict[str, int] = {}
+    for p in prepared:
+        r = find(p.key)
+        sizes[r] = sizes.get(r, 0) + 1
+    n = len(prepared)
+    if n < 2:
+        return rules.probabilistic.prior_match_probability
+    pairs = sum(s * (s - 1) / 2 for s in sizes.values())
+    return max(pairs / (n * (n - 1) / 2), 1e-7) if pairs else rules.probabilistic.prior_match_probability
+
+
+def fit_model(prepared: Sequence[Prepared], rules: IdentityRules, *, train: bool = True, seed: int = 42) -> FSModel:
+    """Term frequencies from the records, plus Splink-trained m/u when there is enough data."""
+    model = prior_model(rules)
+    if len(prepared) >= MIN_TF_RECORDS:
+        model.tf = term_frequencies(rules, (p.values for p in prepared))
+    model.trained_on = len(prepared)
+    if not train or len(prepared) < MIN_TRAINING_RECORDS or not rules.probabilistic.fields:
+        return model
+    try:
+        trained = _train_with_splink(prepared, rules, seed=seed)
+    except Exception as exc:  # Splink raises many kinds; any failure means: keep the priors
+        log.warning("splink training failed (%s); using prior m/u values", type(exc).__name__)
+        return model
+    model.prior_match_probability = estimate_prior(prepared, rules)
+    for name, params in trained.items():
+        model.fields[name] = params
+    model.origin = "splink" if trained else "prior"
+    return model
+
+
+def _train_with_splink(prepared: Sequence[Prepared], rules: IdentityRules, *, seed: int) -> dict[str, FieldParams]:
+    from splink import DuckDBAPI, Linker, block_on
+
+    db = DuckDBAPI()
+    df = db.register(splink_rows(prepared, rules))
+    linker = Linker(df, splink_settings(rules), log_level=None)
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
+    for block in rules.probabilistic.blocking:
+        # EM cannot estimate the fields it blocks on; each rule trains the others.
+        if len(block) < len(rules.probabilistic.fields):
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    block_on(*block), fix_u_probabilities=True
+                )
+            except Exception as exc:  # a rule with too few pairs: the others still train
+                log.info("EM on %s skipped: %s", block, type(exc).__name__)
+    return _read_params(linker.misc.save_model_to_json(), rules)
+
+
+def _read_params(settings: Mapping[str, Any], rules: IdentityRules) -> dict[str, FieldParams]:
+    out: dict[str, FieldParams] = {}
+    by_name = {c["output_column_name"]: c for c in settings["comparisons"]}
+    for comp in rules.probabilistic.fields:
+        if comp.name not in by_name:
+            continue
+        levels = [lv for lv in by_name[comp.name]["comparison_levels"] if not lv.get("is_null_level")]
+        m = [lv.get("m_probability") for lv in levels]
+        u = [lv.get("u_probability") for lv in levels]
+        if len(m) != comp.n_levels or any(v is None or not 0 < v <= 1 for v in [*m, *u]):
+            continue  # unstable: keep the prior for this field
+        if m[0] <= u[0] or m[-1] >= 1:
+            continue
+        out[comp.name] = FieldParams(m=[float(v) for v in m], u=[float(v) for v in u], origin="splink")
+    return out

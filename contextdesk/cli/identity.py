@@ -1,0 +1,188 @@
+"""`contextdesk identity ...`: resolve customers, explain links, review queue, merge/unmerge, CSV linking."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from context.identity.rules import IdentityRules
+from contextdesk.cli.common import console, engine, friendly_errors, settings
+
+app = typer.Typer(help="Identity resolution: which records are the same customer, and why.", no_args_is_help=True)
+review_app = typer.Typer(help="The review queue: probable matches and links refused by a guard.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+RulesOpt = typer.Option(None, "--rules", help="Rules YAML (default: the `identity:` section of contextdesk.yaml).")
+ActorOpt = typer.Option("cli", "--actor", help="Who takes the action (recorded in the audit log).")
+
+
+def _rules(path: Path | None) -> IdentityRules:
+    from context.identity.rules import default_rules, load_rules
+
+    if path is not None:
+        return load_rules(path)
+    config = settings().resolved_config_file
+    return load_rules(config) if config is not None and config.exists() else default_rules()
+
+
+@app.command()
+@friendly_errors
+def resolve(
+    rules: Path | None = RulesOpt,
+    full: bool = typer.Option(False, "--rebuild", help="Recompute every customer from scratch (ids are kept)."),
+    train: bool = typer.Option(False, "--train", help="Fit the model (term frequencies, Splink m/u) first."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Resolve records synced since the last run into customers (or all of them with --rebuild)."""
+    from context.identity import service
+
+    r = _rules(rules)
+    eng = engine()
+    with console.status("resolving identities…"):
+        if train:
+            service.train(engine=eng, rules=r)
+        summary = (service.rebuild if full else service.resolve_pending)(engine=eng, rules=r)
+    if as_json:
+        console.print_json(summary.model_dump_json())
+        return
+    console.print(
+        f"{summary.records} records resolved ({summary.affected} re-examined) in {summary.seconds:.2f}s: "
+        f"{summary.customers_created} new customers, {summary.customers_merged} merged, "
+        f"{summary.customers_split} split, {summary.edges} edges, {summary.reviews} open review items"
+    )
+
+
+@app.command()
+@friendly_errors
+def explain(
+    first: str = typer.Argument(..., help="A customer id, or a record key 'source:id'."),
+    second: str | None = typer.Argument(None, help="A second record key: explain this pair field by field."),
+    rules: Path | None = RulesOpt,
+) -> None:
+    """Why a customer's records belong together (a tree of edges), or how a pair scores (a waterfall)."""
+    from context.identity import explain as render
+    from context.identity import service
+
+    r = _rules(rules)
+    if second is None:
+        console.print(render.customer_tree(service.explain_customer(engine=engine(), rules=r, customer_id=first)))
+    else:
+        console.print(render.pair_waterfall(service.explain_pair(engine=engine(), rules=r, a=first, b=second)))
+
+
+@review_app.command("list")
+@friendly_errors
+def review_list(
+    status: str = typer.Option("pending", help="pending | approved | rejected"),
+    limit: int = typer.Option(50),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List review items, strongest first."""
+    from rich.table import Table
+
+    from context.identity import service
+
+    items = service.list_reviews(engine=engine(), status=status, limit=limit)
+    if as_json:
+        console.print_json(json.dumps([i.model_dump() for i in items]))
+        return
+    table = Table(title=f"{len(items)} {status} review items")
+    for column in ("id", "record A", "record B", "score", "reason"):
+        table.add_column(column)
+    for i in items:
+        table.add_row(str(i.id), i.record_a, i.record_b, f"{i.score:.4f}", i.reason)
+    console.print(table)
+
+
+@review_app.command("approve")
+@friendly_errors
+def review_approve(review_id: int, rules: Path | None = RulesOpt, actor: str = ActorOpt) -> None:
+    """Link a reviewed pair."""
+    from context.identity import service
+
+    cid = service.approve_review(engine=engine(), rules=_rules(rules), review_id=review_id, actor=actor)
+    console.print(f"review {review_id} approved: both records are now customer {cid}")
+
+
+@review_app.command("reject")
+@friendly_errors
+def review_reject(review_id: int, rules: Path | None = RulesOpt, actor: str = ActorOpt) -> None:
+    """Keep a reviewed pair apart in every later run."""
+    from context.identity import service
+
+    service.reject_review(engine=engine(), rules=_rules(rules), review_id=review_id, actor=actor)
+    console.print(f"review {review_id} rejected: the pair will never be linked")
+
+
+@app.command()
+@friendly_errors
+def merge(customer_ids: list[str], rules: Path | None = RulesOpt, actor: str = ActorOpt) -> None:
+    """Merge customers into one (the oldest id survives; the others become aliases)."""
+    from context.identity import service
+
+    survivor = service.merge(engine=engine(), rules=_rules(rules), customer_ids=customer_ids, actor=actor)
+    console.print(f"merged into {survivor}")
+
+
+@app.command()
+@friendly_errors
+def unmerge(
+    customer_id: str,
+    records: list[str] = typer.Option(..., "--records", help="Record keys to split off (repeat the option)."),
+    rules: Path | None = RulesOpt,
+    actor: str = ActorOpt,
+) -> None:
+    """Split records off a customer and keep them apart (the larger side keeps the id)."""
+    from context.identity import service
+
+    ids = service.unmerge(
+        engine=engine(), rules=_rules(rules), customer_id=customer_id, record_keys=records, actor=actor
+    )
+    console.print("customers now: " + ", ".join(ids))
+
+
+@app.command()
+@friendly_errors
+def undo(action_id: int, rules: Path | None = RulesOpt, actor: str = ActorOpt) -> None:
+    """Reverse a logged merge, unmerge, approval or rejection."""
+    from context.identity import service
+
+    service.undo(engine=engine(), rules=_rules(rules), action_id=action_id, actor=actor)
+    console.print(f"action {action_id} undone")
+
+
+@app.command()
+@friendly_errors
+def log(limit: int = typer.Option(30)) -> None:
+    """The action log (ids for `identity undo`)."""
+    from context.identity import service
+
+    for a in service.list_actions(engine=engine(), limit=limit):
+        undone = f"  [dim](undone by {a.undone_by})[/]" if a.undone_at else ""
+        payload = json.dumps(a.payload)[:100]
+        console.print(f"{a.id:>5}  {a.created_at:%Y-%m-%d %H:%M}  {a.actor:<12} {a.action:<8} {payload}{undone}")
+
+
+@app.command()
+@friendly_errors
+def link(
+    rules: Path = typer.Option(..., "--rules", help="Rules YAML naming identifiers, comparison fields, thresholds."),
+    inputs: list[Path] = typer.Option(..., "--input", help="CSV file (repeat: one file dedupes, several link)."),
+    out: Path = typer.Option(..., "--out", help="Output CSV: source,record_id,cluster_id,match_probability."),
+    id_column: str | None = typer.Option(None, "--id-column", help="Record id column (default: the first column)."),
+    train: bool = typer.Option(True, "--train/--no-train", help="Estimate m/u with Splink when there is enough data."),
+) -> None:
+    """Deduplicate or link arbitrary CSV files; no database involved."""
+    from context.identity.csvlink import link_csv, write_clusters
+    from context.identity.rules import load_rules
+
+    with console.status("linking…"):
+        records, resolution = link_csv(inputs, load_rules(rules), id_column=id_column, train=train)
+        write_clusters(out, records, resolution)
+    multi = sum(1 for c in resolution.clusters if len(c) > 1)
+    console.print(
+        f"{len(records)} records → {len(resolution.clusters)} clusters ({multi} with several records); "
+        f"{len(resolution.reviews)} pairs need review; wrote {out}"
+    )

@@ -1,0 +1,337 @@
+"""Hybrid retrieval: dense (Chroma, cosine) + BM25 (bm25s, Snowball English stems), fused by a weighted mix.
+
+fused = (1 - w) · cosine + w · bm25 / max_bm25(query). Dense carries the meaning; the small BM25 share w pulls
+up exact tokens (order numbers, SKUs, error codes, plan names). Rank fusion with equal weights was worse than
+dense alone on a FAQ set, so we mix scores; w was tuned on knowledge/demo/questions.yaml (docs/knowledge.md).
+
+Confidence = best cosine + 0.25 × query-term coverage (the share of the query's stemmed terms found in the best
+of the top 3 passages). Raw BM25 scores are not used: they scale with the corpus (IDF) and the normalized ones
+are 1.0 for the top hit of any query, so neither says whether the knowledge base holds an answer at all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from knowledge.models import (
+    VIEWER_AUDIENCES,
+    SearchFilters,
+    SearchMode,
+    SearchResponse,
+    SearchResult,
+    Viewer,
+)
+from knowledge.store import KnowledgeStore, matches
+
+#: BM25 share of the fused score (tuned on the demo question set; see docs/knowledge.md).
+DEFAULT_BM25_WEIGHT = 0.3
+#: Below this confidence the response is flagged low-confidence (MiniLM, tuned on the demo set).
+DEFAULT_MIN_SCORE = 0.59
+#: Weight of query-term coverage in the confidence.
+COVERAGE_WEIGHT = 0.25
+#: Candidates fetched from each retriever before fusion.
+DEFAULT_CANDIDATES = 40
+
+# Keep hyphenated/underscored codes whole (BL-TEA-EARLGREY-100, AUTH-401) *and* split into parts, so both
+# an exact code and a partial one ("error 401") match.
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
+
+
+class _Tokenizer:
+    def __init__(self) -> None:
+        import Stemmer
+
+        self.stemmer = Stemmer.Stemmer("english")
+
+    def __call__(self, text: str) -> list[str]:
+        tokens: list[str] = []
+        for match in _TOKEN.finditer(text.lower()):
+            token = match.group(0)
+            if "-" in token or "_" in token:
+                tokens.append(token)
+                tokens.extend(p for p in re.split(r"[-_]", token) if p and p not in _STOPWORDS)
+            elif token not in _STOPWORDS:
+                tokens.append(token)
+        return [t if any(c.isdigit() for c in t) or "-" in t else self.stemmer.stemWord(t) for t in tokens]
+
+
+_TOKENIZER: _Tokenizer | None = None
+
+
+def _shared_tokenizer() -> _Tokenizer:
+    global _TOKENIZER
+    if _TOKENIZER is None:
+        _TOKENIZER = _Tokenizer()
+    return _TOKENIZER
+
+
+class LexicalIndex:
+    """An in-memory BM25 index over every chunk of a store (rebuilt when the store's revision changes)."""
+
+    def __init__(self, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        import bm25s
+
+        self.tokenize = _shared_tokenizer()
+        self.ids = [r[0] for r in rows]
+        self.texts = [r[1] for r in rows]
+        self.metas = [r[2] for r in rows]
+        corpus = [self.tokenize(_indexed_text(text, meta)) for _, text, meta in rows]
+        self.bm25 = bm25s.BM25()
+        if rows:
+            self.bm25.index(corpus, show_progress=False)
+        self._mask_cache: dict[str, np.ndarray] = {}
+
+    def _mask(self, filters: SearchFilters) -> np.ndarray:
+        key = filters.model_dump_json()
+        mask = self._mask_cache.get(key)
+        if mask is None:
+            mask = np.fromiter((matches(m, filters) for m in self.metas), dtype=bool, count=len(self.metas))
+            self._mask_cache[key] = mask
+        return mask
+
+    def query(self, text: str, *, filters: SearchFilters, k: int) -> list[tuple[int, float]]:
+        """(row, BM25 score) of the best chunks passing the filters, best first; zero scores dropped."""
+        tokens = self.tokenize(text)
+        if not self.ids or not tokens:
+            return []
+        scores = np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+        scores = np.where(self._mask(filters), scores, 0.0)
+        top = np.argpartition(-scores, min(k, len(scores) - 1))[:k] if len(scores) > k else np.arange(len(scores))
+        ranked = sorted(((int(i), float(scores[i])) for i in top if scores[i] > 0), key=lambda x: -x[1])
+        return ranked[:k]
+
+
+def _indexed_text(text: str, meta: dict[str, Any]) -> str:
+    return " ".join(json.loads(meta.get("heading_path", "[]"))) + "\n" + text
+
+
+def lexical_index(store: KnowledgeStore) -> LexicalIndex:
+    """The store's BM25 index, rebuilt only when the index changed since the last build."""
+    rev = store.revision()
+    if store._lexical is None or store._lexical_rev != rev:
+        store._lexical = LexicalIndex(list(store.iter_chunks()))
+        store._lexical_rev = rev
+    return store._lexical
+
+
+def citation_url(meta: dict[str, Any]) -> str:
+    """Link to the passage: the page URL (or file URI) plus the heading anchor."""
+    base = meta.get("url")
+    if not base:
+        source = str(meta.get("source", ""))
+        base = source if "://" in source else "file://" + source
+    anchor = meta.get("anchor") or ""
+    if not anchor:
+        return str(base)
+    return f"{str(base).split('#', 1)[0]}#{anchor}"
+
+
+def _result(
+    chunk_id: str, text: str, meta: dict[str, Any], score: float, dense: float | None, lex: float | None
+) -> SearchResult:
+    path = json.loads(meta.get("heading_path", "[]"))
+    plans = meta.get("plans") or []
+    return SearchResult(
+        chunk_id=chunk_id,
+        doc_id=str(meta.get("doc_id")),
+        text=text,
+        score=round(score, 6),
+        dense_score=None if dense is None else round(dense, 6),
+        bm25_score=None if lex is None else round(lex, 6),
+        title=str(meta.get("title", "")),
+        heading_path=path,
+        heading=" › ".join(path),
+        anchor=str(meta.get("anchor") or ""),
+        citation_url=citation_url(meta),
+        audience=meta["audience"],
+        plans=[p for p in plans if p != "*"],
+        topic=meta.get("topic"),
+        language=str(meta.get("language", "en")),
+        source=str(meta.get("source", "")),
+    )
+
+
+class Candidates:
+    """Dense and BM25 candidates for one query, from which every mode's ranking is derived."""
+
+    def __init__(self, query_tokens: set[str] | None = None, tokenize: _Tokenizer | None = None) -> None:
+        self.dense: dict[str, float] = {}
+        self.bm25: dict[str, float] = {}
+        self.rows: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.query_tokens = query_tokens or set()
+        self.tokenize = tokenize
+
+    def coverage(self, chunk_id: str) -> float:
+        """Share of the query's terms that occur in this chunk (heading path included)."""
+        if not self.query_tokens or self.tokenize is None:
+            return 0.0
+        text, meta = self.rows[chunk_id]
+        return len(self.query_tokens & set(self.tokenize(_indexed_text(text, meta)))) / len(self.query_tokens)
+
+    def confidence(self, *, bm25_weight: float) -> float | None:
+        """Best cosine plus a bonus for query terms present in the top passages (None without dense scores)."""
+        if not self.dense:
+            return None
+        top = self.ranking("hybrid", bm25_weight=bm25_weight)[:3]
+        bonus = max((self.coverage(cid) for cid, _ in top), default=0.0)
+        return max(self.dense.values()) + COVERAGE_WEIGHT * bonus
+
+    def ranking(self, mode: SearchMode, *, bm25_weight: float) -> list[tuple[str, float]]:
+        """(chunk id, score) best first."""
+        if mode == "dense":
+            return sorted(self.dense.items(), key=lambda x: -x[1])
+        if mode == "bm25":
+            return sorted(self.bm25.items(), key=lambda x: -x[1])
+        top_bm25 = max(self.bm25.values(), default=0.0) or 1.0
+        # A chunk only BM25 found gets the weakest dense score seen (its cosine is at most that).
+        floor = min(self.dense.values(), default=0.0)
+        fused = {
+            cid: (1 - bm25_weight) * self.dense.get(cid, floor) + bm25_weight * self.bm25.get(cid, 0.0) / top_bm25
+            for cid in self.dense.keys() | self.bm25.keys()
+        }
+        return sorted(fused.items(), key=lambda x: (-x[1], x[0]))
+
+
+def gather(
+    query: str,
+    *,
+    store: KnowledgeStore,
+    filters: SearchFilters,
+    candidates: int = DEFAULT_CANDIDATES,
+    dense: bool = True,
+    lexical: bool = True,
+) -> Candidates:
+    """Run the dense and/or BM25 retrievers under the same hard filters."""
+    tokenize = _shared_tokenizer()
+    found = Candidates(set(tokenize(query)), tokenize)
+    if dense:
+        vector = store.embedder.embed_query(query)
+        for cid, sim, text, meta in store.dense_query(vector, filters=filters, k=candidates):
+            found.dense[cid] = sim
+            found.rows[cid] = (text, meta)
+    if lexical:
+        index = lexical_index(store)
+        for row, score in index.query(query, filters=filters, k=candidates):
+            cid = index.ids[row]
+            found.bm25[cid] = score
+            found.rows.setdefault(cid, (index.texts[row], index.metas[row]))
+    return found
+
+
+def search(
+    query: str,
+    *,
+    store: KnowledgeStore,
+    viewer: Viewer = "visitor",
+    filters: SearchFilters | None = None,
+    k: int = 5,
+    mode: SearchMode = "hybrid",
+    bm25_weight: float = DEFAULT_BM25_WEIGHT,
+    min_score: float | None = None,
+) -> SearchResponse:
+    """Top-k passages a `viewer` may see ('visitor' by default: public content only), with citations.
+
+    `filters` overrides `viewer` when given (e.g. `SearchFilters.for_viewer("customer", plan="pro")`).
+    """
+    filters = filters or SearchFilters(audiences=VIEWER_AUDIENCES[viewer])
+    found = gather(
+        query,
+        store=store,
+        filters=filters,
+        candidates=max(k * 4, DEFAULT_CANDIDATES),
+        dense=mode != "bm25",
+        lexical=mode != "dense",
+    )
+    if min_score is None:
+        min_score = confidence_threshold(store)
+    return respond(query, found, mode=mode, k=k, bm25_weight=bm25_weight, min_score=min_score)
+
+
+def confidence_threshold(store: KnowledgeStore) -> float:
+    """The embedder's own low-confidence threshold when it declares one (cosines differ between models)."""
+    return float(getattr(store.embedder, "confidence_threshold", DEFAULT_MIN_SCORE))
+
+
+def respond(
+    query: str, found: Candidates, *, mode: SearchMode, k: int, bm25_weight: float, min_score: float
+) -> SearchResponse:
+    """Turn gathered candidates into a ranked, flagged response."""
+    ranked = found.ranking(mode, bm25_weight=bm25_weight)[:k]
+    results = [
+        _result(cid, *found.rows[cid], score, found.dense.get(cid), found.bm25.get(cid)) for cid, score in ranked
+    ]
+    best_dense = max(found.dense.values(), default=None)
+    confidence = found.confidence(bm25_weight=bm25_weight)
+    if confidence is None:
+        # BM25 only: no calibrated score; require most query terms in the top passage.
+        low = not results or found.coverage(results[0].chunk_id) < 0.5
+    else:
+        low = confidence < min_score
+    return SearchResponse(
+        query=query,
+        mode=mode,
+        results=results,
+        low_confidence=low,
+        confidence=None if confidence is None else round(confidence, 6),
+        best_dense_score=None if best_dense is None else round(best_dense, 6),
+    )
