@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -22,12 +23,14 @@ from context.dbtypes import UTCDateTime
 Converter = Callable[[Any], Any]
 
 
+@lru_cache(maxsize=4096)
 def _sqlite_datetime(value: datetime | None) -> str | None:
+    # Same text SQLAlchemy writes for SQLite DateTime, so string comparisons in SQL stay correct.
     if value is None:
         return None
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: standardize to UTC before storing")
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _postgres_datetime(value: datetime | None) -> datetime | None:
@@ -74,11 +77,17 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         return
     columns = tuple(rows[0])
     sql, converters = _plan(table, columns, conn.dialect.name, conn.dialect)
-    pairs = list(zip(columns, converters, strict=True))
-    if conn.dialect.paramstyle == "pyformat":
-        params: list[Any] = [
-            {name: (conv(row[name]) if conv else row[name]) for name, conv in pairs} for row in rows
-        ]
-    else:
-        params = [tuple(conv(row[name]) if conv else row[name] for name, conv in pairs) for row in rows]
+    to_convert = [(i, conv) for i, conv in enumerate(converters) if conv is not None]
+    get = itemgetter(*columns)
+    params: list[Any] = []
+    for row in rows:
+        values = get(row)
+        if len(columns) == 1:
+            values = (values,)
+        if to_convert:
+            converted = list(values)
+            for i, conv in to_convert:
+                converted[i] = conv(converted[i])
+            values = tuple(converted)
+        params.append(dict(zip(columns, values, strict=True)) if conn.dialect.paramstyle == "pyformat" else values)
     conn.exec_driver_sql(sql, params)

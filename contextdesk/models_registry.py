@@ -5,5 +5,6 @@ from sqlmodel import SQLModel
 import context.canonical.models
 import context.identity.models  # noqa: F401
 import context.intake.models  # noqa: F401
+import context.profiles.models  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -86,6 +86,8 @@ class SyncRun(SQLModel, table=True):
     changed: int = 0
     unchanged: int = 0
     remapped: int = 0
+    # Rows whose id already appeared earlier in the same source file (the first one is kept).
+    duplicates: int = 0
     quarantined: int = 0
     error: str | None = None
 
@@ -100,6 +102,8 @@ class SourceSummary(BaseModel):
     changed: int = 0
     unchanged: int = 0
     remapped: int = 0
+    # Rows whose id already appeared earlier in the same source file (the first one is kept).
+    duplicates: int = 0
     quarantined: int = 0
     error: str | None = None
     seconds: float = 0.0

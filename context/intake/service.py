@@ -8,8 +8,11 @@ that identity resolution points at).
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +21,7 @@ import orjson
 from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
+from context.bulkwrite import bulk_insert
 from context.canonical.models import (
     Company,
     CustomerRecord,
@@ -28,7 +32,6 @@ from context.canonical.models import (
     Subscription,
     Ticket,
 )
-from context.bulkwrite import bulk_insert
 from context.dbtypes import utcnow
 from context.errors import ContextError
 from context.intake.config import IntakeConfig, SourceConfig
@@ -44,7 +47,8 @@ ProgressCallback = Callable[[str, int, int | None, int], None]
 
 
 def _table(model: Any) -> Table:
-    return model.__table__  # type: ignore[no-any-return]
+    table: Table = model.__table__
+    return table
 
 
 RAW = _table(RawRecord)
@@ -103,10 +107,14 @@ def sync(
     config: IntakeConfig,
     source_names: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
+    workers: int = 1,
 ) -> list[SourceSummary]:
     """Sync the named sources (all by default); a failing source is reported and the others still sync."""
     selected = [config.source(n) for n in source_names] if source_names else list(config.sources)
-    return [sync_source(engine=engine, config=config, source=s, on_progress=on_progress) for s in selected]
+    return [
+        sync_source(engine=engine, config=config, source=s, on_progress=on_progress, workers=workers)
+        for s in selected
+    ]
 
 
 def mapping_fingerprint(config: IntakeConfig, source: SourceConfig) -> str:
@@ -128,13 +136,24 @@ class _Counts:
     changed: int = 0
     unchanged: int = 0
     remapped: int = 0
+    duplicates: int = 0
     quarantined: int = 0
 
 
 def sync_source(
-    *, engine: Engine, config: IntakeConfig, source: SourceConfig, on_progress: ProgressCallback | None = None
+    *,
+    engine: Engine,
+    config: IntakeConfig,
+    source: SourceConfig,
+    on_progress: ProgressCallback | None = None,
+    workers: int = 1,
+    batch_size: int = BATCH_SIZE,
 ) -> SourceSummary:
-    """Sync one source in batches; returns its summary (status `failed` with the error if it could not be read)."""
+    """Sync one source in batches; returns its summary (status `failed` with the error if it could not be read).
+
+    With `workers=N` (default 1) a source bigger than one batch is standardized in N other processes while
+    this one writes earlier batches to the database; `workers=0` does everything inline.
+    """
     started = time.perf_counter()
     with engine.begin() as conn:
         run_id = conn.execute(
@@ -142,26 +161,59 @@ def sync_source(
         ).scalar_one()
     counts = _Counts()
     status, error = "ok", None
+    pool: ProcessPoolExecutor | None = None
     try:
         reader = open_source(config, source)
         mapper = RecordMapper(config, source)
         fingerprint = mapping_fingerprint(config, source)
+        # Batches standardized (in workers) but not yet written, oldest first; at most `workers` in flight.
+        pending: deque[_Batch] = deque()
+        seen: set[int] = set()
         batch: list[SourcePayload] = []
+        batches_seen = 0
+
+        def handle(items: list[SourcePayload]) -> None:
+            nonlocal pool, batches_seen
+            batches_seen += 1
+            # Ids are unique across batches (see `seen`), so batches in flight never touch the same record.
+            plan = _plan_batch(engine, mapper, fingerprint, source, items, counts, seen)
+            if workers > 0 and pool is None and batches_seen > 1:
+                # Only sources bigger than one batch are worth a second process.
+                pool = ProcessPoolExecutor(
+                    max_workers=workers,
+                    mp_context=multiprocessing.get_context("fork"),
+                    initializer=_init_worker,
+                    initargs=(config, source),
+                )
+            if plan.to_map:
+                if pool is not None:
+                    plan.future = pool.submit(_map_in_worker, plan.to_map)
+                else:
+                    plan.mapped = _map_records(mapper, plan.to_map)
+                pending.append(plan)
+            while len(pending) > max(workers, 1) or (pending and pool is None):
+                _write_batch(engine, source, fingerprint, run_id, pending.popleft(), counts)
+
         for item in reader.read():
             batch.append(item)
-            if len(batch) >= BATCH_SIZE:
-                _process_batch(engine, mapper, fingerprint, source, run_id, batch, counts)
+            if len(batch) >= batch_size:
+                handle(batch)
                 batch = []
                 if on_progress:
                     done, total = reader.progress()
                     on_progress(source.name, done, total, counts.read)
         if batch:
-            _process_batch(engine, mapper, fingerprint, source, run_id, batch, counts)
+            handle(batch)
+        while pending:
+            _write_batch(engine, source, fingerprint, run_id, pending.popleft(), counts)
         if on_progress:
             done, total = reader.progress()
             on_progress(source.name, total or done, total, counts.read)
     except ContextError as exc:
         status, error = "failed", str(exc)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     with engine.begin() as conn:
         conn.execute(
             update(RUNS)
@@ -175,6 +227,7 @@ def sync_source(
                 changed=counts.changed,
                 unchanged=counts.unchanged,
                 remapped=counts.remapped,
+                duplicates=counts.duplicates,
                 quarantined=counts.quarantined,
             )
         )
@@ -186,38 +239,59 @@ def sync_source(
         changed=counts.changed,
         unchanged=counts.unchanged,
         remapped=counts.remapped,
+        duplicates=counts.duplicates,
         quarantined=counts.quarantined,
         error=error,
         seconds=time.perf_counter() - started,
     )
 
 
-def _process_batch(
+# (record id, payload, notes from reading) for each record to standardize
+MapItem = tuple[str, dict[str, Any], list[Quarantined]]
+
+
+@dataclass(slots=True)
+class _Batch:
+    """A batch read and classified against the record heads, waiting to be written."""
+
+    latest: dict[str, tuple[dict[str, Any], str]]
+    heads: dict[str, Any]
+    new_ids: list[str]
+    changed_ids: list[str]
+    remap_ids: list[str]
+    to_map: list[MapItem]
+    mapped: dict[str, MappedRecord] | None = None
+    future: Future[dict[str, MappedRecord]] | None = None
+
+
+def _plan_batch(
     engine: Engine,
     mapper: RecordMapper,
     fingerprint: str,
     source: SourceConfig,
-    run_id: int,
     batch: list[SourcePayload],
     counts: _Counts,
-) -> None:
-    now = utcnow()
-    counts.read += len(batch)
-    # Later occurrences of the same id in one batch win (a source listing a record twice).
-    latest: dict[str, tuple[dict[str, Any], str, list[Quarantined]]] = {}
+    seen: set[int],
+) -> _Batch:
+    latest: dict[str, tuple[dict[str, Any], str]] = {}
+    notes: dict[str, list[Quarantined]] = {}
+    duplicates = 0
     for item in batch:
-        notes: list[Quarantined] = []
         record_id = mapper.record_id(item.payload)
         digest = content_hash(item.payload)
         if record_id is None:
             record_id = f"hash:{digest[:16]}"
             where = f" (line {item.line})" if item.line else ""
-            notes.append(Quarantined("id", None, f"record has no id{where}; stored under its content hash"))
-        latest[record_id] = (item.payload, digest, notes)
-
-    with engine.begin() as conn:
-        # A write first: on SQLite this takes the database's write lock for the whole batch (see _allocate_ids).
-        conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(read=counts.read))
+            notes[record_id] = [Quarantined("id", None, f"record has no id{where}; stored under its content hash")]
+        # A source listing the same id twice: the first occurrence wins, so re-syncs stay idempotent
+        # (last-wins would need to see the whole file first). `seen` holds a 64-bit hash per id.
+        key = hash(record_id)
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        latest[record_id] = (item.payload, digest)
+    with engine.connect() as conn:
         heads = {
             row.source_record_id: row
             for row in conn.execute(
@@ -231,30 +305,75 @@ def _process_batch(
                 ).where(HEADS.c.source == source.name, HEADS.c.source_record_id.in_(list(latest)))
             )
         }
-        new_ids, changed_ids, remap_ids = [], [], []
-        for record_id, (_payload, digest, _notes) in latest.items():
-            head = heads.get(record_id)
-            if head is None:
-                new_ids.append(record_id)
-            elif head.content_hash != digest:
-                changed_ids.append(record_id)
-            elif head.mapping_hash != fingerprint or head.customer_record_id is None:
-                remap_ids.append(record_id)
-            else:
-                counts.unchanged += 1
-        counts.new += len(new_ids)
-        counts.changed += len(changed_ids)
-        counts.remapped += len(remap_ids)
-        # Records not in `latest` but read twice in the batch count as unchanged duplicates.
-        counts.unchanged += len(batch) - len(latest)
-        if not (new_ids or changed_ids or remap_ids):
-            return
+    new_ids, changed_ids, remap_ids = [], [], []
+    unchanged = 0
+    for record_id, (_payload, digest) in latest.items():
+        head = heads.get(record_id)
+        if head is None:
+            new_ids.append(record_id)
+        elif head.content_hash != digest:
+            changed_ids.append(record_id)
+        elif head.mapping_hash != fingerprint or head.customer_record_id is None:
+            remap_ids.append(record_id)
+        else:
+            unchanged += 1
+    counts.read += len(batch)
+    counts.new += len(new_ids)
+    counts.changed += len(changed_ids)
+    counts.remapped += len(remap_ids)
+    counts.unchanged += unchanged
+    counts.duplicates += duplicates
+    to_map = [(rid, latest[rid][0], notes.get(rid, [])) for rid in new_ids + changed_ids + remap_ids]
+    return _Batch(latest, heads, new_ids, changed_ids, remap_ids, to_map)
+
+
+def _map_records(mapper: RecordMapper, items: list[MapItem]) -> dict[str, MappedRecord]:
+    """Standardize records; a bug in mapping must not lose a record, so it is quarantined instead."""
+    mapped: dict[str, MappedRecord] = {}
+    for record_id, payload, notes in items:
+        try:
+            record = mapper.map(payload, record_id)
+        except Exception as exc:
+            record = MappedRecord(record_id=record_id, updated_at=None)
+            record.quarantine.append(Quarantined("*", None, f"internal error: {type(exc).__name__}: {exc}"))
+        record.quarantine[:0] = notes
+        mapped[record_id] = record
+    return mapped
+
+
+_WORKER_MAPPER: RecordMapper | None = None
+
+
+def _init_worker(config: IntakeConfig, source: SourceConfig) -> None:
+    global _WORKER_MAPPER
+    _WORKER_MAPPER = RecordMapper(config, source)
+
+
+def _map_in_worker(items: list[MapItem]) -> dict[str, MappedRecord]:
+    assert _WORKER_MAPPER is not None
+    return _map_records(_WORKER_MAPPER, items)
+
+
+def _write_batch(
+    engine: Engine, source: SourceConfig, fingerprint: str, run_id: int, plan: _Batch, counts: _Counts
+) -> None:
+    now = utcnow()
+    if plan.future is not None:
+        mapped = plan.future.result()
+    else:
+        assert plan.mapped is not None
+        mapped = plan.mapped
+    latest, heads = plan.latest, plan.heads
+    new_ids, changed_ids, remap_ids = plan.new_ids, plan.changed_ids, plan.remap_ids
+    with engine.begin() as conn:
+        # A write first: on SQLite this takes the database's write lock for the whole batch (see _allocate_ids).
+        conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(read=counts.read))
 
         # 1. Raw first: every new or changed version is kept exactly as read.
         raw_ids: dict[str, int] = {}
-        raw_rows = []
+        raw_rows: list[dict[str, Any]] = []
         for record_id in new_ids + changed_ids:
-            payload, digest, _ = latest[record_id]
+            payload, digest = latest[record_id]
             head = heads.get(record_id)
             raw_rows.append(
                 {
@@ -273,19 +392,7 @@ def _process_batch(
         for record_id in remap_ids:
             raw_ids[record_id] = heads[record_id].raw_record_id
 
-        # 2. Standardize.
-        mapped: dict[str, MappedRecord] = {}
-        for record_id in new_ids + changed_ids + remap_ids:
-            payload, _digest, notes = latest[record_id]
-            try:
-                record = mapper.map(payload, record_id)
-            except Exception as exc:  # a bug must not lose the record: keep it raw and quarantined
-                record = MappedRecord(record_id=record_id, updated_at=None)
-                record.quarantine.append(Quarantined("*", None, f"internal error: {type(exc).__name__}: {exc}"))
-            record.quarantine[:0] = notes
-            mapped[record_id] = record
-
-        # 3. Canonical rows.
+        # 2. Canonical rows.
         company_ids = _company_ids(conn, source.name, mapped.values(), now)
         existing = {rid: heads[rid].customer_record_id for rid in changed_ids + remap_ids}
         rewritten = [cid for cid in existing.values() if cid is not None]
@@ -296,7 +403,7 @@ def _process_batch(
         _write_entities(conn, source, mapped, record_ids)
         counts.quarantined += _write_quarantine(conn, source.name, mapped, raw_ids, run_id, now)
 
-        # 4. Heads last: a crash before this point re-processes the batch next time.
+        # 3. Heads last: a crash before this point re-processes the batch next time.
         new_heads = [
             {
                 "source": source.name,
@@ -310,11 +417,12 @@ def _process_batch(
             for rid in new_ids
         ]
         bulk_insert(conn, HEADS, new_heads)
+        changed = set(changed_ids)
         moved = [
             {
                 "_source": source.name,
                 "_rid": rid,
-                "version": heads[rid].version + (1 if rid in changed_ids else 0),
+                "version": heads[rid].version + (1 if rid in changed else 0),
                 "content_hash": latest[rid][1],
                 "mapping_hash": fingerprint,
                 "raw_record_id": raw_ids[rid],
@@ -413,9 +521,10 @@ def _write_person_rows(
         for row, record_id in zip(inserts, _insert_with_ids(conn, RECORDS, inserts), strict=True):
             ids[row["source_record_id"]] = record_id
     updates = []
-    for rid, record_id in existing.items():
-        if record_id is None:
+    for rid, existing_id in existing.items():
+        if existing_id is None:
             continue
+        record_id = existing_id
         row = _person_row(source, mapped[rid], company_ids, now)
         row["_id"] = record_id
         updates.append(row)

@@ -28,8 +28,9 @@ def is_missing(value: Any, null_values: frozenset[str]) -> bool:
     """Whether a raw value means "no value": None, blank, or a placeholder such as N/A, null, '-'."""
     if value is None:
         return True
-    if isinstance(value, str):
-        return value.strip().casefold() in null_values
+    if type(value) is str:
+        # Placeholders are short: long strings skip the strip/casefold.
+        return len(value) < 24 and value.strip().casefold() in null_values
     if isinstance(value, list | dict):
         return len(value) == 0
     return False
@@ -38,6 +39,13 @@ def is_missing(value: Any, null_values: frozenset[str]) -> bool:
 # --- emails -----------------------------------------------------------------------------------------
 
 _ANGLE_EMAIL = re.compile(r"<([^<>]+@[^<>]+)>")
+# Plain ASCII addresses that are certainly valid (RFC 5322 dot-atom local part, LDH domain labels, an
+# alphabetic TLD): they skip email-validator, which is slow. Anything else goes through email-validator.
+_SIMPLE_EMAIL = re.compile(
+    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}"
+)
+_SPECIAL_USE_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
 
 
 @lru_cache(maxsize=65536)
@@ -51,6 +59,14 @@ def standardize_email(raw: str) -> str:
         text = text[7:].strip()
     if not text:
         raise StandardizationError("empty email address")
+    lowered = text.lower()
+    if (
+        len(lowered) <= 254
+        and _SIMPLE_EMAIL.fullmatch(lowered)
+        and len(lowered.partition("@")[0]) <= 64
+        and lowered.rpartition(".")[2] not in _SPECIAL_USE_TLDS
+    ):
+        return lowered
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -41,7 +41,7 @@ def config_path(explicit: Path | None = None) -> Path:
     """The contextdesk.yaml to use: --config, then CONTEXTDESK_CONFIG_FILE, then ./contextdesk.yaml."""
     path = explicit or settings().resolved_config_file
     if path is None:
-        fail("no contextdesk.yaml found: pass --config PATH or set CONTEXTDESK_CONFIG_FILE")
+        return fail("no contextdesk.yaml found: pass --config PATH or set CONTEXTDESK_CONFIG_FILE")
     return path
 
 
@@ -51,15 +51,33 @@ def fail(message: str, code: int = 1) -> Any:
     raise typer.Exit(code)
 
 
+def _our_error_roots() -> tuple[type[Exception], ...]:
+    """The exception roots of our packages: raised on purpose, with a message meant for people."""
+    import importlib
+
+    roots: list[type[Exception]] = []
+    for module, name in (
+        ("context.errors", "ContextError"),
+        ("knowledge.errors", "KnowledgeError"),
+        ("agent.errors", "AgentError"),
+        ("handoff.errors", "HandoffError"),
+        ("evals.errors", "EvalError"),
+    ):
+        try:
+            roots.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(roots)
+
+
 def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn our own exceptions into one readable line and exit code 1 (no traceback)."""
-    from context.errors import ContextError
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except ContextError as exc:
-            return fail(str(exc))  # type: ignore[no-any-return]
+        except _our_error_roots() as exc:
+            return fail(str(exc))  # type: ignore[no-any-return,unused-ignore]
 
     return wrapper

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from contextdesk.cli.common import console, fail
+from contextdesk.cli.common import console, engine, fail, friendly_errors, settings
 
 app = typer.Typer(help="The Brightleaf Tea Co. demo business: generate demo customer data (and run the demo).")
 
@@ -66,3 +66,45 @@ def generate(
         f"{result.seconds:.1f}s ({rate:,.0f} records/s)\n"
         f"config: {result.config_path}\nground truth: {result.ground_truth_path}"
     )
+
+
+@app.command("run")
+@friendly_errors
+def run(
+    kb: bool = typer.Option(True, help="Also index the demo help center (takes a little while the first time)."),
+) -> None:
+    """Load the demo business into the data dir: sync its six sources, resolve identities, index its help center.
+
+    Safe to run again: unchanged records and documents are skipped.
+    """
+    from context.demo import bundled_config_path
+    from context.intake.config import load_intake_config
+    from contextdesk.cli.intake import print_summary, resolve_identities, run_sync
+
+    path = bundled_config_path()
+    console.print(f"[bold]Brightleaf Tea Co.[/] demo business: {path.parent}")
+    database = engine().url.render_as_string(hide_password=True)
+    console.print(f"data dir: {settings().home.resolve()}  database: {database}")
+    summaries = run_sync(load_intake_config(path), None)
+    print_summary(summaries)
+    resolve_identities(path)
+    if kb:
+        from contextdesk.cli import kb as kb_cli
+
+        kb_cli.ingest(
+            sources=None,
+            demo=True,
+            audience="everyone",
+            max_pages=200,
+            concurrency=2,
+            delay=0.0,
+            prune=True,
+            rebuild=False,
+            as_json=False,
+        )
+    console.print(
+        "\nTry: [bold]contextdesk quarantine list[/], [bold]contextdesk identity review list[/], "
+        '[bold]contextdesk kb search "how do I get a refund on an annual plan"[/]'
+    )
+    if any(s.status != "ok" for s in summaries):
+        raise typer.Exit(1)

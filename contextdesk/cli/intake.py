@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich import box
 from rich.table import Table
 
 from context.intake.config import IntakeConfig, load_intake_config
@@ -47,8 +48,9 @@ def run_sync(config: IntakeConfig, sources: list[str] | None) -> list[SourceSumm
 
 def print_summary(summaries: list[SourceSummary]) -> None:
     """The per-source sync summary table, then any errors."""
-    table = Table(title="Sync summary")
-    for column in ("source", "status", "read", "new", "changed", "unchanged", "remapped", "quarantined", "seconds"):
+    table = Table(title="Sync summary", box=box.SIMPLE_HEAD)
+    columns = ("source", "status", "read", "new", "changed", "unchanged", "remapped", "duplicate", "quarantined", "s")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("source", "status") else "right")
     for s in summaries:
         status = "[green]ok[/]" if s.status == "ok" else "[red]failed[/]"
@@ -60,33 +62,55 @@ def print_summary(summaries: list[SourceSummary]) -> None:
             f"{s.changed:,}",
             f"{s.unchanged:,}",
             f"{s.remapped:,}",
+            f"{s.duplicates:,}",
             f"{s.quarantined:,}",
             f"{s.seconds:.1f}",
         )
-    totals = [sum(getattr(s, f) for s in summaries) for f in ("read", "new", "changed", "unchanged", "remapped")]
+    fields = ("read", "new", "changed", "unchanged", "remapped", "duplicates")
+    totals = [sum(getattr(s, f) for s in summaries) for f in fields]
     quarantined = sum(s.quarantined for s in summaries)
     table.add_row("[bold]total", "", *(f"{t:,}" for t in totals), f"{quarantined:,}", "")
     console.print(table)
     for s in summaries:
         if s.error:
             console.print(f"[red]{s.source}:[/] {s.error}")
+    if totals[-1]:
+        console.print("duplicate: rows whose id already appeared earlier in the same source (the first is kept).")
     if quarantined:
         console.print("See why values were quarantined: [bold]contextdesk quarantine list[/]")
+
+
+def resolve_identities(config_file: Path) -> None:
+    """Link new and changed records into customers (identity resolution) and print what changed."""
+    from context.identity.rules import load_rules
+    from context.identity.service import resolve_pending
+
+    with console.status("resolving identities…"):
+        summary = resolve_pending(engine=engine(), rules=load_rules(config_file))
+    console.print(
+        f"Identity: {summary.records:,} records checked, {summary.customers_created:,} customers created, "
+        f"{summary.customers_merged:,} merged, {summary.reviews:,} pairs waiting for review "
+        f"({summary.seconds:.1f}s). Why is a record in a customer: [bold]contextdesk identity explain ID[/]"
+    )
 
 
 @friendly_errors
 def sync_command(
     config: Path | None = typer.Option(None, "--config", "-c", help="contextdesk.yaml (default: ./contextdesk.yaml)."),
     source: list[str] | None = typer.Option(None, "--source", "-s", help="Sync only this source (repeatable)."),
+    resolve: bool = typer.Option(True, help="Resolve identities of new and changed records after the sync."),
 ) -> None:
     """Read every configured source, store raw records and standardized rows, and print a summary.
 
     Idempotent: records whose content did not change are skipped; changed ones get a new raw version.
     A source that cannot be read is reported and the others still sync (exit code 1).
     """
-    cfg = load_intake_config(config_path(config))
+    path = config_path(config)
+    cfg = load_intake_config(path)
     summaries = run_sync(cfg, source)
     print_summary(summaries)
+    if resolve:
+        resolve_identities(path)
     if any(s.status != "ok" for s in summaries):
         raise typer.Exit(1)
 

@@ -52,6 +52,7 @@ def upgrade() -> None:
     sa.Column('changed', sa.Integer(), nullable=False),
     sa.Column('unchanged', sa.Integer(), nullable=False),
     sa.Column('remapped', sa.Integer(), nullable=False),
+    sa.Column('duplicates', sa.Integer(), nullable=False),
     sa.Column('quarantined', sa.Integer(), nullable=False),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.PrimaryKeyConstraint('id')

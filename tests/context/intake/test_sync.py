@@ -305,16 +305,21 @@ def test_a_record_without_an_id_is_kept_under_its_content_hash(engine: Engine, t
     assert again.unchanged == 1
 
 
-@pytest.mark.parametrize("shuffle_first", [False, True])
-def test_duplicate_ids_in_one_file_keep_the_last_row(engine: Engine, tmp_path: Path, shuffle_first: bool) -> None:
-    rows = [crm_row("1", email="first@example.com"), crm_row("1", email="second@example.com")]
-    if shuffle_first:
-        rows.reverse()
+@pytest.mark.parametrize("batch_size", [2000, 1])
+def test_a_repeated_id_keeps_the_first_row_and_resyncs_idempotently(
+    engine: Engine, tmp_path: Path, batch_size: int
+) -> None:
+    from context.intake.service import sync_source
+
+    rows = [crm_row("1", email="first@example.com"), crm_row("2", email="b@example.com")]
+    rows.append(crm_row("1", email="second@example.com"))
     write_csv(tmp_path / "crm.csv", rows)
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    [summary] = sync(engine=engine, config=config)
-    assert summary.read == 2 and summary.new == 1
-    assert records(engine)["1"].email == rows[-1]["email"]
+    summary = sync_source(engine=engine, config=config, source=config.sources[0], batch_size=batch_size)
+    assert (summary.read, summary.new, summary.duplicates) == (3, 2, 1)
+    assert records(engine)["1"].email == "first@example.com"
+    again = sync_source(engine=engine, config=config, source=config.sources[0], batch_size=batch_size)
+    assert (again.new, again.changed, again.unchanged, again.duplicates) == (0, 0, 2, 1)
 
 
 def test_quarantine_entries_name_source_record_field_and_reason(engine: Engine, tmp_path: Path) -> None:
@@ -326,3 +331,20 @@ def test_quarantine_entries_name_source_record_field_and_reason(engine: Engine, 
     assert (entry.source, entry.source_record_id, entry.field, entry.raw_value) == ("crm", "9", "phone", "call me")
     assert entry.reason.startswith("phone: not a phone number")
     assert entry.raw_record_id is not None
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2])
+def test_parallel_standardization_gives_the_same_rows(engine: Engine, tmp_path: Path, workers: int) -> None:
+    from context.intake.service import sync_source
+
+    rows = [crm_row(str(i), email=f"p{i}@example.com", phone="bad" if i % 7 == 0 else "") for i in range(20)]
+    rows.insert(9, crm_row("3", email="p3-later@example.com"))  # the same id again, in a later batch
+    write_csv(tmp_path / "crm.csv", rows)
+    config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
+    summary = sync_source(engine=engine, config=config, source=config.sources[0], workers=workers, batch_size=4)
+    assert (summary.status, summary.read, summary.new) == ("ok", 21, 20)
+    got = {rid: r.email for rid, r in records(engine).items()}
+    assert got == {str(i): f"p{i}@example.com" for i in range(20)}  # the first row with id 3 wins
+    assert sorted(rid for rid, field, _, _ in quarantined(engine)) == ["0", "14", "7"]
+    again = sync_source(engine=engine, config=config, source=config.sources[0], workers=workers, batch_size=4)
+    assert (again.new, again.changed, again.unchanged, again.duplicates) == (0, 0, 20, 1)

@@ -1,0 +1,132 @@
+"""Benchmark intake: read + standardize + validate + store raw and canonical rows, on SQLite.
+
+    python bench/intake.py --records 1000000
+
+Generates the demo business at the size that gives about --records source records (cached under
+bench/out/ so a second run skips generation), syncs it into a fresh SQLite database and prints:
+
+- records/s end to end, and against a baseline measured in the same run: just reading and parsing the
+  same files (the floor any intake pays), so the ratio shows what standardizing and storing cost;
+- resident memory of the syncing process at 10%, 50% and 100% of the records (flat = streaming works)
+  and the peak RSS of the process and of its standardization worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+RECORDS_PER_CUSTOMER = 2.9  # what the demo generator produces on average
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def generate(records: int, seed: int) -> Path:
+    """Generate (or reuse) the demo data in a subprocess, so its memory does not count here."""
+    customers = max(12, round(records / RECORDS_PER_CUSTOMER))
+    out = Path(__file__).parent / "out" / f"intake-{customers}-{seed}"
+    if not (out / "contextdesk.yaml").exists():
+        print(f"generating {customers:,} customers into {out} …", flush=True)
+        code = (
+            "from pathlib import Path; from context.demo.generator import generate; "
+            f"generate(Path({str(out)!r}), customers={customers}, seed={seed})"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)
+    return out / "contextdesk.yaml"
+
+
+def read_baseline(config_path: Path) -> tuple[int, float]:
+    """Records/s of only reading and parsing the sources."""
+    from context.intake.config import load_intake_config
+    from context.intake.sources import open_source
+
+    config = load_intake_config(config_path)
+    started, count = time.perf_counter(), 0
+    for source in config.sources:
+        for _ in open_source(config, source).read():
+            count += 1
+    return count, time.perf_counter() - started
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=100_000, help="about this many source records")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=1, help="standardization processes (0 = inline)")
+    args = parser.parse_args()
+
+    from context.intake.config import load_intake_config
+    from context.intake.service import sync
+    from contextdesk.db import make_engine, upgrade
+
+    config_path = generate(args.records, args.seed)
+    config = load_intake_config(config_path)
+    total, baseline_seconds = read_baseline(config_path)
+
+    workdir = Path(tempfile.mkdtemp(prefix="intake-bench-"))
+    engine = make_engine(f"sqlite:///{workdir / 'bench.db'}")
+    upgrade(engine)
+
+    samples: dict[int, float] = {}
+    done_records = [0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        marks = [0.1, 0.5]
+        while not stop.is_set():
+            if marks and done_records[0] >= marks[0] * total:
+                samples[int(marks.pop(0) * 100)] = rss_mb()
+            time.sleep(0.05)
+
+    base = [0]
+
+    def on_progress(source: str, done: int, size: int | None, records: int) -> None:
+        done_records[0] = base[0] + records
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    read = 0
+    for source in config.sources:
+        base[0] = read
+        [summary] = sync(
+            engine=engine, config=config, source_names=[source.name], on_progress=on_progress, workers=args.workers
+        )
+        read += summary.read
+        if summary.status != "ok":
+            raise SystemExit(f"{source.name} failed: {summary.error}")
+    seconds = time.perf_counter() - started
+    samples[100] = rss_mb()
+    stop.set()
+
+    rate, baseline_rate = read / seconds, total / baseline_seconds
+    self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    db_mb = sum(p.stat().st_size for p in workdir.iterdir()) / 1e6
+    print(f"source records        {read:,} ({len(config.sources)} sources, {config_path.parent})")
+    print(f"intake end to end     {seconds:.1f} s = {rate:,.0f} records/s  (goal ≥ 10,000 on 2 cores)")
+    print(f"baseline: read+parse  {baseline_seconds:.1f} s = {baseline_rate:,.0f} records/s")
+    print(f"ratio intake/baseline {rate / baseline_rate:.2f}")
+    print("RSS while syncing     " + ", ".join(f"{k}%: {v:.0f} MB" for k, v in sorted(samples.items())))
+    print(f"peak RSS              sync process {self_peak:.0f} MB, standardization worker {child_peak:.0f} MB")
+    print(f"database size         {db_mb:,.0f} MB")
+    print(f"machine               {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""`python -m contextdesk.cli`."""
+
+from contextdesk.cli import main
+
+main()
