@@ -3,8 +3,8 @@
 from sqlmodel import SQLModel
 
 import context.canonical.models
-import context.identity.models  # noqa: F401
-import context.intake.models  # noqa: F401
+import context.identity.models
+import context.intake.models
 import context.profiles.models  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -112,8 +112,7 @@ def sync(
     """Sync the named sources (all by default); a failing source is reported and the others still sync."""
     selected = [config.source(n) for n in source_names] if source_names else list(config.sources)
     return [
-        sync_source(engine=engine, config=config, source=s, on_progress=on_progress, workers=workers)
-        for s in selected
+        sync_source(engine=engine, config=config, source=s, on_progress=on_progress, workers=workers) for s in selected
     ]
 
 

@@ -55,7 +55,7 @@ def add_records(engine: Engine, people: list[Person]) -> None:
             session.add(rec)
             session.flush()
             assert rec.id is not None
-            session.exec(delete(Identifier).where(col(Identifier.record_id) == rec.id))  # type: ignore[call-overload]
+            session.exec(delete(Identifier).where(col(Identifier.record_id) == rec.id))
             idents: dict[str, str] = dict(p.external)
             if p.email:
                 idents["email"] = p.email

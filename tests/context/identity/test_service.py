@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -11,10 +12,20 @@ from sqlmodel import Session, select
 from context.canonical.models import Customer, CustomerRecord, Identifier
 from context.identity import models as im
 from context.identity import service
-from context.identity.rules import default_rules
+from context.identity.errors import ActionError
+from context.identity.rules import IdentityRules, default_rules
 from tests.context.identity.factories import Person, add_records, synthetic_people
 
 RULES = default_rules()
+
+
+def strict_rules() -> IdentityRules:
+    """The default rules with at most one Stripe customer per customer (so a limit decides)."""
+    rules = default_rules()
+    stripe_rule = rules.identifier("stripe_customer")
+    assert stripe_rule is not None
+    stripe_rule.limit = 1
+    return rules
 
 
 def partition(engine: Engine) -> set[frozenset[str]]:
@@ -45,7 +56,7 @@ def wipe(engine: Engine) -> None:
             im.IdentityAction,
             Customer,
         ):
-            session.exec(delete(table))  # type: ignore[call-overload]
+            session.exec(delete(table))
         session.commit()
 
 
@@ -79,7 +90,8 @@ def test_hub_phone_shared_by_many_names_links_nobody(engine: Engine) -> None:
 
 
 def test_identifier_limit_holds_and_goes_to_review(engine: Engine) -> None:
-    # One email, two different Stripe customers: limit is 1 Stripe id per customer.
+    # One email, two different Stripe customers, with a limit of 1 Stripe id per customer.
+    strict = strict_rules()
     add_records(
         engine,
         [
@@ -96,7 +108,7 @@ def test_identifier_limit_holds_and_goes_to_review(engine: Engine) -> None:
             Person("crm", "9", "Maya", "Ross", "maya@mail.test", updated_days=9),
         ],
     )
-    service.resolve_pending(engine=engine, rules=RULES)
+    service.resolve_pending(engine=engine, rules=strict)
     # The better-ranked Stripe record (older) wins the CRM record; the other waits for a human.
     assert customer_of(engine, "stripe:cus_A") == customer_of(engine, "crm:9")
     assert customer_of(engine, "stripe:cus_B") != customer_of(engine, "crm:9")
@@ -191,6 +203,7 @@ def test_stable_ids_survive_rerun_and_unrelated_merge(engine: Engine) -> None:
 
 
 def test_shuffled_arrival_and_rebuild_give_identical_clusters(engine: Engine) -> None:
+    strict = strict_rules()
     people, _ = synthetic_people(40, seed=11)
     # Add a limit conflict and a hub so the order-sensitive paths are exercised.
     people += [
@@ -206,11 +219,53 @@ def test_shuffled_arrival_and_rebuild_give_identical_clusters(engine: Engine) ->
         step = 7 if seed == 1 else 13
         for start in range(0, len(order), step):
             add_records(engine, order[start : start + step])
-            service.resolve_pending(engine=engine, rules=RULES)
+            service.resolve_pending(engine=engine, rules=strict)
         incremental = partition(engine)
         snapshot = service.customers_snapshot(engine=engine)
-        service.rebuild(engine=engine, rules=RULES)
+        service.rebuild(engine=engine, rules=strict)
         assert service.customers_snapshot(engine=engine) == snapshot  # same customers, same ids
         results.append(incremental)
     assert results[0] == results[1]
     assert frozenset({"stripe:x1", "crm:x3"}) in results[0]
+
+
+def test_undo_merge_restores_the_absorbed_id_and_runs_are_logged(engine: Engine) -> None:
+    add_records(
+        engine,
+        [
+            Person("crm", "1", "Ines", "Moreau", "ines@mail.test", postcode="75001"),
+            Person("shop", "1", "Ines", "Moreau", "ines@mail.test"),
+            Person("crm", "2", "Ines", "Moreau", "ines.m@work.test", postcode="69001", updated_days=4),
+        ],
+    )
+    service.resolve_pending(engine=engine, rules=RULES)
+    a, b = customer_of(engine, "crm:1"), customer_of(engine, "crm:2")
+    assert a != b
+    survivor = service.merge(engine=engine, rules=RULES, customer_ids=[a, b], actor="sam")
+    absorbed = b if survivor == a else a
+    [merge_action] = [x for x in service.list_actions(engine=engine) if x.action == "merge"]
+    service.undo(engine=engine, rules=RULES, action_id=merge_action.id or 0, actor="sam")
+    assert {customer_of(engine, "crm:1"), customer_of(engine, "crm:2")} == {a, b}  # both old ids are back
+    assert customer_of(engine, "crm:1") == customer_of(engine, "shop:1")
+    actions = [x.action for x in service.list_actions(engine=engine)]
+    assert actions[-1] == "resolve" and "undo" in actions
+    # A resolve run is logged but cannot be undone.
+    resolve_action = next(x for x in service.list_actions(engine=engine) if x.action == "resolve")
+    with pytest.raises(ActionError, match="cannot be undone"):
+        service.undo(engine=engine, rules=RULES, action_id=resolve_action.id or 0, actor="sam")
+    assert service.canonical_customer_id(engine=engine, customer_id=absorbed) == absorbed
+
+
+def test_one_review_item_per_customer_pair(engine: Engine) -> None:
+    # Two records of one person and one of a near-namesake: the probable match is asked once, not per record.
+    add_records(
+        engine,
+        [
+            Person("crm", "1", "Jamie", "Okafor", "jamie@mail.test", postcode="30301"),
+            Person("shop", "1", "Jamie", "Okafor", "jamie@mail.test", postcode="30301"),
+            Person("vip", "1", "Jamiee", "Okafor", postcode="30301"),
+        ],
+    )
+    service.resolve_pending(engine=engine, rules=RULES)
+    reviews = service.list_reviews(engine=engine)
+    assert len(reviews) == 1 and "vip:1" in (reviews[0].record_a, reviews[0].record_b)
