@@ -58,7 +58,9 @@ def _converter(column_type: Any, dialect: str) -> Converter | None:
 
 
 @lru_cache(maxsize=256)
-def _plan(table: Table, columns: tuple[str, ...], dialect_name: str, dialect: Any) -> tuple[str, list[Converter | None]]:
+def _plan(
+    table: Table, columns: tuple[str, ...], dialect_name: str, dialect: Any
+) -> tuple[str, list[Converter | None]]:
     quote = dialect.identifier_preparer.quote
     if dialect.paramstyle == "qmark":
         placeholders = ", ".join("?" for _ in columns)

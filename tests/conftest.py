@@ -14,9 +14,18 @@ from sqlalchemy.engine import Engine
 
 from contextdesk.db import make_engine, upgrade
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "CONTEXTDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+
+def _postgres_url() -> str:
+    """Where the PostgreSQL tests run: CONTEXTDESK_TEST_POSTGRES_URL, a postgres DATABASE_URL, or the local server."""
+    for name in ("CONTEXTDESK_TEST_POSTGRES_URL", "DATABASE_URL"):
+        url = os.environ.get(name, "")
+        if url.startswith(("postgresql", "postgres://")):
+            return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+# Each test worker creates (and drops) its own database on this server.
+POSTGRES_ADMIN_URL = _postgres_url()
 
 
 def _postgres_reachable() -> bool:
