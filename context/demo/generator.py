@@ -376,11 +376,11 @@ class _Generator:
         if weak:
             n_forms = max(n_forms, 1)
         if n_orders:
-            p.shopify_id = 7_100_000_000_000 + self.serial
+            p.shopify_id = 7_100_000_000_000 + int(p.person_id[1:])  # the person's own number, not the counter
         if status in SUBSCRIBED:
             p.stripe_id = self._stripe_id("cus_")
         if n_tickets:
-            p.zendesk_id = 380_000_000_000 + self.serial
+            p.zendesk_id = 380_000_000_000 + int(p.person_id[1:])
 
         if in_crm:
             self.w.crm(p.person_id, self.crm_values(p))

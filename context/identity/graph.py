@@ -154,6 +154,24 @@ class Prepared:
     first_name: str | None
     name_key: str | None
     block_keys: list[str]
+    last_name: str | None = None
+
+
+def names_conflict(a: Prepared, b: Prepared) -> bool:
+    """Both records have first names, and they cannot be the same person's."""
+    if not (a.first_name and b.first_name):
+        return False
+    return not first_names_compatible(a.first_name, b.first_name)
+
+
+def names_agree(a: Prepared, b: Prepared) -> bool:
+    """Both records name the person: compatible first names, and similar last names where both have one."""
+    if not (a.first_name and b.first_name) or not first_names_compatible(a.first_name, b.first_name):
+        return False
+    la, lb = a.last_name, b.last_name
+    if not (la and lb) or la == lb:
+        return True
+    return (jaro_winkler(la, lb) if la <= lb else jaro_winkler(lb, la)) >= 0.9
 
 
 def normalize_identifier(rule: IdentifierRule, raw: Any) -> str | None:
@@ -165,7 +183,12 @@ def normalize_identifier(rule: IdentifierRule, raw: Any) -> str | None:
         return None
     if rule.normalize == "email":
         text = text.lower()
-        return text if "@" in text else None
+        local, at, domain = text.partition("@")
+        if not at or not local or not domain:
+            return None
+        if rule.strip_plus_tag and "+" in local:
+            local = local.split("+", 1)[0] or local
+        return f"{local}@{domain}"
     if rule.normalize == "phone":
         digits = "".join(ch for ch in text if ch.isdigit())
         return ("+" if text.startswith("+") else "") + digits if len(digits) >= 6 else None
@@ -219,7 +242,7 @@ def prepare(record: Record, rules: IdentityRules) -> Prepared:
     updated = record.updated_at
     updated_text = updated.isoformat() if isinstance(updated, datetime) else (updated or "~")
     rank = (rules.source_rank(record.source), updated_text, record.key)
-    return Prepared(record.key, rank, identifiers, values, first, name_key, blocks)
+    return Prepared(record.key, rank, identifiers, values, first, name_key, blocks, last)
 
 
 def _first(value: Any) -> Any:
@@ -351,11 +374,18 @@ def resolve(
         if rule.is_blocked(value) or (kind, value) in hubs:
             continue
         keys.sort(key=rank.__getitem__)
-        pairs = (
-            [(keys[i], keys[j]) for i in range(len(keys)) for j in range(i + 1, len(keys))]
-            if len(keys) <= 10
-            else [(keys[0], k) for k in keys[1:]] + list(itertools.pairwise(keys[1:]))
-        )
+        if rule.require_name:
+            # All pairs for small groups; large ones (one person's many orders) as a name-checked chain.
+            candidates = (
+                itertools.combinations(keys, 2)
+                if len(keys) <= 30
+                else itertools.chain(((keys[0], k) for k in keys[1:]), itertools.pairwise(keys[1:]))
+            )
+            pairs = [(a, b) for a, b in candidates if names_agree(prep[a], prep[b])]
+        elif len(keys) <= 10:
+            pairs = [(keys[i], keys[j]) for i in range(len(keys)) for j in range(i + 1, len(keys))]
+        else:
+            pairs = [(keys[0], k) for k in keys[1:]] + list(itertools.pairwise(keys[1:]))
         for a, b in pairs:
             evidence = [{"field": kind, "left": value, "right": value, "level": "exact identifier"}]
             ordered.append(
@@ -385,6 +415,14 @@ def resolve(
                 blocks[bk].append(p.key)
         seen: set[tuple[str, str]] = set()
         skip = oversized_blocks or set()
+        guarded_cache: dict[str, dict[str, str | None]] = {}
+
+        def guarded(k: str) -> dict[str, str | None]:
+            g = guarded_cache.get(k)
+            if g is None:
+                g = guarded_cache[k] = _guarded(prep[k], hubs, by_kind)
+            return g
+
         for bk, keys in blocks.items():
             if len(keys) < 2 or len(keys) > prob.max_block_size or bk in skip:
                 continue
@@ -394,10 +432,13 @@ def resolve(
                     if (a, b) in seen or pfind(a) == pfind(b):
                         continue
                     seen.add((a, b))
-                    pr = fast_probability(
-                        rules, model, _guarded(prep[a], hubs, by_kind), _guarded(prep[b], hubs, by_kind)
-                    )
-                    if pr >= prob.upper:
+                    pr = fast_probability(rules, model, guarded(a), guarded(b))
+                    if pr >= prob.upper and prob.require_name and not names_agree(prep[a], prep[b]):
+                        # Place, company or address alone fit housemates and colleagues too: a human
+                        # decides when a name is missing; different first names are different people.
+                        if not names_conflict(prep[a], prep[b]):
+                            review_candidates.append((pr, a, b))
+                    elif pr >= prob.upper:
                         ordered.append(
                             ((2, -pr, rank[a], rank[b]), Edge(a, b, "probabilistic", "fellegi-sunter", pr, []))
                         )
@@ -437,8 +478,9 @@ def resolve(
     for k in prep:
         groups[clusters.find(k)].append(k)
     ordered_clusters = sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
-    open_reviews = [r for r in reviews if clusters.find(r.a) != clusters.find(r.b)]
-    return Resolution(clusters=ordered_clusters, edges=accepted, reviews=_dedupe_reviews(open_reviews), hubs=hubs)
+    return Resolution(
+        clusters=ordered_clusters, edges=accepted, reviews=_dedupe_reviews(reviews, clusters.find), hubs=hubs
+    )
 
 
 def _weakest_link(
@@ -451,14 +493,15 @@ def _weakest_link(
     hubs: set[tuple[str, str]],
     by_kind: Mapping[str, IdentifierRule],
 ) -> str | None:
-    """Chain guard for probable matches: every record of one side must be at least a possible match
-    (review threshold) for every record of the other, or one good pair would weld two people together.
-    Pairs sharing fewer than two compared fields carry no evidence either way and are skipped."""
+    """Chain guard for probable matches: no record of one side may clearly contradict a record of the
+    other (score below `conflict_below` on at least two compared fields), or one good pair would weld two
+    people together. Weak agreement is not a contradiction: a help-desk ticket with only a name and an
+    email says little either way about an order under a shared company address."""
     for x in clusters.members[ra]:
         gx = _guarded(prep[x], hubs, by_kind)
         for y in clusters.members[rb]:
             p, compared = probability_and_coverage(rules, model, gx, _guarded(prep[y], hubs, by_kind))
-            if compared >= 2 and p < rules.probabilistic.lower:
+            if compared >= 2 and p < rules.probabilistic.conflict_below:
                 return f"conflicts with another record of the customer ({x} vs {y})"
     return None
 
@@ -497,11 +540,15 @@ def _evidence(
     ]
 
 
-def _dedupe_reviews(reviews: list[ReviewItem]) -> list[ReviewItem]:
+def _dedupe_reviews(reviews: list[ReviewItem], find: Any) -> list[ReviewItem]:
+    """One review item per pair of resulting customers (the first raised, i.e. the strongest reason)."""
     seen: set[tuple[str, str]] = set()
     out = []
     for item in reviews:
-        pair = (min(item.a, item.b), max(item.a, item.b))
+        ra, rb = find(item.a), find(item.b)
+        if ra == rb:
+            continue
+        pair = (ra, rb) if ra <= rb else (rb, ra)
         if pair not in seen:
             seen.add(pair)
             out.append(item)

@@ -45,7 +45,10 @@ class IdentityReview(SQLModel, table=True):
     """A pair waiting for (or given) a human decision."""
 
     __tablename__ = "identity_reviews"
-    __table_args__ = (Index("ix_identity_reviews_pair", "record_a", "record_b"),)
+    __table_args__ = (
+        Index("ix_identity_reviews_pair", "record_a", "record_b"),
+        Index("ix_identity_reviews_b", "record_b"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     record_a: str = Field(max_length=KEY_LEN)

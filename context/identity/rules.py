@@ -36,6 +36,8 @@ from context.identity.errors import RulesError
 Normalizer = Literal["email", "phone", "text", "id"]
 CompareKind = Literal["exact", "name", "fuzzy"]
 
+# Role and placeholder mailboxes. Whole domains such as example.com are deliberately not listed: demo and
+# test data use them for real-looking people, and a blocklist hit silently drops the strongest evidence.
 DEFAULT_EMAIL_BLOCKLIST = [
     "info@*",
     "support@*",
@@ -51,9 +53,6 @@ DEFAULT_EMAIL_BLOCKLIST = [
     "do-not-reply@*",
     "test@*",
     "example@*",
-    "*@example.com",
-    "*@example.org",
-    "*@test.com",
     "*@mailinator.com",
     "none@*",
     "na@*",
@@ -76,6 +75,11 @@ class IdentifierRule(BaseModel):
     blocklist: list[str] = Field(default_factory=list)
     # A value held by records with more than this many distinct names is a hub and never links.
     hub_max_names: int | None = Field(default=3, ge=1)
+    # Link only records whose names agree (both named; compatible first names, similar last names):
+    # for identifiers people share at home or at work, such as a landline.
+    require_name: bool = False
+    # Email only: 'ann+tea@x.com' is the mailbox 'ann@x.com' (sub-addressing), so both link.
+    strip_plus_tag: bool = True
 
     @property
     def attribute(self) -> str:
@@ -143,6 +147,12 @@ class ProbabilisticRules(BaseModel):
     prior_match_probability: float = Field(default=1e-4, gt=0, lt=1)
     # Fields whose first names must be compatible before two clusters may merge (chain guard).
     name_guard: str | None = "first_name"
+    # A probable match is refused when some record of one side scores below this against some record of
+    # the other (on at least two compared fields): the two sides contradict each other.
+    conflict_below: float = Field(default=0.01, ge=0, lt=1)
+    # Auto-link a probable match only when both records carry compatible names: a shared address,
+    # postcode or company also fits housemates and colleagues (such pairs go to review instead).
+    require_name: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> ProbabilisticRules:
@@ -198,9 +208,12 @@ def default_rules() -> IdentityRules:
     """Rules for the canonical customer schema (emails, phones, Stripe/Shopify/CRM ids, names, places)."""
     return IdentityRules(
         identifiers=[
-            IdentifierRule(kind="stripe_customer", priority=0, limit=1, hub_max_names=None),
-            IdentifierRule(kind="shopify_customer", priority=0, limit=1, hub_max_names=None),
-            IdentifierRule(kind="crm_contact", priority=0, limit=1, hub_max_names=None),
+            # A person may re-subscribe under a new Stripe customer, hold two shop accounts or be
+            # entered twice in the CRM or help desk, so the limits are small but not 1.
+            IdentifierRule(kind="stripe_customer", priority=0, limit=3, hub_max_names=None),
+            IdentifierRule(kind="shopify_customer", priority=0, limit=2, hub_max_names=None),
+            IdentifierRule(kind="crm_contact", priority=0, limit=5, hub_max_names=None),
+            IdentifierRule(kind="zendesk_user", priority=0, limit=3, hub_max_names=None),
             IdentifierRule(
                 kind="email",
                 normalize="email",
@@ -216,6 +229,7 @@ def default_rules() -> IdentityRules:
                 limit=3,
                 blocklist=DEFAULT_PHONE_BLOCKLIST,
                 hub_max_names=2,
+                require_name=True,  # households share a phone
             ),
         ],
         probabilistic=ProbabilisticRules(

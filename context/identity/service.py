@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, or_, update
+from sqlalchemy import Table, bindparam, delete, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from context.bulkwrite import bulk_insert
 from context.canonical.models import Customer, CustomerRecord, Identifier
 from context.dbtypes import utcnow
 from context.identity.errors import ActionError, ReviewStateError, UnknownCustomerError, UnknownRecordError
@@ -114,22 +116,39 @@ def _set_state(session: Session, key: str, value: dict[str, Any]) -> None:
         session.add(row)
 
 
+def _set_watermark(session: Session, latest: datetime) -> None:
+    """Remember the newest synced_at resolved, and which records carry exactly that instant."""
+    at_mark = session.exec(select(col(CustomerRecord.id)).where(CustomerRecord.synced_at == latest)).all()
+    _set_state(session, "watermark", {"synced_at": latest.isoformat(), "ids": sorted(i for i in at_mark if i)})
+
+
+# Parsed models by (database, stored time): validating the term-frequency tables costs milliseconds,
+# which an incremental resolution of one record cannot afford on every call.
+_MODEL_CACHE: dict[tuple[str, str], FSModel] = {}
+
+
 def load_model(*, engine: Engine, rules: IdentityRules) -> FSModel:
     """The stored fitted model, or the documented priors when none was trained (or the fields changed)."""
     with Session(engine) as session:
-        data = _get_state(session, "model")
-    if data is not None:
-        model = FSModel.model_validate(data)
-        if set(model.fields) == {f.name for f in rules.probabilistic.fields}:
-            return model
+        row = session.exec(select(IdentityState.updated_at).where(IdentityState.key == "model")).first()
+        model = None
+        if row is not None:
+            cache_key = (str(engine.url), row.isoformat())
+            model = _MODEL_CACHE.get(cache_key)
+            if model is None:
+                data = _get_state(session, "model")
+                model = FSModel.model_validate(data)
+                _MODEL_CACHE.clear()
+                _MODEL_CACHE[cache_key] = model
+    if model is not None and set(model.fields) == {f.name for f in rules.probabilistic.fields}:
+        return model
     return prior_model(rules)
 
 
 def train(*, engine: Engine, rules: IdentityRules, use_splink: bool = True) -> FSModel:
     """Fit term frequencies (and Splink m/u when there is enough data) on all records and store the model."""
     with Session(engine) as session:
-        ids = list(session.exec(select(col(CustomerRecord.id))))
-        prepared = list(_load_prepared(session, ids, rules).values())
+        prepared = list(_load_prepared(session, None, rules).values())
         model = fit_model(prepared, rules, train=use_splink)
         _set_state(session, "model", model.model_dump(mode="json"))
         session.commit()
@@ -139,25 +158,36 @@ def train(*, engine: Engine, rules: IdentityRules, use_splink: bool = True) -> F
 # ----------------------------------------------------------------------------------------- records
 
 
-def _load_prepared(session: Session, ids: Iterable[int | None], rules: IdentityRules) -> dict[int, Prepared]:
-    """Prepared records by customer_records.id."""
+def _table(model: Any) -> Table:
+    return model.__table__
+
+
+def _load_prepared(session: Session, ids: Iterable[int | None] | None, rules: IdentityRules) -> dict[int, Prepared]:
+    """Prepared records by customer_records.id (`ids=None`: every record, read in one pass)."""
     out: dict[int, Prepared] = {}
     attr_of = {r.kind: r.attribute for r in rules.identifiers}
-    for batch1 in _chunks(sorted({i for i in ids if i is not None})):
-        rows = session.exec(select(CustomerRecord).where(col(CustomerRecord.id).in_(batch1))).all()
+    records, identifiers = _table(CustomerRecord), _table(Identifier)
+    columns = [records.c.id, records.c.source, records.c.source_record_id, records.c.source_updated_at]
+    columns += [records.c[f] for f in _PERSON_FIELDS]
+    # Plain column tuples, not ORM objects: loading is the largest cost of a rebuild.
+    conn = session.connection()
+    batches: Iterable[list[int] | None] = [None] if ids is None else _chunks(sorted({i for i in ids if i is not None}))
+    for batch1 in batches:
+        rec_q = sa_select(*columns)
+        id_q = sa_select(identifiers.c.record_id, identifiers.c.kind, identifiers.c.value)
+        if batch1 is not None:
+            rec_q = rec_q.where(records.c.id.in_(batch1))
+            id_q = id_q.where(identifiers.c.record_id.in_(batch1))
         idents: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-        for rid, kind, value in session.exec(
-            select(Identifier.record_id, Identifier.kind, Identifier.value).where(col(Identifier.record_id).in_(batch1))
-        ).all():
+        for rid, kind, value in conn.execute(id_q):
             idents[rid][kind].append(value)
-        for rec in rows:
-            attrs: dict[str, Any] = {f: getattr(rec, f) for f in _PERSON_FIELDS}
-            for kind, values in idents.get(rec.id or 0, {}).items():
+        for row in conn.execute(rec_q):
+            attrs: dict[str, Any] = dict(zip(_PERSON_FIELDS, row[4:], strict=True))
+            for kind, values in idents.get(row[0], {}).items():
                 attr = attr_of.get(kind, kind)
                 primary = attrs.get(attr)
                 attrs[attr] = ([primary] if primary else []) + sorted(v for v in values if v != primary)
-            plain = Record(rec.source, rec.source_record_id, attrs, rec.source_updated_at)
-            out[rec.id or 0] = prepare(plain, rules)
+            out[row[0]] = prepare(Record(row[1], row[2], attrs, row[3]), rules)
     return out
 
 
@@ -221,7 +251,7 @@ def _write_block_keys(session: Session, prepared: dict[int, Prepared]) -> None:
         session.exec(delete(BlockKey).where(col(BlockKey.record_id).in_(batch3)))
     rows = [{"record_id": rid, "key": bk} for rid, p in prepared.items() for bk in p.block_keys]
     for batch4 in _chunks(rows, 5000):
-        session.execute(insert(BlockKey), batch4)
+        bulk_insert(session.connection(), _table(BlockKey), batch4)
 
 
 def _closure(session: Session, seeds: dict[int, Prepared], rules: IdentityRules, model: FSModel) -> _Closure:
@@ -415,16 +445,20 @@ def _apply(
             if not any(old.get(by_key[k]) for k in res.clusters[i]):
                 stats["created"] += 1
     for batch12 in _chunks(new_customers, 2000):
-        session.execute(insert(Customer), batch12)
+        bulk_insert(session.connection(), _table(Customer), batch12)
     changes: dict[str, list[int]] = defaultdict(list)
     for i, cluster in enumerate(res.clusters):
         for key in cluster:
             rid = by_key[key]
             if old.get(rid) != assigned[i]:
                 changes[assigned[i]].append(rid)
-    for cid, rids in changes.items():
-        for batch13 in _chunks(rids):
-            session.exec(update(CustomerRecord).where(col(CustomerRecord.id).in_(batch13)).values(customer_id=cid))
+    if changes:
+        # One executemany instead of a statement per customer: a rebuild touches every record.
+        records = _table(CustomerRecord)
+        session.connection().execute(
+            update(records).where(records.c.id == bindparam("rid")).values(customer_id=bindparam("cid")),
+            [{"rid": rid, "cid": cid} for cid, rids in changes.items() for rid in rids],
+        )
     still_used = set(assigned.values())
     for cid in set(overlap) - still_used:
         remaining = session.exec(
@@ -473,7 +507,7 @@ def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution
         if e.kind != "manual"
     ]
     for batch15 in _chunks(edge_rows, 2000):
-        session.execute(insert(IdentityEdge), batch15)
+        bulk_insert(session.connection(), _table(IdentityEdge), batch15)
     wanted = {_pair(r.a, r.b): r for r in res.reviews}
     for pair, row in existing.items():
         if row.status != "pending":
@@ -498,7 +532,7 @@ def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution
         if pair not in existing
     ]
     for batch16 in _chunks(review_rows, 2000):
-        session.execute(insert(IdentityReview), batch16)
+        bulk_insert(session.connection(), _table(IdentityReview), batch16)
 
 
 def _summary(records: int, res: Resolution | None, stats: dict[str, int], affected: int, t0: float) -> ResolveSummary:
@@ -525,18 +559,31 @@ def _resolve_from(
     return stats
 
 
-def resolve_pending(*, engine: Engine, rules: IdentityRules, model: FSModel | None = None) -> ResolveSummary:
-    """Resolve records synced since the last run (and any without a customer) against the existing graph."""
+def resolve_pending(
+    *, engine: Engine, rules: IdentityRules, model: FSModel | None = None, actor: str = "system"
+) -> ResolveSummary:
+    """Resolve records synced since the last run (and any without a customer) against the existing graph.
+
+    Call it right after an intake sync; a run with nothing new returns an all-zero summary and logs
+    nothing. Each run that resolved records is logged as a `resolve` action (not undoable).
+    """
     t0 = time.perf_counter()
+    if model is None:
+        with Session(engine) as session:
+            trained = session.get(IdentityState, "model") is not None
+        # The first run fits the model on what intake loaded (later runs reuse it; `train` refits).
+        model = load_model(engine=engine, rules=rules) if trained else train(engine=engine, rules=rules)
     with Session(engine) as session:
-        model = model or load_model(engine=engine, rules=rules)
         mark = _get_state(session, "watermark")
         query = select(CustomerRecord.id, CustomerRecord.synced_at)
+        seen_at_mark: set[int] = set()
         if mark and mark.get("synced_at"):
             since = datetime.fromisoformat(mark["synced_at"])
-            # >= rather than >: a record synced in the same instant as the last one seen is not missed.
+            # >= rather than >: a record synced in the same instant as the last one seen is not missed;
+            # the records already resolved at exactly that instant are remembered and skipped.
             query = query.where(or_(col(CustomerRecord.synced_at) >= since, col(CustomerRecord.customer_id).is_(None)))
-        rows = session.exec(query).all()
+            seen_at_mark = set(mark.get("ids", []))
+        rows = [r for r in session.exec(query).all() if r[0] not in seen_at_mark]
         if not rows:
             return _summary(0, None, {}, 0, t0)
         seeds = _load_prepared(session, [r[0] for r in rows], rules)
@@ -544,22 +591,25 @@ def resolve_pending(*, engine: Engine, rules: IdentityRules, model: FSModel | No
         session.flush()
         closure = _closure(session, seeds, rules, model)
         res, stats = _apply(session, closure, rules, model)
-        _set_state(session, "watermark", {"synced_at": max(r[1] for r in rows).isoformat()})
+        _set_watermark(session, max(r[1] for r in rows))
+        summary = _summary(len(rows), res, stats, len(closure.prepared), t0)
+        _log(session, "resolve", actor, summary.model_dump(mode="json"))
         session.commit()
-        return _summary(len(rows), res, stats, len(closure.prepared), t0)
+        return summary
 
 
-def rebuild(*, engine: Engine, rules: IdentityRules, model: FSModel | None = None) -> ResolveSummary:
+def rebuild(
+    *, engine: Engine, rules: IdentityRules, model: FSModel | None = None, actor: str = "system"
+) -> ResolveSummary:
     """Recompute every customer from the raw records; ids are kept by the stable-id rule."""
     t0 = time.perf_counter()
     with Session(engine) as session:
         model = model or load_model(engine=engine, rules=rules)
-        ids = list(session.exec(select(col(CustomerRecord.id))))
-        prepared = _load_prepared(session, ids, rules)
+        prepared = _load_prepared(session, None, rules)
         session.exec(delete(BlockKey))
         rows = [{"record_id": rid, "key": bk} for rid, p in prepared.items() for bk in p.block_keys]
         for batch17 in _chunks(rows, 5000):
-            session.execute(insert(BlockKey), batch17)
+            bulk_insert(session.connection(), _table(BlockKey), batch17)
         holders: dict[tuple[str, str], int] = defaultdict(int)
         for p in prepared.values():
             for kind, values in p.identifiers.items():
@@ -569,9 +619,11 @@ def rebuild(*, engine: Engine, rules: IdentityRules, model: FSModel | None = Non
         res, stats = _apply(session, _Closure(prepared, known, set()), rules, model, full=True)
         latest = session.exec(select(func.max(CustomerRecord.synced_at))).one()
         if latest is not None:
-            _set_state(session, "watermark", {"synced_at": latest.isoformat()})
+            _set_watermark(session, latest)
+        summary = _summary(len(prepared), res, stats, len(prepared), t0)
+        _log(session, "rebuild", actor, summary.model_dump(mode="json"))
         session.commit()
-        return _summary(len(prepared), res, stats, len(prepared), t0)
+        return summary
 
 
 # ------------------------------------------------------------------------------------------ actions
@@ -605,7 +657,8 @@ def merge(*, engine: Engine, rules: IdentityRules, customer_ids: Sequence[str], 
                 if row.record_b in owner and owner[row.record_b] != owner[row.record_a]:
                     removed.append([row.record_a, row.record_b, row.reason, row.created_by])
                     session.delete(row)
-        action.payload = {"customers": ids, "removed_do_not_link": removed}
+        members_keys = {cid: sorted(p.key for p in ps.values()) for cid, ps in prepared.items()}
+        action.payload = {"customers": ids, "members": members_keys, "removed_do_not_link": removed}
         session.add(action)
         # Every record of the merged customers is linked to one anchor: the human said they are one person,
         # so the guards (limits, name conflicts) must not pull either side's records apart again.
@@ -673,7 +726,7 @@ def unmerge(
         existing = {(r.record_a, r.record_b) for r in session.exec(select(DoNotLink)).all()} if rows else set()
         rows = [r for r in rows if (r["record_a"], r["record_b"]) not in existing]
         for batch19 in _chunks(rows, 2000):
-            session.execute(insert(DoNotLink), batch19)
+            bulk_insert(session.connection(), _table(DoNotLink), batch19)
         session.flush()
         _resolve_from(session, member_ids, rules, model)
         result = sorted(
@@ -771,6 +824,8 @@ def undo(*, engine: Engine, rules: IdentityRules, action_id: int, actor: str) ->
             raise ActionError(f"no action {action_id}")
         if action.undone_at is not None:
             raise ActionError(f"action {action_id} was already undone by {action.undone_by}")
+        if action.action not in _UNDOABLE:
+            raise ActionError(f"action {action_id} ({action.action}) cannot be undone; undo {sorted(_UNDOABLE)}")
         model = load_model(engine=engine, rules=rules)
         touched: set[str] = set()
         for edge in session.exec(select(IdentityEdge).where(IdentityEdge.action_id == action_id)).all():
@@ -803,8 +858,67 @@ def undo(*, engine: Engine, rules: IdentityRules, action_id: int, actor: str) ->
         session.add(action)
         _log(session, "undo", actor, {"undid": action_id})
         session.flush()
-        _resolve_from(session, _ids_for_keys(session, touched).values(), rules, model)
+        touched_ids = list(_ids_for_keys(session, touched).values())
+        before = _customers_of(session, touched_ids)
+        _resolve_from(session, touched_ids, rules, model)
+        if action.action == "merge":
+            _restore_ids(session, payload.get("members", {}), existed=before)
         session.commit()
+
+
+_UNDOABLE = {"merge", "unmerge", "approve", "reject"}
+
+
+def _customers_of(session: Session, record_ids: Sequence[int]) -> set[str]:
+    out: set[str] = set()
+    for batch in _chunks(record_ids):
+        out |= {
+            c for c in session.exec(select(CustomerRecord.customer_id).where(col(CustomerRecord.id).in_(batch))) if c
+        }
+    return out
+
+
+def _restore_ids(session: Session, members: dict[str, list[str]], *, existed: set[str]) -> None:
+    """After undoing a merge, give each customer of the merge its old id back.
+
+    Each old id goes to the customer now holding most of its former records (an old id whose records
+    ended up together with another old id's majority keeps the alias). Ids outside the merge are never
+    taken over: a holder that existed before the undo and is not part of the merge keeps its id.
+    """
+    old_ids = set(members)
+    target: dict[str, str] = {}  # current holder -> old id
+    for old_id, keys in sorted(members.items()):
+        holders = Counter(
+            cid
+            for batch in _chunks(list(_ids_for_keys(session, keys).values()))
+            for cid in session.exec(select(CustomerRecord.customer_id).where(col(CustomerRecord.id).in_(batch)))
+            if cid
+        )
+        if not holders:
+            continue
+        holder = min(holders.items(), key=lambda t: (-t[1], t[0]))[0]
+        if holder in target or (holder in existed and holder not in old_ids):
+            continue
+        target[holder] = old_id
+    renames = {h: o for h, o in target.items() if h != o}
+    if not renames:
+        return
+    # Two phases (collect, then write) so that swapping two ids works.
+    record_ids = {h: _customer_record_ids(session, h) for h in renames}
+    created = {h: session.get(Customer, h) for h in renames}
+    for holder, old_id in renames.items():
+        if session.get(Customer, old_id) is None:
+            first = created[holder]
+            session.add(Customer(id=old_id, created_at=first.created_at if first else utcnow()))
+        session.exec(delete(CustomerAlias).where(col(CustomerAlias.alias_id) == old_id))
+    session.flush()
+    for holder, old_id in renames.items():
+        for batch in _chunks(record_ids[holder]):
+            session.exec(update(CustomerRecord).where(col(CustomerRecord.id).in_(batch)).values(customer_id=old_id))
+    session.flush()
+    for holder in set(renames) - set(renames.values()):
+        session.exec(delete(Customer).where(col(Customer.id) == holder))
+    session.flush()
 
 
 def list_actions(*, engine: Engine, limit: int = 50) -> list[IdentityAction]:
