@@ -23,6 +23,10 @@ import threading
 import time
 from pathlib import Path
 
+# `python bench/x.py` puts bench/ first on sys.path, where bench/context.py would shadow the `context` package
+# (our imports of it are inside functions, after this line).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 RECORDS_PER_CUSTOMER = 2.9  # what the demo generator produces on average
 
 
