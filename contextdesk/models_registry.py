@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+import agent.models
 import context.canonical.models
 import context.identity.models
 import context.intake.models

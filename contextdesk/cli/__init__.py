@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from contextdesk.cli import customers, db, demo, identity, intake, kb
+from contextdesk.cli import chat, customers, db, demo, identity, intake, kb
 
 app = typer.Typer(
     help="ContextDesk: customer context and knowledge for AI customer support.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+app.add_typer(chat.app, name="chat")
 app.add_typer(customers.app, name="customers")
 app.add_typer(db.app, name="db")
 app.add_typer(demo.app, name="demo")

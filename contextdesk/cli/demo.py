@@ -72,6 +72,8 @@ def generate(
 @friendly_errors
 def run(
     kb: bool = typer.Option(True, help="Also index the demo help center (takes a little while the first time)."),
+    serve: bool = typer.Option(False, "--serve", help="Then serve the demo chat on http://127.0.0.1:8000/."),
+    port: int = typer.Option(8000, "--port", help="Port for --serve."),
 ) -> None:
     """Load the demo business into the data dir: sync its six sources, resolve identities, index its help center.
 
@@ -108,3 +110,7 @@ def run(
     )
     if any(s.status != "ok" for s in summaries):
         raise typer.Exit(1)
+    if serve:
+        from contextdesk.cli.chat import serve_app
+
+        serve_app(host="127.0.0.1", port=port, demo=True)

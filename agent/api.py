@@ -1,0 +1,172 @@
+"""HTTP routes of the chat (the widget's API) and the plain demo page.
+
+The composition root puts an `AgentDeps` on `app.state.agent`. Widget routes are public (the conversation
+id is an unguessable bearer token; only a signed identity unlocks a customer's data); the human-side routes
+(turn metadata, resolve, hand back) are server-to-server, behind the X-API-Key header.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+
+from agent import service
+from agent.identity import sign_identity
+from agent.models import (
+    ConversationCreate,
+    ConversationPublic,
+    HandoffRequestPublic,
+    HumanAction,
+    MessageCreate,
+    TranscriptPublic,
+    TurnPublic,
+    TurnReply,
+)
+from agent.service import AgentDeps
+from context.customer_context.api import require_api_key
+
+PAGE = Path(__file__).with_name("static") / "index.html"
+
+
+def _deps(request: Request) -> AgentDeps:
+    deps: AgentDeps = request.app.state.agent
+    return deps
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+router = APIRouter(prefix="/v1/conversations", tags=["chat"])
+human_router = APIRouter(prefix="/v1", tags=["chat: human side"], dependencies=[Depends(require_api_key)])
+page_router = APIRouter(tags=["demo page"])
+
+
+@router.post("", status_code=201)
+def create_conversation(request: Request, body: ConversationCreate) -> ConversationPublic:
+    """Start a conversation. Send `user_id` or `email` with `user_hash` = hex HMAC-SHA256(secret, identifier)
+    to be recognised as a customer; without a valid hash the conversation is an anonymous visitor's."""
+    return service.start_conversation(deps=_deps(request), request=body, client_ip=_ip(request))
+
+
+_SSE_DOC = {
+    200: {
+        "description": "The reply as JSON (TurnReply), or with `Accept: text/event-stream` a stream of `token` "
+        'events (`{"text": …}`) and one final `final` event whose data is the TurnReply.',
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    404: {"description": "No such conversation."},
+    413: {"description": "Message too long."},
+    429: {"description": "Too many messages per minute (conversation or address); see Retry-After."},
+}
+
+
+@router.post("/{conversation_id}/messages", response_model=TurnReply, responses=_SSE_DOC)  # type: ignore[arg-type]
+async def post_message(
+    request: Request,
+    conversation_id: str,
+    body: MessageCreate,
+    accept: Annotated[str | None, Header()] = None,
+) -> Any:
+    """Send a customer message; get the reply with citations, route, escalation decision and state."""
+    deps = _deps(request)
+    ip = _ip(request)
+    if accept and "text/event-stream" in accept:
+        # Run the turn (limits, 404…) before the stream opens so errors are plain HTTP statuses.
+        events: Iterator[tuple[str, Any]] = await anyio.to_thread.run_sync(
+            lambda: iter(
+                list(
+                    service.stream_message(
+                        deps=deps, conversation_id=conversation_id, content=body.content, client_ip=ip
+                    )
+                )
+            )
+        )
+
+        async def publish() -> AsyncIterator[ServerSentEvent]:
+            for kind, payload in events:
+                if kind == "token":
+                    yield ServerSentEvent(data=json.dumps({"text": payload}), event="token")
+                else:
+                    yield ServerSentEvent(data=payload.model_dump_json(), event="final")
+
+        return EventSourceResponse(publish(), ping=15)
+    return await anyio.to_thread.run_sync(
+        lambda: service.handle_message(deps=deps, conversation_id=conversation_id, content=body.content, client_ip=ip)
+    )
+
+
+@router.get("/{conversation_id}")
+def get_conversation(request: Request, conversation_id: str) -> TranscriptPublic:
+    """The transcript: the conversation and its messages, oldest first."""
+    return service.get_transcript(engine=_deps(request).engine, conversation_id=conversation_id)
+
+
+@human_router.get("/conversations/{conversation_id}/turns")
+def get_turns(request: Request, conversation_id: str) -> list[TurnPublic]:
+    """What went into each reply: route, context snapshot, passages, prompt, model, tokens, escalation."""
+    return service.list_turns(engine=_deps(request).engine, conversation_id=conversation_id)
+
+
+@human_router.get("/handoff-requests")
+def get_handoff_requests(request: Request, status: str | None = "open") -> list[HandoffRequestPublic]:
+    """Escalations waiting for a person (or all, with status empty)."""
+    return service.list_handoff_requests(engine=_deps(request).engine, status=status or None)
+
+
+@human_router.post("/conversations/{conversation_id}/resolve")
+def resolve(request: Request, conversation_id: str, body: HumanAction) -> TranscriptPublic:
+    """A person resolves the handoff (optionally with a last message to the customer)."""
+    return service.close_handoff(
+        engine=_deps(request).engine,
+        conversation_id=conversation_id,
+        actor=body.actor,
+        to="resolved",
+        message=body.message,
+    )
+
+
+@human_router.post("/conversations/{conversation_id}/hand-back")
+def hand_back(request: Request, conversation_id: str, body: HumanAction) -> TranscriptPublic:
+    """A person hands the conversation back to the bot, which answers again."""
+    return service.close_handoff(
+        engine=_deps(request).engine,
+        conversation_id=conversation_id,
+        actor=body.actor,
+        to="returned_to_bot",
+        message=body.message,
+    )
+
+
+@page_router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def demo_page() -> Response:
+    """The plain demo chat page."""
+    return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+
+
+@page_router.get("/demo/identities", include_in_schema=False)
+def demo_identities(request: Request) -> JSONResponse:
+    """Demo personas with server-computed signed identities (only when the app runs in demo mode)."""
+    deps = _deps(request)
+    if not getattr(request.app.state, "demo", False) or deps.identity_secret is None:
+        return JSONResponse([])
+    from context.demo.personas import PERSONAS
+
+    return JSONResponse(
+        [
+            {
+                "name": p.name,
+                "email": p.email,
+                "summary": p.summary,
+                "user_hash": sign_identity(secret=deps.identity_secret, kind="email", identifier=p.email),
+            }
+            for p in PERSONAS
+        ]
+    )

@@ -1,0 +1,213 @@
+"""The `agent:` section of contextdesk.yaml: routes per account status, escalation thresholds, business
+hours, limits and prompt budgets. Shipped defaults live in agent/defaults.yaml; a user's section is merged
+over them (routes per route and per key), so changing one tone does not drop the other defaults.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agent.errors import AgentConfigError
+
+DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
+
+#: The routes every config has (one per account status, plus `visitor` for unverified people).
+ROUTE_NAMES = ("trial", "active", "past_due", "former", "lead", "customer", "visitor")
+#: Context sections a route may show the model.
+SECTIONS = ("identity", "status", "subscriptions", "orders", "tickets", "interactions", "crm")
+#: Intents the agent recognises (agent/intents.py).
+INTENTS = (
+    "order_status",
+    "returns_refunds",
+    "billing",
+    "plan_renewal",
+    "cancellation",
+    "ticket_status",
+    "account_access",
+    "sales",
+    "general",
+)
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class RouteConfig(BaseModel):
+    """How the agent behaves for one account status."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    goal: str
+    tone: str
+    topics: list[str] = Field(description="Intents this route answers; others are politely declined or escalated.")
+    offers: list[str] = Field(default_factory=list, description="What the agent may offer, verbatim.")
+    context_sections: list[str] = Field(default_factory=list)
+    escalate_intents: list[str] = Field(default_factory=list, description="Intents handed to a person at once.")
+    qualify_lead: bool = False
+    lead_fields: list[str] = Field(default_factory=lambda: ["name", "company", "need"])
+    handoff_team: str = "support"
+
+    @field_validator("topics", "escalate_intents")
+    @classmethod
+    def _known_intents(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(INTENTS))
+        if unknown:
+            raise ValueError(f"unknown intents {unknown}; known: {list(INTENTS)}")
+        return value
+
+    @field_validator("context_sections")
+    @classmethod
+    def _known_sections(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(SECTIONS))
+        if unknown:
+            raise ValueError(f"unknown sections {unknown}; known: {list(SECTIONS)}")
+        return value
+
+
+class BusinessHours(BaseModel):
+    """When people answer: weekdays, opening times in a time zone, holidays."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "America/New_York"
+    days: list[Day] = Field(default_factory=lambda: list[Day](["mon", "tue", "wed", "thu", "fri"]))
+    open: time = time(9, 0)
+    close: time = time(17, 0)
+    holidays: list[str] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/London)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> BusinessHours:
+        if self.close <= self.open:
+            raise ValueError("close must be after open")
+        return self
+
+
+class Limits(BaseModel):
+    """Abuse limits of the chat API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_message_chars: int = Field(2000, ge=1)
+    messages_per_minute_per_conversation: int = Field(12, ge=1)
+    messages_per_minute_per_ip: int = Field(60, ge=1)
+    conversations_per_minute_per_ip: int = Field(20, ge=1)
+
+
+class PromptBudget(BaseModel):
+    """Token and size budgets of the assembled prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context_max_tokens: int = Field(800, ge=100)
+    history_max_tokens: int = Field(1200, ge=100)
+    passages: int = Field(4, ge=0, le=20)
+    passage_max_chars: int = Field(1200, ge=100)
+
+
+class RetrievalConfig(BaseModel):
+    """How many passages to retrieve per turn."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(4, ge=1, le=20)
+
+
+class HighValue(BaseModel):
+    """Who counts as a high-value customer (a cancellation by one goes to a person)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lifetime_value_at_least: Decimal = Decimal("100")
+    plans: list[str] = Field(default_factory=lambda: ["pro"])
+
+
+class EscalationConfig(BaseModel):
+    """Thresholds of the escalation triggers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refund_amount_over: Decimal = Decimal("100")
+    high_value: HighValue = Field(default_factory=HighValue)
+    negative_messages: int = Field(2, ge=1)
+    failed_answers: int = Field(2, ge=1)
+    repeat_similarity: float = Field(0.9, gt=0, le=1)
+
+
+class AgentConfig(BaseModel):
+    """The whole `agent:` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    limits: Limits = Field(default_factory=Limits)
+    prompt: PromptBudget = Field(default_factory=PromptBudget)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    routes: dict[str, RouteConfig]
+
+    @model_validator(mode="after")
+    def _all_routes(self) -> AgentConfig:
+        missing = [r for r in ROUTE_NAMES if r not in self.routes]
+        if missing:
+            raise ValueError(f"routes {missing} are missing")
+        unknown = sorted(set(self.routes) - set(ROUTE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown routes {unknown}; known: {list(ROUTE_NAMES)}")
+        return self
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@lru_cache(maxsize=1)
+def _defaults() -> dict[str, Any]:
+    data = yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8"))
+    section: dict[str, Any] = data["agent"]
+    return section
+
+
+def parse_agent_config(data: dict[str, Any] | None, *, origin: str = "config") -> AgentConfig:
+    """Validate the `agent:` section of a parsed contextdesk.yaml, merged over the shipped defaults."""
+    section = (data or {}).get("agent") or {}
+    if not isinstance(section, dict):
+        raise AgentConfigError(f"{origin}: agent: must be a mapping")
+    try:
+        return AgentConfig.model_validate(_merge(_defaults(), section))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"agent.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        raise AgentConfigError(f"{origin}: {problems}") from exc
+
+
+def load_agent_config(path: Path | None) -> AgentConfig:
+    """The agent config of a contextdesk.yaml, or the shipped defaults when there is none."""
+    if path is None:
+        return parse_agent_config(None, origin="defaults")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise AgentConfigError(f"{path}: cannot read: {exc}") from exc
+    return parse_agent_config(data, origin=str(path))

@@ -1,0 +1,103 @@
+"""Escalation decisions: when a person should take over, with a reason code from a fixed list and free text.
+
+Checked before the responder runs (the customer asked for a person, frustration, loops, sensitive topics, route
+rules) and after it (no grounded answer, the model asked for a person, a qualified sales lead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.config import EscalationConfig
+from agent.intents import read_message, similarity
+from agent.models import REASON_CODES
+from agent.turn import TurnInput
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Escalate or not, why (a reason code of REASON_CODES) and in words."""
+
+    escalate: bool
+    reason_code: str | None = None
+    reason: str | None = None
+
+
+NO = Decision(False)
+
+
+def _high_value(turn: TurnInput, config: EscalationConfig) -> bool:
+    ctx = turn.context
+    if ctx is None or ctx.status.status != "active":
+        return False
+    ltv = ctx.status.lifetime_value
+    plan = (ctx.status.plan or "").lower()
+    return (ltv is not None and ltv >= config.high_value.lifetime_value_at_least) or plan in {
+        p.lower() for p in config.high_value.plans
+    }
+
+
+def _refund_amount(turn: TurnInput) -> tuple[float, str] | None:
+    """The amount a refund request is about: one the customer wrote, or the total of the order they named."""
+    if turn.signals.amounts:
+        return float(max(turn.signals.amounts)), "amount in the message"
+    if turn.context is not None:
+        for ref in turn.signals.order_refs:
+            for order in turn.context.orders.recent:
+                if order.number and order.number.lstrip("#") == ref.lstrip("#") and order.total is not None:
+                    return float(order.total), f"total of order {order.number}"
+    return None
+
+
+def decide_before(turn: TurnInput, config: EscalationConfig) -> Decision:
+    """Triggers that need no answer attempt: a request for a person, frustration, loops, sensitive topics, rules."""
+    s = turn.signals
+    if s.intent == "human_request":
+        return Decision(True, "customer_request", "the customer asked to talk to a person")
+    if s.legal:
+        return Decision(True, "sensitive_topic", "legal threat or legal question")
+    if s.security:
+        return Decision(True, "sensitive_topic", "possible security issue or account takeover")
+    if s.intent == "returns_refunds":
+        refund = _refund_amount(turn)
+        if refund is not None and refund[0] > float(config.refund_amount_over):
+            return Decision(
+                True,
+                "sensitive_topic",
+                f"refund of {refund[0]:.2f} ({refund[1]}) is over the {config.refund_amount_over} limit",
+            )
+    if s.intent == "cancellation" and _high_value(turn, config):
+        return Decision(True, "sensitive_topic", "cancellation request from a high-value active customer")
+    if s.shouting:
+        return Decision(True, "frustration", "the customer is shouting (mostly capital letters)")
+    if s.leave_threat:
+        return Decision(True, "frustration", "the customer threatens to leave")
+    previous = [h.content for h in turn.history if h.role == "customer"]
+    if s.negative:
+        negatives = 1 + sum(read_message(p).negative for p in previous)
+        if negatives >= config.negative_messages:
+            return Decision(True, "frustration", f"{negatives} negative messages in this conversation")
+    if s.failed_answer:
+        failed = 1 + sum(read_message(p).failed_answer for p in previous)
+        if failed >= config.failed_answers:
+            return Decision(True, "loop", f"the customer said {failed} times that the answers did not help")
+    for earlier in previous:
+        if len(turn.message) >= 8 and similarity(earlier, turn.message) >= config.repeat_similarity:
+            return Decision(True, "loop", "the customer asked the same question again")
+    if s.intent in turn.route.escalate_intents:
+        return Decision(True, "policy", f"route {turn.route_name} hands {s.intent} questions to a person")
+    return NO
+
+
+def decide_after(
+    turn: TurnInput, *, answered: bool, model_escalate: bool = False, model_reason: str | None = None
+) -> Decision:
+    """Triggers that depend on the answer attempt: no grounded answer, or the model asking for a person."""
+    if model_escalate:
+        code = model_reason if model_reason in REASON_CODES else "policy"
+        return Decision(True, code, f"the model asked for a person ({model_reason or 'no reason given'})")
+    if not answered:
+        why = "weak retrieval" if turn.low_confidence or not turn.passages else "no usable passage"
+        facts = "nothing in the customer context" if turn.context is not None else "no customer context (visitor)"
+        return Decision(True, "no_answer", f"no grounded answer: {why} and {facts}")
+    return NO

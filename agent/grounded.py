@@ -1,0 +1,279 @@
+"""The grounded responder: answers without a language model, from the customer context and the best passage.
+
+Used when no LLM is configured, when the LLM fails, and when an LLM reply fails the grounding check. It
+detects the common intents (agent/intents.py), states only facts it read from the context or a passage,
+cites the passage, says plainly that it is an automated assistant, and reports `answered=False` when it has
+nothing grounded to say (the service then escalates with `no_answer`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from agent.llm.base import AgentAnswer
+from agent.turn import Passage, TurnInput
+from context.customer_context.models import CustomerContext, OrderInfo, SubscriptionInfo
+
+NAME = "grounded"
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "my",
+        "me",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "that",
+        "the",
+        "their",
+        "there",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
+# Intents whose answer needs the person's account; a visitor is asked to sign in for those.
+_PRIVATE = {"order_status", "billing", "plan_renewal", "cancellation", "ticket_status"}
+
+
+@dataclass
+class GroundedReply:
+    """A grounded answer and whether it actually answered the question."""
+
+    answer: AgentAnswer
+    answered: bool
+
+
+def _d(value: datetime | None) -> str:
+    return value.strftime("%B %d, %Y").replace(" 0", " ") if value else "an unknown date"
+
+
+def _money(amount: Decimal | None, currency: str | None) -> str:
+    if amount is None:
+        return "an unknown amount"
+    symbol = {"USD": "$", "GBP": "£", "EUR": "€"}.get((currency or "").upper())
+    return f"{symbol}{amount:.2f}" if symbol else f"{amount:.2f} {currency or ''}".strip()
+
+
+def disclosure(verified_with_context: bool) -> str:
+    """The line that says what is answering."""
+    source = "your account records and our help center" if verified_with_context else "our public help center"
+    return f"(I'm an automated assistant answering from {source}.)"
+
+
+def best_sentences(passage: Passage, query: str, *, limit: int = 2, max_chars: int = 360) -> str:
+    """The passage's sentences that share the most words with the question, in their original order."""
+    terms = {w for w in _WORD.findall(query.lower()) if w not in _STOP}
+    sentences = [s.strip() for s in _SENTENCE.split(" ".join(passage.text.split())) if len(s.strip()) > 20]
+    if not sentences:
+        return passage.text[:max_chars]
+    scored = sorted(
+        range(len(sentences)),
+        key=lambda i: (-len(terms & set(_WORD.findall(sentences[i].lower()))), i),
+    )[:limit]
+    text = " ".join(sentences[i] for i in sorted(scored))
+    return text if len(text) <= max_chars else text[: max_chars - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _usable_passage(turn: TurnInput) -> Passage | None:
+    return turn.passages[0] if turn.passages and not turn.low_confidence else None
+
+
+def _order_status(order: OrderInfo) -> str:
+    status = (order.fulfillment_status or "").lower()
+    placed = f"placed {_d(order.placed_at)}, total {_money(order.total, order.currency)}"
+    head = f"Your order {order.number} ({placed})"
+    if status in {"fulfilled", "shipped", "delivered", "in_transit"}:
+        if order.tracking_numbers:
+            carrier = f" with {order.carrier}" if order.carrier else ""
+            return f"{head} has shipped{carrier}; tracking number {', '.join(order.tracking_numbers)}."
+        return f"{head} has shipped; I don't see a tracking number for it."
+    if status == "partial":
+        return f"{head} has partly shipped" + (
+            f"; tracking number {', '.join(order.tracking_numbers)}." if order.tracking_numbers else "."
+        )
+    if status in {"restocked", "cancelled", "canceled"}:
+        return f"{head} was cancelled and its items restocked."
+    return f"{head} hasn't shipped yet (payment {order.financial_status or 'status unknown'})."
+
+
+def _pick_order(turn: TurnInput, ctx: CustomerContext) -> tuple[OrderInfo | None, str | None]:
+    orders = ctx.orders.recent
+    for ref in turn.signals.order_refs:
+        match = next((o for o in orders if o.number and o.number.lstrip("#") == ref.lstrip("#")), None)
+        if match is not None:
+            return match, None
+        known = ", ".join(o.number or "?" for o in orders) or "none"
+        return None, f"I can't find order {ref} on your account (the orders I can see: {known})."
+    return (orders[0] if orders else None), None
+
+
+def _current_sub(ctx: CustomerContext) -> SubscriptionInfo | None:
+    return ctx.subscriptions.items[0] if ctx.subscriptions.items else None
+
+
+def _gap_note(ctx: CustomerContext, word: str) -> str:
+    notes = [g for g in ctx.gaps if word in g]
+    return (" Note: " + "; ".join(notes) + ".") if notes else ""
+
+
+def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], list[str]]:
+    """Sentences answering from the account for the message's intent, and the fields they use."""
+    intent = turn.signals.intent
+    st = ctx.status
+    sub = _current_sub(ctx)
+    if intent in {"order_status", "returns_refunds"}:
+        order, problem = _pick_order(turn, ctx)
+        if problem:
+            return [problem], ["orders.recent"]
+        if order is None:
+            return ["I can't see any orders on your account." + _gap_note(ctx, "order")], ["orders.recent"]
+        if intent == "order_status":
+            return [_order_status(order) + _gap_note(ctx, "order")], [
+                "orders.number",
+                "orders.fulfillment_status",
+                "orders.tracking_numbers",
+                "orders.carrier",
+            ]
+        return [
+            f"Your order {order.number} was placed {_d(order.placed_at)} "
+            f"(total {_money(order.total, order.currency)}, {order.fulfillment_status or 'not yet fulfilled'})."
+        ], ["orders.number", "orders.placed_at", "orders.total"]
+    if intent == "ticket_status":
+        tickets = ctx.tickets.open
+        if not tickets:
+            return ["I don't see any open support tickets on your account."], ["tickets.open"]
+        lines = [
+            f'Your ticket #{t.ref} "{t.subject}" is {t.status} (last updated {_d(t.updated_at)}).' for t in tickets[:3]
+        ]
+        return lines, ["tickets.open"]
+    if sub is None and intent in {"billing", "plan_renewal", "cancellation"}:
+        if st.status == "customer":
+            return ["You don't have a subscription with us; your account has orders only."], ["status.status"]
+        return ["I don't see a subscription on your account." + _gap_note(ctx, "billing")], ["subscriptions"]
+    if sub is None:
+        return [], []
+    plan = f"{(sub.plan or 'your').capitalize()} plan" + (f" ({sub.interval})" if sub.interval else "")
+    if intent == "billing":
+        if st.status == "past_due":
+            return [
+                f"The renewal payment for your {plan} failed "
+                f"(it was due {_d(st.renewal_at or sub.current_period_end)}),"
+                " so the account is past due. Updating your payment method lets billing retry it."
+            ], ["status.status", "status.cause", "subscriptions.current_period_end"]
+        return [f"Your {plan} is {sub.status}; the next renewal is on {_d(st.renewal_at)}."], [
+            "subscriptions.status",
+            "status.renewal_at",
+        ]
+    if intent == "cancellation":
+        if st.status == "former":
+            return [f"Your {plan} already ended on {_d(st.ends_at or sub.current_period_end)}."], ["status.ends_at"]
+        if sub.cancel_at:
+            return [f"Your {plan} is already set to cancel on {_d(sub.cancel_at)}."], ["subscriptions.cancel_at"]
+        return [f"You're on the {plan}, paid until {_d(sub.current_period_end)}."], ["subscriptions.current_period_end"]
+    # plan_renewal
+    if st.status == "trial":
+        return [
+            f"Your {plan} trial ends on {_d(sub.trial_end or st.renewal_at)}; it converts to a paid plan then "
+            "unless you cancel before."
+        ], ["subscriptions.trial_end", "status.status"]
+    if st.status == "former":
+        return [f"Your {plan} ended on {_d(st.ends_at)}."], ["status.ends_at"]
+    if sub.cancel_at:
+        return [f"You're on the {plan}; it is set to cancel on {_d(sub.cancel_at)}."], ["subscriptions.cancel_at"]
+    return [f"You're on the {plan}; it renews on {_d(st.renewal_at)}."], ["status.plan", "status.renewal_at"]
+
+
+def respond(turn: TurnInput) -> GroundedReply:
+    """A grounded reply for the turn (never invents: every fact comes from the context or a passage)."""
+    intent = turn.signals.intent
+    ctx = turn.context
+    passage = _usable_passage(turn)
+    parts: list[str] = []
+    fields: list[str] = []
+    cited: list[str] = []
+    answered = False
+
+    if intent == "greeting":
+        name = ((ctx.identity.name or "").split() or [""])[0] if ctx is not None else ""
+        parts.append(f"Hi{' ' + name if name else ''}! How can I help you today?")
+        answered = True
+    elif ctx is not None and intent in _PRIVATE | {"returns_refunds"}:
+        facts, used = _account_facts(turn, ctx)
+        parts += facts
+        fields += used
+        answered = bool(facts)
+    elif ctx is None and intent in _PRIVATE:
+        parts.append(
+            "I can't see account or order details in this chat because you're not signed in. Please sign in to "
+            "your account and open the chat from there, and I can look it up for you."
+        )
+        answered = True
+
+    if passage is not None and intent != "greeting":
+        marker = len(cited) + 1
+        lead_in = "From our help center" if parts else "Here's what our help center says"
+        parts.append(f"{lead_in}: {best_sentences(passage, turn.message)} [{marker}]")
+        cited.append(passage.label)
+        answered = True
+    if turn.route.offers and intent in {"plan_renewal", "cancellation"} and ctx is not None:
+        parts.append("I can also help with: " + "; ".join(turn.route.offers) + ".")
+    if not answered and turn.signals.failed_answer:
+        # A first "that didn't help" gets a clarifying question; a second one escalates as a loop.
+        parts = [
+            "I'm sorry that didn't help. Could you tell me a little more about what you need, or what you "
+            "expected? For example the order number or the step where you got stuck."
+        ]
+        answered = True
+    if not parts:
+        parts.append("I'm sorry — I couldn't find a reliable answer to that in our records or help center.")
+    parts.append(disclosure(ctx is not None))
+    confidence = 0.9 if answered and (fields or cited) else (0.6 if answered else 0.1)
+    return GroundedReply(
+        AgentAnswer(
+            answer="\n\n".join(parts),
+            cited_passage_ids=cited,
+            context_fields_used=list(dict.fromkeys(fields)),
+            confidence=confidence,
+        ),
+        answered,
+    )

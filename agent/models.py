@@ -1,0 +1,284 @@
+"""Conversations, messages, turns (with everything that went into each reply) and handoff requests.
+
+Tables: `agent_conversations`, `agent_messages`, `agent_turns`, `agent_handoff_requests`. API schemas are
+plain pydantic models (`…Create`, `…Public`); a table model is never returned by the API.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic import Field as PField
+from sqlalchemy import Column, Text
+from sqlmodel import Field, SQLModel
+
+from context.dbtypes import JSONType, UTCDateTime, utcnow
+
+ConversationState = Literal["bot", "handoff", "closed"]
+MessageRole = Literal["customer", "assistant", "human", "system"]
+#: The fixed list of escalation reason codes (the handoff summary uses the same list).
+REASON_CODES = (
+    "customer_request",
+    "frustration",
+    "loop",
+    "no_answer",
+    "sensitive_topic",
+    "policy",
+    "sales_lead",
+)
+ReasonCode = Literal["customer_request", "frustration", "loop", "no_answer", "sensitive_topic", "policy", "sales_lead"]
+HandoffRequestStatus = Literal["open", "resolved", "returned_to_bot"]
+
+
+def _ts(*, nullable: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSONType, nullable=False))
+
+
+# --- tables ---------------------------------------------------------------------------------------------------
+
+
+class Conversation(SQLModel, table=True):
+    """One chat: who it is with (verified or visitor), its route and its state."""
+
+    __tablename__ = "agent_conversations"
+
+    id: str = Field(primary_key=True, max_length=32)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    verified: bool = False
+    identity_kind: str | None = Field(default=None, max_length=16)
+    customer_id: str | None = Field(default=None, max_length=40, index=True)
+    route: str = Field(default="visitor", max_length=16)
+    route_reason: str = ""
+    state: str = Field(default="bot", max_length=16, index=True)
+    # Lead details the visitor typed (name, company, need) for the sales handoff.
+    lead: dict[str, Any] = _json(dict)
+    message_count: int = 0
+
+
+class ConversationMessage(SQLModel, table=True):
+    """A message of a conversation: the customer's, the assistant's, a human agent's, or a system notice."""
+
+    __tablename__ = "agent_messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(max_length=32, index=True, foreign_key="agent_conversations.id")
+    role: str = Field(max_length=16)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts()
+    turn_id: int | None = None
+    citations: list[dict[str, Any]] = _json(list)
+    author: str | None = Field(default=None, max_length=128)  # a human agent's name
+
+
+class Turn(SQLModel, table=True):
+    """Everything behind one reply: route, context snapshot, passages, prompt, model, cost, escalation."""
+
+    __tablename__ = "agent_turns"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(max_length=32, index=True, foreign_key="agent_conversations.id")
+    customer_message_id: int | None = None
+    reply_message_id: int | None = None
+    created_at: datetime = _ts()
+    route: str = Field(max_length=16)
+    route_reason: str = ""
+    intent: str = Field(max_length=32)
+    topic: str | None = Field(default=None, max_length=32)
+    verified: bool = False
+    customer_id: str | None = Field(default=None, max_length=40)
+    # {"id": sha256 prefix of the context, "customer_id", "generated_at", "as_of": {section: time}}
+    context_snapshot: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    passages: list[dict[str, Any]] = _json(list)
+    retrieval_confidence: float | None = None
+    low_confidence: bool = False
+    responder: str = Field(default="grounded", max_length=16)  # "llm" | "grounded" | "none" (handoff)
+    model: str | None = Field(default=None, max_length=128)
+    fallback_reason: str | None = None
+    attempts: int = 0
+    latency_ms: float = 0.0
+    llm_latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    answered: bool = True
+    confidence: float | None = None
+    cited_passage_ids: list[str] = _json(list)
+    context_fields_used: list[str] = _json(list)
+    escalated: bool = False
+    escalation_reason_code: str | None = Field(default=None, max_length=32)
+    escalation_reason: str | None = None
+    grounding_issues: list[str] = _json(list)
+    # The assembled prompt and what shaped it (budget drops, withheld fields): `contextdesk chat explain`.
+    prompt: dict[str, Any] = _json(dict)
+
+
+class HandoffRequest(SQLModel, table=True):
+    """An escalation waiting for a person; the handoff package builds the summary and delivers it."""
+
+    __tablename__ = "agent_handoff_requests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(max_length=32, index=True, foreign_key="agent_conversations.id")
+    turn_id: int | None = None
+    created_at: datetime = _ts()
+    reason_code: str = Field(max_length=32, index=True)
+    reason: str = ""
+    team: str = Field(default="support", max_length=32)
+    status: str = Field(default="open", max_length=16, index=True)
+    customer_id: str | None = Field(default=None, max_length=40)
+    verified: bool = False
+    route: str = Field(default="visitor", max_length=16)
+    within_business_hours: bool = True
+    human_eta: str = ""  # what the customer was told about when a person answers
+    resolved_at: datetime | None = _ts(nullable=True)
+    resolved_by: str | None = Field(default=None, max_length=128)
+
+
+# --- API schemas ----------------------------------------------------------------------------------------------
+
+
+class ConversationCreate(BaseModel):
+    """Start a conversation; send `user_id` or `email` with its `user_hash` to be recognised as a customer."""
+
+    user_id: str | None = PField(None, max_length=200, description="The site's id for the signed-in user.")
+    email: str | None = PField(None, max_length=320, description="The signed-in user's email.")
+    user_hash: str | None = PField(
+        None, max_length=128, description="hex HMAC-SHA256(identity secret, user_id or lower-cased email)."
+    )
+
+
+class MessageCreate(BaseModel):
+    """A customer message."""
+
+    content: str = PField(min_length=1, description="The customer's message (limited in size by the config).")
+
+
+class Citation(BaseModel):
+    """A passage the reply relies on."""
+
+    passage_id: str
+    marker: int = PField(description="The [n] marker used in the reply text.")
+    title: str
+    heading: str
+    url: str
+
+
+class EscalationPublic(BaseModel):
+    """The escalation decision of a turn."""
+
+    escalate: bool
+    reason_code: ReasonCode | None = None
+    reason: str | None = None
+    handoff_id: int | None = None
+    within_business_hours: bool | None = None
+    human_eta: str | None = None
+
+
+class ConversationPublic(BaseModel):
+    """A conversation as the widget sees it."""
+
+    id: str
+    created_at: datetime
+    verified: bool
+    route: str
+    state: ConversationState
+    greeting: str | None = None
+
+
+class MessagePublic(BaseModel):
+    """One message of a transcript."""
+
+    id: int
+    role: MessageRole
+    content: str
+    created_at: datetime
+    citations: list[Citation] = PField(default_factory=list)
+    author: str | None = None
+
+
+class TranscriptPublic(BaseModel):
+    """A conversation and its messages, oldest first."""
+
+    conversation: ConversationPublic
+    messages: list[MessagePublic]
+
+
+class TurnReply(BaseModel):
+    """The answer to a customer message, with its metadata."""
+
+    conversation_id: str
+    message_id: int = PField(description="Id of the stored customer message.")
+    reply: str | None = PField(description="The assistant's reply; null while a person has the conversation.")
+    reply_message_id: int | None = None
+    citations: list[Citation] = PField(default_factory=list)
+    route: str
+    route_reason: str
+    intent: str
+    escalation: EscalationPublic
+    state: ConversationState
+    responder: str = PField(description="llm, grounded, or none (a person has the conversation).")
+    model: str | None = None
+    turn_id: int | None = None
+    latency_ms: float
+
+
+class TurnPublic(BaseModel):
+    """Stored metadata of one turn (server-to-server and `chat explain`)."""
+
+    id: int
+    created_at: datetime
+    route: str
+    route_reason: str
+    intent: str
+    topic: str | None
+    verified: bool
+    customer_id: str | None
+    context_snapshot: dict[str, Any] | None
+    passages: list[dict[str, Any]]
+    retrieval_confidence: float | None
+    responder: str
+    model: str | None
+    fallback_reason: str | None
+    latency_ms: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    answered: bool
+    escalated: bool
+    escalation_reason_code: str | None
+    escalation_reason: str | None
+    grounding_issues: list[str]
+    prompt: dict[str, Any]
+
+
+class HandoffRequestPublic(BaseModel):
+    """An escalation waiting for (or handled by) a person."""
+
+    id: int
+    conversation_id: str
+    created_at: datetime
+    reason_code: ReasonCode
+    reason: str
+    team: str
+    status: HandoffRequestStatus
+    customer_id: str | None
+    verified: bool
+    route: str
+    within_business_hours: bool
+    human_eta: str
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+
+
+class HumanAction(BaseModel):
+    """A person resolving a handoff or handing the conversation back to the bot."""
+
+    actor: str = PField(min_length=1, max_length=128)
+    message: str | None = PField(None, description="Optional message to the customer, shown as the human's.")

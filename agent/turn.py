@@ -1,0 +1,56 @@
+"""What one turn works with: the message and its signals, the route, the (privacy-filtered) context, the
+retrieved passages, and the conversation so far. Shared by prompt assembly, the grounded responder,
+the escalation rules and the grounding check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agent.config import RouteConfig
+from agent.intents import MessageSignals
+from context.customer_context.models import CustomerContext
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved passage as the turn uses it: a short label for citing ([P1]), its text with any
+    instruction-like sentences removed, and where it comes from."""
+
+    label: str
+    chunk_id: str
+    title: str
+    heading: str
+    url: str
+    text: str
+    score: float
+    audience: str
+    injections_removed: int = 0
+
+
+@dataclass
+class HistoryMessage:
+    """A previous message of the conversation."""
+
+    role: str  # customer | assistant | human | system
+    content: str
+
+
+@dataclass
+class TurnInput:
+    """Everything a responder may use for one reply."""
+
+    message: str
+    signals: MessageSignals
+    route_name: str
+    route: RouteConfig
+    verified: bool
+    context: CustomerContext | None
+    context_text: str
+    passages: list[Passage]
+    low_confidence: bool
+    history: list[HistoryMessage] = field(default_factory=list)
+    lead: dict[str, str] = field(default_factory=dict)
+
+    def passage(self, ref: str) -> Passage | None:
+        """A passage by label ("P1") or chunk id."""
+        return next((p for p in self.passages if ref in (p.label, p.chunk_id)), None)

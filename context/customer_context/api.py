@@ -1,0 +1,87 @@
+"""HTTP routes of the customer context (server-to-server, behind the X-API-Key header).
+
+The composition root (contextdesk/app.py) puts on `app.state`: `engine`, `context_config` and `api_key`
+(a SecretStr or None). With no key configured every route answers 503: these endpoints are never open.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from pydantic import BaseModel, SecretStr
+from sqlalchemy.engine import Engine
+
+from context.customer_context.config import ContextConfig
+from context.customer_context.models import CustomerContext, LookupResult, RenderedContext
+from context.customer_context.render import render_context
+from context.customer_context.service import build_customer_context, lookup_customer
+
+
+def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    """Reject the request unless X-API-Key matches the configured key (constant-time compare)."""
+    configured: SecretStr | None = getattr(request.app.state, "api_key", None)
+    if configured is None:
+        raise HTTPException(503, "server-to-server API disabled: set CONTEXTDESK_API_KEY to enable it")
+    if x_api_key is None or not hmac.compare_digest(
+        x_api_key.encode("utf-8"), configured.get_secret_value().encode("utf-8")
+    ):
+        raise HTTPException(401, "missing or wrong X-API-Key header", headers={"WWW-Authenticate": "X-API-Key"})
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def _config(request: Request) -> ContextConfig:
+    return getattr(request.app.state, "context_config", None) or ContextConfig()
+
+
+class ContextResponse(BaseModel):
+    """A customer context, optionally with its token-budgeted rendering."""
+
+    context: CustomerContext
+    rendered: RenderedContext | None = None
+
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"], dependencies=[Depends(require_api_key)])
+
+
+@router.get("/lookup")
+def lookup(
+    request: Request,
+    email: str | None = None,
+    phone: str | None = None,
+    order: str | None = None,
+    external_id: str | None = None,
+    name: str | None = None,
+    postcode: str | None = None,
+) -> LookupResult:
+    """Find a customer by email, phone, order number, external id, or name + postcode."""
+    return lookup_customer(
+        engine=_engine(request),
+        email=email,
+        phone=phone,
+        order=order,
+        external_id=external_id,
+        name=name,
+        postcode=postcode,
+    )
+
+
+@router.get("/{customer_id}/context")
+def customer_context(
+    request: Request,
+    customer_id: str,
+    purpose: Literal["llm_prompt", "handoff", "widget"] = "llm_prompt",
+    topic: str | None = None,
+    render: bool = False,
+    max_tokens: Annotated[int, Query(ge=100, le=32000)] = 800,
+) -> ContextResponse:
+    """The customer's context as `purpose` may see it; `render=true` adds the markdown for a prompt."""
+    ctx = build_customer_context(
+        engine=_engine(request), customer_id=customer_id, purpose=purpose, topic=topic, config=_config(request)
+    )
+    return ContextResponse(context=ctx, rendered=render_context(ctx, max_tokens=max_tokens) if render else None)

@@ -1,0 +1,87 @@
+"""The `customer_context:` section of contextdesk.yaml (plus `privacy:`, see privacy.py).
+
+Example::
+
+    customer_context:
+      billing_sources: [stripe]        # sources of subscriptions; none → gap "no billing source connected"
+      order_sources: [shopify]
+      ticket_sources: [zendesk]
+      crm_sources: [crm]
+      verified_sources: [crm, shopify, stripe, zendesk]   # identifiers seen here count as verified
+      stale_after_hours: 24            # older syncs are reported as a gap ("orders last synced 3 days ago")
+      recent_orders: 5
+      resolved_tickets: 3
+      recent_interactions: 5
+
+Left out, the source lists are taken from the entity kinds of the configured sources (when the intake
+config is known) or default to the demo's source names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from context.customer_context.errors import ContextConfigError
+from context.customer_context.privacy import PrivacyPolicy, parse_privacy_policy
+from context.intake.config import load_yaml
+from context.profiles.config import ProfilesConfig, parse_profiles_config
+
+
+class ContextConfig(BaseModel):
+    """How contexts are built: which sources feed which section, freshness, sizes, privacy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    billing_sources: list[str] = Field(default_factory=lambda: ["stripe"])
+    order_sources: list[str] = Field(default_factory=lambda: ["shopify"])
+    ticket_sources: list[str] = Field(default_factory=lambda: ["zendesk"])
+    crm_sources: list[str] = Field(default_factory=lambda: ["crm"])
+    verified_sources: list[str] = Field(default_factory=lambda: ["crm", "shopify", "stripe", "zendesk"])
+    stale_after_hours: float = 24.0
+    recent_orders: int = Field(5, ge=1, le=100)
+    resolved_tickets: int = Field(3, ge=0, le=50)
+    recent_interactions: int = Field(5, ge=0, le=100)
+    open_ticket_statuses: list[str] = Field(default_factory=lambda: ["new", "open", "pending", "hold"])
+    privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
+    profiles: ProfilesConfig = Field(default_factory=ProfilesConfig)
+
+
+_ENTITY_KEYS = {"subscription": "billing_sources", "order": "order_sources", "ticket": "ticket_sources"}
+
+
+def parse_context_config(data: dict[str, Any], *, origin: str = "config") -> ContextConfig:
+    """Validate `customer_context:`, `privacy:`, `profiles:` and `status:` of a parsed contextdesk.yaml."""
+    section = dict(data.get("customer_context") or {})
+    # Derive the source lists from the configured sources' entity kinds unless given explicitly.
+    sources = data.get("sources") or []
+    if sources:
+        for entity, key in _ENTITY_KEYS.items():
+            section.setdefault(key, [s["name"] for s in sources if isinstance(s, dict) and s.get("entity") == entity])
+        section.setdefault(
+            "crm_sources",
+            [
+                s["name"]
+                for s in sources
+                if isinstance(s, dict) and {"lifecycle_stage", "crm_owner"} & set(s.get("fields") or {})
+            ],
+        )
+    privacy = parse_privacy_policy(data, origin=origin)
+    profiles = parse_profiles_config(data, origin=origin)
+    try:
+        return ContextConfig.model_validate({**section, "privacy": privacy, "profiles": profiles})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"customer_context.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        )
+        raise ContextConfigError(f"{origin}: {problems}") from exc
+
+
+def load_context_config(path: Path | None) -> ContextConfig:
+    """Load from a contextdesk.yaml, or the defaults when there is none."""
+    if path is None:
+        return ContextConfig()
+    return parse_context_config(load_yaml(path), origin=str(path))

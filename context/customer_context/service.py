@@ -1,0 +1,506 @@
+"""Build the resolved customer context, and look customers up by identifier, order number or name + postcode.
+
+A context costs a fixed number of indexed queries whatever the customer's history (profile, identifiers,
+newest orders + their items, subscriptions, tickets, interactions, conflicts, sync freshness): no N+1.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import Table, func, or_, select
+from sqlalchemy.engine import Connection, Engine
+
+from context.canonical.models import (
+    Customer,
+    CustomerRecord,
+    Identifier,
+    Interaction,
+    Order,
+    OrderItem,
+    Subscription,
+    Ticket,
+)
+from context.customer_context.config import ContextConfig
+from context.customer_context.errors import CustomerNotFoundError, LookupInputError
+from context.customer_context.models import (
+    AccountStatus,
+    Candidate,
+    ConflictInfo,
+    CrmInfo,
+    CustomerContext,
+    IdentifierInfo,
+    Identity,
+    InteractionInfo,
+    Interactions,
+    LookupResult,
+    OrderInfo,
+    OrderLine,
+    Orders,
+    Purpose,
+    SectionMeta,
+    SubscriptionInfo,
+    Subscriptions,
+    TicketInfo,
+    Tickets,
+)
+from context.customer_context.privacy import apply_policy
+from context.dbtypes import utcnow
+from context.identity.errors import UnknownCustomerError
+from context.identity.service import canonical_customer_id
+from context.intake.models import SyncRun
+from context.profiles.models import CustomerProfile, ProfileConflict
+from context.profiles.service import postcode_key, recompute_profiles
+from context.profiles.survivorship import fold
+
+
+def _t(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+R, IDN, O, OI, S, TK, IA = (  # noqa: E741
+    _t(CustomerRecord),
+    _t(Identifier),
+    _t(Order),
+    _t(OrderItem),
+    _t(Subscription),
+    _t(Ticket),
+    _t(Interaction),
+)
+P, PC, SR, CU = _t(CustomerProfile), _t(ProfileConflict), _t(SyncRun), _t(Customer)
+
+
+def _age(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    if hours < 1:
+        return f"{max(int(hours * 60), 1)} minutes ago"
+    if hours < 48:
+        return f"{int(hours)} hours ago"
+    return f"{int(hours // 24)} days ago"
+
+
+def _freshness(conn: Connection) -> dict[str, datetime]:
+    rows = conn.execute(
+        select(SR.c.source, func.max(SR.c.finished_at)).where(SR.c.status == "ok").group_by(SR.c.source)
+    ).all()
+    return {source: finished for source, finished in rows if finished is not None}
+
+
+def _meta(sources: Sequence[str], synced: dict[str, datetime]) -> SectionMeta:
+    times = [synced[s] for s in sources if s in synced]
+    # The section is only as fresh as its stalest source.
+    return SectionMeta(as_of=min(times) if times else None, sources=sorted(set(sources)))
+
+
+def _gaps(config: ContextConfig, synced: dict[str, datetime], now: datetime) -> list[str]:
+    gaps: list[str] = []
+    stale = timedelta(hours=config.stale_after_hours)
+    for label, sources in (
+        ("billing", config.billing_sources),
+        ("orders", config.order_sources),
+        ("support tickets", config.ticket_sources),
+        ("CRM", config.crm_sources),
+    ):
+        if not sources:
+            gaps.append(f"no {label} source connected: {label} facts are unknown, not absent")
+            continue
+        for source in sources:
+            finished = synced.get(source)
+            if finished is None:
+                gaps.append(f"{label} source {source} has never synced successfully")
+            elif now - finished > stale:
+                gaps.append(f"{label} last synced {_age(now - finished)} ({source}, {finished:%Y-%m-%d %H:%M} UTC)")
+    return gaps
+
+
+def _resolve_id(conn: Connection, engine: Engine, customer_id: str) -> str:
+    if conn.execute(select(CU.c.id).where(CU.c.id == customer_id)).first() is not None:
+        return customer_id
+    try:
+        return canonical_customer_id(engine=engine, customer_id=customer_id)
+    except UnknownCustomerError:
+        raise CustomerNotFoundError(customer_id) from None
+
+
+def build_customer_context(
+    *,
+    engine: Engine,
+    customer_id: str,
+    purpose: Purpose = "llm_prompt",
+    topic: str | None = None,
+    config: ContextConfig | None = None,
+    now: datetime | None = None,
+) -> CustomerContext:
+    """The context of one customer as `purpose` may see it (privacy policy applied), with gaps and freshness.
+
+    `customer_id` may be an alias left by a merge. `topic` (e.g. "delivery") can unlock fields the policy
+    allows only for that topic. Raises CustomerNotFoundError.
+    """
+    config = config or ContextConfig()
+    now = now or utcnow()
+    with engine.connect() as conn:
+        profile = conn.execute(select(P).where(P.c.customer_id == customer_id)).first()
+        if profile is None:
+            resolved = _resolve_id(conn, engine, customer_id)
+            profile = conn.execute(select(P).where(P.c.customer_id == resolved)).first()
+        else:
+            resolved = customer_id
+        if profile is None:
+            conn.close()
+            # Never computed (e.g. right after a sync): compute it now rather than fail.
+            recompute_profiles(engine=engine, config=config.profiles, customer_ids=[resolved])
+            return build_customer_context(
+                engine=engine, customer_id=resolved, purpose=purpose, topic=topic, config=config, now=now
+            )
+        ctx = _assemble(conn, profile, config, now)
+    return apply_policy(ctx, policy=config.privacy, purpose=purpose, topic=topic)
+
+
+def _assemble(conn: Connection, profile: Any, config: ContextConfig, now: datetime) -> CustomerContext:
+    cid = profile.customer_id
+    # Explicit record ids (not a subquery): PostgreSQL then plans index lookups instead of hash semi-joins.
+    recs = list(conn.execute(select(R.c.id).where(R.c.customer_id == cid)).scalars())
+    synced = _freshness(conn)
+    fields: dict[str, Any] = profile.fields or {}
+
+    def val(name: str) -> Any:
+        fv = fields.get(name)
+        return None if fv is None else fv.get("value")
+
+    def src(*names: str) -> list[str]:
+        return [fields[n]["source"] for n in names if n in fields]
+
+    # Identifiers, grouped by value, with the sources that hold them.
+    held: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for kind, value, source in conn.execute(
+        select(IDN.c.kind, IDN.c.value, IDN.c.source).where(IDN.c.record_id.in_(recs)).distinct()
+    ):
+        held[(kind, value)].add(source)
+    verified = set(config.verified_sources)
+    identifiers = [
+        IdentifierInfo(kind=k, value=v, sources=sorted(s), verified=bool(s & verified))
+        for (k, v), s in sorted(held.items())
+    ]
+    identity_sources = src("full_name", "email", "phone", "address")
+    identity = Identity(
+        meta=_meta(identity_sources, synced),
+        name=profile.display_name,
+        email=val("email"),
+        phone=val("phone"),
+        company=val("company"),
+        city=val("city"),
+        region=val("region"),
+        country=val("country"),
+        postcode=val("postcode"),
+        address=val("address"),
+        identifiers=identifiers,
+    )
+
+    order_rows = conn.execute(
+        select(O)
+        .where(O.c.record_id.in_(recs))
+        .order_by(O.c.placed_at.desc().nulls_last(), O.c.id.desc())
+        .limit(config.recent_orders)
+    ).all()
+    items: dict[int, list[OrderLine]] = defaultdict(list)
+    if order_rows:
+        for row in conn.execute(
+            select(OI.c.order_id, OI.c.sku, OI.c.name, OI.c.quantity, OI.c.unit_price)
+            .where(OI.c.order_id.in_([o.id for o in order_rows]))
+            .order_by(OI.c.id)
+        ):
+            items[row.order_id].append(
+                OrderLine(sku=row.sku, name=row.name, quantity=row.quantity, unit_price=row.unit_price)
+            )
+    orders = Orders(
+        meta=_meta(sorted({o.source for o in order_rows}) or config.order_sources, synced),
+        total_count=max(profile.order_count, len(order_rows)),
+        recent=[
+            OrderInfo(
+                number=o.order_number,
+                source=o.source,
+                placed_at=o.placed_at,
+                currency=o.currency,
+                total=o.total,
+                financial_status=o.financial_status,
+                fulfillment_status=o.fulfillment_status,
+                tracking_numbers=list(o.tracking_numbers or []),
+                carrier=o.carrier,
+                shipping_address=o.shipping_address,
+                items=items.get(o.id, []),
+            )
+            for o in order_rows
+        ],
+    )
+
+    sub_rows = conn.execute(select(S).where(S.c.record_id.in_(recs))).all()
+    current_ref = profile.status_source_record_id
+    sub_rows = sorted(
+        sub_rows,
+        key=lambda s: (s.source_record_id != current_ref, -(s.started_at.timestamp() if s.started_at else 0)),
+    )
+    subscriptions = Subscriptions(
+        meta=_meta(sorted({s.source for s in sub_rows}) or config.billing_sources, synced),
+        items=[
+            SubscriptionInfo(
+                ref=s.subscription_ref or s.source_record_id,
+                source=s.source,
+                plan=s.plan,
+                status=s.status,
+                interval=s.interval,
+                started_at=s.started_at,
+                trial_end=s.trial_end,
+                current_period_end=s.current_period_end,
+                cancel_at=s.cancel_at,
+                canceled_at=s.canceled_at,
+                mrr=s.mrr,
+                currency=s.currency,
+            )
+            for s in sub_rows
+        ],
+    )
+
+    open_statuses = set(config.open_ticket_statuses)
+    ticket_rows = conn.execute(
+        select(TK)
+        .where(TK.c.record_id.in_(recs))
+        .order_by(TK.c.updated_at.desc().nulls_last(), TK.c.id.desc())
+        .limit(50 + config.resolved_tickets)
+    ).all()
+    infos = [
+        (
+            t.status in open_statuses,
+            TicketInfo(
+                ref=t.ticket_ref or t.source_record_id,
+                source=t.source,
+                subject=t.subject,
+                status=t.status,
+                priority=t.priority,
+                channel=t.channel,
+                opened_at=t.opened_at,
+                updated_at=t.updated_at,
+                resolved_at=t.resolved_at,
+                last_public_message=t.last_public_message,
+            ),
+        )
+        for t in ticket_rows
+    ]
+    tickets = Tickets(
+        meta=_meta(sorted({t.source for t in ticket_rows}) or config.ticket_sources, synced),
+        open=[i for is_open, i in infos if is_open],
+        recent_resolved=[i for is_open, i in infos if not is_open][: config.resolved_tickets],
+    )
+
+    interaction_rows = (
+        conn.execute(
+            select(IA)
+            .where(IA.c.record_id.in_(recs))
+            .order_by(IA.c.occurred_at.desc().nulls_last(), IA.c.id.desc())
+            .limit(config.recent_interactions)
+        ).all()
+        if config.recent_interactions
+        else []
+    )
+    interactions = Interactions(
+        meta=_meta(sorted({i.source for i in interaction_rows}), synced),
+        recent=[
+            InteractionInfo(
+                kind=i.kind,
+                source=i.source,
+                occurred_at=i.occurred_at,
+                url=i.url,
+                campaign=i.campaign,
+                message=i.message,
+            )
+            for i in interaction_rows
+        ],
+    )
+
+    crm = CrmInfo(
+        meta=_meta(src("crm_owner", "lifecycle_stage", "deal_stage", "notes") or config.crm_sources, synced),
+        owner=val("crm_owner"),
+        lifecycle_stage=val("lifecycle_stage"),
+        deal_stage=val("deal_stage"),
+        notes=val("notes"),
+    )
+    status = AccountStatus(
+        meta=_meta([profile.status_source] if profile.status_source else [], synced),
+        status=profile.status,
+        cause=profile.status_cause,
+        since=profile.status_since,
+        plan=profile.plan,
+        renewal_at=profile.renewal_at,
+        ends_at=profile.ends_at,
+        lifetime_value=profile.lifetime_value,
+        currency=profile.currency,
+        order_count=profile.order_count,
+        first_order_at=profile.first_order_at,
+        last_order_at=profile.last_order_at,
+        open_ticket_count=profile.open_ticket_count,
+    )
+    conflicts = []
+    if profile.conflict_count:
+        for crow in conn.execute(select(PC.c.field, PC.c.chosen, PC.c["values"]).where(PC.c.customer_id == cid)):
+            values = [
+                f"{v.get('value')} ({v.get('source')} {v.get('source_record_id') or ''})".strip() for v in crow[2]
+            ]
+            conflicts.append(ConflictInfo(field=crow[0], chosen=crow[1], values=values))
+    return CustomerContext(
+        customer_id=cid,
+        purpose="handoff",  # replaced by apply_policy
+        generated_at=now,
+        identity=identity,
+        status=status,
+        subscriptions=subscriptions,
+        orders=orders,
+        tickets=tickets,
+        interactions=interactions,
+        crm=crm,
+        conflicts=conflicts,
+        gaps=_gaps(config, synced, now),
+    )
+
+
+# ------------------------------------------------------------------------------------------- lookups
+
+_CONFIDENCE = {"external_id": 0.99, "order": 0.98, "email": 0.95, "phone": 0.85}
+
+
+def _candidates_for(conn: Connection, hits: dict[str, tuple[float, str]]) -> list[Candidate]:
+    if not hits:
+        return []
+    rows = {
+        r.customer_id: r
+        for r in conn.execute(
+            select(P.c.customer_id, P.c.display_name, P.c.email, P.c.status).where(P.c.customer_id.in_(list(hits)))
+        )
+    }
+    out = []
+    for cid, (confidence, matched_on) in hits.items():
+        row = rows.get(cid)
+        out.append(
+            Candidate(
+                customer_id=cid,
+                name=row.display_name if row else None,
+                email=row.email if row else None,
+                status=row.status if row else None,
+                confidence=confidence,
+                matched_on=matched_on,
+            )
+        )
+    return sorted(out, key=lambda c: (-c.confidence, c.customer_id))
+
+
+def _result(conn: Connection, hits: dict[str, tuple[float, str]]) -> LookupResult:
+    candidates = _candidates_for(conn, hits)
+    if not candidates:
+        return LookupResult(outcome="not_found")
+    # One customer, or a clear winner, is a match; otherwise the caller must ask, not guess.
+    if len(candidates) == 1 or candidates[0].confidence - candidates[1].confidence >= 0.15:
+        best = candidates[0]
+        return LookupResult(
+            outcome="found",
+            customer_id=best.customer_id,
+            confidence=best.confidence,
+            matched_on=best.matched_on,
+            candidates=candidates,
+        )
+    return LookupResult(outcome="ambiguous", confidence=candidates[0].confidence, candidates=candidates)
+
+
+def _by_identifier(
+    conn: Connection, kinds: Sequence[str] | None, values: Sequence[str], confidence: float, label: str
+) -> dict[str, tuple[float, str]]:
+    query = select(R.c.customer_id).select_from(IDN.join(R, IDN.c.record_id == R.c.id)).where(IDN.c.value.in_(values))
+    if kinds is not None:
+        query = query.where(IDN.c.kind.in_(kinds))
+    return {cid: (confidence, label) for (cid,) in conn.execute(query.distinct()) if cid}
+
+
+def lookup_customer(
+    *,
+    engine: Engine,
+    email: str | None = None,
+    phone: str | None = None,
+    order: str | None = None,
+    external_id: str | None = None,
+    name: str | None = None,
+    postcode: str | None = None,
+    default_region: str = "US",
+) -> LookupResult:
+    """Find a customer by one criterion: email, phone, order number, external id, or name + postcode.
+
+    Returns `found` (with a confidence), `ambiguous` (the candidates, never a guess) or `not_found`.
+    """
+    given = [k for k, v in {"email": email, "phone": phone, "order": order, "external_id": external_id}.items() if v]
+    if name or postcode:
+        if not (name and postcode):
+            raise LookupInputError("a name lookup needs both name and postcode")
+        given.append("name+postcode")
+    if len(given) != 1:
+        raise LookupInputError(
+            f"give exactly one of email, phone, order, external_id, name+postcode (got {given or 'none'})"
+        )
+    with engine.connect() as conn:
+        if email:
+            value = email.strip().lower()
+            return _result(conn, _by_identifier(conn, ["email"], [value], _CONFIDENCE["email"], f"email {value}"))
+        if phone:
+            try:
+                parsed = phonenumbers.parse(phone, default_region)
+            except phonenumbers.NumberParseException as exc:
+                raise LookupInputError(f"phone {phone!r} is not a phone number: {exc}") from None
+            e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            return _result(conn, _by_identifier(conn, ["phone"], [e164], _CONFIDENCE["phone"], f"phone {e164}"))
+        if order:
+            raw = order.strip()
+            forms = list(dict.fromkeys([raw, raw.lstrip("#"), "#" + raw.lstrip("#")]))
+            rows = conn.execute(
+                select(R.c.customer_id)
+                .select_from(O.join(R, O.c.record_id == R.c.id))
+                .where(O.c.order_number.in_(forms))
+                .distinct()
+            )
+            hits = {cid: (_CONFIDENCE["order"], f"order {raw}") for (cid,) in rows if cid}
+            return _result(conn, hits)
+        if external_id:
+            raw = external_id.strip()
+            # Accept bare ids ("cus_123") as well as namespaced ones ("stripe:cus_123").
+            forms = [raw, f"stripe:{raw}", f"shopify:customer:{raw}", f"crm:contact:{raw}", f"zendesk:user:{raw}"]
+            return _result(conn, _by_identifier(conn, None, forms, _CONFIDENCE["external_id"], f"external id {raw}"))
+        return _result(conn, _by_name_postcode(conn, str(name), str(postcode)))
+
+
+def _by_name_postcode(conn: Connection, name: str, postcode: str) -> dict[str, tuple[float, str]]:
+    from context.identity.scoring import jaro_winkler
+
+    key = postcode_key(postcode)
+    forms = list(dict.fromkeys([postcode.strip(), postcode.strip().upper(), key]))
+    if len(key) > 3 and " " not in postcode.strip():
+        forms.append(f"{key[:-3]} {key[-3:]}")  # UK-style 'N19GU' → 'N1 9GU'
+    wanted = fold(name)
+    hits: dict[str, tuple[float, str]] = {}
+    rows = conn.execute(
+        select(R.c.customer_id, R.c.full_name, R.c.first_name, R.c.last_name).where(
+            or_(R.c.postcode.in_(forms)), R.c.customer_id.is_not(None)
+        )
+    )
+    for cid, full, first, last in rows:
+        names = {fold(n) for n in (full, " ".join(p for p in (first, last) if p)) if n}
+        if not names:
+            continue
+        if wanted in names:
+            score, how = 0.9, "exact name"
+        else:
+            best = max(jaro_winkler(wanted, n) for n in names)
+            if best < 0.9:
+                continue
+            score, how = round(0.6 + (best - 0.9) * 2, 2), f"similar name ({best:.2f})"
+        if score > hits.get(cid, (0.0, ""))[0]:
+            hits[cid] = (score, f"{how} + postcode {key}")
+    return hits

@@ -1,0 +1,115 @@
+"""`contextdesk chat`: serve the chat API and demo page, inspect what went into a conversation's prompts."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from contextdesk.cli.common import console, engine, friendly_errors, settings
+
+app = typer.Typer(
+    help="The chat agent: serve the API and demo page, explain what went into a reply.", no_args_is_help=True
+)
+
+
+@app.command()
+@friendly_errors
+def explain(
+    conversation_id: str = typer.Argument(..., help="The conversation id (from the API or the demo page)."),
+    turn: int | None = typer.Option(None, "--turn", help="Only this turn (1 = first); default all."),
+    full: bool = typer.Option(False, "--full", help="Print the whole assembled prompt of each turn."),
+    as_json: bool = typer.Option(False, "--json", help="Print the stored turn metadata as JSON."),
+) -> None:
+    """Show each turn's route, context snapshot, passages, what the token budget dropped, which fields the privacy
+    policy withheld, the model and its cost, the grounding check and the escalation decision."""
+    from agent.service import list_turns
+
+    turns = list_turns(engine=engine(), conversation_id=conversation_id)
+    if turn is not None:
+        turns = turns[turn - 1 : turn]
+    if as_json:
+        console.print_json(json.dumps([t.model_dump(mode="json") for t in turns]))
+        return
+    for i, t in enumerate(turns, start=1):
+        p = t.prompt
+        table = Table(show_header=False, box=None)
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("route", f"{t.route} — {t.route_reason}")
+        table.add_row("identity", "verified" if t.verified else "visitor (no customer context built)")
+        table.add_row("intent / topic", f"{t.intent} / {t.topic or '-'}")
+        snap = t.context_snapshot
+        if snap:
+            table.add_row("context snapshot", f"{snap['id']} for {snap['customer_id']} at {snap['generated_at']}")
+            table.add_row("  as of", ", ".join(f"{k} {v or '—'}" for k, v in snap["as_of"].items()))
+            table.add_row("  tokens", f"{p.get('context_tokens')} of {p.get('context_max_tokens')} (budget)")
+            table.add_row("  budget dropped", ", ".join(p.get("context_dropped") or []) or "nothing")
+            table.add_row("  privacy withheld", ", ".join(p.get("privacy_withheld") or []) or "nothing")
+            table.add_row("  hidden by route", ", ".join(p.get("sections_hidden_by_route") or []) or "nothing")
+        table.add_row(
+            "passages",
+            "\n".join(
+                f"{x['label']} {x['score']:.3f} {x['title']} › {x['heading']} ({x['audience']})" for x in t.passages
+            )
+            or "none",
+        )
+        table.add_row("retrieval", f"viewer {p.get('retrieval_viewer')}, confidence {t.retrieval_confidence}")
+        removed = (p.get("passage_injections_removed") or 0) + (p.get("context_injections_removed") or 0)
+        table.add_row(
+            "injection defence",
+            f"{removed} instruction-like sentence(s) removed; "
+            f"message looks like an injection: {p.get('message_looks_like_injection')}",
+        )
+        if "messages" in p:
+            table.add_row(
+                "prompt",
+                f"{p.get('tokens')} tokens, {len(p['messages'])} messages "
+                f"({p.get('history_messages_verbatim', 0)} history verbatim, "
+                f"{p.get('history_messages_summarized', 0)} summarized)",
+            )
+        else:
+            table.add_row("prompt", "none: escalated before any answer was attempted")
+        table.add_row("responder", f"{t.responder}" + (f" ({t.model})" if t.model else ""))
+        if t.fallback_reason:
+            table.add_row("fallback", t.fallback_reason)
+        if t.prompt_tokens is not None:
+            table.add_row("tokens used", f"prompt {t.prompt_tokens}, completion {t.completion_tokens}")
+        table.add_row("grounding issues", "; ".join(t.grounding_issues) or "none")
+        table.add_row(
+            "escalation",
+            f"{t.escalation_reason_code}: {t.escalation_reason}" if t.escalated else "no",
+        )
+        table.add_row("latency", f"{t.latency_ms:.1f} ms")
+        console.print(Panel(table, title=f"turn {i} · {t.created_at:%Y-%m-%d %H:%M:%S}"))
+        if full and "messages" in p:
+            for m in p["messages"]:
+                console.print(Panel(m["content"], title=m["role"]), markup=False)
+
+
+def serve_app(*, host: str, port: int, demo: bool) -> None:
+    """Run the API (and demo page) with uvicorn."""
+    import uvicorn
+
+    from contextdesk.app import create_app
+
+    engine()  # migrate first, with the CLI's messages
+    app = create_app(settings(), demo=demo)
+    mode = "demo mode: signed demo identities on the page" if demo else "identities must be signed by your site"
+    console.print(f"ContextDesk chat on [bold]http://{host}:{port}/[/] ({mode}); API docs at /docs")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@app.command()
+@friendly_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port."),
+    demo: bool = typer.Option(
+        False, "--demo", help="Offer signed demo persona identities on the page (never in production)."
+    ),
+) -> None:
+    """Serve the chat API, the customer API and the demo page at / (grounded responder unless an LLM is configured)."""
+    serve_app(host=host, port=port, demo=demo)

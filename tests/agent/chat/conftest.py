@@ -1,0 +1,80 @@
+"""Chat test fixtures: the demo business processed into a real SQLite database, a small real help-center
+index (selected demo articles plus a page carrying a prompt injection), and the chat service's dependencies."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from agent.config import AgentConfig, parse_agent_config
+from agent.service import AgentDeps
+from context.customer_context import ContextConfig
+from knowledge.demo import ARTICLES_DIR
+from knowledge.embedders import MiniLMEmbedder
+from knowledge.service import ingest
+from knowledge.store import KnowledgeStore, open_store
+from tests.agent.chat.helpers import ARTICLES, INJECTED_PAGE, SECRET
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """Personas + 30 generated people: generate → sync → resolve identities → profiles (real SQLite)."""
+    from context.demo import generate
+    from context.identity import service as identity
+    from context.identity.rules import load_rules
+    from context.intake.config import load_intake_config
+    from context.intake.service import sync
+    from context.profiles import recompute_profiles
+    from contextdesk.db import make_engine, upgrade
+
+    out = tmp_path_factory.mktemp("chatdemo")
+    result = generate(out, customers=30, seed=7)
+    engine = make_engine(f"sqlite:///{out / 'store.db'}")
+    upgrade(engine)
+    sync(engine=engine, config=load_intake_config(result.config_path), workers=0)
+    identity.resolve_pending(engine=engine, rules=load_rules(result.config_path))
+    recompute_profiles(engine=engine, config=ContextConfig().profiles)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The help-center pages of the tests: selected demo articles and one page with an injection attempt."""
+    folder = tmp_path_factory.mktemp("help")
+    for name in ARTICLES:
+        shutil.copy(ARTICLES_DIR / name, folder / name)
+    (folder / "gift-wrapping.md").write_text(INJECTED_PAGE, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def kb(tmp_path_factory: pytest.TempPathFactory, kb_dir: Path) -> KnowledgeStore:
+    """A real Chroma index of those pages, embedded with the bundled MiniLM (read-only for tests)."""
+    store = open_store(path=tmp_path_factory.mktemp("chatkb") / "chroma", embedder=MiniLMEmbedder())
+    report = ingest([kb_dir], store=store)
+    assert report.count("failed") == 0, report.outcomes
+    return store
+
+
+@pytest.fixture
+def make_deps(demo_db: Engine, kb: KnowledgeStore) -> Callable[..., AgentDeps]:
+    """Build AgentDeps over the demo database and index; keyword arguments override fields."""
+
+    def build(config: dict[str, Any] | AgentConfig | None = None, **overrides: Any) -> AgentDeps:
+        cfg = config if isinstance(config, AgentConfig) else parse_agent_config({"agent": config or {}})
+        fields: dict[str, Any] = {
+            "engine": demo_db,
+            "config": cfg,
+            "store": kb,
+            "identity_secret": SECRET,
+        }
+        fields.update(overrides)
+        return AgentDeps(**fields)
+
+    return build
