@@ -16,6 +16,7 @@ forces a choice, the better-ranked match wins whatever the arrival order was.
 from __future__ import annotations
 
 import itertools
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -174,6 +175,14 @@ def names_agree(a: Prepared, b: Prepared) -> bool:
     return (jaro_winkler(la, lb) if la <= lb else jaro_winkler(lb, la)) >= 0.9
 
 
+def full_names_agree(a: Prepared, b: Prepared) -> bool:
+    """Both records carry first and last names, first names compatible and last names similar."""
+    return bool(a.last_name and b.last_name) and names_agree(a, b)
+
+
+_NON_DIGIT = re.compile(r"\D+")
+
+
 def normalize_identifier(rule: IdentifierRule, raw: Any) -> str | None:
     """The normalized form of one identifier value (None when empty)."""
     if raw is None:
@@ -190,7 +199,7 @@ def normalize_identifier(rule: IdentifierRule, raw: Any) -> str | None:
             local = local.split("+", 1)[0] or local
         return f"{local}@{domain}"
     if rule.normalize == "phone":
-        digits = "".join(ch for ch in text if ch.isdigit())
+        digits = _NON_DIGIT.sub("", text)
         return ("+" if text.startswith("+") else "") + digits if len(digits) >= 6 else None
     if rule.normalize == "text":
         return clean(text)
@@ -207,20 +216,31 @@ def _as_list(value: Any) -> list[Any]:
 
 def prepare(record: Record, rules: IdentityRules) -> Prepared:
     """Normalize a record's identifiers, comparison values, name key and blocking keys."""
-    if not record.source or ":" in record.source:
+    source, record_id = record.source, record.record_id
+    if not source or ":" in source:
         raise InputError(f"record {record.key!r}: source must be non-empty and contain no ':'")
-    if not record.record_id:
-        raise InputError(f"record from source {record.source!r}: empty record id")
+    if not record_id:
+        raise InputError(f"record from source {source!r}: empty record id")
+    key = f"{source}:{record_id}"
     attrs = record.attributes
     identifiers: dict[str, list[str]] = {}
     for rule in rules.identifiers:
-        found = sorted({v for raw in _as_list(attrs.get(rule.attribute)) if (v := normalize_identifier(rule, raw))})
+        raw = attrs.get(rule.attribute)
+        if raw is None:
+            continue
+        if isinstance(raw, list | tuple | set | frozenset):
+            found = sorted({v for item in raw if (v := normalize_identifier(rule, item))})
+        else:
+            one = normalize_identifier(rule, raw)
+            found = [one] if one else []
         if found:
             identifiers[rule.kind] = found
     values: dict[str, str | None] = {}
     for comp in rules.probabilistic.fields:
-        raw_list = _as_list(attrs.get(comp.name))
-        values[comp.name] = clean(raw_list[0], field=comp.name) if raw_list else None
+        raw = attrs.get(comp.name)
+        if isinstance(raw, list | tuple | set | frozenset):
+            raw = next(iter(raw), None)
+        values[comp.name] = None if raw is None else clean(raw, field=comp.name)
     first = clean(attrs.get(rules.first_name_field))
     last = clean(attrs.get(rules.last_name_field))
     if (first is None or last is None) and attrs.get(rules.full_name_field):
@@ -228,7 +248,7 @@ def prepare(record: Record, rules: IdentityRules) -> Prepared:
         if parts:
             first = first or parts[0]
             last = last or (parts[-1] if len(parts) > 1 else None)
-    if first:
+    if first and " " in first:
         first = first.split()[0]
     for name, val in ((rules.first_name_field, first), (rules.last_name_field, last)):
         if name in values and values[name] is None and val is not None:
@@ -241,8 +261,8 @@ def prepare(record: Record, rules: IdentityRules) -> Prepared:
             blocks.append(f"{i}:" + "|".join(p or "" for p in parts_))
     updated = record.updated_at
     updated_text = updated.isoformat() if isinstance(updated, datetime) else (updated or "~")
-    rank = (rules.source_rank(record.source), updated_text, record.key)
-    return Prepared(record.key, rank, identifiers, values, first, name_key, blocks, last)
+    rank = (rules.source_rank(source), updated_text, key)
+    return Prepared(key, rank, identifiers, values, first, name_key, blocks, last)
 
 
 def _first(value: Any) -> Any:
@@ -254,15 +274,28 @@ class _Clusters:
     """Union-find whose roots carry what the guards check."""
 
     def __init__(self, prepared: Mapping[str, Prepared], rules: IdentityRules, dnl: Mapping[str, set[str]]):
+        self.prepared = prepared
         self.parent = {k: k for k in prepared}
         self.members = {k: [k] for k in prepared}
-        self.values: dict[str, dict[str, set[str]]] = {
-            k: {kind: set(v) for kind, v in p.identifiers.items()} for k, p in prepared.items()
-        }
-        self.firsts = {k: ({p.first_name} if p.first_name else set()) for k, p in prepared.items()}
+        # Identifier values and first names per root, built on first use (most records never need them).
+        self.values: dict[str, dict[str, set[str]]] = {}
+        self.firsts: dict[str, set[str]] = {}
         self.limits = {r.kind: r.limit for r in rules.identifiers if r.limit}
         self.name_guard = rules.probabilistic.name_guard is not None
         self.dnl = dnl
+
+    def _values(self, root: str) -> dict[str, set[str]]:
+        vals = self.values.get(root)
+        if vals is None:
+            vals = self.values[root] = {kind: set(v) for kind, v in self.prepared[root].identifiers.items()}
+        return vals
+
+    def _firsts(self, root: str) -> set[str]:
+        names = self.firsts.get(root)
+        if names is None:
+            first = self.prepared[root].first_name
+            names = self.firsts[root] = {first} if first else set()
+        return names
 
     def find(self, k: str) -> str:
         root = k
@@ -281,14 +314,19 @@ class _Clusters:
                     return "do-not-link"
         if manual:
             return None
+        values_a, values_b = self._values(ra), self._values(rb)
         for kind, limit in self.limits.items():
-            va, vb = self.values[ra].get(kind, set()), self.values[rb].get(kind, set())
+            va, vb = values_a.get(kind), values_b.get(kind)
+            if not va or not vb:
+                continue  # one side has none: the union holds no more values than the other side
+            if len(va) + len(vb) <= limit:
+                continue
             merged = len(va | vb)
             if merged > limit and merged > max(len(va), len(vb)):
                 return f"limit: more than {limit} distinct {kind} values"
         if self.name_guard:
-            for x in self.firsts[ra]:
-                for y in self.firsts[rb]:
+            for x in self._firsts(ra):
+                for y in self._firsts(rb):
                     if not first_names_compatible(x, y):
                         return f"name conflict: first names {x!r} and {y!r}"
         return None
@@ -298,27 +336,38 @@ class _Clusters:
             ra, rb = rb, ra
         self.parent[rb] = ra
         self.members[ra].extend(self.members.pop(rb))
-        for kind, vals in self.values.pop(rb).items():
-            self.values[ra].setdefault(kind, set()).update(vals)
-        self.firsts[ra] |= self.firsts.pop(rb)
+        values_a = self._values(ra)
+        for kind, vals in self._values(rb).items():
+            values_a.setdefault(kind, set()).update(vals)
+        del self.values[rb]
+        self._firsts(ra).update(self._firsts(rb))
+        del self.firsts[rb]
 
 
 def hub_values(prepared: Iterable[Prepared], rules: IdentityRules) -> set[tuple[str, str]]:
     """Identifier values shared by more distinct names than their rule allows."""
-    names: dict[tuple[str, str], set[str]] = defaultdict(set)
+    holders: dict[tuple[str, str], list[Prepared]] = defaultdict(list)
     for p in prepared:
         if p.name_key is None:
             continue
         for kind, vals in p.identifiers.items():
             for v in vals:
-                names[(kind, v)].add(p.name_key)
+                holders[(kind, v)].append(p)
+    return _hubs_of(holders, rules)
+
+
+def _hubs_of(holders: Mapping[tuple[str, str], Sequence[Prepared]], rules: IdentityRules) -> set[tuple[str, str]]:
+    max_names = {r.kind: r.hub_max_names for r in rules.identifiers if r.hub_max_names is not None}
     out = set()
-    for rule in rules.identifiers:
-        if rule.hub_max_names is None:
-            continue
-        for (kind, v), keys in names.items():
-            if kind == rule.kind and len(keys) > rule.hub_max_names:
-                out.add((kind, v))
+    for (kind, v), group in holders.items():
+        limit = max_names.get(kind)
+        # Fewer holders than the limit cannot carry more distinct names: most values stop here.
+        if (
+            limit is not None
+            and len(group) > limit
+            and len({p.name_key for p in group if p.name_key is not None}) > limit
+        ):
+            out.add((kind, v))
     return out
 
 
@@ -351,8 +400,15 @@ def resolve(
     for a, b in do_not_link:
         dnl[a].add(b)
         dnl[b].add(a)
-    hubs = hub_values(prep.values(), rules) | (known_hubs or set())
-    rank = {k: p.rank for k, p in prep.items()}
+    holders: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for p in prep.values():
+        for kind, vals in p.identifiers.items():
+            for v in vals:
+                holders[(kind, v)].append(p.key)
+    hubs = _hubs_of({kv: [prep[k] for k in keys] for kv, keys in holders.items() if len(keys) > 1}, rules)
+    hubs |= known_hubs or set()
+    # Integer positions in rank order: they sort exactly like the rank tuples, far faster.
+    rank = {k: i for i, k in enumerate(sorted(prep, key=lambda k: prep[k].rank))}
     by_kind = {r.kind: r for r in rules.identifiers}
 
     # Candidate edges, each with a sort key that depends only on record content.
@@ -362,16 +418,12 @@ def resolve(
             a, b = sorted((a, b), key=rank.__getitem__)
             edge = Edge(a, b, "manual", "manual", 1.0, [{"field": "manual", "approved_by": approver}], approver)
             ordered.append(((0, 0, rank[a], rank[b]), edge))
-    holders: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for p in prep.values():
-        for kind, vals in p.identifiers.items():
-            for v in vals:
-                holders[(kind, v)].append(p.key)
     for (kind, value), keys in holders.items():
         if len(keys) < 2:
             continue
         rule = by_kind[kind]
         if rule.is_blocked(value) or (kind, value) in hubs:
+            shared_edges(rule, value, keys, prep, rank, ordered)
             continue
         keys.sort(key=rank.__getitem__)
         if rule.require_name:
@@ -386,13 +438,15 @@ def resolve(
             pairs = [(keys[i], keys[j]) for i in range(len(keys)) for j in range(i + 1, len(keys))]
         else:
             pairs = [(keys[0], k) for k in keys[1:]] + list(itertools.pairwise(keys[1:]))
-        for a, b in pairs:
-            evidence = [{"field": kind, "left": value, "right": value, "level": "exact identifier"}]
-            ordered.append(
-                ((1, rule.priority, rank[a], rank[b], kind), Edge(a, b, "deterministic", kind, 1.0, evidence))
-            )
+        # Every pair of the group has the same evidence: one list shared by all (never mutated).
+        evidence = [{"field": kind, "left": value, "right": value, "level": "exact identifier"}]
+        ordered.extend(
+            ((1, rule.priority, rank[a], rank[b], kind), Edge(a, b, "deterministic", kind, 1.0, evidence))
+            for a, b in pairs
+        )
 
     # Pre-clusters from identifiers only: pairs inside one need no probabilistic score.
+    # (Shared-value links count too: they are as certain as the names they require.)
     pre = {k: k for k in prep}
 
     def pfind(k: str) -> str:
@@ -423,13 +477,24 @@ def resolve(
                 g = guarded_cache[k] = _guarded(prep[k], hubs, by_kind)
             return g
 
+        # Pre-clusters do not change while blocks are scanned: look each record's root up once, and skip
+        # whole blocks (one person's records sharing a name and postcode) that sit inside one.
+        root = {k: pfind(k) for k in prep}
         for bk, keys in blocks.items():
-            if len(keys) < 2 or len(keys) > prob.max_block_size or bk in skip:
+            n = len(keys)
+            if n < 2 or n > prob.max_block_size or bk in skip:
                 continue
-            for i in range(len(keys)):
-                for j in range(i + 1, len(keys)):
-                    a, b = (keys[i], keys[j]) if rank[keys[i]] <= rank[keys[j]] else (keys[j], keys[i])
-                    if (a, b) in seen or pfind(a) == pfind(b):
+            roots = [root[k] for k in keys]
+            if n == 2 and roots[0] == roots[1]:
+                continue
+            for i in range(n):
+                ki, ri = keys[i], roots[i]
+                for j in range(i + 1, n):
+                    if roots[j] == ri:
+                        continue
+                    kj = keys[j]
+                    a, b = (ki, kj) if rank[ki] <= rank[kj] else (kj, ki)
+                    if (a, b) in seen:
                         continue
                     seen.add((a, b))
                     pr = fast_probability(rules, model, guarded(a), guarded(b))
@@ -440,7 +505,7 @@ def resolve(
                             review_candidates.append((pr, a, b))
                     elif pr >= prob.upper:
                         ordered.append(
-                            ((2, -pr, rank[a], rank[b]), Edge(a, b, "probabilistic", "fellegi-sunter", pr, []))
+                            ((3, -pr, rank[a], rank[b]), Edge(a, b, "probabilistic", "fellegi-sunter", pr, []))
                         )
                     elif pr >= prob.lower:
                         review_candidates.append((pr, a, b))
@@ -462,6 +527,8 @@ def resolve(
                     )
                 continue
             clusters.union(ra, rb)
+        elif edge.kind != "manual":
+            continue  # already connected: the edge decides nothing (the graph keeps a spanning forest)
         if edge.kind == "probabilistic":
             edge.evidence = _evidence(rules, model, prep, edge, hubs)
         accepted.append(edge)
@@ -481,6 +548,44 @@ def resolve(
     return Resolution(
         clusters=ordered_clusters, edges=accepted, reviews=_dedupe_reviews(reviews, clusters.find), hubs=hubs
     )
+
+
+def shared_edges(
+    rule: IdentifierRule,
+    value: str,
+    keys: list[str],
+    prep: Mapping[str, Prepared],
+    rank: Mapping[str, int],
+    ordered: list[tuple[tuple[Any, ...], Edge]],
+) -> None:
+    """Edges through a blocklisted or hub value held by a small group: only between agreeing full names.
+
+    A company's info@ address or a front-desk phone says "someone at this company"; the same full name
+    on both records makes it the same person. Their sort key puts them after the trusted identifiers.
+    """
+    if rule.shared_max_names is None:
+        return
+    names = {prep[k].name_key for k in keys if prep[k].name_key}
+    if len(names) > rule.shared_max_names or len(keys) > 20 * rule.shared_max_names:
+        return  # a placeholder used across the data set, not a group's shared value
+    named = sorted((k for k in keys if prep[k].last_name and prep[k].first_name), key=rank.__getitem__)
+    for i, a in enumerate(named):
+        for b in named[i + 1 :]:
+            if full_names_agree(prep[a], prep[b]):
+                evidence = [
+                    {
+                        "field": rule.kind,
+                        "left": value,
+                        "right": value,
+                        "level": "shared value (blocklisted or hub), full names agree",
+                        "names": [
+                            f"{prep[a].first_name} {prep[a].last_name}",
+                            f"{prep[b].first_name} {prep[b].last_name}",
+                        ],
+                    }
+                ]
+                edge = Edge(a, b, "deterministic", f"{rule.kind}+name", 1.0, evidence)
+                ordered.append(((2, rule.priority, rank[a], rank[b], rule.kind), edge))
 
 
 def _weakest_link(

@@ -80,6 +80,11 @@ class IdentifierRule(BaseModel):
     require_name: bool = False
     # Email only: 'ann+tea@x.com' is the mailbox 'ann@x.com' (sub-addressing), so both link.
     strip_plus_tag: bool = True
+    # A blocklisted or hub value held by at most this many distinct names (a company's info@, a front
+    # desk phone) still links records whose full names agree: colleagues are told apart by name, and the
+    # same full name behind the same small shared mailbox is one person. Larger groups (placeholders such
+    # as test@ or 000-0000 shared across the whole data set) never link. None: never.
+    shared_max_names: int | None = Field(default=None, ge=2)
 
     @property
     def attribute(self) -> str:
@@ -221,6 +226,7 @@ def default_rules() -> IdentityRules:
                 limit=5,
                 blocklist=DEFAULT_EMAIL_BLOCKLIST,
                 hub_max_names=2,
+                shared_max_names=8,
             ),
             IdentifierRule(
                 kind="phone",
@@ -230,6 +236,7 @@ def default_rules() -> IdentityRules:
                 blocklist=DEFAULT_PHONE_BLOCKLIST,
                 hub_max_names=2,
                 require_name=True,  # households share a phone
+                shared_max_names=8,
             ),
         ],
         probabilistic=ProbabilisticRules(

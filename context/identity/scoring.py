@@ -46,7 +46,15 @@ def clean(value: Any, *, field: str = "") -> str | None:
     """Comparison form of a value: lower-case, accents removed, punctuation collapsed; None if empty."""
     if value is None:
         return None
-    text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode().lower()
+    return _clean(value if isinstance(value, str) else str(value), field)
+
+
+# Names, cities, postcodes and companies repeat across records: cleaning each distinct value once is
+# most of what makes preparing a million records affordable.
+@lru_cache(maxsize=1 << 18)
+def _clean(value: str, field: str) -> str | None:
+    text = value if value.isascii() else unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    text = text.lower()
     text = _NON_ALNUM.sub(" ", text).strip()
     if field == "company":
         words = [w for w in text.split() if w not in _COMPANY_SUFFIXES]

@@ -21,11 +21,10 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, delete, func, or_, update
-from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -87,6 +86,22 @@ def _chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
             batch = []
     if batch:
         yield batch
+
+
+def _rows(session: Session, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Run SQL written with '?' placeholders straight through the driver.
+
+    The incremental path issues a few dozen small indexed queries per record; SQLAlchemy's statement
+    construction and compilation cost several times what SQLite or PostgreSQL spend answering them.
+    """
+    conn = session.connection()
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    return list(conn.exec_driver_sql(sql, tuple(params)).fetchall())
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
 
 
 def record_key(source: str, source_record_id: str) -> str:
@@ -166,28 +181,34 @@ def _load_prepared(session: Session, ids: Iterable[int | None] | None, rules: Id
     """Prepared records by customer_records.id (`ids=None`: every record, read in one pass)."""
     out: dict[int, Prepared] = {}
     attr_of = {r.kind: r.attribute for r in rules.identifiers}
-    records, identifiers = _table(CustomerRecord), _table(Identifier)
+    records = _table(CustomerRecord)
     columns = [records.c.id, records.c.source, records.c.source_record_id, records.c.source_updated_at]
     columns += [records.c[f] for f in _PERSON_FIELDS]
-    # Plain column tuples, not ORM objects: loading is the largest cost of a rebuild.
+    # Plain column tuples through the driver, not ORM objects: loading is the largest cost of a rebuild.
     conn = session.connection()
     batches: Iterable[list[int] | None] = [None] if ids is None else _chunks(sorted({i for i in ids if i is not None}))
+    rec_sql = f"SELECT {', '.join(c.name for c in columns)} FROM customer_records"
+    id_sql = "SELECT record_id, kind, value FROM identifiers"
     for batch1 in batches:
-        rec_q = sa_select(*columns)
-        id_q = sa_select(identifiers.c.record_id, identifiers.c.kind, identifiers.c.value)
-        if batch1 is not None:
-            rec_q = rec_q.where(records.c.id.in_(batch1))
-            id_q = id_q.where(identifiers.c.record_id.in_(batch1))
+        if batch1 is None:
+            rec_rows = conn.exec_driver_sql(rec_sql).fetchall()
+            id_rows = conn.exec_driver_sql(id_sql).fetchall()
+        else:
+            rec_rows = _rows(session, f"{rec_sql} WHERE id IN ({_marks(len(batch1))})", batch1)
+            id_rows = _rows(session, f"{id_sql} WHERE record_id IN ({_marks(len(batch1))})", batch1)
         idents: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-        for rid, kind, value in conn.execute(id_q):
+        for rid, kind, value in id_rows:
             idents[rid][kind].append(value)
-        for row in conn.execute(rec_q):
+        for row in rec_rows:
             attrs: dict[str, Any] = dict(zip(_PERSON_FIELDS, row[4:], strict=True))
             for kind, values in idents.get(row[0], {}).items():
                 attr = attr_of.get(kind, kind)
                 primary = attrs.get(attr)
                 attrs[attr] = ([primary] if primary else []) + sorted(v for v in values if v != primary)
-            out[row[0]] = prepare(Record(row[1], row[2], attrs, row[3]), rules)
+            updated = row[3]
+            if isinstance(updated, str):  # raw SQLite text (UTC): the same value SQLAlchemy would return
+                updated = datetime.fromisoformat(updated).replace(tzinfo=UTC)
+            out[row[0]] = prepare(Record(row[1], row[2], attrs, updated), rules)
     return out
 
 
@@ -199,12 +220,11 @@ def _ids_for_keys(session: Session, keys: Iterable[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for source, rids in by_source.items():
         for batch2 in _chunks(rids):
-            for rid, sid, pk in session.exec(
-                select(CustomerRecord.source_record_id, CustomerRecord.source, CustomerRecord.id).where(
-                    CustomerRecord.source == source,
-                    col(CustomerRecord.source_record_id).in_(batch2),
-                )
-            ).all():
+            sql = (
+                "SELECT source_record_id, source, id FROM customer_records "
+                f"WHERE source = ? AND source_record_id IN ({_marks(len(batch2))})"
+            )
+            for rid, sid, pk in _rows(session, sql, [source, *batch2]):
                 out[record_key(sid, rid)] = pk or 0
     return out
 
@@ -248,7 +268,9 @@ class _Closure:
 
 def _write_block_keys(session: Session, prepared: dict[int, Prepared]) -> None:
     for batch3 in _chunks(prepared):
-        session.exec(delete(BlockKey).where(col(BlockKey.record_id).in_(batch3)))
+        session.connection().exec_driver_sql(
+            f"DELETE FROM identity_block_keys WHERE record_id IN ({','.join(str(int(i)) for i in batch3)})"
+        )
     rows = [{"record_id": rid, "key": bk} for rid, p in prepared.items() for bk in p.block_keys]
     for batch4 in _chunks(rows, 5000):
         bulk_insert(session.connection(), _table(BlockKey), batch4)
@@ -275,11 +297,8 @@ def _closure(session: Session, seeds: dict[int, Prepared], rules: IdentityRules,
         for kind, wanted_values in wanted.items():
             for batch5 in _chunks(sorted(wanted_values)):
                 holders: dict[str, set[int]] = defaultdict(set)
-                for rid, value in session.exec(
-                    select(Identifier.record_id, Identifier.value).where(
-                        Identifier.kind == kind, col(Identifier.value).in_(batch5)
-                    )
-                ).all():
+                sql = f"SELECT record_id, value FROM identifiers WHERE kind = ? AND value IN ({_marks(len(batch5))})"
+                for rid, value in _rows(session, sql, [kind, *batch5]):
                     holders[value].add(rid)
                 for value, rids in holders.items():
                     if len(rids) > HOLDER_CAP:
@@ -288,37 +307,30 @@ def _closure(session: Session, seeds: dict[int, Prepared], rules: IdentityRules,
                         found |= rids
         # 2. Same current customer and manual links.
         keys = {prepared[rid].key for rid in frontier}
-        customers = set()
-        for batch6 in _chunks(frontier):
-            customers |= {
-                c
-                for c in session.exec(select(CustomerRecord.customer_id).where(col(CustomerRecord.id).in_(batch6)))
-                if c
-            }
-        for batch7 in _chunks(customers):
-            found |= {
-                i
-                for i in session.exec(select(col(CustomerRecord.id)).where(col(CustomerRecord.customer_id).in_(batch7)))
-                if i
-            }
+        for batch6 in _chunks(sorted(frontier)):
+            sql = (
+                "SELECT id FROM customer_records WHERE customer_id IN "
+                f"(SELECT customer_id FROM customer_records WHERE id IN ({_marks(len(batch6))}))"
+            )
+            found |= {i for (i,) in _rows(session, sql, batch6)}
         manual_keys: set[str] = set()
-        for batch8 in _chunks(keys):
-            for a, b in session.exec(
-                select(IdentityEdge.record_a, IdentityEdge.record_b).where(
-                    col(IdentityEdge.kind) == "manual",
-                    or_(col(IdentityEdge.record_a).in_(batch8), col(IdentityEdge.record_b).in_(batch8)),
-                )
-            ).all():
+        for batch8 in _chunks(sorted(keys), CHUNK // 2):
+            marks = _marks(len(batch8))
+            sql = (
+                "SELECT record_a, record_b FROM identity_edges WHERE kind = 'manual' "
+                f"AND (record_a IN ({marks}) OR record_b IN ({marks}))"
+            )
+            for a, b in _rows(session, sql, [*batch8, *batch8]):
                 manual_keys |= {a, b}
-        found |= set(_ids_for_keys(session, manual_keys - keys).values())
+        if manual_keys - keys:
+            found |= set(_ids_for_keys(session, manual_keys - keys).values())
         # 3. Blocking keys: co-members scoring at least the review threshold.
         if rules.probabilistic.enabled and rules.probabilistic.fields:
             bkeys = {bk for rid in frontier for bk in prepared[rid].block_keys} - oversized
             members: dict[str, set[int]] = defaultdict(set)
             for batch9 in _chunks(sorted(bkeys)):
-                for rid, bk in session.exec(
-                    select(BlockKey.record_id, BlockKey.key).where(col(BlockKey.key).in_(batch9))
-                ).all():
+                sql = f"SELECT record_id, key FROM identity_block_keys WHERE key IN ({_marks(len(batch9))})"
+                for rid, bk in _rows(session, sql, batch9):
                     members[bk].add(rid)
             unknown = {rid for rids in members.values() for rid in rids} - set(prepared)
             prepared.update(_load_prepared(session, unknown, rules))
@@ -358,28 +370,23 @@ def _constraints(
     """Manual links and do-not-link pairs with both ends inside `keys`."""
     manual: dict[tuple[str, str], str] = {}
     dnl: set[tuple[str, str]] = set()
-    edge_q = select(IdentityEdge.record_a, IdentityEdge.record_b, IdentityEdge.approved_by).where(
-        col(IdentityEdge.kind) == "manual"
-    )
-    dnl_q = select(DoNotLink.record_a, DoNotLink.record_b)
-    batches: Iterable[list[str] | None] = [None] if full else _chunks(sorted(keys))
+    edge_sql = "SELECT record_a, record_b, approved_by FROM identity_edges WHERE kind = 'manual'"
+    dnl_sql = "SELECT record_a, record_b FROM identity_do_not_link"
+    batches: Iterable[list[str] | None] = [None] if full else _chunks(sorted(keys), CHUNK // 2)
     for batch in batches:
-        eq = edge_q if batch is None else edge_q.where(col(IdentityEdge.record_a).in_(batch))
-        for a, b, who in session.exec(eq).all():
+        if batch is None:
+            edge_rows, dnl_rows = _rows(session, edge_sql), _rows(session, dnl_sql)
+        else:
+            marks = _marks(len(batch))
+            touching = f"(record_a IN ({marks}) OR record_b IN ({marks}))"
+            edge_rows = _rows(session, f"{edge_sql} AND {touching}", [*batch, *batch])
+            dnl_rows = _rows(session, f"{dnl_sql} WHERE {touching}", [*batch, *batch])
+        for a, b, who in edge_rows:
             if a in keys and b in keys:
                 manual[_pair(a, b)] = who
-        dq = (
-            dnl_q
-            if batch is None
-            else dnl_q.where(or_(col(DoNotLink.record_a).in_(batch), col(DoNotLink.record_b).in_(batch)))
-        )
-        for a, b in session.exec(dq).all():
+        for a, b in dnl_rows:
             if a in keys and b in keys:
                 dnl.add(_pair(a, b))
-        if batch is not None:
-            for a, b, who in session.exec(edge_q.where(col(IdentityEdge.record_b).in_(batch))).all():
-                if a in keys and b in keys:
-                    manual[_pair(a, b)] = who
     return [(a, b, who) for (a, b), who in sorted(manual.items())], sorted(dnl)
 
 
@@ -410,11 +417,9 @@ def _apply(
         prepared={p.key: p for p in closure.prepared.values()},
     )
     old: dict[int, str | None] = {}
-    for batch10 in _chunks(closure.prepared):
-        for rid, cid in session.exec(
-            select(CustomerRecord.id, CustomerRecord.customer_id).where(col(CustomerRecord.id).in_(batch10))
-        ).all():
-            old[rid or 0] = cid
+    for batch10 in _chunks(sorted(closure.prepared)):
+        sql = f"SELECT id, customer_id FROM customer_records WHERE id IN ({_marks(len(batch10))})"
+        old.update(_rows(session, sql, batch10))
     overlap: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for i, cluster in enumerate(res.clusters):
         for key in cluster:
@@ -484,9 +489,16 @@ def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution
         session.exec(delete(IdentityEdge).where(col(IdentityEdge.kind) != "manual"))
         existing = {(r.record_a, r.record_b): r for r in session.exec(select(IdentityReview)).all()}
     else:
-        for batch14 in _chunks(sorted(keys)):
-            touching = or_(col(IdentityEdge.record_a).in_(batch14), col(IdentityEdge.record_b).in_(batch14))
-            session.exec(delete(IdentityEdge).where(col(IdentityEdge.kind) != "manual", touching))
+        for batch14 in _chunks(sorted(keys), CHUNK // 2):
+            marks = _marks(len(batch14))
+            sql = (
+                "DELETE FROM identity_edges WHERE kind <> 'manual' "
+                f"AND (record_a IN ({marks}) OR record_b IN ({marks}))"
+            )
+            conn = session.connection()
+            conn.exec_driver_sql(
+                sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s"), (*batch14, *batch14)
+            )
             rtouch = or_(col(IdentityReview.record_a).in_(batch14), col(IdentityReview.record_b).in_(batch14))
             existing.update(
                 {(r.record_a, r.record_b): r for r in session.exec(select(IdentityReview).where(rtouch)).all()}

@@ -78,6 +78,33 @@ def test_shared_info_address_does_not_merge_strangers(engine: Engine) -> None:
     assert customer_of(engine, "crm:1") != customer_of(engine, "crm:2")
 
 
+def test_shared_info_address_links_only_the_same_full_name(engine: Engine) -> None:
+    # A ticket carries only a name and the company's info@ address: it is the colleague with that name,
+    # not the one with another name. A placeholder mailbox used across many names links nobody.
+    add_records(
+        engine,
+        [
+            Person("shop", "1", "Helen", "Hunter", "info@foxglove.test", postcode="60612", company="Foxglove"),
+            Person("shop", "2", "Bruno", "Keller", "info@foxglove.test", postcode="60612", company="Foxglove"),
+            Person("desk", "1", "Helen", "Hunter", "INFO@foxglove.test"),
+            Person("desk", "2", "Bruno", "Kellner", "info@foxglove.test"),
+        ]
+        + [
+            Person("forms", f"p{i}", first, "Lee", "test@mail.test")
+            for i, first in enumerate(["Ann", "Ann", "Bo", "Cy", "Di", "Ed", "Flo", "Gus", "Hal", "Ivy", "Jo"])
+        ],
+    )
+    service.resolve_pending(engine=engine, rules=RULES)
+    groups = partition(engine)
+    assert frozenset({"shop:1", "desk:1"}) in groups
+    assert frozenset({"shop:2", "desk:2"}) in groups  # a last-name typo still agrees
+    assert frozenset({"forms:p0"}) in groups and frozenset({"forms:p1"}) in groups
+    [edge] = [
+        e for e in service.explain_customer(engine=engine, rules=RULES, customer_id=customer_of(engine, "desk:1")).edges
+    ]
+    assert edge.rule == "email+name"
+
+
 def test_hub_phone_shared_by_many_names_links_nobody(engine: Engine) -> None:
     # Not blocklisted, but one phone on four different people: a front desk, not a person.
     people = [
