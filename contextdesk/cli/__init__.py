@@ -18,6 +18,7 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(identity.app, name="identity")
 app.add_typer(kb.app, name="kb")
 intake.register(app)
+app.command("serve")(chat.serve)
 
 
 def main() -> None:

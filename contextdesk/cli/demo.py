@@ -11,7 +11,17 @@ from rich.table import Table
 
 from contextdesk.cli.common import console, engine, fail, friendly_errors, settings
 
-app = typer.Typer(help="The Brightleaf Tea Co. demo business: generate demo customer data (and run the demo).")
+app = typer.Typer(
+    help="The Brightleaf Tea Co. demo business. `contextdesk demo` alone loads it and serves the chat on :8000.",
+    invoke_without_command=True,
+)
+
+
+@app.callback()
+def demo_default(ctx: typer.Context) -> None:
+    """Without a subcommand: load the demo business (sync, identities, help center) and serve the chat."""
+    if ctx.invoked_subcommand is None:
+        run(kb=True, serve=True, port=8000)
 
 
 @app.command()
