@@ -81,3 +81,18 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
             return fail(str(exc))  # type: ignore[no-any-return,unused-ignore]
 
     return wrapper
+
+
+def refresh_profiles(config_file: Path | None = None, *, quiet: bool = False) -> None:
+    """Recompute the golden profiles of customers whose records changed (after sync, resolve, merge, unmerge)."""
+    from context.customer_context import load_context_config
+    from context.profiles.service import recompute_profiles
+
+    config = load_context_config(config_file or settings().resolved_config_file)
+    summary = recompute_profiles(engine=engine(), config=config.profiles)
+    if not quiet:
+        console.print(
+            f"Profiles: {summary.customers:,} recomputed, {summary.removed:,} removed, "
+            f"{summary.status_changes:,} status changes, {summary.conflicts:,} conflicts "
+            f"({summary.seconds:.1f}s). See one: [bold]contextdesk customers show EMAIL|ORDER|ID[/]"
+        )

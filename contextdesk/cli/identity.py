@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from context.identity.rules import IdentityRules
-from contextdesk.cli.common import console, engine, friendly_errors, settings
+from contextdesk.cli.common import console, engine, friendly_errors, refresh_profiles, settings
 
 app = typer.Typer(help="Identity resolution: which records are the same customer, and why.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue: probable matches and links refused by a guard.", no_args_is_help=True)
@@ -44,6 +44,7 @@ def resolve(
         if train:
             service.train(engine=eng, rules=r)
         summary = (service.rebuild if full else service.resolve_pending)(engine=eng, rules=r)
+    refresh_profiles(quiet=as_json)
     if as_json:
         console.print_json(summary.model_dump_json())
         return
@@ -103,6 +104,7 @@ def review_approve(review_id: int, rules: Path | None = RulesOpt, actor: str = A
     from context.identity import service
 
     cid = service.approve_review(engine=engine(), rules=_rules(rules), review_id=review_id, actor=actor)
+    refresh_profiles(quiet=True)  # the merged/split customers' profiles follow
     console.print(f"review {review_id} approved: both records are now customer {cid}")
 
 
@@ -113,6 +115,7 @@ def review_reject(review_id: int, rules: Path | None = RulesOpt, actor: str = Ac
     from context.identity import service
 
     service.reject_review(engine=engine(), rules=_rules(rules), review_id=review_id, actor=actor)
+    refresh_profiles(quiet=True)  # the merged/split customers' profiles follow
     console.print(f"review {review_id} rejected: the pair will never be linked")
 
 
@@ -123,6 +126,7 @@ def merge(customer_ids: list[str], rules: Path | None = RulesOpt, actor: str = A
     from context.identity import service
 
     survivor = service.merge(engine=engine(), rules=_rules(rules), customer_ids=customer_ids, actor=actor)
+    refresh_profiles(quiet=True)  # the merged/split customers' profiles follow
     console.print(f"merged into {survivor}")
 
 
@@ -140,6 +144,7 @@ def unmerge(
     ids = service.unmerge(
         engine=engine(), rules=_rules(rules), customer_id=customer_id, record_keys=records, actor=actor
     )
+    refresh_profiles(quiet=True)  # the split customers' profiles follow
     console.print("customers now: " + ", ".join(ids))
 
 
@@ -150,6 +155,7 @@ def undo(action_id: int, rules: Path | None = RulesOpt, actor: str = ActorOpt) -
     from context.identity import service
 
     service.undo(engine=engine(), rules=_rules(rules), action_id=action_id, actor=actor)
+    refresh_profiles(quiet=True)  # the merged/split customers' profiles follow
     console.print(f"action {action_id} undone")
 
 

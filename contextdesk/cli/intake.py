@@ -12,7 +12,7 @@ from rich.table import Table
 
 from context.intake.config import IntakeConfig, load_intake_config
 from context.intake.models import SourceSummary
-from contextdesk.cli.common import config_path, console, engine, friendly_errors
+from contextdesk.cli.common import config_path, console, engine, friendly_errors, refresh_profiles
 
 quarantine_app = typer.Typer(help="Values that failed validation, kept with their reason.", no_args_is_help=True)
 
@@ -92,6 +92,7 @@ def resolve_identities(config_file: Path) -> None:
         f"{summary.customers_merged:,} merged, {summary.reviews:,} pairs waiting for review "
         f"({summary.seconds:.1f}s). Why is a record in a customer: [bold]contextdesk identity explain ID[/]"
     )
+    refresh_profiles(config_file)
 
 
 @friendly_errors
