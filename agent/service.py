@@ -90,6 +90,8 @@ class AgentDeps:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     llm_deadline_s: float = 30.0
     now: Callable[[], datetime] = utcnow
+    # Called with the new agent_handoff_requests id after an escalation is committed (the handoff worker's wake-up).
+    on_handoff: Callable[[int], None] | None = None
 
 
 # --- conversations -------------------------------------------------------------------------------------------
@@ -602,6 +604,11 @@ def _persist_turn(
         record.latency_ms = round(latency, 2)
         session.add(conv)
         session.commit()
+        if handoff_id is not None and deps.on_handoff is not None:
+            try:
+                deps.on_handoff(handoff_id)
+            except Exception:  # the request row is stored; the handoff worker also polls for it
+                log.exception("on_handoff hook failed for handoff request %s", handoff_id)
         return TurnReply(
             conversation_id=conv.id,
             message_id=int(customer_msg.id or 0),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,6 +24,11 @@ from context.errors import ConfigError, ContextError, NotFoundError
 from context.identity.errors import UnknownCustomerError
 from contextdesk.db import is_up_to_date, make_engine, upgrade
 from contextdesk.settings import Settings, load_settings
+from handoff.api import handoff_error_handler
+from handoff.api import page_router as inbox_page_router
+from handoff.api import router as inbox_router
+from handoff.errors import HandoffError
+from handoff.service import HandoffDeps
 
 
 def _status_of(exc: ContextError) -> int:
@@ -102,6 +109,46 @@ def _agent_deps(settings: Settings, engine: Engine, context_config: ContextConfi
     )
 
 
+def _handoff_deps(settings: Settings, engine: Engine, agent: AgentDeps) -> HandoffDeps:
+    """The handoff service's dependencies: `handoff:` config + secrets from settings, targets, the agent's LLM."""
+    from agent.llm.base import StructuredChatModel
+    from handoff.config import load_handoff_config
+    from handoff.delivery import build_targets
+
+    config = load_handoff_config(settings.resolved_config_file).model_copy(
+        update={
+            "webhook_secret": settings.handoff_webhook_secret,
+            "zendesk_token": settings.handoff_zendesk_token,
+            **(
+                {"transcript_base_url": settings.handoff_transcript_base_url}
+                if settings.handoff_transcript_base_url
+                else {}
+            ),
+        }
+    )
+    model = agent.model if isinstance(agent.model, StructuredChatModel) else None
+    return HandoffDeps(
+        engine=engine,
+        config=config,
+        context_config=agent.context_config,
+        model=model,
+        targets=build_targets(config),
+    )
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # The outbox worker resumes what a crash left (escalations without a handoff, undelivered rows) at start.
+    worker = getattr(app.state, "handoff_worker", None)
+    if worker is not None:
+        worker.start()
+    try:
+        yield
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
 def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastAPI:
     """The FastAPI app: a migrated database in app.state.engine, customer and chat routes, error mapping.
 
@@ -112,7 +159,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     engine = make_engine(settings.resolved_database_url)
     if not is_up_to_date(engine):
         upgrade(engine)
-    app = FastAPI(title="ContextDesk", version="0.1")
+    app = FastAPI(title="ContextDesk", version="0.1", lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = engine
     app.state.api_key = settings.api_key
@@ -127,6 +174,16 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     app.include_router(chat_router)
     app.include_router(chat_human_router)
     app.include_router(chat_page_router)
+    app.add_exception_handler(HandoffError, handoff_error_handler)
+    app.state.handoff = _handoff_deps(settings, engine, app.state.agent)
+    app.state.handoff_worker = None
+    if settings.handoff_worker:
+        from handoff.worker import OutboxWorker
+
+        app.state.handoff_worker = OutboxWorker(app.state.handoff)
+        app.state.agent.on_handoff = app.state.handoff_worker.notify
+    app.include_router(inbox_router)
+    app.include_router(inbox_page_router)
     if settings.cors_origins:
         # Only the configured widget origins may call the API from a browser (no wildcard: see Settings).
         app.add_middleware(

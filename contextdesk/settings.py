@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     identity_secret: SecretStr | None = Field(None, description="HMAC secret for widget identity verification.")
     cors_origins: list[str] = Field(default_factory=list)
 
+    handoff_webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 secret signing handoff webhooks (X-ContextDesk-Signature)."
+    )
+    handoff_zendesk_token: SecretStr | None = Field(None, description="Zendesk API token for the zendesk target.")
+    handoff_transcript_base_url: str | None = Field(
+        None, description="Public base URL of this server for links in handoff summaries (default from YAML)."
+    )
+    handoff_worker: bool = Field(True, description="Run the handoff outbox worker inside the API server.")
+
     @field_validator("llm_timeout_seconds")
     @classmethod
     def _positive_timeout(cls, value: float) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal, Protocol, runtime_checkable
+from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -55,4 +55,33 @@ class ChatModel(Protocol):
 
     def stream(self, messages: list[ChatMessage], *, deadline_s: float) -> Iterator[str | LLMResult]:
         """Yield the answer text in deltas as it arrives, then exactly one final LLMResult."""
+        ...
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class StructuredResult(BaseModel, Generic[T]):
+    """A validated object of any pydantic schema (not AgentAnswer) plus what it cost."""
+
+    output: T
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: float
+    attempts: int
+    repaired: bool = False
+    fallback_used: bool = False
+
+
+@runtime_checkable
+class StructuredChatModel(Protocol):
+    """A chat model that can also answer with JSON validated against any pydantic schema (e.g. a summary)."""
+
+    name: str
+
+    def complete_structured(
+        self, messages: list[ChatMessage], *, schema: type[T], deadline_s: float
+    ) -> StructuredResult[T]:
+        """Return one object of `schema` within `deadline_s`; raise LLMError subclasses on failure."""
         ...

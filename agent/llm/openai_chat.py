@@ -32,9 +32,16 @@ from agent.errors import (
     MalformedOutput,
     StreamInterrupted,
 )
-from agent.llm.base import AgentAnswer, ChatMessage, LLMResult
+from agent.llm.base import AgentAnswer, ChatMessage, LLMResult, StructuredResult, T
 from agent.llm.deadline import Deadline
-from agent.llm.output import AnswerTextExtractor, parse_answer, repair_messages, with_output_instructions
+from agent.llm.output import (
+    AnswerTextExtractor,
+    parse_answer,
+    parse_structured,
+    repair_messages,
+    with_output_instructions,
+    with_schema_instructions,
+)
 from agent.llm.tokens import TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING, count_tokens, encoding, token_ids
 
 log = logging.getLogger(__name__)
@@ -335,6 +342,36 @@ class OpenAIChatModel:
         reply, more = self._invoke(_to_langchain(repair_messages(messages, bad_reply, problem)), deadline)
         answer = parse_answer(reply.text, model=self.name, attempts=attempts + more)
         return answer, more, _usage(reply)
+
+    def complete_structured(
+        self, messages: list[ChatMessage], *, schema: type[T], deadline_s: float
+    ) -> StructuredResult[T]:
+        """Ask for one JSON object of `schema` (same retries, deadline and one repair as `complete`)."""
+        deadline = Deadline(deadline_s)
+        prompt_messages = with_schema_instructions(messages, schema)
+        reply, attempts = self._invoke(_to_langchain(prompt_messages), deadline)
+        prompt_tokens, completion_tokens = _usage(reply)
+        repaired = False
+        try:
+            output = parse_structured(reply.text, schema, model=self.name, attempts=attempts)
+        except MalformedOutput as bad:
+            problem = str(bad).removeprefix(f"{self.name}: ")
+            log.info("LLM %s structured reply malformed (%s); asking once for a repair", self.name, problem)
+            fixed, more = self._invoke(_to_langchain(repair_messages(prompt_messages, reply.text, problem)), deadline)
+            attempts += more
+            output = parse_structured(fixed.text, schema, model=self.name, attempts=attempts)
+            usage = _usage(fixed)
+            prompt_tokens, completion_tokens = _add(prompt_tokens, usage[0]), _add(completion_tokens, usage[1])
+            repaired = True
+        return StructuredResult[T](
+            output=output,
+            model=self.name,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_ms=deadline.elapsed_ms(),
+            attempts=attempts,
+            repaired=repaired,
+        )
 
     def _open_stream(
         self, prompt: list[BaseMessage], deadline: Deadline, timeout: float, attempts: int

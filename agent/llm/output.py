@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agent.errors import MalformedOutput
 from agent.llm.base import AgentAnswer, ChatMessage
@@ -166,3 +166,55 @@ class AnswerTextExtractor:
         new = "".join(out)
         self.text += new
         return new
+
+
+# --- any other schema (e.g. the handoff summary) ----------------------------------------------------------------
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def schema_instructions(schema: type[BaseModel]) -> str:
+    """Instructions asking for one JSON object matching `schema` (its JSON schema is included)."""
+    return (
+        "Reply with one JSON object and nothing else (no prose, no code fences) that matches this JSON schema:\n"
+        + json.dumps(schema.model_json_schema(), separators=(",", ":"))
+    )
+
+
+def with_schema_instructions(messages: list[ChatMessage], schema: type[BaseModel]) -> list[ChatMessage]:
+    """The messages with `schema_instructions` merged into the first system message (see with_output_instructions)."""
+    text = schema_instructions(schema)
+    if messages and messages[0].role == "system":
+        return [ChatMessage(role="system", content=f"{messages[0].content}\n\n{text}"), *messages[1:]]
+    return [ChatMessage(role="system", content=text), *messages]
+
+
+def parse_structured(text: str, schema: type[S], *, model: str | None = None, attempts: int = 0) -> S:
+    """Parse a reply into `schema`, tolerating code fences and prose around the object."""
+    body = text.strip()
+    fenced = _FENCE.match(body)
+    if fenced:
+        body = fenced.group(1)
+    start = body.find("{")
+    if start < 0:
+        raise MalformedOutput("the reply holds no JSON object", model=model, attempts=attempts, raw=text[:_RAW_KEPT])
+    try:
+        data, _ = json.JSONDecoder().raw_decode(body, start)
+    except json.JSONDecodeError as exc:
+        raise MalformedOutput(
+            f"the reply is not valid JSON ({exc.msg} at character {exc.pos})",
+            model=model,
+            attempts=attempts,
+            raw=text[:_RAW_KEPT],
+        ) from exc
+    if not isinstance(data, dict):
+        raise MalformedOutput("the reply's JSON is not an object", model=model, attempts=attempts, raw=text[:_RAW_KEPT])
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise MalformedOutput(
+            f"the JSON does not match {schema.__name__}: {_describe(exc)}",
+            model=model,
+            attempts=attempts,
+            raw=text[:_RAW_KEPT],
+        ) from exc

@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator, Iterator
 from enum import StrEnum
 
 from agent.errors import CircuitOpen, LLMError, LLMTimeout, LLMUnavailable
-from agent.llm.base import ChatMessage, ChatModel, LLMResult
+from agent.llm.base import ChatMessage, ChatModel, LLMResult, StructuredChatModel, StructuredResult, T
 from agent.llm.deadline import Deadline
 
 log = logging.getLogger(__name__)
@@ -193,6 +193,41 @@ class ResilientChatModel:
                 continue
             try:
                 result = model.complete(messages, deadline_s=budget)
+            except LLMError as exc:
+                _settle(breaker, exc)
+                log.info("LLM %s failed (%s)", model.name, type(exc).__name__)
+                errors.append(exc)
+                continue
+            except BaseException:
+                breaker.release()
+                raise
+            breaker.record_success()
+            return result.model_copy(
+                update={"fallback_used": model is not self.primary, "latency_ms": deadline.elapsed_ms()}
+            )
+        raise self._give_up(errors)
+
+    def complete_structured(
+        self, messages: list[ChatMessage], *, schema: type[T], deadline_s: float
+    ) -> StructuredResult[T]:
+        """Like `complete`, for any pydantic schema; models without `complete_structured` are skipped."""
+        deadline = Deadline(deadline_s)
+        errors: list[LLMError] = []
+        for model, breaker, budget in self._plan(deadline):
+            if not isinstance(model, StructuredChatModel):
+                errors.append(LLMUnavailable("this model cannot return other schemas", model=model.name))
+                continue
+            try:
+                breaker.acquire()
+            except CircuitOpen as exc:
+                errors.append(exc)
+                continue
+            if budget <= 0:
+                breaker.release()
+                errors.append(LLMTimeout("no time left for this model", model=model.name))
+                continue
+            try:
+                result = model.complete_structured(messages, schema=schema, deadline_s=budget)
             except LLMError as exc:
                 _settle(breaker, exc)
                 log.info("LLM %s failed (%s)", model.name, type(exc).__name__)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from contextdesk.cli import chat, customers, db, demo, identity, intake, kb
+from contextdesk.cli import chat, customers, db, demo, handoff, identity, intake, kb
+from contextdesk.cli import eval as eval_cli
 
 app = typer.Typer(
     help="ContextDesk: customer context and knowledge for AI customer support.",
@@ -15,6 +16,8 @@ app.add_typer(chat.app, name="chat")
 app.add_typer(customers.app, name="customers")
 app.add_typer(db.app, name="db")
 app.add_typer(demo.app, name="demo")
+app.add_typer(eval_cli.app, name="eval")
+app.add_typer(handoff.app, name="handoff")
 app.add_typer(identity.app, name="identity")
 app.add_typer(kb.app, name="kb")
 intake.register(app)

@@ -1,0 +1,159 @@
+"""HTTP routes of the agent inbox (behind X-API-Key) and the plain `/inbox` page.
+
+The composition root puts a `HandoffDeps` on `app.state.handoff`. The page itself holds no data: it asks for
+the API key and calls these routes with it, so nothing leaks to someone without the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from context.customer_context.api import require_api_key
+from handoff import outbox, service
+from handoff.models import (
+    ClaimBody,
+    CloseBody,
+    DeliveryPublic,
+    HandoffListItem,
+    HandoffPublic,
+    HandoffState,
+    HandoffSummary,
+    NoteBody,
+    Priority,
+    ReplyBody,
+)
+from handoff.service import HandoffDeps
+
+PAGE = Path(__file__).with_name("static") / "inbox.html"
+
+router = APIRouter(prefix="/v1", tags=["handoff inbox"], dependencies=[Depends(require_api_key)])
+page_router = APIRouter(tags=["handoff inbox"])
+
+
+def _deps(request: Request) -> HandoffDeps:
+    deps: HandoffDeps = request.app.state.handoff
+    return deps
+
+
+def _wake(request: Request) -> None:
+    worker = getattr(request.app.state, "handoff_worker", None)
+    if worker is not None:
+        worker.notify()
+
+
+@router.get("/handoffs")
+def list_handoffs(
+    request: Request,
+    status: Annotated[list[HandoffState] | None, Query(description="open, claimed, resolved, returned_to_bot")] = None,
+    priority: Annotated[list[Priority] | None, Query()] = None,
+    reason: Annotated[list[str] | None, Query(description="Reason codes, e.g. customer_request.")] = None,
+    min_age_minutes: Annotated[float | None, Query(ge=0)] = None,
+    max_age_minutes: Annotated[float | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[HandoffListItem]:
+    """Handoffs, urgent first then oldest first, filtered by status, priority, reason and age."""
+    return service.list_handoffs(
+        engine=_deps(request).engine,
+        status=list(status) if status else None,
+        priority=list(priority) if priority else None,
+        reason=reason,
+        min_age_minutes=min_age_minutes,
+        max_age_minutes=max_age_minutes,
+        limit=limit,
+    )
+
+
+@router.get("/handoffs/summary-schema", response_model=dict[str, Any])
+def summary_schema() -> dict[str, Any]:
+    """The versioned JSON schema of HandoffSummary (what webhook receivers get in `summary`)."""
+    return HandoffSummary.model_json_schema()
+
+
+@router.get("/handoffs/{handoff_id}")
+def get_handoff(request: Request, handoff_id: int) -> HandoffPublic:
+    """One handoff: summary (with text and markdown renderings), state history, notes, deliveries."""
+    return service.get_handoff(engine=_deps(request).engine, handoff_id=handoff_id)
+
+
+@router.post("/handoffs/{handoff_id}/claim")
+def claim(request: Request, handoff_id: int, body: ClaimBody) -> HandoffPublic:
+    """Take the handoff (open → claimed)."""
+    return service.claim(
+        engine=_deps(request).engine, handoff_id=handoff_id, actor=body.actor, take_over=body.take_over
+    )
+
+
+@router.post("/handoffs/{handoff_id}/reply")
+def reply(request: Request, handoff_id: int, body: ReplyBody) -> HandoffPublic:
+    """Message the customer; it appears in the conversation (GET /v1/conversations/{id}) as the person's."""
+    return service.reply(engine=_deps(request).engine, handoff_id=handoff_id, actor=body.actor, message=body.message)
+
+
+@router.post("/handoffs/{handoff_id}/notes")
+def add_note(request: Request, handoff_id: int, body: NoteBody) -> HandoffPublic:
+    """An internal note, never shown to the customer."""
+    return service.add_note(engine=_deps(request).engine, handoff_id=handoff_id, actor=body.actor, body=body.body)
+
+
+@router.post("/handoffs/{handoff_id}/resolve")
+def resolve(request: Request, handoff_id: int, body: CloseBody) -> HandoffPublic:
+    """Resolve the handoff (the conversation closes; a new customer message reopens it with the bot)."""
+    return service.close(
+        engine=_deps(request).engine, handoff_id=handoff_id, actor=body.actor, to="resolved", message=body.message
+    )
+
+
+@router.post("/handoffs/{handoff_id}/hand-back")
+def hand_back(request: Request, handoff_id: int, body: CloseBody) -> HandoffPublic:
+    """Hand the conversation back to the bot, which answers again."""
+    return service.close(
+        engine=_deps(request).engine,
+        handoff_id=handoff_id,
+        actor=body.actor,
+        to="returned_to_bot",
+        message=body.message,
+    )
+
+
+@router.get("/handoff-deliveries")
+def list_deliveries(
+    request: Request,
+    status: Annotated[str | None, Query(description="pending, delivering, delivered, dead (dead letters)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[DeliveryPublic]:
+    """Outbox rows with their attempts."""
+    return outbox.list_deliveries(_deps(request).engine, status=status, limit=limit)
+
+
+@router.post("/handoff-deliveries/{delivery_id}/retry")
+def retry_delivery(request: Request, delivery_id: int) -> list[int]:
+    """Send a dead-lettered delivery again (the worker picks it up at once)."""
+    ids = outbox.retry_dead(_deps(request).engine, delivery_id=delivery_id, actor="api")
+    _wake(request)
+    return ids
+
+
+@page_router.get("/inbox", response_class=HTMLResponse, include_in_schema=False)
+def inbox_page() -> Response:
+    """The plain inbox page (it holds no data; it asks for the API key and calls the API)."""
+    return HTMLResponse(PAGE.read_text(encoding="utf-8"), headers={"Cache-Control": "no-store"})
+
+
+async def handoff_error_handler(_request: Request, exc: Exception) -> Response:
+    """Map handoff errors to HTTP: unknown id 404, an action the state does not allow 409, config 500."""
+    from fastapi.responses import JSONResponse
+
+    from handoff.errors import HandoffConfigError, HandoffNotFound, InboxStateError
+
+    status = 400
+    if isinstance(exc, HandoffNotFound):
+        status = 404
+    elif isinstance(exc, InboxStateError):
+        status = 409
+    elif isinstance(exc, HandoffConfigError):
+        status = 500
+    return JSONResponse(status_code=status, content={"detail": str(exc), "error": type(exc).__name__})

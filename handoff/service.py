@@ -1,0 +1,355 @@
+"""Handoffs: created from the agent's escalations (summary + outbox rows, one transaction), and the inbox —
+list, claim, reply to the customer, note, resolve, hand back. States: open → claimed → resolved | returned_to_bot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from agent.llm.base import StructuredChatModel
+from agent.models import Conversation, ConversationMessage, HandoffRequest
+from agent.service import close_handoff
+from context.customer_context import ContextConfig
+from context.dbtypes import utcnow
+from handoff import outbox
+from handoff.config import HandoffConfig
+from handoff.delivery import Target
+from handoff.errors import HandoffNotFound, InboxStateError
+from handoff.models import (
+    PRIORITY_RANK,
+    Handoff,
+    HandoffListItem,
+    HandoffNote,
+    HandoffPublic,
+    HandoffStateChange,
+    HandoffSummary,
+    NotePublic,
+    StateChangePublic,
+)
+from handoff.render import render_markdown, render_text
+from handoff.summary import gather_inputs, write_summary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HandoffDeps:
+    """What the handoff service needs, built once by the composition root."""
+
+    engine: Engine
+    config: HandoffConfig = field(default_factory=HandoffConfig)
+    context_config: ContextConfig = field(default_factory=ContextConfig)
+    model: StructuredChatModel | None = None
+    targets: dict[str, Target] = field(default_factory=dict)
+    now: Callable[[], datetime] = utcnow
+
+
+# --- creating handoffs -------------------------------------------------------------------------------------------
+
+
+def pending_requests(engine: Engine, *, limit: int = 100) -> list[int]:
+    """Open escalations that have no handoff yet (new ones, or ones a crash interrupted)."""
+    with Session(engine) as session:
+        done = select(Handoff.request_id)
+        rows = session.exec(
+            select(HandoffRequest.id)
+            .where(HandoffRequest.status == "open", col(HandoffRequest.id).not_in(done))
+            .order_by(col(HandoffRequest.id))
+            .limit(limit)
+        ).all()
+        return [int(r) for r in rows if r is not None]
+
+
+def create_handoff(deps: HandoffDeps, *, request_id: int) -> int:
+    """Write the summary of one escalation and store it with its outbox rows; returns the handoff id.
+
+    Idempotent: a second call for the same request returns the existing handoff.
+    """
+    existing = _handoff_of_request(deps.engine, request_id)
+    if existing is not None:
+        return existing
+    inputs = gather_inputs(
+        engine=deps.engine,
+        request_id=request_id,
+        context_config=deps.context_config,
+        transcript_base_url=deps.config.transcript_base_url,
+    )
+    summary = write_summary(
+        inputs,
+        model=deps.model,
+        priority=deps.config.priority,
+        deadline_s=deps.config.summary_deadline_s,
+        now=deps.now(),
+    )
+    req = inputs.request
+    now = deps.now()
+    try:
+        with Session(deps.engine) as session:
+            handoff = Handoff(
+                request_id=request_id,
+                conversation_id=req.conversation_id,
+                created_at=now,
+                updated_at=now,
+                priority=summary.priority.level,
+                priority_rank=PRIORITY_RANK[summary.priority.level],
+                reason_code=req.reason_code,
+                team=req.team,
+                customer_id=req.customer_id if req.verified else None,
+                verified=req.verified,
+                headline=summary.headline,
+                written_by=summary.written_by,
+                summary=summary.model_dump(mode="json"),
+            )
+            session.add(handoff)
+            session.flush()
+            # The link opens this handoff in the inbox (its id is known only now).
+            summary.transcript_url = f"{deps.config.transcript_base_url.rstrip('/')}/inbox?handoff={handoff.id}"
+            handoff.summary = summary.model_dump(mode="json")
+            session.add(HandoffStateChange(handoff_id=int(handoff.id or 0), to_state="open", actor="bot", at=now))
+            outbox.enqueue(session, handoff, deps.config.targets)
+            session.commit()
+            hid = int(handoff.id or 0)
+    except IntegrityError:  # another worker stored it first
+        found = _handoff_of_request(deps.engine, request_id)
+        if found is None:
+            raise
+        return found
+    log.info(
+        "handoff %d created for request %d (%s, %s, %d target(s))",
+        hid,
+        request_id,
+        summary.priority.level,
+        summary.written_by,
+        len(deps.config.targets),
+    )
+    return hid
+
+
+def _handoff_of_request(engine: Engine, request_id: int) -> int | None:
+    with Session(engine) as session:
+        found = session.exec(select(Handoff.id).where(Handoff.request_id == request_id)).first()
+        return int(found) if found is not None else None
+
+
+def sync_closed(engine: Engine) -> int:
+    """Handoffs whose escalation was closed through the chat API directly follow it (resolved / returned)."""
+    moved = 0
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Handoff, HandoffRequest)
+            .join(HandoffRequest, col(HandoffRequest.id) == col(Handoff.request_id))
+            .where(col(Handoff.status).in_(["open", "claimed"]), HandoffRequest.status != "open")
+        ).all()
+        for handoff, request in rows:
+            _move(session, handoff, request.status, request.resolved_by or "chat API", request.resolved_at or utcnow())
+            moved += 1
+        session.commit()
+    return moved
+
+
+def run_once(deps: HandoffDeps, *, sleep: Callable[[float], None] | None = None) -> dict[str, Any]:
+    """One worker pass: create handoffs for new escalations, follow closed ones, deliver what is due."""
+    created = []
+    for request_id in pending_requests(deps.engine):
+        try:
+            created.append(create_handoff(deps, request_id=request_id))
+        except Exception:  # one bad request must not stop the others; it is retried on the next pass
+            log.exception("handoff for request %d failed; will retry", request_id)
+    synced = sync_closed(deps.engine)
+    kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+    outcomes = outbox.deliver_due(deps.engine, targets=deps.targets, retry=deps.config.retry, **kwargs)
+    return {
+        "created": created,
+        "synced": synced,
+        "delivered": [o.delivery_id for o in outcomes if o.status == "delivered"],
+        "dead": [o.delivery_id for o in outcomes if o.status == "dead"],
+    }
+
+
+# --- the inbox ---------------------------------------------------------------------------------------------------
+
+_TRANSITIONS = {
+    "claim": {"open", "claimed"},
+    "resolved": {"open", "claimed"},
+    "returned_to_bot": {"open", "claimed"},
+}
+
+
+def _move(session: Session, handoff: Handoff, to: str, actor: str, at: datetime) -> None:
+    session.add(
+        HandoffStateChange(handoff_id=int(handoff.id or 0), from_state=handoff.status, to_state=to, actor=actor, at=at)
+    )
+    if to == "claimed":
+        handoff.claimed_by, handoff.claimed_at = actor, at
+    elif to in ("resolved", "returned_to_bot"):
+        handoff.closed_by, handoff.closed_at = actor, at
+    handoff.status, handoff.updated_at = to, at
+    session.add(handoff)
+
+
+def _get(session: Session, handoff_id: int) -> Handoff:
+    handoff = session.get(Handoff, handoff_id)
+    if handoff is None:
+        raise HandoffNotFound("handoff", handoff_id)
+    return handoff
+
+
+def list_handoffs(
+    *,
+    engine: Engine,
+    status: list[str] | None = None,
+    priority: list[str] | None = None,
+    reason: list[str] | None = None,
+    min_age_minutes: float | None = None,
+    max_age_minutes: float | None = None,
+    limit: int = 100,
+    now: datetime | None = None,
+) -> list[HandoffListItem]:
+    """Handoffs by priority (urgent first), then oldest first, filtered by status, priority, reason and age."""
+    now = now or utcnow()
+    with Session(engine) as session:
+        query = select(Handoff).order_by(col(Handoff.priority_rank), col(Handoff.created_at)).limit(limit)
+        if status:
+            query = query.where(col(Handoff.status).in_(status))
+        if priority:
+            query = query.where(col(Handoff.priority).in_(priority))
+        if reason:
+            query = query.where(col(Handoff.reason_code).in_(reason))
+        if min_age_minutes is not None:
+            query = query.where(col(Handoff.created_at) <= now - timedelta(minutes=min_age_minutes))
+        if max_age_minutes is not None:
+            query = query.where(col(Handoff.created_at) >= now - timedelta(minutes=max_age_minutes))
+        return [
+            HandoffListItem(
+                id=int(h.id or 0),
+                conversation_id=h.conversation_id,
+                created_at=h.created_at,
+                age_minutes=round((now - h.created_at).total_seconds() / 60, 1),
+                status=h.status,
+                priority=h.priority,
+                reason_code=h.reason_code,
+                team=h.team,
+                verified=h.verified,
+                customer_id=h.customer_id,
+                headline=h.headline,
+                claimed_by=h.claimed_by,
+            )
+            for h in session.exec(query)
+        ]
+
+
+def get_handoff(*, engine: Engine, handoff_id: int) -> HandoffPublic:
+    """One handoff with its summary (and renderings), state history, notes and deliveries."""
+    with Session(engine) as session:
+        h = _get(session, handoff_id)
+        history = session.exec(
+            select(HandoffStateChange)
+            .where(HandoffStateChange.handoff_id == handoff_id)
+            .order_by(col(HandoffStateChange.id))
+        ).all()
+        notes = session.exec(
+            select(HandoffNote).where(HandoffNote.handoff_id == handoff_id).order_by(col(HandoffNote.id))
+        ).all()
+        summary = HandoffSummary.model_validate(h.summary)
+        public = HandoffPublic(
+            id=int(h.id or 0),
+            request_id=h.request_id,
+            conversation_id=h.conversation_id,
+            created_at=h.created_at,
+            updated_at=h.updated_at,
+            status=h.status,
+            priority=h.priority,
+            reason_code=h.reason_code,
+            team=h.team,
+            verified=h.verified,
+            customer_id=h.customer_id,
+            claimed_by=h.claimed_by,
+            claimed_at=h.claimed_at,
+            closed_by=h.closed_by,
+            closed_at=h.closed_at,
+            summary=summary,
+            summary_text=render_text(summary),
+            summary_markdown=render_markdown(summary),
+            history=[
+                StateChangePublic(from_state=s.from_state, to_state=s.to_state, actor=s.actor, at=s.at) for s in history
+            ],
+            notes=[NotePublic(id=int(n.id or 0), author=n.author, body=n.body, created_at=n.created_at) for n in notes],
+            deliveries=[],
+        )
+    public.deliveries = outbox.list_deliveries(engine, handoff_id=handoff_id)
+    return public
+
+
+def claim(*, engine: Engine, handoff_id: int, actor: str, take_over: bool = False) -> HandoffPublic:
+    """Take a handoff. Claiming one someone else holds needs `take_over` (and is recorded)."""
+    with Session(engine) as session:
+        h = _get(session, handoff_id)
+        if h.status not in _TRANSITIONS["claim"]:
+            raise InboxStateError(f"handoff {handoff_id} is {h.status}; only open or claimed handoffs can be claimed")
+        if h.status == "claimed" and h.claimed_by != actor and not take_over:
+            raise InboxStateError(f"handoff {handoff_id} is claimed by {h.claimed_by}; use take_over to take it")
+        if not (h.status == "claimed" and h.claimed_by == actor):
+            _move(session, h, "claimed", actor, utcnow())
+        session.commit()
+    return get_handoff(engine=engine, handoff_id=handoff_id)
+
+
+def reply(*, engine: Engine, handoff_id: int, actor: str, message: str) -> HandoffPublic:
+    """Send the customer a message as `actor`; it appears in the conversation (and the widget). Claims if open."""
+    now = utcnow()
+    with Session(engine) as session:
+        h = _get(session, handoff_id)
+        if h.status not in ("open", "claimed"):
+            raise InboxStateError(f"handoff {handoff_id} is {h.status}: the conversation is no longer with a person")
+        if h.status == "claimed" and h.claimed_by != actor:
+            raise InboxStateError(f"handoff {handoff_id} is claimed by {h.claimed_by}; claim it first to reply")
+        if h.status == "open":
+            _move(session, h, "claimed", actor, now)
+        conv = session.get(Conversation, h.conversation_id)
+        assert conv is not None
+        session.add(
+            ConversationMessage(conversation_id=conv.id, role="human", content=message, created_at=now, author=actor)
+        )
+        conv.message_count += 1
+        conv.updated_at = now
+        h.updated_at = now
+        session.add_all([conv, h])
+        session.commit()
+    return get_handoff(engine=engine, handoff_id=handoff_id)
+
+
+def add_note(*, engine: Engine, handoff_id: int, actor: str, body: str) -> HandoffPublic:
+    """An internal note (never shown to the customer), allowed in every state."""
+    with Session(engine) as session:
+        _get(session, handoff_id)
+        session.add(HandoffNote(handoff_id=handoff_id, author=actor, body=body))
+        session.commit()
+    return get_handoff(engine=engine, handoff_id=handoff_id)
+
+
+def close(*, engine: Engine, handoff_id: int, actor: str, to: str, message: str | None = None) -> HandoffPublic:
+    """Resolve (`to="resolved"`) or hand the conversation back to the bot (`"returned_to_bot"`)."""
+    if to not in ("resolved", "returned_to_bot"):
+        raise InboxStateError(f"unknown state {to!r}; use resolved or returned_to_bot")
+    with Session(engine) as session:
+        h = _get(session, handoff_id)
+        if h.status not in _TRANSITIONS[to]:
+            raise InboxStateError(f"handoff {handoff_id} is already {h.status}")
+        if h.status == "claimed" and h.claimed_by != actor:
+            raise InboxStateError(f"handoff {handoff_id} is claimed by {h.claimed_by}; claim it first")
+        conversation_id = h.conversation_id
+    # The conversation's state (bot silent / answering again) is the agent's: let it move first.
+    close_handoff(engine=engine, conversation_id=conversation_id, actor=actor, to=to, message=message)
+    with Session(engine) as session:
+        h = _get(session, handoff_id)
+        _move(session, h, to, actor, utcnow())
+        session.commit()
+    return get_handoff(engine=engine, handoff_id=handoff_id)
