@@ -96,9 +96,22 @@ def serve_app(*, host: str, port: int, demo: bool) -> None:
     from contextdesk.app import create_app
 
     engine()  # migrate first, with the CLI's messages
-    app = create_app(settings(), demo=demo)
+    config = settings()
+    demo_key: str | None = None
+    if demo and config.api_key is None:
+        # The inbox and server-to-server APIs need a key; a demo makes a throwaway one and shows it.
+        import secrets
+
+        from pydantic import SecretStr
+
+        demo_key = secrets.token_urlsafe(18)
+        config = config.model_copy(update={"api_key": SecretStr(demo_key)})
+    app = create_app(config, demo=demo)
     mode = "demo mode: signed demo identities on the page" if demo else "identities must be signed by your site"
     console.print(f"ContextDesk chat on [bold]http://{host}:{port}/[/] ({mode}); API docs at /docs")
+    if demo_key:
+        inbox = f"http://{host}:{port}/inbox"
+        console.print(f"Agent inbox: [bold]{inbox}[/] with the API key [bold]{demo_key}[/] (demo only)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
