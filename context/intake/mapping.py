@@ -127,6 +127,7 @@ class RecordMapper:
                     item_getters=item_getters,
                 )
             )
+        self.phone_fields = [f for f in self.fields if f.kind == "phone"]
         self.identifier_getters = [
             (kind, spec.format, [(p, compile_path(p)) for p in spec.from_]) for kind, spec in source.identifiers.items()
         ]
@@ -157,7 +158,12 @@ class RecordMapper:
         values: dict[str, Any] = {}
         originals: dict[str, str] = {}
         for compiled in self.fields:
-            self._map_field(compiled, payload, values, originals, out)
+            if compiled.kind != "phone":
+                self._map_field(compiled, payload, values, originals, out)
+        # Phones last: a national number ("020 7946 0958") is read in the record's own country when known.
+        region = values.get("country") or self.region
+        for compiled in self.phone_fields:
+            self._map_field(compiled, payload, values, originals, out, region=region)
         for name in sorted(self.required):
             if name not in values:
                 failed = any(q.field == name for q in out.quarantine)
@@ -181,10 +187,12 @@ class RecordMapper:
         values: dict[str, Any],
         originals: dict[str, str],
         out: MappedRecord,
+        *,
+        region: str | None = None,
     ) -> None:
         spec = compiled.spec
         if not compiled.getters:
-            values[compiled.name] = self._standardize(compiled, spec.const)
+            values[compiled.name] = self._standardize(compiled, spec.const, region)
             return
         seen_blank = seen_value = False
         for path, get in compiled.getters:
@@ -196,7 +204,7 @@ class RecordMapper:
                 continue
             seen_value = True
             try:
-                values[compiled.name] = self._standardize(compiled, raw)
+                values[compiled.name] = self._standardize(compiled, raw, region)
             except StandardizationError as exc:
                 out.quarantine.append(Quarantined(compiled.name, _raw_text(raw), f"{path}: {exc.reason}"))
                 continue
@@ -204,16 +212,16 @@ class RecordMapper:
                 originals[compiled.name] = raw
             return
         if spec.const is not None:
-            values[compiled.name] = self._standardize(compiled, spec.const)
+            values[compiled.name] = self._standardize(compiled, spec.const, region)
         elif seen_blank and not seen_value:
             out.blank_fields.append(compiled.name)
 
-    def _standardize(self, compiled: _CompiledField, raw: Any) -> Any:
+    def _standardize(self, compiled: _CompiledField, raw: Any, region: str | None = None) -> Any:
         kind = compiled.kind
         if kind == "email":
             return std.standardize_email(str(raw))
         if kind == "phone":
-            return std.standardize_phone(str(raw), self.region)
+            return std.standardize_phone(str(raw), region or self.region)
         if kind == "name":
             return std.standardize_name(str(raw))
         if kind == "country":

@@ -81,7 +81,8 @@ def standardize_email(raw: str) -> str:
 def standardize_phone(raw: str, default_region: str) -> str:
     """Parse a phone number in any common format to E.164, using `default_region` when it has no country code."""
     text = str(raw).strip()
-    if text.startswith("00"):
+    # "00" is the international prefix in most of the world ("0044 20…"); country codes never start with 0.
+    if len(text) > 2 and text.startswith("00") and text[2] in "123456789":
         text = "+" + text[2:]
     try:
         number = phonenumbers.parse(text, default_region)

@@ -182,3 +182,9 @@ def test_real_values_are_not_missing(raw: object) -> None:
 def test_lists_split_on_common_separators() -> None:
     assert std.standardize_list("1Z999, 1Z888;9400") == ["1Z999", "1Z888", "9400"]
     assert std.standardize_list(["a", " ", None, "b "]) == ["a", "b"]
+
+
+def test_zeros_are_not_an_international_prefix() -> None:
+    with pytest.raises(StandardizationError, match="not a valid phone number"):
+        std.standardize_phone("000-000-0000", "US")
+    assert std.standardize_phone("0044 20 7946 0958", "US") == "+442079460958"

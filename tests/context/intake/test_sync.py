@@ -348,3 +348,19 @@ def test_parallel_standardization_gives_the_same_rows(engine: Engine, tmp_path: 
     assert sorted(rid for rid, field, _, _ in quarantined(engine)) == ["0", "14", "7"]
     again = sync_source(engine=engine, config=config, source=config.sources[0], workers=workers, batch_size=4)
     assert (again.new, again.changed, again.unchanged, again.duplicates) == (0, 0, 20, 1)
+
+
+def test_national_phone_numbers_are_read_in_the_records_country(engine: Engine, tmp_path: Path) -> None:
+    write_csv(
+        tmp_path / "crm.csv",
+        [
+            crm_row("1", email="a@example.com", phone="020 7946 0958", country="U.K."),
+            crm_row("2", email="b@example.com", phone="(415) 555-2671", country=""),
+            crm_row("3", email="c@example.com", phone="020 7946 0958", country=""),
+        ],
+    )
+    config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
+    sync(engine=engine, config=config)
+    phones = {rid: r.phone for rid, r in records(engine).items()}
+    assert phones == {"1": "+442079460958", "2": "+14155552671", "3": None}  # 3: a UK number read as US
+    assert [(rid, field) for rid, field, _, _ in quarantined(engine)] == [("3", "phone")]
