@@ -1,0 +1,138 @@
+"""Eval test fixtures: one demo store (personas + 30 generated people, synced, resolved, profiled) and a small
+real help-center index, built once per session; a small suite; a runner factory over them."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+
+from context.customer_context import ContextConfig
+from contextdesk.settings import Settings
+from evals.runner import EvalEnv, Runner, in_process_runner
+from evals.truth import load_kb_text
+from knowledge.demo import ARTICLES_DIR
+from tests.agent.fake_openai import FakeOpenAI
+
+SECRET = SecretStr("eval-test-identity-secret-0123456789")
+API_KEY = "eval-test-api-key-0123456789"
+ARTICLES = [
+    "tracking-your-order.md",
+    "lost-or-late-packages.md",
+    "return-policy.md",
+    "refund-timing.md",
+    "failed-payments.md",
+    "cancel-subscription.md",
+    "free-trial.md",
+    "plans-overview.md",
+    "wholesale.md",
+    "contact-support.md",
+    "agent-refund-playbook.md",
+]
+HERE = Path(__file__).parent
+
+
+@dataclass
+class DemoHome:
+    """A data dir with the demo store and its index, and settings pointing at it."""
+
+    home: Path
+    engine: Engine
+    settings: Settings
+    kb_dir: Path
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
+    from context.demo import generate
+    from context.identity import service as identity
+    from context.identity.rules import load_rules
+    from context.intake.config import load_intake_config
+    from context.intake.service import sync
+    from context.profiles import recompute_profiles
+    from contextdesk.db import make_engine, upgrade
+    from knowledge.embedders import MiniLMEmbedder
+    from knowledge.service import ingest
+    from knowledge.store import open_store
+
+    home = tmp_path_factory.mktemp("evalhome")
+    data = generate(home / "data", customers=30, seed=7)
+    engine = make_engine(f"sqlite:///{home / 'contextdesk.db'}")
+    upgrade(engine)
+    sync(engine=engine, config=load_intake_config(data.config_path), workers=0)
+    identity.resolve_pending(engine=engine, rules=load_rules(data.config_path))
+    recompute_profiles(engine=engine, config=ContextConfig().profiles)
+    kb_dir = home / "help"
+    kb_dir.mkdir()
+    for name in ARTICLES:
+        shutil.copy(ARTICLES_DIR / name, kb_dir / name)
+    store = open_store(path=home / "chroma", embedder=MiniLMEmbedder())
+    report = ingest([kb_dir], store=store)
+    assert report.count("failed") == 0
+    config = home / "contextdesk.yaml"
+    # An eval server gets more than the default 20 conversations a minute per address.
+    config.write_text(
+        "agent:\n  limits:\n    conversations_per_minute_per_ip: 1000\n    messages_per_minute_per_ip: 5000\n"
+    )
+    settings = Settings(
+        home=home, config_file=config, identity_secret=SECRET, api_key=API_KEY, chroma_path=home / "chroma"
+    )
+    yield DemoHome(home, engine, settings, kb_dir)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def make_runner(demo_home: DemoHome) -> Callable[..., Runner]:
+    """An in-process runner over the demo home (a fresh one per call: each works on its own store copies)."""
+    from contextdesk.app import _agent_deps
+
+    deps = _agent_deps(demo_home.settings, demo_home.engine, ContextConfig())
+
+    def build(**env_overrides: object) -> Runner:
+        fields: dict[str, object] = {
+            "engine": demo_home.engine,
+            "context_config": ContextConfig(),
+            "kb": load_kb_text(demo_home.kb_dir),
+            "secret": SECRET,
+        }
+        fields.update(env_overrides)
+        return in_process_runner(EvalEnv(**fields), deps)  # type: ignore[arg-type]
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def live_server(demo_home: DemoHome) -> Iterator[str]:
+    """The real app (create_app) served by uvicorn on a free loopback port, on a copy of the demo store."""
+    from contextdesk.app import create_app
+    from evals.perturbations import copy_store
+
+    copy = demo_home.home / "server.db"
+    copy_store(demo_home.engine, copy).dispose()  # the backup API: includes what is still in the WAL
+    settings = demo_home.settings.model_copy(update={"database_url": f"sqlite:///{copy}"})
+    app = create_app(settings)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.02)
+    port = srv.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A scripted OpenAI-compatible server on loopback (tests/agent/fake_openai.py), for the judge."""
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
