@@ -70,6 +70,14 @@ class RouteConfig(BaseModel):
         return value
 
 
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/London)") from None
+    return value
+
+
 class BusinessHours(BaseModel):
     """When people answer: weekdays, opening times in a time zone, holidays."""
 
@@ -84,11 +92,7 @@ class BusinessHours(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/London)") from None
-        return value
+        return _known_zone(value)
 
     @model_validator(mode="after")
     def _order(self) -> BusinessHours:
@@ -158,7 +162,20 @@ class AgentConfig(BaseModel):
     prompt: PromptBudget = Field(default_factory=PromptBudget)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    display_timezone: str | None = Field(
+        None, description="Time zone of dates shown to customers; unset = business_hours.timezone."
+    )
     routes: dict[str, RouteConfig]
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _display_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _known_zone(value)
+
+    @property
+    def customer_timezone(self) -> str:
+        """The IANA zone customer-facing dates are shown in (the display zone, else the business hours')."""
+        return self.display_timezone or self.business_hours.timezone
 
     @model_validator(mode="after")
     def _all_routes(self) -> AgentConfig:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.config import EscalationConfig
-from agent.intents import read_message, similarity
+from agent.intents import SMALL_TALK_INTENTS, read_message, similarity
 from agent.models import REASON_CODES
 from agent.turn import TurnInput
 
@@ -82,7 +82,10 @@ def decide_before(turn: TurnInput, config: EscalationConfig) -> Decision:
         if failed >= config.failed_answers:
             return Decision(True, "loop", f"the customer said {failed} times that the answers did not help")
     for earlier in previous:
-        if len(turn.message) >= 8 and similarity(earlier, turn.message) >= config.repeat_similarity:
+        # "thanks" said twice is politeness, not a question asked again.
+        if s.intent in SMALL_TALK_INTENTS or len(turn.message) < 8:
+            continue
+        if similarity(earlier, turn.message) >= config.repeat_similarity:
             return Decision(True, "loop", "the customer asked the same question again")
     if s.intent in turn.route.escalate_intents:
         return Decision(True, "policy", f"route {turn.route_name} hands {s.intent} questions to a person")

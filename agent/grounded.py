@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from agent.intents import SMALL_TALK_INTENTS
 from agent.llm.base import AgentAnswer
 from agent.turn import Passage, TurnInput
 from context.customer_context.models import CustomerContext, OrderInfo, SubscriptionInfo
@@ -83,8 +85,13 @@ class GroundedReply:
     answered: bool
 
 
-def _d(value: datetime | None) -> str:
-    return value.strftime("%B %d, %Y").replace(" 0", " ") if value else "an unknown date"
+def _d(value: datetime | None, zone: tzinfo) -> str:
+    # The customer's calendar date is the business's (a trial ending 01:00 UTC on the 9th ends on the 8th in
+    # New York); a naive value is UTC, as the store keeps it.
+    if value is None:
+        return "an unknown date"
+    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone)
+    return local.strftime("%B %d, %Y").replace(" 0", " ")
 
 
 def _money(amount: Decimal | None, currency: str | None) -> str:
@@ -118,9 +125,9 @@ def _usable_passage(turn: TurnInput) -> Passage | None:
     return turn.passages[0] if turn.passages and not turn.low_confidence else None
 
 
-def _order_status(order: OrderInfo) -> str:
+def _order_status(order: OrderInfo, zone: tzinfo) -> str:
     status = (order.fulfillment_status or "").lower()
-    placed = f"placed {_d(order.placed_at)}, total {_money(order.total, order.currency)}"
+    placed = f"placed {_d(order.placed_at, zone)}, total {_money(order.total, order.currency)}"
     head = f"Your order {order.number} ({placed})"
     if status in {"fulfilled", "shipped", "delivered", "in_transit"}:
         if order.tracking_numbers:
@@ -156,9 +163,22 @@ def _gap_note(ctx: CustomerContext, word: str) -> str:
     return (" Note: " + "; ".join(notes) + ".") if notes else ""
 
 
+def _past_due(plan: str, due: datetime | None, zone: tzinfo) -> str:
+    return (
+        f"I'm sorry — the renewal payment for your {plan} failed (it was due {_d(due, zone)}), so "
+        "the subscription is past due rather than fully active. Updating your payment method lets billing retry "
+        "the payment."
+    )
+
+
 def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], list[str]]:
     """Sentences answering from the account for the message's intent, and the fields they use."""
     intent = turn.signals.intent
+    zone = ZoneInfo(turn.timezone)
+
+    def d(value: datetime | None) -> str:
+        return _d(value, zone)
+
     st = ctx.status
     sub = _current_sub(ctx)
     if intent in {"order_status", "returns_refunds"}:
@@ -168,14 +188,17 @@ def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], li
         if order is None:
             return ["I can't see any orders on your account." + _gap_note(ctx, "order")], ["orders.recent"]
         if intent == "order_status":
-            return [_order_status(order) + _gap_note(ctx, "order")], [
+            # The reply states the number, placed date, total, status and tracking: report all it used.
+            return [_order_status(order, zone) + _gap_note(ctx, "order")], [
                 "orders.number",
+                "orders.placed_at",
+                "orders.total",
                 "orders.fulfillment_status",
                 "orders.tracking_numbers",
                 "orders.carrier",
             ]
         return [
-            f"Your order {order.number} was placed {_d(order.placed_at)} "
+            f"Your order {order.number} was placed {d(order.placed_at)} "
             f"(total {_money(order.total, order.currency)}, {order.fulfillment_status or 'not yet fulfilled'})."
         ], ["orders.number", "orders.placed_at", "orders.total"]
     if intent == "ticket_status":
@@ -183,7 +206,7 @@ def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], li
         if not tickets:
             return ["I don't see any open support tickets on your account."], ["tickets.open"]
         lines = [
-            f'Your ticket #{t.ref} "{t.subject}" is {t.status} (last updated {_d(t.updated_at)}).' for t in tickets[:3]
+            f'Your ticket #{t.ref} "{t.subject}" is {t.status} (last updated {d(t.updated_at)}).' for t in tickets[:3]
         ]
         return lines, ["tickets.open"]
     if sub is None and intent in {"billing", "plan_renewal", "cancellation"}:
@@ -193,34 +216,48 @@ def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], li
     if sub is None:
         return [], []
     plan = f"{(sub.plan or 'your').capitalize()} plan" + (f" ({sub.interval})" if sub.interval else "")
+    past_due_fields = ["status.status", "status.cause", "subscriptions.plan", "subscriptions.current_period_end"]
     if intent == "billing":
         if st.status == "past_due":
-            return [
-                f"The renewal payment for your {plan} failed "
-                f"(it was due {_d(st.renewal_at or sub.current_period_end)}),"
-                " so the account is past due. Updating your payment method lets billing retry it."
-            ], ["status.status", "status.cause", "subscriptions.current_period_end"]
-        return [f"Your {plan} is {sub.status}; the next renewal is on {_d(st.renewal_at)}."], [
+            return [_past_due(plan, st.renewal_at or sub.current_period_end, zone)], past_due_fields
+        return [f"Your {plan} is {sub.status}; the next renewal is on {d(st.renewal_at)}."], [
+            "subscriptions.plan",
             "subscriptions.status",
             "status.renewal_at",
         ]
     if intent == "cancellation":
         if st.status == "former":
-            return [f"Your {plan} already ended on {_d(st.ends_at or sub.current_period_end)}."], ["status.ends_at"]
+            return [f"Your {plan} already ended on {d(st.ends_at or sub.current_period_end)}."], [
+                "subscriptions.plan",
+                "status.ends_at",
+            ]
         if sub.cancel_at:
-            return [f"Your {plan} is already set to cancel on {_d(sub.cancel_at)}."], ["subscriptions.cancel_at"]
-        return [f"You're on the {plan}, paid until {_d(sub.current_period_end)}."], ["subscriptions.current_period_end"]
-    # plan_renewal
+            return [f"Your {plan} is already set to cancel on {d(sub.cancel_at)}."], [
+                "subscriptions.plan",
+                "subscriptions.cancel_at",
+            ]
+        return [f"You're on the {plan}, paid until {d(sub.current_period_end)}."], [
+            "subscriptions.plan",
+            "subscriptions.current_period_end",
+        ]
+    # plan_renewal ("is my subscription still active?", "am I still a Plus member?")
+    if st.status == "past_due":
+        # Not "it renews on…": the renewal failed, and that is what the customer needs to hear, gently.
+        return [_past_due(plan, st.renewal_at or sub.current_period_end, zone)], past_due_fields
     if st.status == "trial":
         return [
-            f"Your {plan} trial ends on {_d(sub.trial_end or st.renewal_at)}; it converts to a paid plan then "
+            f"Your {plan} trial ends on {d(sub.trial_end or st.renewal_at)}; it converts to a paid plan then "
             "unless you cancel before."
-        ], ["subscriptions.trial_end", "status.status"]
+        ], ["subscriptions.trial_end", "subscriptions.plan", "status.status"]
     if st.status == "former":
-        return [f"Your {plan} ended on {_d(st.ends_at)}."], ["status.ends_at"]
+        return [f"Your {plan} ended on {d(st.ends_at)}."], ["status.ends_at"]
     if sub.cancel_at:
-        return [f"You're on the {plan}; it is set to cancel on {_d(sub.cancel_at)}."], ["subscriptions.cancel_at"]
-    return [f"You're on the {plan}; it renews on {_d(st.renewal_at)}."], ["status.plan", "status.renewal_at"]
+        return [f"You're on the {plan}; it is set to cancel on {d(sub.cancel_at)}."], ["subscriptions.cancel_at"]
+    return [f"You're on the {plan}, and it is {sub.status}; it renews on {d(st.renewal_at)}."], [
+        "status.plan",
+        "subscriptions.status",
+        "status.renewal_at",
+    ]
 
 
 def respond(turn: TurnInput) -> GroundedReply:
@@ -233,9 +270,13 @@ def respond(turn: TurnInput) -> GroundedReply:
     cited: list[str] = []
     answered = False
 
-    if intent == "greeting":
+    if intent in SMALL_TALK_INTENTS:
+        # Small talk gets a short friendly reply: no search, no account facts, nothing to escalate.
         name = ((ctx.identity.name or "").split() or [""])[0] if ctx is not None else ""
-        parts.append(f"Hi{' ' + name if name else ''}! How can I help you today?")
+        if intent == "thanks":
+            parts.append("You're welcome! If anything else comes up, just ask here.")
+        else:
+            parts.append(f"Hi{' ' + name if name else ''}! How can I help you today?")
         answered = True
     elif ctx is not None and intent in _PRIVATE | {"returns_refunds"}:
         facts, used = _account_facts(turn, ctx)
@@ -249,7 +290,7 @@ def respond(turn: TurnInput) -> GroundedReply:
         )
         answered = True
 
-    if passage is not None and intent != "greeting":
+    if passage is not None and intent not in SMALL_TALK_INTENTS:
         marker = len(cited) + 1
         lead_in = "From our help center" if parts else "Here's what our help center says"
         parts.append(f"{lead_in}: {best_sentences(passage, turn.message)} [{marker}]")

@@ -31,6 +31,9 @@ _INTENTS: list[tuple[str, re.Pattern[str]]] = [
             r"\bcall me\b",
         ),
     ),
+    # A message about "my ticket" asks for the ticket's status, whatever the ticket is about ("my ticket about
+    # the trial charge", "my cancellation ticket").
+    ("ticket_status", _rx(r"\btickets?\b", r"\bmy (support )?(request|case)\b")),
     ("cancellation", _rx(r"\bcancel", r"\bunsubscribe\b", r"\bstop (my|the) (subscription|plan|membership)\b")),
     (
         "returns_refunds",
@@ -55,6 +58,14 @@ _INTENTS: list[tuple[str, re.Pattern[str]]] = [
             r"\barriv(e|ed|al)\b",
             r"\border\s*#?\s*\d{3,}",
             r"\bmy order\b",
+            # "when did I place my last order", "my most recent order", "what did I order"
+            r"\b(last|latest|recent|previous|newest|first)\s+(orders?|purchases?)\b",
+            r"\b(placed|made)\s+(my|an|the|that|this|a)?\s*(\w+\s+)?(orders?|purchases?)\b",
+            r"\bdid i (place|make)\b.*\b(orders?|purchases?)\b",
+            r"\bdid i (order|buy|purchase)\b",
+            # "my box is late again", "the order still hasn't arrived"
+            r"\b(box|order|package|parcel|delivery|shipment)\b[^.?!]{0,30}\b(late|delayed|missing|lost|"
+            r"(hasn'?t|has not|didn'?t|did not|never) (come|came|arrived?|shown up|turned up))\b",
             r"\bpackage\b",
             r"\bparcel\b",
         ),
@@ -85,11 +96,20 @@ _INTENTS: list[tuple[str, re.Pattern[str]]] = [
             r"\bcan'?t (get|log) in",
         ),
     ),
-    ("ticket_status", _rx(r"\bticket\b", r"\bmy (request|case)\b", r"#?\b200\d\d\b")),
+    ("ticket_status", _rx(r"#?\b200\d\d\b")),
     (
         "plan_renewal",
         _rx(
-            r"\brenew", r"\bplan\b", r"\bupgrade", r"\bdowngrade", r"\btrial\b", r"\bsubscription\b", r"\bmembership\b"
+            r"\brenew",
+            r"\bplan\b",
+            r"\bupgrade",
+            r"\bdowngrade",
+            r"\btrial\b",
+            r"\bsubscription\b",
+            r"\bmembership\b",
+            # "am I still a Plus member?", "am I subscribed?"
+            r"\b(member|subscriber)\b",
+            r"\bsubscribed\b",
         ),
     ),
     (
@@ -105,8 +125,94 @@ _INTENTS: list[tuple[str, re.Pattern[str]]] = [
             r"\bdemo\b",
         ),
     ),
-    ("greeting", _rx(r"^\s*(hi|hello|hey|good (morning|afternoon|evening)|thanks|thank you)[\s!.,]*$")),
 ]
+
+# Small talk: a message made only of greetings, thanks, sign-offs and filler words ("hi there", "thanks,
+# that's all") gets a short friendly reply, not a search and an escalation. Anything else in the message
+# ("hi, where is my order?") makes it a real question.
+SMALL_TALK_INTENTS = frozenset({"greeting", "thanks"})
+_HELLO = _rx(
+    r"\b(hi|hii+|hello|hey|heya|hiya|howdy|greetings|yo)\b",
+    r"\bgood (morning|afternoon|evening|day)\b",
+)
+_THANKS = _rx(
+    r"\bthanks?\b",
+    r"\bthank you\b",
+    r"\bthx\b",
+    r"\bty\b",
+    r"\bcheers\b",
+    r"\b(much )?appreciated?\b",
+    r"\bappreciate (it|that|the help|your help)\b",
+    r"\b(good)?bye\b",
+    r"\bsee you\b",
+    r"\bthat'?s (all|it|everything|great|perfect|helpful)\b",
+    r"\bthat is (all|it|everything)\b",
+    r"\b(that|this) help(s|ed)\b",
+    r"\b(nothing|no) (else|more|further( questions)?)\b",
+    r"\b(all|sounds) good\b",
+    r"\bgot it\b",
+    r"\bhave a (good|great|nice) (day|one|evening|weekend)\b",
+    r"\byou too\b",
+)
+_FILLER = frozenset(
+    [
+        "there",
+        "all",
+        "everyone",
+        "folks",
+        "team",
+        "so",
+        "much",
+        "very",
+        "a",
+        "lot",
+        "again",
+        "for",
+        "your",
+        "the",
+        "help",
+        "ok",
+        "okay",
+        "great",
+        "perfect",
+        "awesome",
+        "cool",
+        "nice",
+        "lovely",
+        "wonderful",
+        "brilliant",
+        "yes",
+        "yep",
+        "no",
+        "nope",
+        "just",
+        "and",
+        "oh",
+        "well",
+        "then",
+        "bot",
+        "assistant",
+        "you",
+        "guys",
+        "friend",
+        "today",
+        "now",
+        "is",
+        "it",
+    ]
+)
+
+
+def small_talk(text: str) -> str | None:
+    """`greeting` or `thanks` when the message is only small talk, else None."""
+    plain = text.lower().replace("\u2019", "'")
+    if not (_HELLO.search(plain) or _THANKS.search(plain)):
+        return None
+    rest = _THANKS.sub(" ", _HELLO.sub(" ", plain))
+    if any(w not in _FILLER for w in re.findall(r"[a-z0-9']+", rest)):
+        return None
+    return "thanks" if _THANKS.search(plain) else "greeting"
+
 
 # Topic of an intent for the privacy policy (e.g. "delivery" unlocks shipping addresses for the prompt).
 TOPIC_OF_INTENT = {"order_status": "delivery", "returns_refunds": "delivery", "billing": "billing"}
@@ -218,7 +324,7 @@ def detect_intent(text: str) -> str:
     for name, pattern in _INTENTS:
         if pattern.search(text):
             return name
-    return "general"
+    return small_talk(text) or "general"
 
 
 def _shouting(text: str) -> bool:

@@ -255,6 +255,9 @@ class TurnPublic(BaseModel):
     escalation_reason_code: str | None
     escalation_reason: str | None
     grounding_issues: list[str]
+    context_fields_used: list[str] = PField(
+        default_factory=list, description="Customer-context fields the reply relied on (e.g. orders.placed_at)."
+    )
     prompt: dict[str, Any]
 
 

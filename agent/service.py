@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
@@ -319,7 +320,7 @@ def _grounded(turn: TurnInput) -> tuple[_Outcome, None]:
     # The grounded responder is checked too: a bug there must not send an invented fact either.
     issues = check_answer(reply.answer, turn)
     if issues:
-        log.error("grounded reply failed its own grounding check: %s", issues)
+        log.error("grounded reply failed its own grounding check (%d issues)", len(issues))  # no values: PII
         text = "I'm sorry — I couldn't put together a reliable answer. " + grounded.disclosure(turn.context is not None)
         reply = grounded.GroundedReply(AgentAnswer(answer=text, confidence=0.0), False)
     decision = escalation.decide_after(turn, answered=reply.answered)
@@ -395,7 +396,11 @@ def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, clien
             route_name, route_reason = _route_for(ctx)
             route = deps.config.routes[route_name]
             ctx_view, hidden, removed = _route_view(ctx, route)
-            rendered = render_context(ctx_view, max_tokens=deps.config.prompt.context_max_tokens)
+            rendered = render_context(
+                ctx_view,
+                max_tokens=deps.config.prompt.context_max_tokens,
+                timezone=ZoneInfo(deps.config.customer_timezone),
+            )
             context_text = rendered.text
             snapshot = _snapshot(ctx)
             explain.update(
@@ -440,6 +445,7 @@ def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, clien
         low_confidence=low,
         history=history,
         lead=lead if route.qualify_lead else {},
+        timezone=deps.config.customer_timezone,
     )
     decision = escalation.decide_before(turn, deps.config.escalation)
     prompt_record: dict[str, Any] = {**explain}

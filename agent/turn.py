@@ -50,6 +50,7 @@ class TurnInput:
     low_confidence: bool
     history: list[HistoryMessage] = field(default_factory=list)
     lead: dict[str, str] = field(default_factory=dict)
+    timezone: str = "UTC"  # IANA zone that dates shown to the customer are rendered in
 
     def passage(self, ref: str) -> Passage | None:
         """A passage by label ("P1") or chunk id."""

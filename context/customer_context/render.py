@@ -10,7 +10,7 @@ everything.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -32,8 +32,16 @@ def count_tokens(text: str) -> int:
     return len(_encoding().encode(text, disallowed_special=()))
 
 
-def _d(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d") if value else "?"
+def local_date(value: datetime, zone: tzinfo | None) -> datetime:
+    """The moment in `zone` (a naive value is UTC, as the store keeps it); unchanged when zone is None."""
+    if zone is None:
+        return value
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone)
+
+
+def _d(value: datetime | None, zone: tzinfo | None = None) -> str:
+    # The calendar date where the business is: 02:00 UTC on Nov 9 is still Nov 8 in New York.
+    return local_date(value, zone).strftime("%Y-%m-%d") if value else "?"
 
 
 def _money(amount: Decimal | None, currency: str | None) -> str:
@@ -49,8 +57,8 @@ class _Block:
     text: str
 
 
-def _order_text(o: OrderInfo, *, with_items: bool) -> str:
-    line = f"- Order {o.number or '?'} ({o.source}) placed {_d(o.placed_at)}, total {_money(o.total, o.currency)}"
+def _order_text(o: OrderInfo, *, with_items: bool, zone: tzinfo | None = None) -> str:
+    line = f"- Order {o.number or '?'} ({o.source}) placed {_d(o.placed_at, zone)}, total {_money(o.total, o.currency)}"
     line += f", {o.fulfillment_status or 'fulfillment unknown'}"
     if o.financial_status:
         line += f", payment {o.financial_status}"
@@ -68,13 +76,13 @@ def _order_text(o: OrderInfo, *, with_items: bool) -> str:
     return line
 
 
-def _ticket_text(t: TicketInfo) -> str:
+def _ticket_text(t: TicketInfo, zone: tzinfo | None = None) -> str:
     line = f'- Ticket {t.ref} ({t.source}, {t.channel or "?"}): "{t.subject or ""}" — {t.status}'
     if t.priority:
         line += f", priority {t.priority}"
-    line += f", opened {_d(t.opened_at)}, updated {_d(t.updated_at)}"
+    line += f", opened {_d(t.opened_at, zone)}, updated {_d(t.updated_at, zone)}"
     if t.resolved_at:
-        line += f", resolved {_d(t.resolved_at)}"
+        line += f", resolved {_d(t.resolved_at, zone)}"
     if t.last_public_message:
         msg = " ".join(t.last_public_message.split())
         line += f"\n  last message: {msg[:300]}"
@@ -90,7 +98,7 @@ def _as_of(meta: Any) -> str:
     return f" _({'; '.join(parts)})_" if parts else ""
 
 
-def _blocks(ctx: CustomerContext) -> list[_Block]:
+def _blocks(ctx: CustomerContext, zone: tzinfo | None) -> list[_Block]:
     idn, st = ctx.identity, ctx.status
     head = [f"## Customer {ctx.customer_id}: {idn.name or 'name unknown'}"]
     contact = [x for x in (idn.email, idn.phone) if x]
@@ -106,9 +114,9 @@ def _blocks(ctx: CustomerContext) -> list[_Block]:
     if st.plan:
         facts.append(f"plan {st.plan}")
     if st.renewal_at:
-        facts.append(f"renews {_d(st.renewal_at)}")
+        facts.append(f"renews {_d(st.renewal_at, zone)}")
     if st.ends_at:
-        facts.append(f"ends {_d(st.ends_at)}")
+        facts.append(f"ends {_d(st.ends_at, zone)}")
     facts.append(f"{st.order_count} orders")
     if st.lifetime_value is not None:
         facts.append(f"lifetime value {_money(st.lifetime_value, st.currency)}")
@@ -130,31 +138,32 @@ def _blocks(ctx: CustomerContext) -> list[_Block]:
 
     if ctx.tickets.open:
         blocks.append(_Block(100, "", "### Open tickets" + _as_of(ctx.tickets.meta)))
-        blocks += [_Block(95, "open tickets", _ticket_text(t)) for t in ctx.tickets.open]
+        blocks += [_Block(95, "open tickets", _ticket_text(t, zone)) for t in ctx.tickets.open]
     orders = ctx.orders.recent
     if orders:
         more = f" — {ctx.orders.total_count} in total" if ctx.orders.total_count > len(orders) else ""
         blocks.append(_Block(100, "", f"### Recent orders (newest first{more}){_as_of(ctx.orders.meta)}"))
         for i, o in enumerate(orders):
             if i == 0:
-                blocks.append(_Block(100, "", _order_text(o, with_items=True)))
+                blocks.append(_Block(100, "", _order_text(o, with_items=True, zone=zone)))
                 continue
             # Older orders first lose their items, then go entirely; the oldest goes first.
             keep = 60 - i
-            blocks.append(_Block(keep, "older orders", _order_text(o, with_items=False)))
+            blocks.append(_Block(keep, "older orders", _order_text(o, with_items=False, zone=zone)))
             if o.items:
-                items = _order_text(o, with_items=True).split("\n", 1)[1]
+                items = _order_text(o, with_items=True, zone=zone).split("\n", 1)[1]
                 blocks.append(_Block(keep - 20, "line items of older orders", items))
     subs = ctx.subscriptions.items
     if subs:
         blocks.append(_Block(90, "", "### Subscriptions" + _as_of(ctx.subscriptions.meta)))
         for i, s in enumerate(subs):
             text = (
-                f"- {s.ref} ({s.source}): {s.plan or '?'} {s.interval or ''}, {s.status}; started {_d(s.started_at)}"
-                + (f", trial ends {_d(s.trial_end)}" if s.trial_end else "")
-                + (f", period ends {_d(s.current_period_end)}" if s.current_period_end else "")
-                + (f", cancels {_d(s.cancel_at)}" if s.cancel_at else "")
-                + (f", canceled {_d(s.canceled_at)}" if s.canceled_at else "")
+                f"- {s.ref} ({s.source}): {s.plan or '?'} {s.interval or ''}, {s.status}; "
+                f"started {_d(s.started_at, zone)}"
+                + (f", trial ends {_d(s.trial_end, zone)}" if s.trial_end else "")
+                + (f", period ends {_d(s.current_period_end, zone)}" if s.current_period_end else "")
+                + (f", cancels {_d(s.cancel_at, zone)}" if s.cancel_at else "")
+                + (f", canceled {_d(s.canceled_at, zone)}" if s.canceled_at else "")
             )
             blocks.append(
                 _Block(90, "current subscription", text) if i == 0 else _Block(30, "other subscriptions", text)
@@ -162,7 +171,7 @@ def _blocks(ctx: CustomerContext) -> list[_Block]:
     if ctx.tickets.recent_resolved:
         blocks.append(_Block(20, "resolved tickets", "### Recently resolved tickets"))
         blocks += [
-            _Block(20 - i, "resolved tickets", _ticket_text(t)) for i, t in enumerate(ctx.tickets.recent_resolved)
+            _Block(20 - i, "resolved tickets", _ticket_text(t, zone)) for i, t in enumerate(ctx.tickets.recent_resolved)
         ]
     if ctx.conflicts:
         lines = [f"- {c.field}: using {c.chosen!r}; sources say {', '.join(c.values)}" for c in ctx.conflicts]
@@ -170,7 +179,7 @@ def _blocks(ctx: CustomerContext) -> list[_Block]:
     if ctx.interactions.recent:
         blocks.append(_Block(10, "interactions", "### Recent interactions"))
         for i, it in enumerate(ctx.interactions.recent):
-            text = f"- {_d(it.occurred_at)} {it.kind or 'interaction'} ({it.source})"
+            text = f"- {_d(it.occurred_at, zone)} {it.kind or 'interaction'} ({it.source})"
             if it.campaign:
                 text += f", campaign {it.campaign}"
             if it.message:
@@ -179,13 +188,16 @@ def _blocks(ctx: CustomerContext) -> list[_Block]:
     return blocks
 
 
-def render_context(ctx: CustomerContext, *, max_tokens: int = 800) -> RenderedContext:
+def render_context(ctx: CustomerContext, *, max_tokens: int = 800, timezone: tzinfo | None = None) -> RenderedContext:
     """Markdown for a prompt, at most `max_tokens` tokens (cl100k_base), least useful detail dropped first.
+
+    Dates are calendar dates in `timezone` (the business's, so the model tells customers the date they
+    know); None keeps them as stored (UTC).
 
     The essentials (header, newest order, open tickets, current subscription) are never dropped, so a
     budget smaller than they need yields `tokens > max_tokens`; callers can check that.
     """
-    blocks = _blocks(ctx)
+    blocks = _blocks(ctx, timezone)
     costs = [count_tokens(b.text) + 1 for b in blocks]
     alive = [True] * len(blocks)
     dropped: dict[str, int] = {}

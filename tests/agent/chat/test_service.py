@@ -103,7 +103,7 @@ def test_internal_playbook_never_retrieved_for_customers(make_deps: Callable[...
     ("route", "question", "expect"),
     [
         ("active", "when does my plan renew?", ["Pro plan", "November 10, 2026"]),
-        ("trial", "when does my trial end?", ["trial ends on November 9, 2026"]),
+        ("trial", "when does my trial end?", ["trial ends on November 8, 2026"]),
         ("past_due", "why did my payment fail?", ["failed", "past due"]),
         ("former", "when did my plan end?", ["ended on September 1, 2026"]),
         ("customer", "where is my order?", ["#1063", "hasn't shipped yet"]),

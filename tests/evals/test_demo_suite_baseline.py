@@ -1,0 +1,61 @@
+"""The whole demo suite (evals/suites/demo.yaml) against the grounded responder, gated on the committed baseline
+(evals/baselines/grounded): no scenario that passed there may fail now, the overall pass rate may not drop,
+and no privacy failure or invented fact may appear. CI runs this; regenerate the baseline with
+`contextdesk eval run evals/suites/demo.yaml --out evals/baselines/grounded` after a deliberate improvement.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from context.customer_context import ContextConfig
+from evals.compare import compare_runs
+from evals.handoff_check import summary_check_factory
+from evals.models import RunResult, load_suite
+from evals.report import load_results
+from evals.runner import EvalEnv, in_process_runner
+from evals.truth import load_kb_text
+from knowledge.demo import ARTICLES_DIR
+from tests.evals.conftest import SECRET, DemoHome
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITE = ROOT / "evals" / "suites" / "demo.yaml"
+BASELINE = ROOT / "evals" / "baselines" / "grounded"
+
+
+@pytest.fixture(scope="module")
+def demo_run(demo_home: DemoHome, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    """The demo suite run in process on the shared demo store, with the full demo help center indexed."""
+    from contextdesk.app import _agent_deps, _embedder
+    from knowledge.service import ingest
+    from knowledge.store import open_store
+
+    # The shared eval index holds a few articles; the demo suite asks about all of them.
+    chroma = tmp_path_factory.mktemp("fullkb") / "chroma"
+    settings = demo_home.settings.model_copy(update={"chroma_path": chroma})
+    report = ingest([ARTICLES_DIR], store=open_store(path=chroma, embedder=_embedder(settings)))
+    assert report.count("failed") == 0, report.outcomes
+    context_config = ContextConfig()
+    env = EvalEnv(
+        engine=demo_home.engine,
+        context_config=context_config,
+        kb=load_kb_text(ARTICLES_DIR),
+        secret=SECRET,
+        summary_check=summary_check_factory(context_config),
+    )
+    runner = in_process_runner(env, _agent_deps(settings, demo_home.engine, context_config))
+    try:
+        return runner.run([load_suite(SUITE)])
+    finally:
+        runner.close()
+
+
+def test_demo_suite_does_not_regress_against_the_committed_baseline(demo_run: RunResult) -> None:
+    baseline = load_results(BASELINE)
+    comparison = compare_runs(baseline, demo_run)
+    problems = comparison.gate()
+    assert not problems, (problems, comparison.details)
+    assert not comparison.removed, f"scenarios missing from the run: {comparison.removed}"
+    assert demo_run.metrics["privacy_failures"] == 0 and demo_run.metrics["invented_facts"] == 0
