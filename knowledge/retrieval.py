@@ -26,7 +26,7 @@ from knowledge.models import (
     SearchResult,
     Viewer,
 )
-from knowledge.store import KnowledgeStore, matches
+from knowledge.store import ChunkSnapshot, KnowledgeStore
 
 #: BM25 share of the fused score (tuned on the demo question set; see docs/knowledge.md).
 DEFAULT_BM25_WEIGHT = 0.3
@@ -126,28 +126,20 @@ def _shared_tokenizer() -> _Tokenizer:
 
 
 class LexicalIndex:
-    """An in-memory BM25 index over every chunk of a store (rebuilt when the store's revision changes)."""
+    """An in-memory BM25 index over a snapshot of every chunk (rebuilt when the store's revision changes)."""
 
-    def __init__(self, rows: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+    def __init__(self, rows: Sequence[tuple[str, str, dict[str, Any]]] | ChunkSnapshot) -> None:
         import bm25s
 
         self.tokenize = _shared_tokenizer()
-        self.ids = [r[0] for r in rows]
-        self.texts = [r[1] for r in rows]
-        self.metas = [r[2] for r in rows]
-        corpus = [self.tokenize(_indexed_text(text, meta)) for _, text, meta in rows]
+        self.snapshot = rows if isinstance(rows, ChunkSnapshot) else ChunkSnapshot(rows, revision="")
+        self.ids = self.snapshot.ids
+        self.texts = self.snapshot.texts
+        self.metas = self.snapshot.metas
+        corpus = [self.tokenize(_indexed_text(text, meta)) for text, meta in zip(self.texts, self.metas, strict=True)]
         self.bm25 = bm25s.BM25()
-        if rows:
+        if corpus:
             self.bm25.index(corpus, show_progress=False)
-        self._mask_cache: dict[str, np.ndarray] = {}
-
-    def _mask(self, filters: SearchFilters) -> np.ndarray:
-        key = filters.model_dump_json()
-        mask = self._mask_cache.get(key)
-        if mask is None:
-            mask = np.fromiter((matches(m, filters) for m in self.metas), dtype=bool, count=len(self.metas))
-            self._mask_cache[key] = mask
-        return mask
 
     def query(self, text: str, *, filters: SearchFilters, k: int) -> list[tuple[int, float]]:
         """(row, BM25 score) of the best chunks passing the filters, best first; zero scores dropped."""
@@ -155,7 +147,7 @@ class LexicalIndex:
         if not self.ids or not tokens:
             return []
         scores = np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
-        scores = np.where(self._mask(filters), scores, 0.0)
+        scores = np.where(self.snapshot.mask(filters), scores, 0.0)
         top = np.argpartition(-scores, min(k, len(scores) - 1))[:k] if len(scores) > k else np.arange(len(scores))
         ranked = sorted(((int(i), float(scores[i])) for i in top if scores[i] > 0), key=lambda x: -x[1])
         return ranked[:k]
@@ -167,11 +159,13 @@ def _indexed_text(text: str, meta: dict[str, Any]) -> str:
 
 def lexical_index(store: KnowledgeStore) -> LexicalIndex:
     """The store's BM25 index, rebuilt only when the index changed since the last build."""
-    rev = store.revision()
-    if store._lexical is None or store._lexical_rev != rev:
-        store._lexical = LexicalIndex(list(store.iter_chunks()))
-        store._lexical_rev = rev
-    return store._lexical
+    snap = store.snapshot()
+    index = store._lexical
+    if index is None or index.snapshot is not snap:
+        index = LexicalIndex(snap)
+        store._lexical = index
+        store._lexical_rev = snap.revision
+    return index
 
 
 def citation_url(meta: dict[str, Any]) -> str:
@@ -264,13 +258,15 @@ def gather(
     """Run the dense and/or BM25 retrievers under the same hard filters."""
     tokenize = _shared_tokenizer()
     found = Candidates(set(tokenize(query)), tokenize)
+    # One snapshot for both retrievers: one revision check per search, and both see the same chunks.
+    index = lexical_index(store) if lexical else None
     if dense:
         vector = store.embedder.embed_query(query)
-        for cid, sim, text, meta in store.dense_query(vector, filters=filters, k=candidates):
+        snap = index.snapshot if index is not None else None
+        for cid, sim, text, meta in store.dense_query(vector, filters=filters, k=candidates, snapshot=snap):
             found.dense[cid] = sim
             found.rows[cid] = (text, meta)
-    if lexical:
-        index = lexical_index(store)
+    if index is not None:
         for row, score in index.query(query, filters=filters, k=candidates):
             cid = index.ids[row]
             found.bm25[cid] = score

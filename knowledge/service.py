@@ -128,7 +128,7 @@ def ingest(
     default_audience: Audience = "everyone",
     crawl_config: CrawlConfig | None = None,
     prune: bool = True,
-    batch_chunks: int = 128,
+    batch_chunks: int = 256,
     progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Add, update, and (with `prune`) remove documents of these files, folders and URLs in the index."""
@@ -153,10 +153,13 @@ def ingest(
             return
         texts = [c.embed_text for _, chunks, _ in pending for c in chunks]
         vectors = store.embedder.embed_documents(texts)
+        items = []
         offset = 0
-        for doc, chunks, status in pending:
-            store.replace_document(doc, chunks, vectors[offset : offset + len(chunks)])
+        for doc, chunks, _ in pending:
+            items.append((doc, chunks, vectors[offset : offset + len(chunks)]))
             offset += len(chunks)
+        store.replace_documents(items)
+        for doc, chunks, status in pending:
             record(DocumentOutcome(source=doc.source, status=status, chunks=len(chunks)))
         report.chunks_embedded += len(texts)
         pending.clear()
