@@ -110,6 +110,20 @@ def fit_model(prepared: Sequence[Prepared], rules: IdentityRules, *, train: bool
 def _train_with_splink(prepared: Sequence[Prepared], rules: IdentityRules, *, seed: int) -> dict[str, FieldParams]:
     from splink import DuckDBAPI, Linker, block_on
 
+    # Splink warns on stderr for every comparison level a small dataset does not exhibit; those levels keep
+    # their prior m values, which is what we want, so the warnings are noise to the person running a sync.
+    splink_logger = logging.getLogger("splink")
+    previous_level = splink_logger.level
+    splink_logger.setLevel(logging.ERROR)
+    try:
+        return _train(prepared, rules, seed=seed, DuckDBAPI=DuckDBAPI, Linker=Linker, block_on=block_on)
+    finally:
+        splink_logger.setLevel(previous_level)
+
+
+def _train(
+    prepared: Sequence[Prepared], rules: IdentityRules, *, seed: int, DuckDBAPI: Any, Linker: Any, block_on: Any
+) -> dict[str, FieldParams]:
     db = DuckDBAPI()
     df = db.register(splink_rows(prepared, rules))
     linker = Linker(df, splink_settings(rules), log_level=None)
