@@ -93,3 +93,51 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
             values = tuple(converted)
         params.append(dict(zip(columns, values, strict=True)) if conn.dialect.paramstyle == "pyformat" else values)
     conn.exec_driver_sql(sql, params)
+
+
+def column_converters(table: Table, columns: Sequence[str], dialect_name: str) -> list[Converter | None]:
+    """The per-column converters `bulk_insert` would apply, so values can be prepared elsewhere (in a worker)."""
+    return [_converter(table.c[name].type, dialect_name) for name in columns]
+
+
+def convert_values(values: Sequence[Any], converters: Sequence[Converter | None]) -> tuple[Any, ...]:
+    """Apply `column_converters` to one row of values (in column order)."""
+    return tuple(value if conv is None else conv(value) for value, conv in zip(values, converters, strict=True))
+
+
+def _placeholder(dialect: Any) -> str:
+    if dialect.paramstyle == "qmark":
+        return "?"
+    if dialect.paramstyle in ("pyformat", "format"):
+        return "%s"
+    raise NotImplementedError(f"bulk write: unsupported paramstyle {dialect.paramstyle}")
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(table: Table, columns: tuple[str, ...], dialect: Any) -> str:
+    quote, mark = dialect.identifier_preparer.quote, _placeholder(dialect)
+    return (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join(mark for _ in columns)})"
+    )
+
+
+@lru_cache(maxsize=256)
+def _update_sql(table: Table, columns: tuple[str, ...], key: str, dialect: Any) -> str:
+    quote, mark = dialect.identifier_preparer.quote, _placeholder(dialect)
+    assignments = ", ".join(f"{quote(c)} = {mark}" for c in columns)
+    return f"UPDATE {quote(table.name)} SET {assignments} WHERE {quote(key)} = {mark}"
+
+
+def insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert rows already converted (see `column_converters`), values in `columns` order, with one executemany."""
+    if rows:
+        conn.exec_driver_sql(_insert_sql(table, tuple(columns), conn.dialect), list(rows))
+
+
+def update_tuples(
+    conn: Connection, table: Table, columns: Sequence[str], key: str, rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Update rows by `key` with already-converted values: each row is the `columns` values, then the key."""
+    if rows:
+        conn.exec_driver_sql(_update_sql(table, tuple(columns), key, conn.dialect), list(rows))

@@ -15,13 +15,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
-from context.bulkwrite import bulk_insert
+from context.bulkwrite import Converter, bulk_insert, column_converters, convert_values, insert_tuples, update_tuples
 from context.canonical.models import (
     Company,
     CustomerRecord,
@@ -171,6 +172,14 @@ def sync_source(
         batch: list[SourcePayload] = []
         batches_seen = 0
 
+        layout = _layout(engine.dialect.name, source.entity)
+
+        def write_next() -> None:
+            plan = pending.popleft()
+            if plan.mapped is None and plan.future is None:  # a first batch that never got a worker
+                plan.mapped = _map_records(mapper, layout, plan.to_map)
+            _write_batch(engine, source, fingerprint, run_id, plan, counts)
+
         def handle(items: list[SourcePayload]) -> None:
             nonlocal pool, batches_seen
             batches_seen += 1
@@ -182,29 +191,41 @@ def sync_source(
                     max_workers=workers,
                     mp_context=multiprocessing.get_context("fork"),
                     initializer=_init_worker,
-                    initargs=(config, source),
+                    initargs=(config, source, engine.dialect.name),
                 )
+                for waiting in pending:
+                    if waiting.mapped is None and waiting.future is None:
+                        waiting.future = pool.submit(_map_in_worker, waiting.to_map)
             if plan.to_map:
                 if pool is not None:
                     plan.future = pool.submit(_map_in_worker, plan.to_map)
-                else:
-                    plan.mapped = _map_records(mapper, plan.to_map)
+                elif workers == 0:
+                    plan.mapped = _map_records(mapper, layout, plan.to_map)
+                # else: the first batch waits, unmapped, to see whether a worker is worth starting.
                 pending.append(plan)
-            while len(pending) > max(workers, 1) or (pending and pool is None):
-                _write_batch(engine, source, fingerprint, run_id, pending.popleft(), counts)
+            while len(pending) > max(workers, 1) or (pending and workers == 0):
+                write_next()
 
-        for item in reader.read():
-            batch.append(item)
-            if len(batch) >= batch_size:
+        try:
+            for item in reader.read():
+                batch.append(item)
+                if len(batch) >= batch_size:
+                    handle(batch)
+                    batch = []
+                    if on_progress:
+                        done, total = reader.progress()
+                        on_progress(source.name, done, total, counts.read)
+            if batch:
                 handle(batch)
-                batch = []
-                if on_progress:
-                    done, total = reader.progress()
-                    on_progress(source.name, done, total, counts.read)
-        if batch:
-            handle(batch)
+        except ContextError:
+            # A malformed line stops the source, but every good record read before it is still stored.
+            if batch:
+                handle(batch)
+            while pending:
+                write_next()
+            raise
         while pending:
-            _write_batch(engine, source, fingerprint, run_id, pending.popleft(), counts)
+            write_next()
         if on_progress:
             done, total = reader.progress()
             on_progress(source.name, total or done, total, counts.read)
@@ -248,6 +269,112 @@ def sync_source(
 # (record id, payload, notes from reading) for each record to standardize
 MapItem = tuple[str, dict[str, Any], list[Quarantined]]
 
+# A standardized record as compact, ready-to-insert values (already converted for the database's dialect), so
+# the process that writes does no per-value work and unpickles plain tuples:
+# (record id, person values in PERSON_PREPARED order, (company key, name, domain) or None,
+#  source_updated_at, identifiers [(kind, value)], entity values in `_Layout.entity_columns` order or None,
+#  order items in ITEM_PREPARED order, quarantine [(field, raw value, reason)])
+Prepared = tuple[
+    str,
+    tuple[Any, ...],
+    tuple[str, str, Any] | None,
+    Any,
+    list[tuple[str, str]],
+    tuple[Any, ...] | None,
+    list[tuple[Any, ...]],
+    list[tuple[str, str | None, str]],
+]
+
+PERSON_PREPARED = (*PERSON_COLUMNS, "source_updated_at", "blank_fields", "extra")
+PERSON_INSERT = (*PERSON_PREPARED, "source", "source_record_id", "company_id", "synced_at", "id")
+ENTITY_FIXED = ("source", "source_record_id", "record_id", "source_updated_at", "id")
+ITEM_PREPARED = ("sku", "name", "quantity", "unit_price")
+ITEM_INSERT = ("order_id", "source", "source_record_id", "source_updated_at", *ITEM_PREPARED)
+IDENTIFIER_INSERT = ("source", "source_record_id", "record_id", "kind", "value", "source_updated_at")
+QUARANTINE_INSERT = (
+    "source",
+    "source_record_id",
+    "field",
+    "raw_value",
+    "reason",
+    "raw_record_id",
+    "sync_run_id",
+    "created_at",
+)
+RAW_INSERT = ("source", "source_record_id", "version", "content_hash", "payload", "fetched_at", "sync_run_id", "id")
+HEAD_INSERT = (
+    "source",
+    "source_record_id",
+    "version",
+    "content_hash",
+    "mapping_hash",
+    "raw_record_id",
+    "customer_record_id",
+)
+
+
+class _Layout:
+    """Column orders and value converters for one dialect and entity kind."""
+
+    def __init__(self, dialect_name: str, entity: str) -> None:
+        self.dialect_name = dialect_name
+        self.person = column_converters(RECORDS, PERSON_PREPARED, dialect_name)
+        self.timestamp = column_converters(RAW, ["fetched_at"], dialect_name)[0]
+        self.entity_table = ENTITY_TABLES.get(entity)
+        self.entity_columns: tuple[str, ...] = ()
+        self.entity: list[Converter | None] = []
+        if self.entity_table is not None:
+            self.entity_columns = tuple(c.name for c in self.entity_table.columns if c.name not in ENTITY_FIXED)
+            self.entity = column_converters(self.entity_table, self.entity_columns, dialect_name)
+        self.item = column_converters(ITEMS, ITEM_PREPARED, dialect_name)
+        self.json = column_converters(RECORDS, ["extra"], dialect_name)[0]
+
+    def time(self, value: datetime | None) -> Any:
+        """A timestamp as the driver takes it."""
+        return value if self.timestamp is None else self.timestamp(value)
+
+    def prepare(self, record: MappedRecord) -> Prepared:
+        """Turn a standardized record into compact, converted insert values."""
+        person = record.person
+        company_name = person.get("company")
+        company = (label_key(company_name), company_name, person.get("company_domain")) if company_name else None
+        values = [person.get(name) for name in PERSON_COLUMNS]
+        values += [record.updated_at, record.blank_fields, {}]
+        seen: set[tuple[str, str]] = set()
+        identifiers = []
+        for pair in record.identifiers:
+            if pair not in seen:
+                seen.add(pair)
+                identifiers.append(pair)
+        entity = None
+        if self.entity_table is not None:
+            row = dict.fromkeys(self.entity_columns)
+            row.update({k: v for k, v in record.entity.items() if k in row})
+            if self.entity_table is ORDERS and row.get("tracking_numbers") is None:
+                row["tracking_numbers"] = []
+            entity = convert_values(list(row.values()), self.entity)
+        items = [
+            convert_values(
+                (item.get("sku"), item.get("name"), item.get("quantity", 1), item.get("unit_price")), self.item
+            )
+            for item in record.items
+        ]
+        return (
+            record.record_id,
+            convert_values(values, self.person),
+            company,
+            self.time(record.updated_at),
+            identifiers,
+            entity,
+            items,
+            [(q.field, q.raw_value, q.reason) for q in record.quarantine],
+        )
+
+
+@lru_cache(maxsize=32)
+def _layout(dialect_name: str, entity: str) -> _Layout:
+    return _Layout(dialect_name, entity)
+
 
 @dataclass(slots=True)
 class _Batch:
@@ -259,8 +386,8 @@ class _Batch:
     changed_ids: list[str]
     remap_ids: list[str]
     to_map: list[MapItem]
-    mapped: dict[str, MappedRecord] | None = None
-    future: Future[dict[str, MappedRecord]] | None = None
+    mapped: list[Prepared] | None = None
+    future: Future[list[Prepared]] | None = None
 
 
 def _plan_batch(
@@ -326,9 +453,9 @@ def _plan_batch(
     return _Batch(latest, heads, new_ids, changed_ids, remap_ids, to_map)
 
 
-def _map_records(mapper: RecordMapper, items: list[MapItem]) -> dict[str, MappedRecord]:
+def _map_records(mapper: RecordMapper, layout: _Layout, items: list[MapItem]) -> list[Prepared]:
     """Standardize records; a bug in mapping must not lose a record, so it is quarantined instead."""
-    mapped: dict[str, MappedRecord] = {}
+    prepared: list[Prepared] = []
     for record_id, payload, notes in items:
         try:
             record = mapper.map(payload, record_id)
@@ -336,32 +463,36 @@ def _map_records(mapper: RecordMapper, items: list[MapItem]) -> dict[str, Mapped
             record = MappedRecord(record_id=record_id, updated_at=None)
             record.quarantine.append(Quarantined("*", None, f"internal error: {type(exc).__name__}: {exc}"))
         record.quarantine[:0] = notes
-        mapped[record_id] = record
-    return mapped
+        prepared.append(layout.prepare(record))
+    return prepared
 
 
 _WORKER_MAPPER: RecordMapper | None = None
+_WORKER_LAYOUT: _Layout | None = None
 
 
-def _init_worker(config: IntakeConfig, source: SourceConfig) -> None:
-    global _WORKER_MAPPER
+def _init_worker(config: IntakeConfig, source: SourceConfig, dialect_name: str) -> None:
+    global _WORKER_MAPPER, _WORKER_LAYOUT
     _WORKER_MAPPER = RecordMapper(config, source)
+    _WORKER_LAYOUT = _layout(dialect_name, source.entity)
 
 
-def _map_in_worker(items: list[MapItem]) -> dict[str, MappedRecord]:
-    assert _WORKER_MAPPER is not None
-    return _map_records(_WORKER_MAPPER, items)
+def _map_in_worker(items: list[MapItem]) -> list[Prepared]:
+    assert _WORKER_MAPPER is not None and _WORKER_LAYOUT is not None
+    return _map_records(_WORKER_MAPPER, _WORKER_LAYOUT, items)
 
 
 def _write_batch(
     engine: Engine, source: SourceConfig, fingerprint: str, run_id: int, plan: _Batch, counts: _Counts
 ) -> None:
-    now = utcnow()
     if plan.future is not None:
         mapped = plan.future.result()
     else:
         assert plan.mapped is not None
         mapped = plan.mapped
+    layout = _layout(engine.dialect.name, source.entity)
+    now = layout.time(utcnow())
+    name = source.name
     latest, heads = plan.latest, plan.heads
     new_ids, changed_ids, remap_ids = plan.new_ids, plan.changed_ids, plan.remap_ids
     with engine.begin() as conn:
@@ -370,56 +501,39 @@ def _write_batch(
 
         # 1. Raw first: every new or changed version is kept exactly as read.
         raw_ids: dict[str, int] = {}
-        raw_rows: list[dict[str, Any]] = []
-        for record_id in new_ids + changed_ids:
-            payload, digest = latest[record_id]
-            head = heads.get(record_id)
-            raw_rows.append(
-                {
-                    "source": source.name,
-                    "source_record_id": record_id,
-                    "version": (head.version + 1) if head else 1,
-                    "content_hash": digest,
-                    "payload": payload,
-                    "fetched_at": now,
-                    "sync_run_id": run_id,
-                }
-            )
-        if raw_rows:
-            for row, raw_id in zip(raw_rows, _insert_with_ids(conn, RAW, raw_rows), strict=True):
-                raw_ids[row["source_record_id"]] = raw_id
+        stored = new_ids + changed_ids
+        if stored:
+            json = layout.json
+            assert json is not None
+            raw_rows = []
+            for record_id, raw_id in zip(stored, _allocate_ids(conn, RAW, len(stored)), strict=True):
+                payload, digest = latest[record_id]
+                head = heads.get(record_id)
+                version = (head.version + 1) if head else 1
+                raw_rows.append((name, record_id, version, digest, json(payload), now, run_id, raw_id))
+                raw_ids[record_id] = raw_id
+            insert_tuples(conn, RAW, RAW_INSERT, raw_rows)
         for record_id in remap_ids:
             raw_ids[record_id] = heads[record_id].raw_record_id
 
         # 2. Canonical rows.
-        company_ids = _company_ids(conn, source.name, mapped.values(), now)
+        company_ids = _company_ids(conn, name, mapped)
         existing = {rid: heads[rid].customer_record_id for rid in changed_ids + remap_ids}
         rewritten = [cid for cid in existing.values() if cid is not None]
         if rewritten:
-            _delete_canonical(conn, source.name, rewritten, [rid for rid, cid in existing.items() if cid])
-        record_ids = _write_person_rows(conn, source.name, mapped, existing, company_ids, now)
-        _write_identifiers(conn, source.name, mapped, record_ids)
-        _write_entities(conn, source, mapped, record_ids)
-        counts.quarantined += _write_quarantine(conn, source.name, mapped, raw_ids, run_id, now)
+            _delete_canonical(conn, name, rewritten, [rid for rid, cid in existing.items() if cid])
+        record_ids = _write_person_rows(conn, name, mapped, existing, company_ids, now)
+        _write_identifiers(conn, name, mapped, record_ids)
+        _write_entities(conn, name, layout, mapped, record_ids)
+        counts.quarantined += _write_quarantine(conn, name, mapped, raw_ids, run_id, now)
 
         # 3. Heads last: a crash before this point re-processes the batch next time.
-        new_heads = [
-            {
-                "source": source.name,
-                "source_record_id": rid,
-                "version": 1,
-                "content_hash": latest[rid][1],
-                "mapping_hash": fingerprint,
-                "raw_record_id": raw_ids[rid],
-                "customer_record_id": record_ids[rid],
-            }
-            for rid in new_ids
-        ]
-        bulk_insert(conn, HEADS, new_heads)
+        new_heads = [(name, rid, 1, latest[rid][1], fingerprint, raw_ids[rid], record_ids[rid]) for rid in new_ids]
+        insert_tuples(conn, HEADS, HEAD_INSERT, new_heads)
         changed = set(changed_ids)
         moved = [
             {
-                "_source": source.name,
+                "_source": name,
                 "_rid": rid,
                 "version": heads[rid].version + (1 if rid in changed else 0),
                 "content_hash": latest[rid][1],
@@ -444,12 +558,12 @@ def _write_batch(
             )
 
 
-def _company_ids(conn: Connection, source: str, records: Any, now: datetime) -> dict[str, int]:
+def _company_ids(conn: Connection, source: str, records: list[Prepared]) -> dict[str, int]:
     names: dict[str, tuple[str, str | None]] = {}
     for record in records:
-        name = record.person.get("company")
-        if name:
-            names.setdefault(label_key(name), (name, record.person.get("company_domain")))
+        company = record[2]
+        if company is not None:
+            names.setdefault(company[0], (company[1], company[2]))
     if not names:
         return {}
     found = {
@@ -490,138 +604,82 @@ def _delete_canonical(conn: Connection, source: str, record_ids: list[int], sour
     )
 
 
-def _person_row(source: str, record: MappedRecord, company_ids: dict[str, int], now: datetime) -> dict[str, Any]:
-    person = record.person
-    row = {name: person.get(name) for name in PERSON_COLUMNS}
-    company = person.get("company")
-    row.update(
-        source=source,
-        source_record_id=record.record_id,
-        source_updated_at=record.updated_at,
-        company_id=company_ids.get(label_key(company)) if company else None,
-        blank_fields=record.blank_fields,
-        extra={},
-        synced_at=now,
-    )
-    return row
-
-
 def _write_person_rows(
     conn: Connection,
     source: str,
-    mapped: dict[str, MappedRecord],
+    mapped: list[Prepared],
     existing: dict[str, int | None],
     company_ids: dict[str, int],
-    now: datetime,
+    now: Any,
 ) -> dict[str, int]:
     ids: dict[str, int] = {}
-    inserts = [_person_row(source, rec, company_ids, now) for rid, rec in mapped.items() if existing.get(rid) is None]
-    if inserts:
-        for row, record_id in zip(inserts, _insert_with_ids(conn, RECORDS, inserts), strict=True):
-            ids[row["source_record_id"]] = record_id
+    fresh = [record for record in mapped if existing.get(record[0]) is None]
+    inserts = []
+    for record, record_id in zip(fresh, _allocate_ids(conn, RECORDS, len(fresh)), strict=True):
+        company = record[2]
+        company_id = company_ids.get(company[0]) if company is not None else None
+        inserts.append((*record[1], source, record[0], company_id, now, record_id))
+        ids[record[0]] = record_id
+    insert_tuples(conn, RECORDS, PERSON_INSERT, inserts)
     updates = []
-    for rid, existing_id in existing.items():
+    for record in mapped:
+        existing_id = existing.get(record[0])
         if existing_id is None:
             continue
-        record_id = existing_id
-        row = _person_row(source, mapped[rid], company_ids, now)
-        row["_id"] = record_id
-        updates.append(row)
-        ids[rid] = record_id
-    if updates:
-        columns = [k for k in updates[0] if k != "_id"]
-        conn.execute(
-            update(RECORDS).where(RECORDS.c.id == bindparam("_id")).values({c: bindparam(c) for c in columns}),
-            updates,
-        )
+        company = record[2]
+        company_id = company_ids.get(company[0]) if company is not None else None
+        updates.append((*record[1], source, record[0], company_id, now, existing_id))
+        ids[record[0]] = existing_id
+    update_tuples(conn, RECORDS, PERSON_INSERT[:-1], "id", updates)
     return ids
 
 
-def _write_identifiers(
-    conn: Connection, source: str, mapped: dict[str, MappedRecord], record_ids: dict[str, int]
-) -> None:
-    rows = []
-    for rid, record in mapped.items():
-        seen: set[tuple[str, str]] = set()
-        for kind, value in record.identifiers:
-            if (kind, value) in seen:
-                continue
-            seen.add((kind, value))
-            rows.append(
-                {
-                    "source": source,
-                    "source_record_id": rid,
-                    "record_id": record_ids[rid],
-                    "kind": kind,
-                    "value": value,
-                    "source_updated_at": record.updated_at,
-                }
-            )
-    bulk_insert(conn, IDENTIFIERS, rows)
+def _write_identifiers(conn: Connection, source: str, mapped: list[Prepared], record_ids: dict[str, int]) -> None:
+    rows = [
+        (source, record[0], record_ids[record[0]], kind, value, record[3])
+        for record in mapped
+        for kind, value in record[4]
+    ]
+    insert_tuples(conn, IDENTIFIERS, IDENTIFIER_INSERT, rows)
 
 
 def _write_entities(
-    conn: Connection, source: SourceConfig, mapped: dict[str, MappedRecord], record_ids: dict[str, int]
+    conn: Connection, source: str, layout: _Layout, mapped: list[Prepared], record_ids: dict[str, int]
 ) -> None:
-    table = ENTITY_TABLES.get(source.entity)
+    table = layout.entity_table
     if table is None:
         return
-    columns = {c.name for c in table.columns} - {"id"}
+    columns = (*layout.entity_columns, *ENTITY_FIXED)
     rows = []
-    for rid, record in mapped.items():
-        row: dict[str, Any] = dict.fromkeys(columns)
-        row.update({k: v for k, v in record.entity.items() if k in columns})
-        row.update(
-            source=source.name, source_record_id=rid, record_id=record_ids[rid], source_updated_at=record.updated_at
-        )
-        if table is ORDERS and row.get("tracking_numbers") is None:
-            row["tracking_numbers"] = []
-        rows.append(row)
-    order_ids = _insert_with_ids(conn, table, rows)
+    entity_ids = _allocate_ids(conn, table, len(mapped))
+    for record, entity_id in zip(mapped, entity_ids, strict=True):
+        assert record[5] is not None
+        rows.append((*record[5], source, record[0], record_ids[record[0]], record[3], entity_id))
+    insert_tuples(conn, table, columns, rows)
     if table is not ORDERS:
         return
-    items = []
-    for row, order_id in zip(rows, order_ids, strict=True):
-        record = mapped[row["source_record_id"]]
-        for item in record.items:
-            items.append(
-                {
-                    "order_id": order_id,
-                    "source": source.name,
-                    "source_record_id": row["source_record_id"],
-                    "source_updated_at": record.updated_at,
-                    "sku": item.get("sku"),
-                    "name": item.get("name"),
-                    "quantity": item.get("quantity", 1),
-                    "unit_price": item.get("unit_price"),
-                }
-            )
-    bulk_insert(conn, ITEMS, items)
+    items = [
+        (order_id, source, record[0], record[3], *item)
+        for record, order_id in zip(mapped, entity_ids, strict=True)
+        for item in record[6]
+    ]
+    insert_tuples(conn, ITEMS, ITEM_INSERT, items)
 
 
 def _write_quarantine(
     conn: Connection,
     source: str,
-    mapped: dict[str, MappedRecord],
+    mapped: list[Prepared],
     raw_ids: dict[str, int],
     run_id: int,
-    now: datetime,
+    now: Any,
 ) -> int:
     rows = [
-        {
-            "source": source,
-            "source_record_id": rid,
-            "field": q.field,
-            "raw_value": q.raw_value,
-            "reason": q.reason,
-            "raw_record_id": raw_ids.get(rid),
-            "sync_run_id": run_id,
-            "created_at": now,
-        }
-        for rid, record in mapped.items()
-        for q in record.quarantine
+        (source, record[0], field, raw_value, reason, raw_ids.get(record[0]), run_id, now)
+        for record in mapped
+        for field, raw_value, reason in record[7]
     ]
-    bulk_insert(conn, QUARANTINE, rows)
+    insert_tuples(conn, QUARANTINE, QUARANTINE_INSERT, rows)
     return len(rows)
 
 

@@ -364,3 +364,16 @@ def test_national_phone_numbers_are_read_in_the_records_country(engine: Engine, 
     phones = {rid: r.phone for rid, r in records(engine).items()}
     assert phones == {"1": "+442079460958", "2": "+14155552671", "3": None}  # 3: a UK number read as US
     assert [(rid, field) for rid, field, _, _ in quarantined(engine)] == [("3", "phone")]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_records_before_a_malformed_line_are_all_stored(engine: Engine, tmp_path: Path, workers: int) -> None:
+    from context.intake.service import sync_source
+
+    lines = ["contact_id,email"] + [f"{i},p{i}@example.com" for i in range(10)] + ['10,"unterminated']
+    (tmp_path / "crm.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = write_config(tmp_path, [crm_source(fields={"email": "email"}, required=[], identifiers={})])
+    summary = sync_source(engine=engine, config=config, source=config.sources[0], workers=workers, batch_size=4)
+    assert summary.status == "failed" and "line 12" in (summary.error or "")
+    assert (summary.read, summary.new) == (10, 10)
+    assert len(records(engine)) == 10
