@@ -29,6 +29,12 @@ def compile_path(path: str) -> Getter:
 
     An exact key match wins over a dotted path, so CSV headers containing dots still work.
     """
+    if "." not in path:
+
+        def get_key(payload: Any) -> Any:
+            return payload.get(path, _ABSENT) if type(payload) is dict else _ABSENT
+
+        return get_key
     parts = [int(p) if p.isdigit() else p for p in path.split(".")]
 
     def get(payload: Any) -> Any:
@@ -195,11 +201,17 @@ class RecordMapper:
             values[compiled.name] = self._standardize(compiled, spec.const, region)
             return
         seen_blank = seen_value = False
+        null_values = self.null_values
         for path, get in compiled.getters:
             raw = get(payload)
             if raw is _ABSENT:
                 continue
-            if std.is_missing(raw, self.null_values):
+            # Inlined std.is_missing: this loop runs for every field of every record.
+            if raw is None or (
+                (raw.strip().casefold() in null_values if len(raw) < 24 else False)
+                if type(raw) is str
+                else isinstance(raw, list | dict) and not raw
+            ):
                 seen_blank = True
                 continue
             seen_value = True
@@ -218,6 +230,13 @@ class RecordMapper:
 
     def _standardize(self, compiled: _CompiledField, raw: Any, region: str | None = None) -> Any:
         kind = compiled.kind
+        # Most common kinds first: this runs for every mapped value.
+        if kind == "text":
+            return std.standardize_text(raw)
+        if kind == "timestamp":
+            return std.standardize_timestamp(raw, self.zone, dayfirst=compiled.spec.dayfirst or self.source.dayfirst)
+        if kind == "label":
+            return std.standardize_label(raw, compiled.value_map)
         if kind == "email":
             return std.standardize_email(str(raw))
         if kind == "phone":
