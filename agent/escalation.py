@@ -93,9 +93,17 @@ def decide_before(turn: TurnInput, config: EscalationConfig) -> Decision:
 
 
 def decide_after(
-    turn: TurnInput, *, answered: bool, model_escalate: bool = False, model_reason: str | None = None
+    turn: TurnInput,
+    *,
+    answered: bool,
+    model_escalate: bool = False,
+    model_reason: str | None = None,
+    conflict: str | None = None,
 ) -> Decision:
-    """Triggers that depend on the answer attempt: no grounded answer, or the model asking for a person."""
+    """Triggers that depend on the answer attempt: no grounded answer, conflicting records, or the model asking."""
+    if conflict:
+        # The records disagree, so there is no grounded answer to give: a data problem a person must sort out.
+        return Decision(True, "no_answer", conflict)
     if model_escalate:
         code = model_reason if model_reason in REASON_CODES else "policy"
         return Decision(True, code, f"the model asked for a person ({model_reason or 'no reason given'})")

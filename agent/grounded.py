@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from agent.intents import SMALL_TALK_INTENTS
 from agent.llm.base import AgentAnswer
 from agent.turn import Passage, TurnInput
-from context.customer_context.models import CustomerContext, OrderInfo, SubscriptionInfo
+from context.customer_context.models import CustomerContext, OrderInfo, RecordConflict, SubscriptionInfo
 
 NAME = "grounded"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -83,6 +83,8 @@ class GroundedReply:
 
     answer: AgentAnswer
     answered: bool
+    # Set when the records the answer needs disagree: what disagrees, for the person who takes over.
+    conflict: str | None = None
 
 
 def _d(value: datetime | None, zone: tzinfo) -> str:
@@ -169,6 +171,49 @@ def _past_due(plan: str, due: datetime | None, zone: tzinfo) -> str:
         "the subscription is past due rather than fully active. Updating your payment method lets billing retry "
         "the payment."
     )
+
+
+_FIELD_WORDS = {
+    "fulfillment_status": "fulfillment status",
+    "financial_status": "payment status",
+    "tracking_numbers": "tracking number",
+    "carrier": "carrier",
+    "total": "total",
+    "status": "status",
+    "plan": "plan",
+    "current_period_end": "renewal date",
+}
+
+
+def _conflict_of(turn: TurnInput, ctx: CustomerContext) -> tuple[str, list[RecordConflict], str] | None:
+    """The record the intent's answer relies on, when its records disagree: (what it is, conflicts, field)."""
+    intent = turn.signals.intent
+    if intent in {"order_status", "returns_refunds"}:
+        order, problem = _pick_order(turn, ctx)
+        if order is not None and problem is None and order.conflicts:
+            return f"your order {order.number}", order.conflicts, "orders.conflicts"
+    elif intent in {"billing", "plan_renewal", "cancellation"}:
+        sub = _current_sub(ctx)
+        if sub is not None and sub.conflicts:
+            return "your subscription", sub.conflicts, "subscriptions.conflicts"
+    return None
+
+
+def _conflict_reply(what: str, conflicts: list[RecordConflict]) -> tuple[str, str]:
+    """The reply (which fields disagree and where, no value picked) and the handoff reason (with the values)."""
+    fields = [_FIELD_WORDS.get(c.field, c.field.replace("_", " ")) for c in conflicts]
+    listed = fields[0] if len(fields) == 1 else ", ".join(fields[:-1]) + " and " + fields[-1]
+    sources = sorted({v.source for c in conflicts for v in c.values})
+    count = len({(v.source, v.record) for c in conflicts for v in c.values})
+    reply = (
+        f"I'm sorry — our records conflict about {what}: {count} records from {', '.join(sources)} give a different "
+        f"{listed}, and I can't tell which one is right, so I won't guess. I'm passing this to a colleague who can "
+        "check it and get back to you."
+    )
+    reason = "; ".join(
+        f"{c.field}: " + " vs ".join(f"{v.value} ({v.source} {v.record})" for v in c.values) for c in conflicts
+    )
+    return reply, f"records disagree about {what.removeprefix('your ')}: {reason}"
 
 
 def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], list[str]]:
@@ -269,6 +314,7 @@ def respond(turn: TurnInput) -> GroundedReply:
     fields: list[str] = []
     cited: list[str] = []
     answered = False
+    conflict: str | None = None
 
     if intent in SMALL_TALK_INTENTS:
         # Small talk gets a short friendly reply: no search, no account facts, nothing to escalate.
@@ -278,6 +324,12 @@ def respond(turn: TurnInput) -> GroundedReply:
         else:
             parts.append(f"Hi{' ' + name if name else ''}! How can I help you today?")
         answered = True
+    elif ctx is not None and intent in _PRIVATE | {"returns_refunds"} and (clash := _conflict_of(turn, ctx)):
+        # The records the answer needs disagree: say so and hand over rather than pick one of them.
+        what, clashes, used_field = clash
+        text, conflict = _conflict_reply(what, clashes)
+        parts.append(text)
+        fields.append(used_field)
     elif ctx is not None and intent in _PRIVATE | {"returns_refunds"}:
         facts, used = _account_facts(turn, ctx)
         parts += facts
@@ -290,13 +342,13 @@ def respond(turn: TurnInput) -> GroundedReply:
         )
         answered = True
 
-    if passage is not None and intent not in SMALL_TALK_INTENTS:
+    if passage is not None and intent not in SMALL_TALK_INTENTS and conflict is None:
         marker = len(cited) + 1
         lead_in = "From our help center" if parts else "Here's what our help center says"
         parts.append(f"{lead_in}: {best_sentences(passage, turn.message)} [{marker}]")
         cited.append(passage.label)
         answered = True
-    if turn.route.offers and intent in {"plan_renewal", "cancellation"} and ctx is not None:
+    if turn.route.offers and intent in {"plan_renewal", "cancellation"} and ctx is not None and conflict is None:
         parts.append("I can also help with: " + "; ".join(turn.route.offers) + ".")
     if not answered and turn.signals.failed_answer:
         # A first "that didn't help" gets a clarifying question; a second one escalates as a loop.
@@ -317,4 +369,5 @@ def respond(turn: TurnInput) -> GroundedReply:
             confidence=confidence,
         ),
         answered,
+        conflict,
     )

@@ -323,7 +323,7 @@ def _grounded(turn: TurnInput) -> tuple[_Outcome, None]:
         log.error("grounded reply failed its own grounding check (%d issues)", len(issues))  # no values: PII
         text = "I'm sorry — I couldn't put together a reliable answer. " + grounded.disclosure(turn.context is not None)
         reply = grounded.GroundedReply(AgentAnswer(answer=text, confidence=0.0), False)
-    decision = escalation.decide_after(turn, answered=reply.answered)
+    decision = escalation.decide_after(turn, answered=reply.answered, conflict=reply.conflict)
     return (
         _Outcome(
             reply.answer.answer,

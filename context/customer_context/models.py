@@ -65,6 +65,22 @@ class AccountStatus(BaseModel):
     open_ticket_count: int = 0
 
 
+class SourceValue(BaseModel):
+    """What one source record says about a field, and when that record was last updated there."""
+
+    source: str
+    record: str
+    value: str | None
+    as_of: datetime | None = None
+
+
+class RecordConflict(BaseModel):
+    """Records disagree about one field of the same order or subscription: no value is chosen."""
+
+    field: str
+    values: list[SourceValue]
+
+
 class OrderLine(BaseModel):
     """One line of an order."""
 
@@ -88,6 +104,8 @@ class OrderInfo(BaseModel):
     carrier: str | None = None
     shipping_address: str | None = None
     items: list[OrderLine] = Field(default_factory=list)
+    # Other records of the same order number that say something else (empty when they all agree).
+    conflicts: list[RecordConflict] = Field(default_factory=list)
 
 
 class Orders(BaseModel):
@@ -113,6 +131,8 @@ class SubscriptionInfo(BaseModel):
     canceled_at: datetime | None
     mrr: Decimal | None = None
     currency: str | None = None
+    # Overlapping subscriptions from other records that say something else (set on the current one only).
+    conflicts: list[RecordConflict] = Field(default_factory=list)
 
 
 class Subscriptions(BaseModel):

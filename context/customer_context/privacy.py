@@ -201,6 +201,8 @@ def apply_policy(
         elif name == "orders.tracking_numbers":
             for order in data["orders"]["recent"]:
                 order["tracking_numbers"] = []
+                # Record conflicts quote the disagreeing values: a withheld field's values go too.
+                order["conflicts"] = [c for c in order.get("conflicts", []) if c["field"] != "tracking_numbers"]
         elif name == "tickets.last_public_message":
             for ticket in data["tickets"]["open"] + data["tickets"]["recent_resolved"]:
                 ticket["last_public_message"] = None

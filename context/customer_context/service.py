@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -42,7 +42,9 @@ from context.customer_context.models import (
     OrderLine,
     Orders,
     Purpose,
+    RecordConflict,
     SectionMeta,
+    SourceValue,
     SubscriptionInfo,
     Subscriptions,
     TicketInfo,
@@ -116,6 +118,71 @@ def _gaps(config: ContextConfig, synced: dict[str, datetime], now: datetime) -> 
             elif now - finished > stale:
                 gaps.append(f"{label} last synced {_age(now - finished)} ({source}, {finished:%Y-%m-%d %H:%M} UTC)")
     return gaps
+
+
+def _disagreements(rows: Sequence[Any], fields: dict[str, Any]) -> list[RecordConflict]:
+    """Fields on which the rows (records of one order or subscription) hold different known values."""
+    out = []
+    for name, read in fields.items():
+        said = [(r, read(r)) for r in rows]
+        if len({v for _, v in said if v is not None}) > 1:
+            # A record that leaves the field empty does not contradict one that knows it: only known values.
+            values = [
+                SourceValue(source=r.source, record=r.source_record_id, value=v, as_of=r.source_updated_at)
+                for r, v in said
+                if v is not None
+            ]
+            out.append(RecordConflict(field=name, values=values))
+    return out
+
+
+def _order_total(o: Any) -> str | None:
+    return None if o.total is None else f"{o.total:.2f} {o.currency or ''}".strip()
+
+
+_ORDER_FIELDS: dict[str, Any] = {
+    "fulfillment_status": lambda o: o.fulfillment_status,
+    "financial_status": lambda o: o.financial_status,
+    "tracking_numbers": lambda o: ", ".join(o.tracking_numbers) if o.tracking_numbers else None,
+    "carrier": lambda o: o.carrier,
+    "total": _order_total,
+}
+_SUB_FIELDS: dict[str, Any] = {
+    "status": lambda s: s.status,
+    "plan": lambda s: s.plan,
+    "current_period_end": lambda s: s.current_period_end.date().isoformat() if s.current_period_end else None,
+}
+_ENDED = {"canceled", "cancelled", "incomplete_expired", "ended"}
+
+
+def _order_key(number: str | None) -> str | None:
+    return number.lstrip("#") if number else None
+
+
+def _ts(value: datetime | None, default: float) -> float:
+    if value is None:
+        return default
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+def _sub_window(s: Any) -> tuple[float, float]:
+    # When the subscription claimed to be the customer's: an ended one until it was cancelled (or its paid
+    # period ran out), a live one up to now and beyond.
+    start = _ts(s.started_at, float("-inf"))
+    if s.canceled_at is not None or (s.status or "").lower() in _ENDED:
+        return start, _ts(s.canceled_at or s.current_period_end, start)
+    return start, float("inf")
+
+
+def _sub_conflicts(current: Any, others: Sequence[Any]) -> list[RecordConflict]:
+    """Other subscriptions whose time overlaps the current one's and that say something else about it."""
+    c_start, c_end = _sub_window(current)
+    overlapping = []
+    for other in others:
+        o_start, o_end = _sub_window(other)
+        if o_start < c_end and c_start < o_end:
+            overlapping.append(other)
+    return _disagreements([current, *overlapping], _SUB_FIELDS) if overlapping else []
 
 
 def _resolve_id(conn: Connection, engine: Engine, customer_id: str) -> str:
@@ -217,6 +284,16 @@ def _assemble(conn: Connection, profile: Any, config: ContextConfig, now: dateti
             items[row.order_id].append(
                 OrderLine(sku=row.sku, name=row.name, quantity=row.quantity, unit_price=row.unit_price)
             )
+    # Every record of the shown order numbers (one query), so records of one order that disagree are marked.
+    numbers = sorted({o.order_number for o in order_rows if o.order_number})
+    same_number: dict[str | None, list[Any]] = defaultdict(list)
+    if numbers:
+        forms = sorted({f for n in numbers for f in (n, n.lstrip("#"), "#" + n.lstrip("#"))})
+        for row in conn.execute(
+            select(O).where(O.c.record_id.in_(recs), O.c.order_number.in_(forms)).order_by(O.c.id)
+        ).all():
+            same_number[_order_key(row.order_number)].append(row)
+    order_conflicts = {key: _disagreements(rows, _ORDER_FIELDS) for key, rows in same_number.items() if len(rows) > 1}
     orders = Orders(
         meta=_meta(sorted({o.source for o in order_rows}) or config.order_sources, synced),
         total_count=max(profile.order_count, len(order_rows)),
@@ -233,6 +310,7 @@ def _assemble(conn: Connection, profile: Any, config: ContextConfig, now: dateti
                 carrier=o.carrier,
                 shipping_address=o.shipping_address,
                 items=items.get(o.id, []),
+                conflicts=order_conflicts.get(_order_key(o.order_number), []),
             )
             for o in order_rows
         ],
@@ -260,8 +338,9 @@ def _assemble(conn: Connection, profile: Any, config: ContextConfig, now: dateti
                 canceled_at=s.canceled_at,
                 mrr=s.mrr,
                 currency=s.currency,
+                conflicts=_sub_conflicts(s, sub_rows[1:]) if i == 0 else [],
             )
-            for s in sub_rows
+            for i, s in enumerate(sub_rows)
         ],
     )
 

@@ -96,8 +96,8 @@ def test_perturbations_say_unknown_and_report_what_broke(make_runner: Callable[.
     assert not any(r.id == "visitor-claims-maya" for r in run.scenarios)
     table = run.metrics["perturbations"]
     assert set(table) == {p.key for p in perts}
-    # Two records disagreeing about an order: the grounded responder states one as fact, and the table says so.
-    assert "ben-unfulfilled" in table["conflict:order"]["broke"]
+    # Two records disagreeing about an order: the grounded responder says so and hands over, picking neither.
+    assert "ben-unfulfilled" not in table["conflict:order"]["broke"]
     assert run.metrics["invented_facts"] == 0 and run.metrics["privacy_failures"] == 0
 
 

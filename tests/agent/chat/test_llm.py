@@ -20,8 +20,9 @@ OPEN = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
 
 
 def _deps(make_deps: Callable[..., AgentDeps], server: FakeOpenAI) -> AgentDeps:
-    model = build_chat_model(base_url=server.base_url, api_key=None, model="fake-primary", timeout_s=5)
-    return make_deps(model=model, llm_deadline_s=5, now=lambda: OPEN)
+    # Generous limits: the fake server answers at once, but a loaded 2-core CI box can stall the first call.
+    model = build_chat_model(base_url=server.base_url, api_key=None, model="fake-primary", timeout_s=20)
+    return make_deps(model=model, llm_deadline_s=20, now=lambda: OPEN)
 
 
 def _last_turn(deps: AgentDeps, cid: str) -> Turn:
