@@ -18,61 +18,11 @@ from agent.intents import SMALL_TALK_INTENTS
 from agent.llm.base import AgentAnswer
 from agent.turn import Passage, TurnInput
 from context.customer_context.models import CustomerContext, OrderInfo, RecordConflict, SubscriptionInfo
+from knowledge.retrieval import STOPWORDS
 
 NAME = "grounded"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "is",
-        "it",
-        "my",
-        "me",
-        "of",
-        "on",
-        "or",
-        "our",
-        "so",
-        "that",
-        "the",
-        "their",
-        "there",
-        "this",
-        "to",
-        "was",
-        "we",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-    ]
-)
 # Intents whose answer needs the person's account; a visitor is asked to sign in for those.
 _PRIVATE = {"order_status", "billing", "plan_renewal", "cancellation", "ticket_status"}
 
@@ -111,7 +61,7 @@ def disclosure(verified_with_context: bool) -> str:
 
 def best_sentences(passage: Passage, query: str, *, limit: int = 2, max_chars: int = 360) -> str:
     """The passage's sentences that share the most words with the question, in their original order."""
-    terms = {w for w in _WORD.findall(query.lower()) if w not in _STOP}
+    terms = {w for w in _WORD.findall(query.lower()) if w not in STOPWORDS}
     sentences = [s.strip() for s in _SENTENCE.split(" ".join(passage.text.split())) if len(s.strip()) > 20]
     if not sentences:
         return passage.text[:max_chars]

@@ -23,10 +23,10 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
 from context.canonical.models import Customer, CustomerRecord, Identifier, Order, Subscription
+from context.engine import make_engine
 from context.intake.models import SyncRun
 from context.profiles import recompute_profiles
 from context.profiles.config import ProfilesConfig
-from contextdesk.db import make_engine
 from evals.errors import PerturbationError
 from evals.models import InlineCustomer, Perturbation
 

@@ -40,7 +40,8 @@ DEFAULT_CANDIDATES = 40
 # Keep hyphenated/underscored codes whole (BL-TEA-EARLGREY-100, AUTH-401) *and* split into parts, so both
 # an exact code and a partial one ("error 401") match.
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
-_STOPWORDS = frozenset(
+#: English function words ignored when matching query terms (shared with the agent's sentence picker).
+STOPWORDS = frozenset(
     [
         "a",
         "an",
@@ -109,8 +110,8 @@ class _Tokenizer:
             token = match.group(0)
             if "-" in token or "_" in token:
                 tokens.append(token)
-                tokens.extend(p for p in re.split(r"[-_]", token) if p and p not in _STOPWORDS)
-            elif token not in _STOPWORDS:
+                tokens.extend(p for p in re.split(r"[-_]", token) if p and p not in STOPWORDS)
+            elif token not in STOPWORDS:
                 tokens.append(token)
         return [t if any(c.isdigit() for c in t) or "-" in t else self.stemmer.stemWord(t) for t in tokens]
 

@@ -11,9 +11,9 @@ import contextlib
 import email.utils
 import importlib
 import logging
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -45,6 +45,7 @@ from agent.llm.output import (
 from agent.llm.tokens import TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING, count_tokens, encoding, token_ids
 
 log = logging.getLogger(__name__)
+P = TypeVar("P")  # what a repair parses into
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Local servers (llama.cpp, vLLM, Ollama) ignore the key, but the openai client insists on one.
@@ -320,7 +321,7 @@ class OpenAIChatModel:
         try:
             answer = parse_answer(reply.text, model=self.name, attempts=attempts)
         except MalformedOutput as bad:
-            answer, more, usage = self._repair(prompt_messages, reply.text, bad, deadline, attempts)
+            answer, more, usage = self._repair(prompt_messages, reply.text, bad, deadline, attempts, self._read_answer)
             attempts += more
             prompt_tokens, completion_tokens = _add(prompt_tokens, usage[0]), _add(completion_tokens, usage[1])
             repaired = True
@@ -335,13 +336,22 @@ class OpenAIChatModel:
         )
 
     def _repair(
-        self, messages: list[ChatMessage], bad_reply: str, bad: MalformedOutput, deadline: Deadline, attempts: int
-    ) -> tuple[AgentAnswer, int, tuple[int | None, int | None]]:
+        self,
+        messages: list[ChatMessage],
+        bad_reply: str,
+        bad: MalformedOutput,
+        deadline: Deadline,
+        attempts: int,
+        parse: Callable[[str, int], P],
+    ) -> tuple[P, int, tuple[int | None, int | None]]:
+        """Ask once for valid JSON after a malformed reply; `parse(text, attempts)` reads the new reply."""
         problem = str(bad).removeprefix(f"{self.name}: ")
         log.info("LLM %s reply malformed (%s); asking once for a repair", self.name, problem)
         reply, more = self._invoke(_to_langchain(repair_messages(messages, bad_reply, problem)), deadline)
-        answer = parse_answer(reply.text, model=self.name, attempts=attempts + more)
-        return answer, more, _usage(reply)
+        return parse(reply.text, attempts + more), more, _usage(reply)
+
+    def _read_answer(self, text: str, attempts: int) -> AgentAnswer:
+        return parse_answer(text, model=self.name, attempts=attempts)
 
     def complete_structured(
         self, messages: list[ChatMessage], *, schema: type[T], deadline_s: float
@@ -355,12 +365,15 @@ class OpenAIChatModel:
         try:
             output = parse_structured(reply.text, schema, model=self.name, attempts=attempts)
         except MalformedOutput as bad:
-            problem = str(bad).removeprefix(f"{self.name}: ")
-            log.info("LLM %s structured reply malformed (%s); asking once for a repair", self.name, problem)
-            fixed, more = self._invoke(_to_langchain(repair_messages(prompt_messages, reply.text, problem)), deadline)
+            output, more, usage = self._repair(
+                prompt_messages,
+                reply.text,
+                bad,
+                deadline,
+                attempts,
+                parse=lambda text, n: parse_structured(text, schema, model=self.name, attempts=n),
+            )
             attempts += more
-            output = parse_structured(fixed.text, schema, model=self.name, attempts=attempts)
-            usage = _usage(fixed)
             prompt_tokens, completion_tokens = _add(prompt_tokens, usage[0]), _add(completion_tokens, usage[1])
             repaired = True
         return StructuredResult[T](
@@ -442,7 +455,7 @@ class OpenAIChatModel:
         try:
             answer = parse_answer(raw, model=self.name, attempts=attempts)
         except MalformedOutput as bad:
-            answer, more, usage = self._repair(prompt_messages, raw, bad, deadline, attempts)
+            answer, more, usage = self._repair(prompt_messages, raw, bad, deadline, attempts, self._read_answer)
             attempts += more
             prompt_tokens, completion_tokens = _add(prompt_tokens, usage[0]), _add(completion_tokens, usage[1])
             repaired = True

@@ -37,10 +37,13 @@ def with_output_instructions(messages: list[ChatMessage]) -> list[ChatMessage]:
     Merged rather than added as a second system message: several chat templates (llama.cpp, Ollama)
     reject or drop a system message that is not the first one.
     """
+    return _with_system_text(messages, OUTPUT_INSTRUCTIONS)
+
+
+def _with_system_text(messages: list[ChatMessage], text: str) -> list[ChatMessage]:
     if messages and messages[0].role == "system":
-        first = ChatMessage(role="system", content=f"{messages[0].content}\n\n{OUTPUT_INSTRUCTIONS}")
-        return [first, *messages[1:]]
-    return [ChatMessage(role="system", content=OUTPUT_INSTRUCTIONS), *messages]
+        return [ChatMessage(role="system", content=f"{messages[0].content}\n\n{text}"), *messages[1:]]
+    return [ChatMessage(role="system", content=text), *messages]
 
 
 def _describe(error: ValidationError) -> str:
@@ -52,8 +55,8 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_answer(text: str, *, model: str | None = None, attempts: int = 0) -> AgentAnswer:
-    """Parse a reply into an AgentAnswer, tolerating code fences, prose around the object and null lists."""
+def _json_object(text: str, *, model: str | None, attempts: int) -> dict[str, Any]:
+    """The first JSON object in a reply, tolerating code fences and prose around it."""
     body = text.strip()
     fenced = _FENCE.match(body)
     if fenced:
@@ -72,6 +75,12 @@ def parse_answer(text: str, *, model: str | None = None, attempts: int = 0) -> A
         ) from exc
     if not isinstance(data, dict):
         raise MalformedOutput("the reply's JSON is not an object", model=model, attempts=attempts, raw=text[:_RAW_KEPT])
+    return data
+
+
+def parse_answer(text: str, *, model: str | None = None, attempts: int = 0) -> AgentAnswer:
+    """Parse a reply into an AgentAnswer, tolerating code fences, prose around the object and null lists."""
+    data = _json_object(text, model=model, attempts=attempts)
     cleaned: dict[str, Any] = dict(data)
     for key in _LIST_FIELDS:
         # Small models often write null for "none"; that means the same as an empty list.
@@ -183,32 +192,12 @@ def schema_instructions(schema: type[BaseModel]) -> str:
 
 def with_schema_instructions(messages: list[ChatMessage], schema: type[BaseModel]) -> list[ChatMessage]:
     """The messages with `schema_instructions` merged into the first system message (see with_output_instructions)."""
-    text = schema_instructions(schema)
-    if messages and messages[0].role == "system":
-        return [ChatMessage(role="system", content=f"{messages[0].content}\n\n{text}"), *messages[1:]]
-    return [ChatMessage(role="system", content=text), *messages]
+    return _with_system_text(messages, schema_instructions(schema))
 
 
 def parse_structured(text: str, schema: type[S], *, model: str | None = None, attempts: int = 0) -> S:
     """Parse a reply into `schema`, tolerating code fences and prose around the object."""
-    body = text.strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1)
-    start = body.find("{")
-    if start < 0:
-        raise MalformedOutput("the reply holds no JSON object", model=model, attempts=attempts, raw=text[:_RAW_KEPT])
-    try:
-        data, _ = json.JSONDecoder().raw_decode(body, start)
-    except json.JSONDecodeError as exc:
-        raise MalformedOutput(
-            f"the reply is not valid JSON ({exc.msg} at character {exc.pos})",
-            model=model,
-            attempts=attempts,
-            raw=text[:_RAW_KEPT],
-        ) from exc
-    if not isinstance(data, dict):
-        raise MalformedOutput("the reply's JSON is not an object", model=model, attempts=attempts, raw=text[:_RAW_KEPT])
+    data = _json_object(text, model=model, attempts=attempts)
     try:
         return schema.model_validate(data)
     except ValidationError as exc:

@@ -15,10 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from agent.errors import CircuitOpen, LLMError, LLMTimeout, LLMUnavailable
 from agent.llm.base import ChatMessage, ChatModel, LLMResult, StructuredChatModel, StructuredResult, T
 from agent.llm.deadline import Deadline
+
+R = TypeVar("R", LLMResult, StructuredResult[Any])
 
 log = logging.getLogger(__name__)
 
@@ -179,42 +182,26 @@ class ResilientChatModel:
 
     def complete(self, messages: list[ChatMessage], *, deadline_s: float) -> LLMResult:
         """Answer with the first model that works; raise an LLMError if none does."""
-        deadline = Deadline(deadline_s)
-        errors: list[LLMError] = []
-        for model, breaker, budget in self._plan(deadline):
-            try:
-                breaker.acquire()
-            except CircuitOpen as exc:
-                errors.append(exc)
-                continue
-            if budget <= 0:
-                breaker.release()
-                errors.append(LLMTimeout("no time left for this model", model=model.name))
-                continue
-            try:
-                result = model.complete(messages, deadline_s=budget)
-            except LLMError as exc:
-                _settle(breaker, exc)
-                log.info("LLM %s failed (%s)", model.name, type(exc).__name__)
-                errors.append(exc)
-                continue
-            except BaseException:
-                breaker.release()
-                raise
-            breaker.record_success()
-            return result.model_copy(
-                update={"fallback_used": model is not self.primary, "latency_ms": deadline.elapsed_ms()}
-            )
-        raise self._give_up(errors)
+        return self._first_that_works(
+            deadline_s, lambda model, budget: model.complete(messages, deadline_s=budget), structured=False
+        )
 
     def complete_structured(
         self, messages: list[ChatMessage], *, schema: type[T], deadline_s: float
     ) -> StructuredResult[T]:
         """Like `complete`, for any pydantic schema; models without `complete_structured` are skipped."""
+        return self._first_that_works(
+            deadline_s,
+            lambda model, budget: model.complete_structured(messages, schema=schema, deadline_s=budget),
+            structured=True,
+        )
+
+    def _first_that_works(self, deadline_s: float, call: Callable[[Any, float], R], *, structured: bool) -> R:
+        """Try the primary then the fallback within one deadline, each behind its circuit breaker."""
         deadline = Deadline(deadline_s)
         errors: list[LLMError] = []
         for model, breaker, budget in self._plan(deadline):
-            if not isinstance(model, StructuredChatModel):
+            if structured and not isinstance(model, StructuredChatModel):
                 errors.append(LLMUnavailable("this model cannot return other schemas", model=model.name))
                 continue
             try:
@@ -227,7 +214,7 @@ class ResilientChatModel:
                 errors.append(LLMTimeout("no time left for this model", model=model.name))
                 continue
             try:
-                result = model.complete_structured(messages, schema=schema, deadline_s=budget)
+                result = call(model, budget)
             except LLMError as exc:
                 _settle(breaker, exc)
                 log.info("LLM %s failed (%s)", model.name, type(exc).__name__)
