@@ -22,18 +22,35 @@ R = TypeVar("R")
 
 @functools.cache
 def settings() -> Settings:
-    """Settings for this CLI process."""
-    return load_settings()
+    """Settings for this CLI process; an invalid setting is one clear line naming the variable."""
+    from pydantic import ValidationError
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            (f"CONTEXTDESK_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")
+            + err["msg"].removeprefix("Value error, ")
+            for err in exc.errors(include_url=False)
+        )
+        return fail(f"invalid settings: {problems}")
 
 
 @functools.cache
 def engine() -> Engine:
     """The database engine, migrated to the latest schema (the CLI always runs on an up-to-date schema)."""
+    from sqlalchemy.exc import OperationalError
+
     from contextdesk.db import is_up_to_date, make_engine, upgrade
 
     eng = make_engine(settings().resolved_database_url)
-    if not is_up_to_date(eng):
-        upgrade(eng)
+    try:
+        if not is_up_to_date(eng):
+            upgrade(eng)
+    except OperationalError as exc:
+        where = eng.url.render_as_string(hide_password=True)
+        reason = " ".join(str(exc.orig or exc).split())
+        return fail(f"cannot use the database at {where}: {reason}")
     return eng
 
 

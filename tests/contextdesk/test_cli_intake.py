@@ -58,3 +58,29 @@ def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli("sync", home=tmp_path / "home", cwd=tmp_path)
     assert result.returncode == 1
     assert "no contextdesk.yaml found" in result.stderr
+
+
+def test_invalid_settings_and_unreachable_database_are_one_clear_line(tmp_path: Path) -> None:
+    write_csv(tmp_path / "crm.csv", [crm_row("1", email="jane@example.com")])
+    write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
+    env = {**os.environ, "CONTEXTDESK_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    bad_key = subprocess.run(
+        [sys.executable, "-m", "contextdesk.cli", "sync"],
+        cwd=tmp_path,
+        env={**env, "CONTEXTDESK_API_KEY": "short"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad_key.returncode == 1 and "Traceback" not in bad_key.stderr
+    assert "CONTEXTDESK_API_KEY must be at least 16 characters" in bad_key.stderr
+    no_db = subprocess.run(
+        [sys.executable, "-m", "contextdesk.cli", "sync"],
+        cwd=tmp_path,
+        env={**env, "DATABASE_URL": "postgresql://nobody:secret@127.0.0.1:1/x"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert no_db.returncode == 1 and "Traceback" not in no_db.stderr
+    assert "cannot use the database at" in no_db.stderr and "secret" not in no_db.stderr
