@@ -1,7 +1,7 @@
 """golden profiles, profile conflicts, status history; lookup index on customer_records.postcode
 
 Revision ID: 0004_profiles
-Revises: 0001_intake
+Revises: 0003_identity
 Create Date: 2026-11-29 18:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import context.dbtypes
 
 revision: str = "0004_profiles"
-down_revision: str | Sequence[str] | None = "0001_intake"
+down_revision: str | Sequence[str] | None = "0003_identity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

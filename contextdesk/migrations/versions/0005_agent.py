@@ -1,7 +1,7 @@
 """agent: conversations, messages, turns (route, context snapshot, passages, model, tokens), handoff requests
 
 Revision ID: 0005_agent
-Revises: 0001_intake
+Revises: 0004_profiles
 Create Date: 2026-11-29 19:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import context.dbtypes
 
 revision: str = "0005_agent"
-down_revision: str | Sequence[str] | None = "0001_intake"
+down_revision: str | Sequence[str] | None = "0004_profiles"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
