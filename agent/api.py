@@ -41,7 +41,15 @@ def _deps(request: Request) -> AgentDeps:
 
 
 def _ip(request: Request) -> str:
+    # The socket peer, or the client a trusted proxy named: the server decides (CONTEXTDESK_TRUSTED_PROXIES),
+    # never a header the client sent straight to us.
     return request.client.host if request.client else "unknown"
+
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such conversation."}}
+_STATE: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The conversation has no open handoff (or it is already closed)."}
+}
 
 
 router = APIRouter(prefix="/v1/conversations", tags=["chat"])
@@ -49,7 +57,7 @@ human_router = APIRouter(prefix="/v1", tags=["chat: human side"], dependencies=[
 page_router = APIRouter(tags=["demo page"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses={429: {"description": "Too many new conversations from this address."}})
 def create_conversation(request: Request, body: ConversationCreate) -> ConversationPublic:
     """Start a conversation. Send `user_id` or `email` with `user_hash` = hex HMAC-SHA256(secret, identifier)
     to be recognised as a customer; without a valid hash the conversation is an anonymous visitor's."""
@@ -103,13 +111,13 @@ async def post_message(
     )
 
 
-@router.get("/{conversation_id}")
+@router.get("/{conversation_id}", responses=_NOT_FOUND)
 def get_conversation(request: Request, conversation_id: str) -> TranscriptPublic:
     """The transcript: the conversation and its messages, oldest first."""
     return service.get_transcript(engine=_deps(request).engine, conversation_id=conversation_id)
 
 
-@human_router.get("/conversations/{conversation_id}/turns")
+@human_router.get("/conversations/{conversation_id}/turns", responses=_NOT_FOUND)
 def get_turns(request: Request, conversation_id: str) -> list[TurnPublic]:
     """What went into each reply: route, context snapshot, passages, prompt, model, tokens, escalation."""
     return service.list_turns(engine=_deps(request).engine, conversation_id=conversation_id)
@@ -121,7 +129,7 @@ def get_handoff_requests(request: Request, status: str | None = "open") -> list[
     return service.list_handoff_requests(engine=_deps(request).engine, status=status or None)
 
 
-@human_router.post("/conversations/{conversation_id}/resolve")
+@human_router.post("/conversations/{conversation_id}/resolve", responses=_NOT_FOUND | _STATE)
 def resolve(request: Request, conversation_id: str, body: HumanAction) -> TranscriptPublic:
     """A person resolves the handoff (optionally with a last message to the customer)."""
     return service.close_handoff(
@@ -133,7 +141,7 @@ def resolve(request: Request, conversation_id: str, body: HumanAction) -> Transc
     )
 
 
-@human_router.post("/conversations/{conversation_id}/hand-back")
+@human_router.post("/conversations/{conversation_id}/hand-back", responses=_NOT_FOUND | _STATE)
 def hand_back(request: Request, conversation_id: str, body: HumanAction) -> TranscriptPublic:
     """A person hands the conversation back to the bot, which answers again."""
     return service.close_handoff(

@@ -30,6 +30,16 @@ REASON_CODES = (
 )
 ReasonCode = Literal["customer_request", "frustration", "loop", "no_answer", "sensitive_topic", "policy", "sales_lead"]
 HandoffRequestStatus = Literal["open", "resolved", "returned_to_bot"]
+#: Text a person typed must hold one visible character somewhere: not only whitespace, control characters or
+#: invisible format characters (zero-width U+200B-U+200F, word joiner U+2060, BOM U+FEFF, Hangul and braille
+#: fillers...). An unanchored JSON-Schema `pattern`, read alike by pydantic, browsers and API fuzzers.
+VISIBLE_TEXT = (
+    r"[^\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    r"\u2028-\u202f\u205f-\u206f\u2800\u3000\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8]"
+)
+#: The most a customer message can hold whatever `agent.limits.max_message_chars` says (the API's schema shows
+#: the configured limit; over it the API answers 413).
+MESSAGE_MAX_CHARS = 20_000
 
 
 def _ts(*, nullable: bool = False) -> Any:
@@ -158,7 +168,12 @@ class ConversationCreate(BaseModel):
 class MessageCreate(BaseModel):
     """A customer message."""
 
-    content: str = PField(min_length=1, description="The customer's message (limited in size by the config).")
+    content: str = PField(
+        min_length=1,
+        max_length=MESSAGE_MAX_CHARS,
+        pattern=VISIBLE_TEXT,
+        description="The customer's message: some visible text, at most `agent.limits.max_message_chars` long.",
+    )
 
 
 class Citation(BaseModel):
@@ -283,5 +298,10 @@ class HandoffRequestPublic(BaseModel):
 class HumanAction(BaseModel):
     """A person resolving a handoff or handing the conversation back to the bot."""
 
-    actor: str = PField(min_length=1, max_length=128)
-    message: str | None = PField(None, description="Optional message to the customer, shown as the human's.")
+    actor: str = PField(min_length=1, max_length=128, pattern=VISIBLE_TEXT)
+    message: str | None = PField(
+        None,
+        max_length=4000,
+        pattern=VISIBLE_TEXT,
+        description="Optional message to the customer, shown as the human's.",
+    )

@@ -7,57 +7,33 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
+from agent.api import PAGE as CHAT_PAGE
 from agent.api import human_router as chat_human_router
 from agent.api import page_router as chat_page_router
 from agent.api import router as chat_router
-from agent.errors import AgentError, ChatLimitError, ConversationNotFound, HandoffStateError, RateLimited
 from agent.service import AgentDeps
 from context.customer_context.api import router as customers_router
 from context.customer_context.config import ContextConfig, load_context_config
-from context.errors import ConfigError, ContextError, NotFoundError
-from context.identity.errors import UnknownCustomerError
+from contextdesk.api_docs import ASSETS_PREFIX, DOCS_CSP, install_docs
 from contextdesk.db import is_up_to_date, make_engine, upgrade
+from contextdesk.http_errors import install_error_handlers, install_openapi
+from contextdesk.http_security import (
+    API_CSP,
+    HeaderPolicy,
+    RequestGuardMiddleware,
+    SecurityHeadersMiddleware,
+    page_csp,
+)
 from contextdesk.settings import Settings, load_settings
-from handoff.api import handoff_error_handler
+from handoff.api import PAGE as INBOX_PAGE
 from handoff.api import page_router as inbox_page_router
 from handoff.api import router as inbox_router
-from handoff.errors import HandoffError
 from handoff.service import HandoffDeps
-
-
-def _status_of(exc: ContextError) -> int:
-    if isinstance(exc, NotFoundError | UnknownCustomerError):
-        return 404
-    if isinstance(exc, ValueError):  # bad input, e.g. a lookup without usable criteria
-        return 422
-    if isinstance(exc, ConfigError):
-        return 500
-    return 400
-
-
-async def _context_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ContextError)
-    return JSONResponse(status_code=_status_of(exc), content={"detail": str(exc), "error": type(exc).__name__})
-
-
-async def _agent_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AgentError)
-    status, headers = 500, {}
-    if isinstance(exc, ConversationNotFound):
-        status = 404
-    elif isinstance(exc, HandoffStateError):
-        status = 409
-    elif isinstance(exc, ChatLimitError):
-        status = exc.status
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(int(exc.retry_after_s + 0.999))
-    return JSONResponse(status_code=status, content={"detail": str(exc), "error": type(exc).__name__}, headers=headers)
 
 
 def _embedder(settings: Settings) -> Any:
@@ -159,13 +135,12 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     engine = make_engine(settings.resolved_database_url)
     if not is_up_to_date(engine):
         upgrade(engine)
-    app = FastAPI(title="ContextDesk", version="0.1", lifespan=_lifespan)
+    app = FastAPI(title="ContextDesk", version="0.1", lifespan=_lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.api_key = settings.api_key
     app.state.context_config = load_context_config(settings.resolved_config_file)
-    app.add_exception_handler(ContextError, _context_error)
-    app.add_exception_handler(AgentError, _agent_error)
+    install_error_handlers(app)
     app.include_router(customers_router)
     if demo and settings.identity_secret is None:
         settings = settings.model_copy(update={"identity_secret": SecretStr(secrets.token_hex(32))})
@@ -174,7 +149,6 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     app.include_router(chat_router)
     app.include_router(chat_human_router)
     app.include_router(chat_page_router)
-    app.add_exception_handler(HandoffError, handoff_error_handler)
     app.state.handoff = _handoff_deps(settings, engine, app.state.agent)
     app.state.handoff_worker = None
     if settings.handoff_worker:
@@ -184,6 +158,12 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
         app.state.agent.on_handoff = app.state.handoff_worker.notify
     app.include_router(inbox_router)
     app.include_router(inbox_page_router)
+    install_docs(app)
+    install_openapi(
+        app,
+        max_body_bytes=settings.max_request_body_bytes,
+        string_limits={("MessageCreate", "content"): app.state.agent.config.limits.max_message_chars},
+    )
     if settings.cors_origins:
         # Only the configured widget origins may call the API from a browser (no wildcard: see Settings).
         app.add_middleware(
@@ -192,4 +172,33 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "Accept", "X-API-Key"],
         )
+    # Outermost last: every response, refusals included, carries the security headers.
+    app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, policies=header_policies(settings), default=API_POLICY)
     return app
+
+
+#: The API and anything not listed below: JSON only, never framed, never cached.
+API_POLICY = HeaderPolicy(name="api", paths=("/*",), csp=API_CSP)
+
+
+def header_policies(settings: Settings) -> list[HeaderPolicy]:
+    """The route groups and their security headers (the first group whose paths match wins)."""
+    return [
+        # Our own pages: only their inline code (by hash), calls to this origin; they show private data.
+        HeaderPolicy(
+            name="pages",
+            paths=("/", "/inbox"),
+            csp=page_csp(page.read_text(encoding="utf-8") for page in (CHAT_PAGE, INBOX_PAGE)),
+        ),
+        # The API docs; their assets are pinned files, cacheable but revalidated.
+        HeaderPolicy(name="docs", paths=("/docs", "/redoc", "/openapi.json"), csp=DOCS_CSP),
+        HeaderPolicy(name="docs-assets", paths=(ASSETS_PREFIX + "/*",), csp=DOCS_CSP, cache_control="no-cache"),
+        # The embeddable widget (a later issue adds its routes): the only group a site may frame.
+        HeaderPolicy(
+            name="widget",
+            paths=("/widget", "/widget/*"),
+            csp=page_csp(()),
+            frame_ancestors=tuple(settings.frame_ancestors),
+        ),
+    ]

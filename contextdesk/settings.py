@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -49,6 +51,21 @@ class Settings(BaseSettings):
     )
     handoff_worker: bool = Field(True, description="Run the handoff outbox worker inside the API server.")
 
+    # --- the public HTTP surface (docs/deployment.md) ---
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed (JSON "
+        "list); empty: none, the connecting address is the client's (and its rate-limit key).",
+    )
+    max_request_body_bytes: int = Field(
+        262_144, ge=1024, description="Largest request body accepted; larger ones get 413 before being read."
+    )
+    frame_ancestors: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to embed ContextDesk's embeddable routes (the widget group) in a frame; "
+        "empty: no page may be framed.",
+    )
+
     @field_validator("llm_timeout_seconds")
     @classmethod
     def _positive_timeout(cls, value: float) -> float:
@@ -62,6 +79,27 @@ class Settings(BaseSettings):
         # A wildcard would let any site read customer context through a visitor's browser.
         if "*" in value:
             raise ValueError("'*' is not allowed: list the widget's origins explicitly")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry == "*":
+                continue  # every peer is a proxy: only when nothing but the proxy can reach the server
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/24)") from None
+        return value
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _framing_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            # One token each: a space or ';' would smuggle other directives into the CSP header.
+            if origin == "*" or not re.fullmatch(r"(https?://)?[A-Za-z0-9.*-]+(:\d+)?|'self'", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://shop.example ('*' is not allowed)")
         return value
 
     @model_validator(mode="after")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 
 from context.customer_context.api import require_api_key
@@ -29,6 +30,18 @@ from handoff.models import (
 from handoff.service import HandoffDeps
 
 PAGE = Path(__file__).with_name("static") / "inbox.html"
+
+#: Ids are 64-bit database keys: a bigger number is a 422, never an overflow inside the database driver.
+HandoffId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+DeliveryId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+#: Age filters stop at 100 years: further back than that is no filter at all, and beyond dates overflow.
+AgeMinutes = Annotated[float | None, Query(ge=0, le=100 * 365 * 24 * 60, allow_inf_nan=False)]
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such handoff."}}
+_STATE: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such handoff."},
+    409: {"description": "The action does not fit the handoff's state (or who claimed it)."},
+}
 
 router = APIRouter(prefix="/v1", tags=["handoff inbox"], dependencies=[Depends(require_api_key)])
 page_router = APIRouter(tags=["handoff inbox"])
@@ -51,8 +64,8 @@ def list_handoffs(
     status: Annotated[list[HandoffState] | None, Query(description="open, claimed, resolved, returned_to_bot")] = None,
     priority: Annotated[list[Priority] | None, Query()] = None,
     reason: Annotated[list[str] | None, Query(description="Reason codes, e.g. customer_request.")] = None,
-    min_age_minutes: Annotated[float | None, Query(ge=0)] = None,
-    max_age_minutes: Annotated[float | None, Query(ge=0)] = None,
+    min_age_minutes: AgeMinutes = None,
+    max_age_minutes: AgeMinutes = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[HandoffListItem]:
     """Handoffs, urgent first then oldest first, filtered by status, priority, reason and age."""
@@ -73,42 +86,42 @@ def summary_schema() -> dict[str, Any]:
     return HandoffSummary.model_json_schema()
 
 
-@router.get("/handoffs/{handoff_id}")
-def get_handoff(request: Request, handoff_id: int) -> HandoffPublic:
+@router.get("/handoffs/{handoff_id}", responses=_NOT_FOUND)
+def get_handoff(request: Request, handoff_id: HandoffId) -> HandoffPublic:
     """One handoff: summary (with text and markdown renderings), state history, notes, deliveries."""
     return service.get_handoff(engine=_deps(request).engine, handoff_id=handoff_id)
 
 
-@router.post("/handoffs/{handoff_id}/claim")
-def claim(request: Request, handoff_id: int, body: ClaimBody) -> HandoffPublic:
+@router.post("/handoffs/{handoff_id}/claim", responses=_STATE)
+def claim(request: Request, handoff_id: HandoffId, body: ClaimBody) -> HandoffPublic:
     """Take the handoff (open → claimed)."""
     return service.claim(
         engine=_deps(request).engine, handoff_id=handoff_id, actor=body.actor, take_over=body.take_over
     )
 
 
-@router.post("/handoffs/{handoff_id}/reply")
-def reply(request: Request, handoff_id: int, body: ReplyBody) -> HandoffPublic:
+@router.post("/handoffs/{handoff_id}/reply", responses=_STATE)
+def reply(request: Request, handoff_id: HandoffId, body: ReplyBody) -> HandoffPublic:
     """Message the customer; it appears in the conversation (GET /v1/conversations/{id}) as the person's."""
     return service.reply(engine=_deps(request).engine, handoff_id=handoff_id, actor=body.actor, message=body.message)
 
 
-@router.post("/handoffs/{handoff_id}/notes")
-def add_note(request: Request, handoff_id: int, body: NoteBody) -> HandoffPublic:
+@router.post("/handoffs/{handoff_id}/notes", responses=_STATE)
+def add_note(request: Request, handoff_id: HandoffId, body: NoteBody) -> HandoffPublic:
     """An internal note, never shown to the customer."""
     return service.add_note(engine=_deps(request).engine, handoff_id=handoff_id, actor=body.actor, body=body.body)
 
 
-@router.post("/handoffs/{handoff_id}/resolve")
-def resolve(request: Request, handoff_id: int, body: CloseBody) -> HandoffPublic:
+@router.post("/handoffs/{handoff_id}/resolve", responses=_STATE)
+def resolve(request: Request, handoff_id: HandoffId, body: CloseBody) -> HandoffPublic:
     """Resolve the handoff (the conversation closes; a new customer message reopens it with the bot)."""
     return service.close(
         engine=_deps(request).engine, handoff_id=handoff_id, actor=body.actor, to="resolved", message=body.message
     )
 
 
-@router.post("/handoffs/{handoff_id}/hand-back")
-def hand_back(request: Request, handoff_id: int, body: CloseBody) -> HandoffPublic:
+@router.post("/handoffs/{handoff_id}/hand-back", responses=_STATE)
+def hand_back(request: Request, handoff_id: HandoffId, body: CloseBody) -> HandoffPublic:
     """Hand the conversation back to the bot, which answers again."""
     return service.close(
         engine=_deps(request).engine,
@@ -129,8 +142,14 @@ def list_deliveries(
     return outbox.list_deliveries(_deps(request).engine, status=status, limit=limit)
 
 
-@router.post("/handoff-deliveries/{delivery_id}/retry")
-def retry_delivery(request: Request, delivery_id: int) -> list[int]:
+@router.post(
+    "/handoff-deliveries/{delivery_id}/retry",
+    responses={
+        404: {"description": "No such delivery."},
+        409: {"description": "The delivery is not dead-lettered: nothing to retry."},
+    },
+)
+def retry_delivery(request: Request, delivery_id: DeliveryId) -> list[int]:
     """Send a dead-lettered delivery again (the worker picks it up at once)."""
     ids = outbox.retry_dead(_deps(request).engine, delivery_id=delivery_id, actor="api")
     _wake(request)
@@ -141,19 +160,3 @@ def retry_delivery(request: Request, delivery_id: int) -> list[int]:
 def inbox_page() -> Response:
     """The plain inbox page (it holds no data; it asks for the API key and calls the API)."""
     return HTMLResponse(PAGE.read_text(encoding="utf-8"), headers={"Cache-Control": "no-store"})
-
-
-async def handoff_error_handler(_request: Request, exc: Exception) -> Response:
-    """Map handoff errors to HTTP: unknown id 404, an action the state does not allow 409, config 500."""
-    from fastapi.responses import JSONResponse
-
-    from handoff.errors import HandoffConfigError, HandoffNotFound, InboxStateError
-
-    status = 400
-    if isinstance(exc, HandoffNotFound):
-        status = 404
-    elif isinstance(exc, InboxStateError):
-        status = 409
-    elif isinstance(exc, HandoffConfigError):
-        status = 500
-    return JSONResponse(status_code=status, content={"detail": str(exc), "error": type(exc).__name__})

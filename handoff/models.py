@@ -16,7 +16,7 @@ from pydantic import Field as PField
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from agent.models import ReasonCode
+from agent.models import VISIBLE_TEXT, ReasonCode
 from context.dbtypes import JSONType, UTCDateTime, utcnow
 
 #: Bump when the summary's shape changes incompatibly; receivers switch on `schema_version`.
@@ -372,7 +372,7 @@ class HandoffPublic(BaseModel):
 class ActorBody(BaseModel):
     """Who does an inbox action."""
 
-    actor: str = PField(min_length=1, max_length=128)
+    actor: str = PField(min_length=1, max_length=128, pattern=VISIBLE_TEXT)
 
 
 class ClaimBody(ActorBody):
@@ -384,16 +384,16 @@ class ClaimBody(ActorBody):
 class ReplyBody(ActorBody):
     """A message from the person to the customer (appears in the conversation and the widget)."""
 
-    message: str = PField(min_length=1, max_length=4000)
+    message: str = PField(min_length=1, max_length=4000, pattern=VISIBLE_TEXT)
 
 
 class NoteBody(ActorBody):
     """An internal note."""
 
-    body: str = PField(min_length=1, max_length=4000)
+    body: str = PField(min_length=1, max_length=4000, pattern=VISIBLE_TEXT)
 
 
 class CloseBody(ActorBody):
     """Resolve or hand back, optionally with a last message to the customer."""
 
-    message: str | None = PField(None, max_length=4000)
+    message: str | None = PField(None, max_length=4000, pattern=VISIBLE_TEXT)

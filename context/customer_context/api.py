@@ -9,7 +9,8 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.engine import Engine
 
@@ -18,8 +19,13 @@ from context.customer_context.models import CustomerContext, LookupResult, Rende
 from context.customer_context.render import render_context
 from context.customer_context.service import build_customer_context, lookup_customer
 
+# Declared as a security scheme so the OpenAPI document (and Swagger UI's "Authorize") knows about the key.
+_API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", scheme_name="ApiKey", description="CONTEXTDESK_API_KEY", auto_error=False
+)
 
-def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+
+def require_api_key(request: Request, x_api_key: Annotated[str | None, Security(_API_KEY_HEADER)] = None) -> None:
     """Reject the request unless X-API-Key matches the configured key (constant-time compare)."""
     configured: SecretStr | None = getattr(request.app.state, "api_key", None)
     if configured is None:
@@ -49,15 +55,15 @@ class ContextResponse(BaseModel):
 router = APIRouter(prefix="/v1/customers", tags=["customers"], dependencies=[Depends(require_api_key)])
 
 
-@router.get("/lookup")
+@router.get("/lookup", responses={422: {"description": "No usable criteria (e.g. a name without a postcode)."}})
 def lookup(
     request: Request,
-    email: str | None = None,
-    phone: str | None = None,
-    order: str | None = None,
-    external_id: str | None = None,
-    name: str | None = None,
-    postcode: str | None = None,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    phone: Annotated[str | None, Query(max_length=64)] = None,
+    order: Annotated[str | None, Query(max_length=128)] = None,
+    external_id: Annotated[str | None, Query(max_length=256)] = None,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    postcode: Annotated[str | None, Query(max_length=32)] = None,
 ) -> LookupResult:
     """Find a customer by email, phone, order number, external id, or name + postcode."""
     return lookup_customer(
@@ -71,12 +77,12 @@ def lookup(
     )
 
 
-@router.get("/{customer_id}/context")
+@router.get("/{customer_id}/context", responses={404: {"description": "No such customer."}})
 def customer_context(
     request: Request,
     customer_id: str,
     purpose: Literal["llm_prompt", "handoff", "widget"] = "llm_prompt",
-    topic: str | None = None,
+    topic: Annotated[str | None, Query(max_length=64)] = None,
     render: bool = False,
     max_tokens: Annotated[int, Query(ge=100, le=32000)] = 800,
 ) -> ContextResponse:

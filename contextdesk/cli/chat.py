@@ -94,6 +94,7 @@ def serve_app(*, host: str, port: int, demo: bool) -> None:
     import uvicorn
 
     from contextdesk.app import create_app
+    from contextdesk.http_security import uvicorn_config
 
     engine()  # migrate first, with the CLI's messages
     config = settings()
@@ -112,7 +113,8 @@ def serve_app(*, host: str, port: int, demo: bool) -> None:
     if demo_key:
         inbox = f"http://{host}:{port}/inbox"
         console.print(f"Agent inbox: [bold]{inbox}[/] with the API key [bold]{demo_key}[/] (demo only)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # Forwarded headers are believed only from CONTEXTDESK_TRUSTED_PROXIES (docs/deployment.md).
+    uvicorn.Server(uvicorn_config(app, settings=config, host=host, port=port, log_level="warning")).run()
 
 
 @app.command()
