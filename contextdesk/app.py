@@ -125,6 +125,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             worker.stop()
 
 
+API_DESCRIPTION = (
+    "Customer context, chat and handoff inbox. Every error answers `ErrorBody` (`error`, `detail`, and `errors` "
+    "for invalid fields). Text holding a NUL character or a lone UTF-16 surrogate is refused with 422 wherever "
+    "it appears (no database stores it); bodies over the configured size get 413 before they are read."
+)
+
+
 def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastAPI:
     """The FastAPI app: a migrated database in app.state.engine, customer and chat routes, error mapping.
 
@@ -135,7 +142,14 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     engine = make_engine(settings.resolved_database_url)
     if not is_up_to_date(engine):
         upgrade(engine)
-    app = FastAPI(title="ContextDesk", version="0.1", lifespan=_lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="ContextDesk",
+        version="0.1",
+        description=API_DESCRIPTION,
+        lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.api_key = settings.api_key

@@ -31,9 +31,10 @@ from handoff.service import HandoffDeps
 
 PAGE = Path(__file__).with_name("static") / "inbox.html"
 
-#: Ids are 64-bit database keys: a bigger number is a 422, never an overflow inside the database driver.
-HandoffId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
-DeliveryId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+#: Ids are INTEGER keys (32-bit in PostgreSQL): a bigger number is a 422, never an overflow in the database.
+MAX_ID = 2**31 - 1
+HandoffId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+DeliveryId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 #: Age filters stop at 100 years: further back than that is no filter at all, and beyond dates overflow.
 AgeMinutes = Annotated[float | None, Query(ge=0, le=100 * 365 * 24 * 60, allow_inf_nan=False)]
 

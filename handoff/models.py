@@ -378,7 +378,7 @@ class ActorBody(BaseModel):
 class ClaimBody(ActorBody):
     """Claim a handoff; `take_over` takes it from another person who claimed it."""
 
-    take_over: bool = False
+    take_over: bool = PField(False, strict=True)  # JSON true/false only, as the schema says (not 0, "yes")
 
 
 class ReplyBody(ActorBody):
