@@ -40,9 +40,7 @@ CONFIG = schemathesis.Config.from_dict(
                 # A lookup needs usable criteria (e.g. name *and* postcode, a real phone number): rules between
                 # parameters that JSON Schema cannot state, so a schema-valid lookup may be a declared 422.
                 "include-path": "/v1/customers/lookup",
-                "checks": {
-                    "positive_data_acceptance": {"expected-statuses": [*ACCEPTANCES, "422"]}
-                },
+                "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTANCES, "422"]}},
             }
         ],
     }
@@ -67,9 +65,7 @@ def fuzzed_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "agent:\n  limits:\n    max_message_chars: 500\n    messages_per_minute_per_conversation: 100000\n"
         "    messages_per_minute_per_ip: 100000\n    conversations_per_minute_per_ip: 100000\n"
     )
-    settings = Settings(
-        home=home, config_file=config, api_key=API_KEY, identity_secret=SECRET, handoff_worker=False
-    )
+    settings = Settings(home=home, config_file=config, api_key=API_KEY, identity_secret=SECRET, handoff_worker=False)
     app = create_app(settings)
     _seed(app)
     return schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
@@ -82,4 +78,3 @@ schema = schemathesis.pytest.from_fixture("fuzzed_app")
 @schema.parametrize()
 def test_every_operation_keeps_its_contract(case: schemathesis.Case) -> None:
     case.call_and_validate()
-
