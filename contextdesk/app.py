@@ -1,4 +1,4 @@
-"""The composition root of the HTTP API: settings → engine → routers, and one exception-to-HTTP mapping."""
+"""The composition root of the HTTP API: settings → engine → routers, error mapping, request guards, headers."""
 
 from __future__ import annotations
 
