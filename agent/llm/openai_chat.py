@@ -94,7 +94,12 @@ class OfflineTokenChatOpenAI(ChatOpenAI):
 
 
 def retry_after_seconds(exc: BaseException | None, *, now: datetime | None = None) -> float | None:
-    """The wait an HTTP error asks for: `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date."""
+    """The wait an HTTP error asks for: `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date.
+
+    An HTTP date is measured against `now`, or else against the response's own `Date` header: the server's
+    clock is the one its date was written by (RFC 9110), and this module never reads the wall clock. Without
+    either, the hint is ignored (the usual backoff applies).
+    """
     if not isinstance(exc, openai.APIStatusError):
         return None
     headers = exc.response.headers
@@ -117,7 +122,14 @@ def retry_after_seconds(exc: BaseException | None, *, now: datetime | None = Non
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    if now is None:
+        try:
+            now = email.utils.parsedate_to_datetime(headers.get("date", ""))
+        except (TypeError, ValueError):
+            return None
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 def is_retryable(exc: BaseException) -> bool:
