@@ -1,8 +1,11 @@
-"""The import-linter contracts in pyproject.toml hold, and they really reject an import against the flow."""
+"""The import-linter contracts in pyproject.toml hold and really reject imports against the flow; docs/architecture.md
+names only code that exists."""
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -86,3 +89,31 @@ def test_a_new_module_in_context_must_be_given_a_layer(project_copy: Path) -> No
     result = _lint(project_copy)
     assert result.returncode != 0
     assert "not listed as layers" in result.stdout and "- context.helpers" in result.stdout
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether `dotted` is an importable module or an attribute path inside one."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[cut:]:
+                obj = getattr(obj, name)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def test_the_architecture_doc_names_only_code_that_exists() -> None:
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    quoted = re.findall(r"`([^`\s]+)`", doc)
+    files = (".yaml", ".yml", ".md", ".toml", ".py")  # `contextdesk.yaml` is a file name, not a module
+    names = [q for q in quoted if re.fullmatch(rf"(?:{'|'.join(PACKAGES)})(?:\.\w+)+", q) and not q.endswith(files)]
+    paths = [q for q in quoted if "/" in q and q.split("/", 1)[0] in PACKAGES]
+    assert len(names) > 40 and len(paths) > 3  # the doc is written in these names; a rewrite must keep them
+    assert [n for n in names if not _resolves(n)] == []
+    assert [p for p in paths if not (ROOT / p).exists()] == []
