@@ -8,6 +8,7 @@ test fails when a new one appears and also when a listed one is paid, so the lis
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,14 +17,17 @@ PACKAGES = ("contextdesk", "evals", "handoff", "agent", "context", "knowledge")
 DEMO_PACKAGES = ("context.demo", "knowledge.demo")
 
 
-def _modules() -> Iterator[tuple[str, ast.Module]]:
+@functools.cache
+def _modules() -> tuple[tuple[str, ast.Module], ...]:
     """(path relative to the repository, parsed module) of every production module."""
+    out = []
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             rel = path.relative_to(ROOT).as_posix()
             if rel.startswith("contextdesk/migrations/versions/"):
                 continue  # frozen history, not code that runs with the app
-            yield rel, ast.parse(path.read_text(encoding="utf-8"), filename=rel)
+            out.append((rel, ast.parse(path.read_text(encoding="utf-8"), filename=rel)))
+    return tuple(out)
 
 
 def _imported(tree: ast.Module) -> set[str]:
@@ -110,3 +114,38 @@ def test_phone_numbers_are_parsed_in_intake_standardization() -> None:
     users = _importers_of(("phonenumbers",))
     assert users - known_debts == {owner}
     assert known_debts <= users, "a listed debt is paid: remove it from known_debts"
+
+
+def _string_literals(tree: ast.Module) -> Iterator[str]:
+    """String constants in code (f-string parts included), docstrings left out."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node.value
+
+
+def test_the_demo_sources_id_formats_live_in_the_demo_config_only() -> None:
+    # The demo's identifier formats (context/demo/mapping.py); a real business configures its own in
+    # contextdesk.yaml, so code that spells them out works only on the demo's data.
+    prefixes = ("stripe:", "shopify:customer:", "crm:contact:", "zendesk:user:")
+    known_debts = {
+        # lookup_customer turns a bare external id into the demo's namespaced forms. Paying it: derive the forms
+        # from the intake config's identifier formats (passed in by the composition root), or match on the id
+        # part of the stored identifier.
+        "context/customer_context/service.py",
+    }
+    found = {
+        rel
+        for rel, tree in _modules()
+        if not rel.startswith(("context/demo/", "knowledge/demo/"))
+        and any(s.startswith(prefixes) for s in _string_literals(tree))
+    }
+    assert found - known_debts == set(), "demo identifier formats in production code"
+    assert known_debts <= found, "a listed debt is paid: remove it from known_debts"
