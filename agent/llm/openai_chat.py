@@ -42,7 +42,7 @@ from agent.llm.output import (
     with_output_instructions,
     with_schema_instructions,
 )
-from agent.llm.tokens import TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING, count_tokens, encoding, token_ids
+from agent.llm.tokens import count_chat_tokens, encoding, token_ids
 
 log = logging.getLogger(__name__)
 P = TypeVar("P")  # what a repair parses into
@@ -86,11 +86,7 @@ class OfflineTokenChatOpenAI(ChatOpenAI):
         self, messages: Sequence[BaseMessage], tools: Sequence[Any] | None = None, **kwargs: Any
     ) -> int:
         """Prompt tokens of `messages` (chat-format overhead included), for any model name."""
-        total = TOKENS_REPLY_PRIMING
-        for message in messages:
-            role = _ROLES.get(message.type, message.type)
-            total += TOKENS_PER_MESSAGE + count_tokens(role) + count_tokens(message.text)
-        return total
+        return count_chat_tokens((_ROLES.get(m.type, m.type), m.text) for m in messages)
 
 
 def retry_after_seconds(exc: BaseException | None, *, now: datetime | None = None) -> float | None:

@@ -82,7 +82,8 @@ class CustomerRecord(SourceRowMixin, CustomerRecordBase, table=True):
     """The person as one source record sees them (a node of the identity graph)."""
 
     __tablename__ = "customer_records"
-    __table_args__ = (UniqueConstraint("source", "source_record_id"),)
+    # Name + postcode lookups start from the postcode (the index migration 0004 creates).
+    __table_args__ = (UniqueConstraint("source", "source_record_id"), Index("ix_customer_records_postcode", "postcode"))
 
     id: int | None = Field(default=None, primary_key=True)
     source_updated_at: datetime | None = _ts()
