@@ -19,7 +19,9 @@ from agent.api import router as chat_router
 from agent.service import AgentDeps
 from context.customer_context.api import router as customers_router
 from context.customer_context.config import ContextConfig, load_context_config
+from context.dbtypes import Clock
 from contextdesk.api_docs import ASSETS_PREFIX, DOCS_CSP, install_docs
+from contextdesk.clock import system_now
 from contextdesk.db import is_up_to_date, make_engine, upgrade
 from contextdesk.http_errors import install_error_handlers, install_openapi
 from contextdesk.http_security import (
@@ -50,7 +52,9 @@ def _embedder(settings: Settings) -> Any:
     return MiniLMEmbedder()
 
 
-def _agent_deps(settings: Settings, engine: Engine, context_config: ContextConfig) -> AgentDeps:
+def _agent_deps(
+    settings: Settings, engine: Engine, context_config: ContextConfig, *, clock: Clock = system_now
+) -> AgentDeps:
     """The chat service's dependencies: agent config, knowledge store (if indexed), LLM (if configured)."""
     from agent.config import load_agent_config
     from agent.llm.factory import build_chat_model
@@ -77,6 +81,7 @@ def _agent_deps(settings: Settings, engine: Engine, context_config: ContextConfi
     return AgentDeps(
         engine=engine,
         config=load_agent_config(settings.resolved_config_file),
+        now=clock,
         context_config=context_config,
         store=store,
         model=model,
@@ -105,10 +110,11 @@ def _handoff_deps(settings: Settings, engine: Engine, agent: AgentDeps) -> Hando
     model = agent.model if isinstance(agent.model, StructuredChatModel) else None
     return HandoffDeps(
         engine=engine,
+        now=agent.now,
         config=config,
         context_config=agent.context_config,
         model=model,
-        targets=build_targets(config),
+        targets=build_targets(config, clock=agent.now),
     )
 
 
@@ -132,9 +138,10 @@ API_DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastAPI:
+def create_app(settings: Settings | None = None, *, demo: bool = False, clock: Clock = system_now) -> FastAPI:
     """The FastAPI app: a migrated database in app.state.engine, customer and chat routes, error mapping.
 
+    `clock` is where every "now" of the app comes from (the wall clock; tests pass their own).
     `demo=True` serves signed demo identities to the demo page (never in production); without an identity
     secret configured it makes up a random one for the process.
     """
@@ -152,6 +159,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.clock = clock
     app.state.api_key = settings.api_key
     app.state.context_config = load_context_config(settings.resolved_config_file)
     install_error_handlers(app)
@@ -159,7 +167,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     if demo and settings.identity_secret is None:
         settings = settings.model_copy(update={"identity_secret": SecretStr(secrets.token_hex(32))})
     app.state.demo = demo
-    app.state.agent = _agent_deps(settings, engine, app.state.context_config)
+    app.state.agent = _agent_deps(settings, engine, app.state.context_config, clock=clock)
     app.include_router(chat_router)
     app.include_router(chat_human_router)
     app.include_router(chat_page_router)

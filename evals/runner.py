@@ -223,9 +223,11 @@ class EvalEnv:
     context_config: ContextConfig
     kb: dict[str, str]
     secret: SecretStr
+    # When the run happened (stamped on the report); the scenarios themselves run at `now`.
+    clock: Callable[[], datetime]
     now: datetime = DEMO_NOW
     judge: Judge | None = None
-    summary_check: Callable[[Engine], SummaryCheck | None] | None = None
+    summary_check: Callable[[Engine, datetime], SummaryCheck | None] | None = None
     workers: int = 1
 
 
@@ -388,7 +390,7 @@ class Runner:
         else:
             corpus = self.kb_corpus
         self.kb_corpus = self.kb_corpus or corpus
-        check = env.summary_check(engine) if env.summary_check else None
+        check = env.summary_check(engine, env.now) if env.summary_check else None
         return _Variant(key, perturbations, self.make_target(engine), engine, corpus, applied, inline_ids, {}, check)
 
     def _truth(self, v: _Variant, cid: str | None) -> Truth:
@@ -502,7 +504,7 @@ class Runner:
         suite_names: Sequence[str] = (),
     ) -> RunResult:
         """Every scenario × repeat (and × perturbation), grouped by store variant; metrics at the end."""
-        started_at = datetime.now(UTC)
+        started_at = self.env.clock()
         t0 = time.perf_counter()
         scenarios = [s for suite in suites for s in suite.scenarios]
         plan: dict[tuple[str, ...], tuple[list[Perturbation], list[tuple[Scenario, Perturbation | None, int]]]] = {}

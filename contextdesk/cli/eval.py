@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from contextdesk.cli.common import console, engine, fail, friendly_errors, settings
+from contextdesk.clock import system_now
 
 app = typer.Typer(
     help="Answer-quality evals: run scenario suites against the agent, compare runs, capture conversations."
@@ -96,6 +97,7 @@ def run(
         context_config=context_config,
         kb=load_kb_text(kb_dir or ARTICLES_DIR),
         secret=secret,
+        clock=system_now,
         judge=LLMJudge(model) if model is not None else None,
         summary_check=_summary_check_factory(context_config),
         workers=workers,

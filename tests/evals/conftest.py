@@ -21,6 +21,7 @@ from evals.runner import EvalEnv, Runner, in_process_runner
 from evals.truth import load_kb_text
 from knowledge.demo import ARTICLES_DIR
 from tests.agent.fake_openai import FakeOpenAI
+from tests.clock import NOW, tick
 
 SECRET = SecretStr("eval-test-identity-secret-0123456789")
 API_KEY = "eval-test-api-key-0123456789"
@@ -67,9 +68,9 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
     data = generate(home / "data", customers=30, seed=7)
     engine = make_engine(f"sqlite:///{home / 'contextdesk.db'}")
     upgrade(engine)
-    sync(engine=engine, config=load_intake_config(data.config_path), workers=0)
-    identity.resolve_pending(engine=engine, rules=load_rules(data.config_path))
-    recompute_profiles(engine=engine, config=ContextConfig().profiles)
+    sync(clock=tick, engine=engine, config=load_intake_config(data.config_path), workers=0)
+    identity.resolve_pending(now=NOW, engine=engine, rules=load_rules(data.config_path))
+    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
     kb_dir = home / "help"
     kb_dir.mkdir()
     for name in ARTICLES:
@@ -102,6 +103,7 @@ def make_runner(demo_home: DemoHome) -> Callable[..., Runner]:
             "context_config": ContextConfig(),
             "kb": load_kb_text(demo_home.kb_dir),
             "secret": SECRET,
+            "clock": tick,
         }
         fields.update(env_overrides)
         return in_process_runner(EvalEnv(**fields), deps)  # type: ignore[arg-type]
@@ -118,7 +120,7 @@ def live_server(demo_home: DemoHome) -> Iterator[str]:
     copy = demo_home.home / "server.db"
     copy_store(demo_home.engine, copy).dispose()  # the backup API: includes what is still in the WAL
     settings = demo_home.settings.model_copy(update={"database_url": f"sqlite:///{copy}"})
-    app = create_app(settings)
+    app = create_app(settings, clock=tick)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

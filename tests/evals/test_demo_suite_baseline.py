@@ -18,6 +18,7 @@ from evals.report import load_results
 from evals.runner import EvalEnv, in_process_runner
 from evals.truth import load_kb_text
 from knowledge.demo import ARTICLES_DIR
+from tests.clock import tick
 from tests.evals.conftest import SECRET, DemoHome
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +44,7 @@ def demo_run(demo_home: DemoHome, tmp_path_factory: pytest.TempPathFactory) -> R
         context_config=context_config,
         kb=load_kb_text(ARTICLES_DIR),
         secret=SECRET,
+        clock=tick,
         summary_check=summary_check_factory(context_config),
     )
     runner = in_process_runner(env, _agent_deps(settings, demo_home.engine, context_config))
