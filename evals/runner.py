@@ -33,6 +33,7 @@ from agent.limits import RateLimiter
 from agent.models import ConversationCreate, Turn
 from agent.service import AgentDeps
 from context.customer_context import ContextConfig
+from context.demo.reference import STORY_NOW
 from evals.errors import EvalError, TargetError
 from evals.expectations import (
     Corpus,
@@ -64,7 +65,7 @@ from evals.truth import build_corpus, truth_for
 log = logging.getLogger(__name__)
 
 #: Reference time of the demo business (docs/demo-business.md): a Monday morning in business hours.
-DEMO_NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+DEMO_NOW = STORY_NOW  # Monday 2026-11-02 10:00 New York: the demo story's moment (context/demo/shift.py)
 SummaryCheck = Callable[[int], tuple[bool | None, str]]
 _FORGED = "0" * 64
 
