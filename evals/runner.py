@@ -34,6 +34,7 @@ from agent.models import ConversationCreate, Turn
 from agent.service import AgentDeps
 from context.customer_context import ContextConfig
 from context.demo.reference import STORY_NOW
+from context.intake.models import SyncRun
 from evals.errors import EvalError, TargetError
 from evals.expectations import (
     Corpus,
@@ -225,6 +226,9 @@ class EvalEnv:
     kb: dict[str, str]
     secret: SecretStr
     now: datetime = DEMO_NOW
+    # In-process copies record every source as last synced then (a demo loaded days away from the week its
+    # shifted story is told in is not stale in that story); None keeps the store's own sync times.
+    synced_at: datetime | None = None
     judge: Judge | None = None
     summary_check: Callable[[Engine], SummaryCheck | None] | None = None
     workers: int = 1
@@ -359,6 +363,10 @@ class Runner:
         if self.in_process:
             name = hashlib.sha1("|".join(key).encode()).hexdigest()[:10]
             engine = copy_store(env.engine, self.workdir / f"store-{name}.db")
+            if env.synced_at is not None:
+                with engine.begin() as conn:
+                    runs = SyncRun.__table__  # type: ignore[attr-defined]
+                    conn.execute(runs.update().values(started_at=env.synced_at, finished_at=env.synced_at))
         else:
             engine = env.engine
         inline_ids = {}

@@ -203,6 +203,17 @@ def _shift_json_lines(source: str, src: Path, dest: Path, days: int) -> int:
     return count
 
 
+def shift_of(weeks: int) -> DemoShift:
+    """The shift of the demo story by `weeks` whole weeks (what demo_shift.json records)."""
+    return DemoShift(
+        reference_date=datetime.fromisoformat(REFERENCE_DATE).date(),
+        story_now=STORY_NOW,
+        weeks=weeks,
+        days=7 * weeks,
+        now=shift_instant(STORY_NOW, 7 * weeks),
+    )
+
+
 def read_shift(folder: Path) -> DemoShift | None:
     """The shift manifest of a demo folder, or None when it holds unshifted (or no) demo data."""
     path = folder / MANIFEST_FILE
@@ -235,14 +246,7 @@ def shift_dataset(src_dir: Path, out_dir: Path, *, weeks: int) -> DemoShift:
         records[source] = shift(source, src, out_dir / name, days)
     for name in (CONFIG_FILE, GROUND_TRUTH_FILE):
         shutil.copyfile(src_dir / name, out_dir / name)
-    manifest = DemoShift(
-        reference_date=datetime.fromisoformat(REFERENCE_DATE).date(),
-        story_now=STORY_NOW,
-        weeks=weeks,
-        days=days,
-        now=shift_instant(STORY_NOW, days),
-        records=records,
-    )
+    manifest = shift_of(weeks).model_copy(update={"records": records})
     tmp = _atomic(out_dir / MANIFEST_FILE)
     tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, out_dir / MANIFEST_FILE)

@@ -1,5 +1,6 @@
 """Eval test fixtures: one demo store (personas + 30 generated people, synced, resolved, profiled) and a small
-real help-center index, built once per session; a small suite; a runner factory over them."""
+real help-center index, built once per session — with the story's own dates, and moved to this week as
+`contextdesk demo run` loads it (for the baseline gate); a small suite; a runner factory over them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from context.customer_context import ContextConfig
+from context.demo.models import DemoShift
 from contextdesk.settings import Settings
 from evals.runner import EvalEnv, Runner, in_process_runner
 from evals.truth import load_kb_text
@@ -48,11 +51,13 @@ class DemoHome:
     engine: Engine
     settings: Settings
     kb_dir: Path
+    shift: DemoShift | None = None  # how the demo's dates were moved (None: the story's own dates)
 
 
-@pytest.fixture(scope="session")
-def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
+def _build_home(home: Path, *, shift_weeks: int | None) -> DemoHome:
+    """Generate personas + 30 people into `home`, optionally moved by whole weeks, and load them."""
     from context.demo import generate
+    from context.demo.shift import shift_dataset
     from context.identity import service as identity
     from context.identity.rules import load_rules
     from context.intake.config import load_intake_config
@@ -63,12 +68,16 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
     from knowledge.service import ingest
     from knowledge.store import open_store
 
-    home = tmp_path_factory.mktemp("evalhome")
     data = generate(home / "data", customers=30, seed=7)
+    config_path = data.config_path
+    shift = None
+    if shift_weeks is not None:
+        shift = shift_dataset(data.out_dir, home / "demo", weeks=shift_weeks)
+        config_path = home / "demo" / config_path.name
     engine = make_engine(f"sqlite:///{home / 'contextdesk.db'}")
     upgrade(engine)
-    sync(engine=engine, config=load_intake_config(data.config_path), workers=0)
-    identity.resolve_pending(engine=engine, rules=load_rules(data.config_path))
+    sync(engine=engine, config=load_intake_config(config_path), workers=0)
+    identity.resolve_pending(engine=engine, rules=load_rules(config_path))
     recompute_profiles(engine=engine, config=ContextConfig().profiles)
     kb_dir = home / "help"
     kb_dir.mkdir()
@@ -85,8 +94,30 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
     settings = Settings(
         home=home, config_file=config, identity_secret=SECRET, api_key=API_KEY, chroma_path=home / "chroma"
     )
-    yield DemoHome(home, engine, settings, kb_dir)
-    engine.dispose()
+    return DemoHome(home, engine, settings, kb_dir, shift)
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
+    """The demo store with the story's own dates (the eval clock at DEMO_NOW)."""
+    built = _build_home(tmp_path_factory.mktemp("evalhome"), shift_weeks=None)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def shifted_demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
+    """The demo store loaded the way `contextdesk demo run` loads it today: dates moved to this week.
+
+    This fixture is the tests' composition point, so it reads the real clock (under `faketime -f +365d` the
+    story moves about 52 weeks).
+    """
+    from context.demo.shift import shift_weeks
+
+    today = datetime.now(UTC)
+    built = _build_home(tmp_path_factory.mktemp("shiftedhome"), shift_weeks=shift_weeks(today))
+    yield built
+    built.engine.dispose()
 
 
 @pytest.fixture(scope="session")
