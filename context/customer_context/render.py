@@ -126,7 +126,8 @@ def _blocks(ctx: CustomerContext, zone: tzinfo | None) -> list[_Block]:
         head.append(f"Location: {place}")
     if idn.company:
         head.append(f"Company: {idn.company}")
-    head.append(f"**Status: {st.status}** — {st.cause}{_as_of(st.meta)}")
+    stale = " — its date has PASSED: the data may be stale" if st.passed else ""
+    head.append(f"**Status: {st.status}** — {st.cause}{stale}{_as_of(st.meta)}")
     facts = []
     if st.plan:
         facts.append(f"plan {st.plan}")

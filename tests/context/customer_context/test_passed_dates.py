@@ -31,6 +31,7 @@ def test_a_renewal_after_now_is_upcoming_and_one_before_now_is_marked_stale(engi
     text = render_context(after, timezone=NEW_YORK).text
     assert "renews 2026-11-10 (PASSED" in text and "period ends 2026-11-10 (PASSED" in text
     assert "Unknown / stale:" in text and "renewal date 2026-11-10" in text
+    assert "renews 2026-11-10 — its date has PASSED" in text  # the status line, too
 
 
 def test_passed_trial_end_and_cancellation_are_marked_but_an_ended_or_past_due_one_is_history(engine: Engine) -> None:
