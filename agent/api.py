@@ -130,6 +130,7 @@ def resolve(request: Request, conversation_id: str, body: HumanAction) -> Transc
         actor=body.actor,
         to="resolved",
         message=body.message,
+        now=_deps(request).now(),
     )
 
 
@@ -142,6 +143,7 @@ def hand_back(request: Request, conversation_id: str, body: HumanAction) -> Tran
         actor=body.actor,
         to="returned_to_bot",
         message=body.message,
+        now=_deps(request).now(),
     )
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from agent.intents import amounts_in
 from agent.llm.base import AgentAnswer
@@ -111,7 +111,7 @@ def check_answer(answer: AgentAnswer, turn: TurnInput, *, extra_evidence: Iterab
         if amount not in numbers:
             issues.append(f"states the amount {amount}, which is not in the context")
     allowed_dates = dates_in(evidence)
-    today = date.today()
+    today = turn.now.astimezone(ZoneInfo(turn.timezone)).date()
     for key in sorted(dates_in(text), key=lambda k: (k[0] or 0, k[1], k[2])):
         if not _date_ok(key, allowed_dates):
             shown = f"{key[0]}-{key[1]:02d}-{key[2]:02d}" if key[0] else f"{key[1]:02d}-{key[2]:02d}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.config import BusinessHours
@@ -37,9 +37,8 @@ def next_opening(hours: BusinessHours, now: datetime) -> datetime:
     return local  # no working day configured within a year: say "as soon as possible" rather than loop
 
 
-def human_eta(hours: BusinessHours, now: datetime | None = None) -> tuple[bool, str]:
+def human_eta(hours: BusinessHours, now: datetime) -> tuple[bool, str]:
     """(open now?, what to tell the customer about when a person will answer)."""
-    now = now or datetime.now(UTC)
     if is_open(hours, now):
         return True, "A person from our team will pick this up shortly, usually within a few minutes."
     opening = next_opening(hours, now)

@@ -14,7 +14,7 @@ from pydantic import Field as PField
 from sqlalchemy import Column, Text
 from sqlmodel import Field, SQLModel
 
-from context.dbtypes import JSONType, UTCDateTime, utcnow
+from context.dbtypes import JSONType, UTCDateTime
 
 ConversationState = Literal["bot", "handoff", "closed"]
 MessageRole = Literal["customer", "assistant", "human", "system"]
@@ -35,7 +35,7 @@ HandoffRequestStatus = Literal["open", "resolved", "returned_to_bot"]
 def _ts(*, nullable: bool = False) -> Any:
     if nullable:
         return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    return Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 def _json(default: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 from agent.config import PromptBudget
 from agent.llm.base import ChatMessage
 from agent.turn import TurnInput
-from context.customer_context.render import count_tokens
+from context.tokens import count_tokens
 
 _FENCE_LIKE = re.compile(r"<{2,}|>{2,}|\[/?DATA[^\]]*\]", re.IGNORECASE)
 

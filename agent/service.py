@@ -59,7 +59,6 @@ from context.customer_context.models import (
     Subscriptions,
     Tickets,
 )
-from context.dbtypes import utcnow
 from knowledge.models import SearchFilters
 from knowledge.retrieval import search
 from knowledge.store import KnowledgeStore
@@ -84,13 +83,14 @@ class AgentDeps:
 
     engine: Engine
     config: AgentConfig
+    # The clock (UTC-aware); the composition root passes the wall clock, evals and tests their own.
+    now: Callable[[], datetime]
     context_config: ContextConfig = field(default_factory=ContextConfig)
     store: KnowledgeStore | None = None
     model: ChatModel | None = None
     identity_secret: SecretStr | None = None
     limiter: RateLimiter = field(default_factory=RateLimiter)
     llm_deadline_s: float = 30.0
-    now: Callable[[], datetime] = utcnow
     # Called with the new agent_handoff_requests id after an escalation is committed (the handoff worker's wake-up).
     on_handoff: Callable[[int], None] | None = None
 
@@ -125,10 +125,15 @@ def start_conversation(
     name = None
     if ident.customer_id:
         ctx = build_customer_context(
-            engine=deps.engine, customer_id=ident.customer_id, purpose="widget", config=deps.context_config
+            engine=deps.engine,
+            customer_id=ident.customer_id,
+            purpose="widget",
+            config=deps.context_config,
+            now=deps.now(),
         )
         route, reason = _route_for(ctx)
         name = (ctx.identity.name or "").split()[0] if ctx.identity.name else None
+    started_at = deps.now()
     conv = Conversation(
         id=uuid.uuid4().hex,
         verified=ident.verified,
@@ -136,6 +141,8 @@ def start_conversation(
         customer_id=ident.customer_id,
         route=route,
         route_reason=reason,
+        created_at=started_at,
+        updated_at=started_at,
     )
     with Session(deps.engine) as session:
         session.add(conv)
@@ -368,7 +375,7 @@ def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, clien
         deps.limiter.hit("messages per conversation", conversation_id, limits.messages_per_minute_per_conversation)
         deps.limiter.hit("messages per address", client_ip, limits.messages_per_minute_per_ip)
         if conv.state == "handoff":  # a resolved ("closed") conversation reopens with the bot
-            return _record_while_handed_off(session, conv, content, started)
+            return _record_while_handed_off(session, conv, content, started, deps.now())
         history = _history(session, conversation_id)
     signals = read_message(content)
     topic = TOPIC_OF_INTENT.get(signals.intent)
@@ -443,6 +450,7 @@ def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, clien
         context_text=context_text,
         passages=passages,
         low_confidence=low,
+        now=deps.now(),
         history=history,
         lead=lead if route.qualify_lead else {},
         timezone=deps.config.customer_timezone,
@@ -640,12 +648,14 @@ def _persist_turn(
         )
 
 
-def _record_while_handed_off(session: Session, conv: Conversation, content: str, started: float) -> TurnReply:
+def _record_while_handed_off(
+    session: Session, conv: Conversation, content: str, started: float, now: datetime
+) -> TurnReply:
     """While a person has the conversation the bot stays silent; the message is stored for them."""
-    msg = ConversationMessage(conversation_id=conv.id, role="customer", content=content)
+    msg = ConversationMessage(conversation_id=conv.id, role="customer", content=content, created_at=now)
     session.add(msg)
     conv.message_count += 1
-    conv.updated_at = utcnow()
+    conv.updated_at = now
     session.add(conv)
     open_request = session.exec(
         select(HandoffRequest)
@@ -742,7 +752,7 @@ def list_handoff_requests(
 
 
 def close_handoff(
-    *, engine: Engine, conversation_id: str, actor: str, to: str, message: str | None = None
+    *, engine: Engine, conversation_id: str, actor: str, to: str, now: datetime, message: str | None = None
 ) -> TranscriptPublic:
     """A person resolves the conversation (`to="resolved"`) or hands it back to the bot (`"returned_to_bot"`)."""
     if to not in {"resolved", "returned_to_bot"}:
@@ -756,7 +766,6 @@ def close_handoff(
         ).first()
         if request is None or conv.state != "handoff":
             raise HandoffStateError(f"conversation {conversation_id} has no open handoff")
-        now = utcnow()
         request.status, request.resolved_at, request.resolved_by = to, now, actor
         if message:
             session.add(

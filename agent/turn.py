@@ -5,6 +5,7 @@ the escalation rules and the grounding check."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from agent.config import RouteConfig
 from agent.intents import MessageSignals
@@ -48,6 +49,7 @@ class TurnInput:
     context_text: str
     passages: list[Passage]
     low_confidence: bool
+    now: datetime  # the turn's moment (UTC-aware, from the injected clock); "today" is its date in `timezone`
     history: list[HistoryMessage] = field(default_factory=list)
     lead: dict[str, str] = field(default_factory=dict)
     timezone: str = "UTC"  # IANA zone that dates shown to the customer are rendered in

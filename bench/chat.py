@@ -38,11 +38,13 @@ from context.identity.rules import load_rules
 from context.intake.config import load_intake_config
 from context.intake.service import sync
 from context.profiles import recompute_profiles
+from contextdesk.clock import system_now
 from contextdesk.db import make_engine, upgrade
 from knowledge.demo import ARTICLES_DIR
 from knowledge.embedders import MiniLMEmbedder
 from knowledge.service import ingest
 from knowledge.store import open_store
+from tests.clock import NOW, tick
 
 QUESTIONS = [
     "where is my order?",
@@ -71,9 +73,9 @@ def main() -> None:
         data = generate(work / "demo", customers=args.customers, seed=7)
         engine = make_engine(f"sqlite:///{work / 'chat.db'}")
         upgrade(engine)
-        sync(engine=engine, config=load_intake_config(data.config_path), workers=0)
-        identity.resolve_pending(engine=engine, rules=load_rules(data.config_path))
-        recompute_profiles(engine=engine, config=ContextConfig().profiles)
+        sync(clock=tick, engine=engine, config=load_intake_config(data.config_path), workers=0)
+        identity.resolve_pending(now=NOW, engine=engine, rules=load_rules(data.config_path))
+        recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
         print(f"demo business ({args.customers} people) ready in {time.perf_counter() - t0:.1f} s")
 
         t0 = time.perf_counter()
@@ -97,6 +99,7 @@ def main() -> None:
         }
         deps = AgentDeps(
             engine=engine,
+            now=system_now,
             config=parse_agent_config({"agent": {"limits": limits}}),
             store=store,
             identity_secret=SECRET,

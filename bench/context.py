@@ -306,7 +306,7 @@ def run(label: str, engine: Engine, args: argparse.Namespace) -> None:
         f"{counts['subscriptions']:,} subscriptions, {counts['records']:,} source records (filled in {fill_s:.0f}s)"
     )
     config = ContextConfig()
-    summary = recompute_profiles(engine=engine, config=config.profiles, full=True)
+    summary = recompute_profiles(now=NOW, engine=engine, config=config.profiles, full=True)
     print(
         f"[{label}] profile recomputation: {summary.customers:,} profiles from {summary.records:,} records in "
         f"{summary.seconds:.1f}s = {summary.records / summary.seconds:,.0f} records/s"
@@ -315,17 +315,19 @@ def run(label: str, engine: Engine, args: argparse.Namespace) -> None:
     ids = [f"cus_{rng.randrange(args.customers):012d}" for _ in range(args.samples)]
     whales = [f"cus_{i:012d}" for i in range(5)]
     for cid in ids[:20]:  # warm caches and statement compilation
-        build_customer_context(engine=engine, customer_id=cid, config=config)
+        build_customer_context(now=NOW, engine=engine, customer_id=cid, config=config)
     it = iter(ids)
-    build = timed(lambda: build_customer_context(engine=engine, customer_id=next(it), config=config), len(ids))
+    build = timed(lambda: build_customer_context(now=NOW, engine=engine, customer_id=next(it), config=config), len(ids))
     print(f"[{label}] context build, random customers (n={len(ids)}):  {percentiles(build)}")
-    heavy = timed(lambda: build_customer_context(engine=engine, customer_id=rng.choice(whales), config=config), 100)
+    heavy = timed(
+        lambda: build_customer_context(now=NOW, engine=engine, customer_id=rng.choice(whales), config=config), 100
+    )
     with engine.connect() as conn:
         biggest = conn.execute(
             text("select count(*) from customer_records where customer_id = :c"), {"c": whales[0]}
         ).scalar()
     print(f"[{label}] context build, heaviest customers ({biggest:,} records):  {percentiles(heavy)}")
-    ctxs = [build_customer_context(engine=engine, customer_id=c, config=config) for c in ids[:200]]
+    ctxs = [build_customer_context(now=NOW, engine=engine, customer_id=c, config=config) for c in ids[:200]]
     it2 = iter(ctxs * 5)
     rendered = timed(lambda: render_context(next(it2), max_tokens=600), 1000)
     print(f"[{label}] render (600-token budget):                 {percentiles(rendered)}")

@@ -45,6 +45,7 @@ from context.identity import service
 from context.identity.graph import Prepared, hub_values, resolve
 from context.identity.rules import IdentityRules, default_rules
 from context.identity.splink_model import splink_rows, splink_settings
+from tests.clock import NOW, tick
 
 Truth = dict[str, str]
 
@@ -80,7 +81,7 @@ def prepare_data(customers: int, seed: int, data_dir: Path) -> tuple[Engine, Tru
         engine = make_engine(f"sqlite:///{db}")
         upgrade(engine)
         t0 = time.perf_counter()
-        summaries = sync(engine=engine, config=load_intake_config(dataset.config_path))
+        summaries = sync(clock=tick, engine=engine, config=load_intake_config(dataset.config_path))
         sync_seconds = time.perf_counter() - t0
         bad = [s for s in summaries if s.status != "ok"]
         if bad:
@@ -205,7 +206,7 @@ def incremental(engine: Engine, rules: IdentityRules, probes: int, seed: int) ->
                 ],
             )
         t, c = time.perf_counter(), time.process_time()
-        service.resolve_pending(engine=engine, rules=rules)
+        service.resolve_pending(now=NOW, engine=engine, rules=rules)
         latencies.append((time.perf_counter() - t) * 1000)
         cpu.append((time.process_time() - c) * 1000)
     return latencies, cpu
@@ -239,10 +240,10 @@ def main() -> None:
         # Database path: what `contextdesk identity resolve --train --rebuild` does. Wall time is shared
         # with whatever else runs on the machine; CPU time (time.process_time, this process) is not.
         t0, c0 = time.perf_counter(), time.process_time()
-        model = service.train(engine=engine, rules=rules)
+        model = service.train(now=NOW, engine=engine, rules=rules)
         train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
         t1, c1 = time.perf_counter(), time.process_time()
-        summary = service.rebuild(engine=engine, rules=rules, model=model)
+        summary = service.rebuild(now=NOW, engine=engine, rules=rules, model=model)
         rebuild_s, rebuild_cpu = time.perf_counter() - t1, time.process_time() - c1
         db_clusters = list(service.customers_snapshot(engine=engine).values())
         db_q = pairwise(db_clusters, truth)

@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.clock import tick
+
 # `python bench/x.py` puts bench/ first on sys.path, where bench/context.py would shadow the `context` package
 # (our imports of it are inside functions, after this line).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -110,7 +112,12 @@ def main() -> None:
     for source in config.sources:
         base[0] = read
         [summary] = sync(
-            engine=engine, config=config, source_names=[source.name], on_progress=on_progress, workers=args.workers
+            clock=tick,
+            engine=engine,
+            config=config,
+            source_names=[source.name],
+            on_progress=on_progress,
+            workers=args.workers,
         )
         read += summary.read
         if summary.status != "ok":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,9 +34,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def utcnow() -> datetime:
-    """The current time, UTC-aware."""
-    return datetime.now(UTC)
+#: Where "now" comes from when one call needs several moments (e.g. a sync stamping batch after batch). The
+#: composition root passes the wall clock (contextdesk.clock.system_now); tests pass a clock of their own.
+#: Nothing in the data spine reads the wall clock itself.
+Clock = Callable[[], datetime]
 
 
 JSONType = JSON().with_variant(JSON(none_as_null=True), "postgresql")

@@ -20,8 +20,10 @@ from agent.errors import AgentError, ChatLimitError, ConversationNotFound, Hando
 from agent.service import AgentDeps
 from context.customer_context.api import router as customers_router
 from context.customer_context.config import ContextConfig, load_context_config
+from context.dbtypes import Clock
 from context.errors import ConfigError, ContextError, NotFoundError
 from context.identity.errors import UnknownCustomerError
+from contextdesk.clock import system_now
 from contextdesk.db import is_up_to_date, make_engine, upgrade
 from contextdesk.settings import Settings, load_settings
 from handoff.api import handoff_error_handler
@@ -74,7 +76,9 @@ def _embedder(settings: Settings) -> Any:
     return MiniLMEmbedder()
 
 
-def _agent_deps(settings: Settings, engine: Engine, context_config: ContextConfig) -> AgentDeps:
+def _agent_deps(
+    settings: Settings, engine: Engine, context_config: ContextConfig, *, clock: Clock = system_now
+) -> AgentDeps:
     """The chat service's dependencies: agent config, knowledge store (if indexed), LLM (if configured)."""
     from agent.config import load_agent_config
     from agent.llm.factory import build_chat_model
@@ -101,6 +105,7 @@ def _agent_deps(settings: Settings, engine: Engine, context_config: ContextConfi
     return AgentDeps(
         engine=engine,
         config=load_agent_config(settings.resolved_config_file),
+        now=clock,
         context_config=context_config,
         store=store,
         model=model,
@@ -129,10 +134,11 @@ def _handoff_deps(settings: Settings, engine: Engine, agent: AgentDeps) -> Hando
     model = agent.model if isinstance(agent.model, StructuredChatModel) else None
     return HandoffDeps(
         engine=engine,
+        now=agent.now,
         config=config,
         context_config=agent.context_config,
         model=model,
-        targets=build_targets(config),
+        targets=build_targets(config, clock=agent.now),
     )
 
 
@@ -149,9 +155,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             worker.stop()
 
 
-def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastAPI:
+def create_app(settings: Settings | None = None, *, demo: bool = False, clock: Clock = system_now) -> FastAPI:
     """The FastAPI app: a migrated database in app.state.engine, customer and chat routes, error mapping.
 
+    `clock` is where every "now" of the app comes from (the wall clock; tests pass their own).
     `demo=True` serves signed demo identities to the demo page (never in production); without an identity
     secret configured it makes up a random one for the process.
     """
@@ -162,6 +169,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     app = FastAPI(title="ContextDesk", version="0.1", lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.clock = clock
     app.state.api_key = settings.api_key
     app.state.context_config = load_context_config(settings.resolved_config_file)
     app.add_exception_handler(ContextError, _context_error)
@@ -170,7 +178,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> FastA
     if demo and settings.identity_secret is None:
         settings = settings.model_copy(update={"identity_secret": SecretStr(secrets.token_hex(32))})
     app.state.demo = demo
-    app.state.agent = _agent_deps(settings, engine, app.state.context_config)
+    app.state.agent = _agent_deps(settings, engine, app.state.context_config, clock=clock)
     app.include_router(chat_router)
     app.include_router(chat_human_router)
     app.include_router(chat_page_router)

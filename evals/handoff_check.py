@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -22,7 +23,7 @@ SummaryCheck = Callable[[int], tuple[bool | None, str]]
 
 def summary_check_factory(
     context_config: ContextConfig | None = None,
-) -> Callable[[Engine], SummaryCheck | None] | None:
+) -> Callable[[Engine, datetime], SummaryCheck | None] | None:
     """A factory of per-store summary checks, or None when the handoff package is not available."""
     try:
         from handoff.quality import check_summary
@@ -34,8 +35,9 @@ def summary_check_factory(
 
     cc = context_config or ContextConfig()
 
-    def factory(engine: Engine) -> SummaryCheck:
-        deps = HandoffDeps(engine=engine, context_config=cc)
+    def factory(engine: Engine, now: datetime) -> SummaryCheck:
+        # The eval's fixed "now", so the summaries' times do not depend on the day the suite runs.
+        deps = HandoffDeps(engine=engine, now=lambda: now, context_config=cc)
 
         def run(request_id: int) -> tuple[bool | None, str]:
             try:
@@ -45,7 +47,11 @@ def summary_check_factory(
                 hid = create_handoff(deps, request_id=request_id)
                 summary = get_handoff(engine=engine, handoff_id=hid).summary
                 inputs = gather_inputs(
-                    engine=engine, request_id=request_id, context_config=cc, transcript_base_url="http://eval"
+                    engine=engine,
+                    request_id=request_id,
+                    context_config=cc,
+                    transcript_base_url="http://eval",
+                    now=now,
                 )
                 transcript = [(m.role, m.content) for m in inputs.messages]
                 report = check_summary(

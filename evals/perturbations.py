@@ -153,7 +153,7 @@ def apply_perturbation(
             applied = Applied(f"source {p.source} last synced {p.hours:g} hours ago")
         else:
             applied = _conflict(conn, customer_id=customer_id, record_ids=recs, entity=p.entity or "", now=now)
-    recompute_profiles(engine=engine, config=profiles, customer_ids=[customer_id])
+    recompute_profiles(engine=engine, config=profiles, now=now, customer_ids=[customer_id])
     return applied
 
 
@@ -323,5 +323,5 @@ def insert_inline_customer(
                     currency=s.currency,
                 )
             )
-    recompute_profiles(engine=engine, config=profiles, customer_ids=[cid])
+    recompute_profiles(engine=engine, config=profiles, now=now, customer_ids=[cid])
     return cid

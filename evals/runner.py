@@ -33,7 +33,6 @@ from agent.limits import RateLimiter
 from agent.models import ConversationCreate, Turn
 from agent.service import AgentDeps
 from context.customer_context import ContextConfig
-from context.demo.reference import STORY_NOW
 from context.intake.models import SyncRun
 from evals.errors import EvalError, TargetError
 from evals.expectations import (
@@ -66,7 +65,7 @@ from evals.truth import build_corpus, truth_for
 log = logging.getLogger(__name__)
 
 #: Reference time of the demo business (docs/demo-business.md): a Monday morning in business hours.
-DEMO_NOW = STORY_NOW  # Monday 2026-11-02 10:00 New York: the demo story's moment (context/demo/shift.py)
+DEMO_NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # = context.demo.reference.STORY_NOW (a test checks it)
 SummaryCheck = Callable[[int], tuple[bool | None, str]]
 _FORGED = "0" * 64
 
@@ -225,12 +224,14 @@ class EvalEnv:
     context_config: ContextConfig
     kb: dict[str, str]
     secret: SecretStr
+    # When the run happened (stamped on the report); the scenarios themselves run at `now`.
+    clock: Callable[[], datetime]
     now: datetime = DEMO_NOW
     # In-process copies record every source as last synced then (a demo loaded days away from the week its
     # shifted story is told in is not stale in that story); None keeps the store's own sync times.
     synced_at: datetime | None = None
     judge: Judge | None = None
-    summary_check: Callable[[Engine], SummaryCheck | None] | None = None
+    summary_check: Callable[[Engine, datetime], SummaryCheck | None] | None = None
     workers: int = 1
 
 
@@ -397,7 +398,7 @@ class Runner:
         else:
             corpus = self.kb_corpus
         self.kb_corpus = self.kb_corpus or corpus
-        check = env.summary_check(engine) if env.summary_check else None
+        check = env.summary_check(engine, env.now) if env.summary_check else None
         return _Variant(key, perturbations, self.make_target(engine), engine, corpus, applied, inline_ids, {}, check)
 
     def _truth(self, v: _Variant, cid: str | None) -> Truth:
@@ -511,7 +512,7 @@ class Runner:
         suite_names: Sequence[str] = (),
     ) -> RunResult:
         """Every scenario × repeat (and × perturbation), grouped by store variant; metrics at the end."""
-        started_at = datetime.now(UTC)
+        started_at = self.env.clock()
         t0 = time.perf_counter()
         scenarios = [s for suite in suites for s in suite.scenarios]
         plan: dict[tuple[str, ...], tuple[list[Perturbation], list[tuple[Scenario, Perturbation | None, int]]]] = {}

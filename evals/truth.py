@@ -94,7 +94,7 @@ def _walk(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix].append(value)
 
 
-def truth_for(*, engine: Engine, customer_id: str | None, config: ContextConfig, now: datetime | None = None) -> Truth:
+def truth_for(*, engine: Engine, customer_id: str | None, config: ContextConfig, now: datetime) -> Truth:
     """The evaluator's view of one customer (None: a visitor, who owns nothing)."""
     if customer_id is None:
         return Truth(customer_id=None)

@@ -64,6 +64,7 @@ def list_handoffs(
         min_age_minutes=min_age_minutes,
         max_age_minutes=max_age_minutes,
         limit=limit,
+        now=_deps(request).now(),
     )
 
 
@@ -83,27 +84,36 @@ def get_handoff(request: Request, handoff_id: int) -> HandoffPublic:
 def claim(request: Request, handoff_id: int, body: ClaimBody) -> HandoffPublic:
     """Take the handoff (open → claimed)."""
     return service.claim(
-        engine=_deps(request).engine, handoff_id=handoff_id, actor=body.actor, take_over=body.take_over
+        engine=_deps(request).engine,
+        handoff_id=handoff_id,
+        actor=body.actor,
+        take_over=body.take_over,
+        now=_deps(request).now(),
     )
 
 
 @router.post("/handoffs/{handoff_id}/reply")
 def reply(request: Request, handoff_id: int, body: ReplyBody) -> HandoffPublic:
     """Message the customer; it appears in the conversation (GET /v1/conversations/{id}) as the person's."""
-    return service.reply(engine=_deps(request).engine, handoff_id=handoff_id, actor=body.actor, message=body.message)
+    deps = _deps(request)
+    return service.reply(
+        engine=deps.engine, handoff_id=handoff_id, actor=body.actor, message=body.message, now=deps.now()
+    )
 
 
 @router.post("/handoffs/{handoff_id}/notes")
 def add_note(request: Request, handoff_id: int, body: NoteBody) -> HandoffPublic:
     """An internal note, never shown to the customer."""
-    return service.add_note(engine=_deps(request).engine, handoff_id=handoff_id, actor=body.actor, body=body.body)
+    deps = _deps(request)
+    return service.add_note(engine=deps.engine, handoff_id=handoff_id, actor=body.actor, body=body.body, now=deps.now())
 
 
 @router.post("/handoffs/{handoff_id}/resolve")
 def resolve(request: Request, handoff_id: int, body: CloseBody) -> HandoffPublic:
     """Resolve the handoff (the conversation closes; a new customer message reopens it with the bot)."""
+    deps = _deps(request)
     return service.close(
-        engine=_deps(request).engine, handoff_id=handoff_id, actor=body.actor, to="resolved", message=body.message
+        engine=deps.engine, handoff_id=handoff_id, actor=body.actor, to="resolved", message=body.message, now=deps.now()
     )
 
 
@@ -116,6 +126,7 @@ def hand_back(request: Request, handoff_id: int, body: CloseBody) -> HandoffPubl
         actor=body.actor,
         to="returned_to_bot",
         message=body.message,
+        now=_deps(request).now(),
     )
 
 
@@ -132,7 +143,8 @@ def list_deliveries(
 @router.post("/handoff-deliveries/{delivery_id}/retry")
 def retry_delivery(request: Request, delivery_id: int) -> list[int]:
     """Send a dead-lettered delivery again (the worker picks it up at once)."""
-    ids = outbox.retry_dead(_deps(request).engine, delivery_id=delivery_id, actor="api")
+    deps = _deps(request)
+    ids = outbox.retry_dead(deps.engine, delivery_id=delivery_id, actor="api", now=deps.now())
     _wake(request)
     return ids
 

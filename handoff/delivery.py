@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -29,6 +28,7 @@ from typing import Any, Protocol
 import httpx
 from pydantic import SecretStr
 
+from context.dbtypes import Clock
 from handoff.config import HandoffConfig, TargetConfig
 from handoff.errors import DeliveryError
 from handoff.models import HandoffSummary
@@ -52,13 +52,13 @@ def verify_signature(
     body: bytes,
     timestamp: str | None,
     signature: str | None,
+    now: float,
     tolerance_s: int = SIGNATURE_TOLERANCE_S,
-    now: float | None = None,
 ) -> bool:
     """A receiver's check: the signature matches the raw body and the timestamp is fresh (stops replays)."""
     if not timestamp or not signature or not timestamp.isdigit():
         return False
-    if abs((now if now is not None else time.time()) - int(timestamp)) > tolerance_s:
+    if abs(now - int(timestamp)) > tolerance_s:
         return False
     expected = sign(SecretStr(secret), body, int(timestamp))
     return hmac.compare_digest(expected.encode(), signature.strip().encode())
@@ -122,9 +122,10 @@ def _post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) 
 class WebhookTarget:
     """POST the summary as JSON, signed with HMAC-SHA256 over timestamp + body."""
 
-    def __init__(self, config: TargetConfig, *, secret: SecretStr | None, client: httpx.Client) -> None:
+    def __init__(self, config: TargetConfig, *, secret: SecretStr | None, client: httpx.Client, clock: Clock) -> None:
         assert config.url
         self.name, self.url, self.secret, self.client = config.name, config.url, secret, client
+        self.clock = clock  # signing timestamps (the receiver rejects stale ones)
 
     def deliver(self, envelope: Envelope) -> DeliveryResult:
         """One signed POST (a fresh timestamp per attempt; the same idempotency key)."""
@@ -135,7 +136,7 @@ class WebhookTarget:
             "Idempotency-Key": envelope.idempotency_key,
         }
         if self.secret is not None:
-            ts = int(time.time())
+            ts = int(self.clock().timestamp())
             headers[TIMESTAMP_HEADER] = str(ts)
             headers[SIGNATURE_HEADER] = sign(self.secret, body, ts)
         return _post(self.client, self.url, body, headers)
@@ -184,7 +185,8 @@ class MaildirTarget:
     The file name is the idempotency key, so a re-sent delivery replaces rather than duplicates the message.
     """
 
-    def __init__(self, config: TargetConfig) -> None:
+    def __init__(self, config: TargetConfig, *, clock: Clock) -> None:
+        self.clock = clock  # the message's Date header
         assert config.maildir is not None and config.to
         self.name, self.root, self.to, self.sender = config.name, Path(config.maildir), config.to, config.sender
 
@@ -194,7 +196,7 @@ class MaildirTarget:
         msg["Subject"] = envelope.summary.headline
         msg["From"] = self.sender
         msg["To"] = self.to
-        msg["Date"] = formatdate(localtime=False)
+        msg["Date"] = formatdate(self.clock().timestamp(), localtime=False)
         msg["Message-ID"] = f"<{envelope.idempotency_key}@contextdesk>"
         msg["X-ContextDesk-Handoff"] = str(envelope.handoff_id)
         msg.set_content(render_text(envelope.summary))
@@ -211,17 +213,17 @@ class MaildirTarget:
         return DeliveryResult(None, f"written to {self.root / 'new' / name}")
 
 
-def build_targets(config: HandoffConfig, *, client: httpx.Client | None = None) -> dict[str, Target]:
+def build_targets(config: HandoffConfig, *, clock: Clock, client: httpx.Client | None = None) -> dict[str, Target]:
     """The configured targets by name, sharing one HTTP client."""
     http = client or httpx.Client(timeout=config.retry.timeout_s, follow_redirects=False)
     out: dict[str, Target] = {}
     for t in config.targets:
         if t.kind == "webhook":
-            out[t.name] = WebhookTarget(t, secret=config.webhook_secret, client=http)
+            out[t.name] = WebhookTarget(t, secret=config.webhook_secret, client=http, clock=clock)
         elif t.kind == "zendesk":
             out[t.name] = ZendeskTarget(t, token=config.zendesk_token, client=http)
         else:
-            out[t.name] = MaildirTarget(t)
+            out[t.name] = MaildirTarget(t, clock=clock)
     return out
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from agent.models import ReasonCode
-from context.dbtypes import JSONType, UTCDateTime, utcnow
+from context.dbtypes import JSONType, UTCDateTime
 
 #: Bump when the summary's shape changes incompatibly; receivers switch on `schema_version`.
 SUMMARY_SCHEMA_VERSION: Literal["1.0"] = "1.0"
@@ -167,7 +167,7 @@ class SummaryDraft(BaseModel):
 def _ts(*, nullable: bool = False, index: bool = False) -> Any:
     if nullable:
         return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=index))
-    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=index))
+    return Field(sa_column=Column(UTCDateTime(), nullable=False, index=index))
 
 
 def _json(default: Any) -> Any:

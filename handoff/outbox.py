@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from context.dbtypes import utcnow
+from context.dbtypes import Clock
 from handoff.config import RetryConfig, TargetConfig
 from handoff.delivery import Envelope, Target
 from handoff.errors import DeliveryError, HandoffNotFound, InboxStateError
@@ -42,12 +42,17 @@ def idempotency_key(handoff_id: int, target: str) -> str:
     return f"handoff-{handoff_id}-{target}"
 
 
-def enqueue(session: Session, handoff: Handoff, targets: list[TargetConfig]) -> list[HandoffDelivery]:
+def enqueue(session: Session, handoff: Handoff, targets: list[TargetConfig], *, now: datetime) -> list[HandoffDelivery]:
     """Add one pending delivery per target (call in the transaction that stores the handoff)."""
     assert handoff.id is not None
     rows = [
         HandoffDelivery(
-            handoff_id=handoff.id, target=t.name, kind=t.kind, idempotency_key=idempotency_key(handoff.id, t.name)
+            handoff_id=handoff.id,
+            target=t.name,
+            kind=t.kind,
+            idempotency_key=idempotency_key(handoff.id, t.name),
+            created_at=now,
+            updated_at=now,
         )
         for t in targets
     ]
@@ -55,9 +60,8 @@ def enqueue(session: Session, handoff: Handoff, targets: list[TargetConfig]) -> 
     return rows
 
 
-def claim(engine: Engine, delivery_id: int, *, lease_s: float, now: datetime | None = None) -> bool:
+def claim(engine: Engine, delivery_id: int, *, lease_s: float, now: datetime) -> bool:
     """Take a pending (or abandoned) delivery for this worker; False when someone else has it."""
-    now = now or utcnow()
     table = HandoffDelivery.__table__  # type: ignore[attr-defined]
     with engine.begin() as conn:
         result = conn.execute(
@@ -74,9 +78,8 @@ def claim(engine: Engine, delivery_id: int, *, lease_s: float, now: datetime | N
         return result.rowcount == 1
 
 
-def due(engine: Engine, *, now: datetime | None = None, limit: int = 100) -> list[int]:
+def due(engine: Engine, *, now: datetime, limit: int = 100) -> list[int]:
     """Ids of deliveries waiting to be sent: pending ones and those whose lease expired (a crash)."""
-    now = now or utcnow()
     with Session(engine) as session:
         rows = session.exec(
             select(HandoffDelivery.id)
@@ -106,9 +109,16 @@ def _envelope(engine: Engine, delivery: HandoffDelivery) -> Envelope:
 
 
 def _record(
-    engine: Engine, delivery_id: int, *, ok: bool, status: int | None, error: str | None, started: float, lease_s: float
+    engine: Engine,
+    delivery_id: int,
+    *,
+    ok: bool,
+    status: int | None,
+    error: str | None,
+    started: float,
+    lease_s: float,
+    now: datetime,
 ) -> int:
-    now = utcnow()
     with Session(engine) as session:
         row = session.get(HandoffDelivery, delivery_id)
         assert row is not None
@@ -133,8 +143,7 @@ def _record(
         return row.attempts
 
 
-def _dead(engine: Engine, delivery_id: int, error: str) -> None:
-    now = utcnow()
+def _dead(engine: Engine, delivery_id: int, error: str, now: datetime) -> None:
     with Session(engine) as session:
         row = session.get(HandoffDelivery, delivery_id)
         assert row is not None
@@ -160,10 +169,11 @@ def deliver_one(
     *,
     targets: dict[str, Target],
     retry: RetryConfig,
+    clock: Clock,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryOutcome:
     """Claim one delivery and send it, retrying with exponential backoff and jitter; dead-letter after the last."""
-    if not claim(engine, delivery_id, lease_s=retry.lease_s):
+    if not claim(engine, delivery_id, lease_s=retry.lease_s, now=clock()):
         return DeliveryOutcome(delivery_id, "skipped")
     with Session(engine) as session:
         delivery = session.get(HandoffDelivery, delivery_id)
@@ -171,7 +181,7 @@ def deliver_one(
         session.expunge(delivery)
     target = targets.get(delivery.target)
     if target is None:
-        _dead(engine, delivery_id, f"target {delivery.target!r} is not configured (any more)")
+        _dead(engine, delivery_id, f"target {delivery.target!r} is not configured (any more)", clock())
         return DeliveryOutcome(delivery_id, "dead", delivery.attempts)
     envelope = _envelope(engine, delivery)
     attempts = delivery.attempts
@@ -183,11 +193,25 @@ def deliver_one(
             result = target.deliver(envelope)
         except DeliveryError as exc:
             attempts = _record(
-                engine, delivery_id, ok=False, status=exc.status, error=str(exc), started=started, lease_s=retry.lease_s
+                engine,
+                delivery_id,
+                ok=False,
+                status=exc.status,
+                error=str(exc),
+                started=started,
+                lease_s=retry.lease_s,
+                now=clock(),
             )
             raise
         attempts = _record(
-            engine, delivery_id, ok=True, status=result.status, error=None, started=started, lease_s=retry.lease_s
+            engine,
+            delivery_id,
+            ok=True,
+            status=result.status,
+            error=None,
+            started=started,
+            lease_s=retry.lease_s,
+            now=clock(),
         )
 
     def before_sleep(state: RetryCallState) -> None:
@@ -211,7 +235,7 @@ def deliver_one(
             with try_:
                 attempt()
     except DeliveryError as exc:
-        _dead(engine, delivery_id, str(exc))
+        _dead(engine, delivery_id, str(exc), clock())
         return DeliveryOutcome(delivery_id, "dead", attempts)
     return DeliveryOutcome(delivery_id, "delivered", attempts)
 
@@ -221,17 +245,20 @@ def deliver_due(
     *,
     targets: dict[str, Target],
     retry: RetryConfig,
+    clock: Clock,
     workers: int = 4,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[DeliveryOutcome]:
     """Deliver everything due, a few deliveries in parallel (one slow target does not hold up the others)."""
-    ids = due(engine)
+    ids = due(engine, now=clock())
     if not ids:
         return []
     if workers <= 1 or len(ids) == 1:
-        return [deliver_one(engine, i, targets=targets, retry=retry, sleep=sleep) for i in ids]
+        return [deliver_one(engine, i, targets=targets, retry=retry, clock=clock, sleep=sleep) for i in ids]
     with ThreadPoolExecutor(max_workers=min(workers, len(ids)), thread_name_prefix="handoff-delivery") as pool:
-        return list(pool.map(lambda i: deliver_one(engine, i, targets=targets, retry=retry, sleep=sleep), ids))
+        return list(
+            pool.map(lambda i: deliver_one(engine, i, targets=targets, retry=retry, clock=clock, sleep=sleep), ids)
+        )
 
 
 # --- reading and manual retry ------------------------------------------------------------------------------------
@@ -289,9 +316,8 @@ def list_deliveries(
         return [_public(r, [a for a in attempts if a.delivery_id == r.id], dead.get(int(r.id or 0))) for r in rows]
 
 
-def retry_dead(engine: Engine, *, delivery_id: int | None = None, actor: str = "cli") -> list[int]:
+def retry_dead(engine: Engine, *, now: datetime, delivery_id: int | None = None, actor: str = "cli") -> list[int]:
     """Put dead deliveries (one, or all with None) back to pending; the worker sends them again."""
-    now = utcnow()
     with Session(engine) as session:
         query = select(HandoffDelivery).where(HandoffDelivery.status == "dead")
         if delivery_id is not None:

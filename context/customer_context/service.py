@@ -51,7 +51,6 @@ from context.customer_context.models import (
     Tickets,
 )
 from context.customer_context.privacy import apply_policy
-from context.dbtypes import utcnow
 from context.identity.errors import UnknownCustomerError
 from context.identity.service import canonical_customer_id
 from context.intake.models import SyncRun
@@ -250,8 +249,8 @@ def build_customer_context(
     customer_id: str,
     purpose: Purpose = "llm_prompt",
     topic: str | None = None,
+    now: datetime,
     config: ContextConfig | None = None,
-    now: datetime | None = None,
 ) -> CustomerContext:
     """The context of one customer as `purpose` may see it (privacy policy applied), with gaps and freshness.
 
@@ -259,7 +258,6 @@ def build_customer_context(
     allows only for that topic. Raises CustomerNotFoundError.
     """
     config = config or ContextConfig()
-    now = now or utcnow()
     with engine.connect() as conn:
         profile = conn.execute(select(P).where(P.c.customer_id == customer_id)).first()
         if profile is None:
@@ -270,7 +268,7 @@ def build_customer_context(
         if profile is None:
             conn.close()
             # Never computed (e.g. right after a sync): compute it now rather than fail.
-            recompute_profiles(engine=engine, config=config.profiles, customer_ids=[resolved])
+            recompute_profiles(engine=engine, config=config.profiles, now=now, customer_ids=[resolved])
             return build_customer_context(
                 engine=engine, customer_id=resolved, purpose=purpose, topic=topic, config=config, now=now
             )

@@ -15,7 +15,7 @@ from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from context.canonical.models import CustomerRecord
-from context.dbtypes import JSONType, UTCDateTime, utcnow
+from context.dbtypes import JSONType, UTCDateTime
 
 KEY_LEN = 330  # 'source:source_record_id' (64 + 1 + 255)
 
@@ -25,7 +25,8 @@ SYNCED_AT_INDEX = Index("ix_customer_records_synced_at", CustomerRecord.__table_
 
 
 def _now_column() -> Any:
-    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # No default: the caller passes the injected "now" (nothing below the composition root reads the clock).
+    return Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class IdentityEdge(SQLModel, table=True):

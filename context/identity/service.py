@@ -30,7 +30,6 @@ from sqlmodel import Session, col, select
 
 from context.bulkwrite import bulk_insert
 from context.canonical.models import Customer, CustomerRecord, Identifier
-from context.dbtypes import utcnow
 from context.identity.errors import ActionError, ReviewStateError, UnknownCustomerError, UnknownRecordError
 from context.identity.graph import (
     Edge,
@@ -121,20 +120,20 @@ def _get_state(session: Session, key: str) -> dict[str, Any] | None:
     return None if row is None else dict(row.value)
 
 
-def _set_state(session: Session, key: str, value: dict[str, Any]) -> None:
+def _set_state(session: Session, key: str, value: dict[str, Any], now: datetime) -> None:
     row = session.get(IdentityState, key)
     if row is None:
-        session.add(IdentityState(key=key, value=value))
+        session.add(IdentityState(key=key, value=value, updated_at=now))
     else:
         row.value = value
-        row.updated_at = utcnow()
+        row.updated_at = now
         session.add(row)
 
 
-def _set_watermark(session: Session, latest: datetime) -> None:
+def _set_watermark(session: Session, latest: datetime, now: datetime) -> None:
     """Remember the newest synced_at resolved, and which records carry exactly that instant."""
     at_mark = session.exec(select(col(CustomerRecord.id)).where(CustomerRecord.synced_at == latest)).all()
-    _set_state(session, "watermark", {"synced_at": latest.isoformat(), "ids": sorted(i for i in at_mark if i)})
+    _set_state(session, "watermark", {"synced_at": latest.isoformat(), "ids": sorted(i for i in at_mark if i)}, now)
 
 
 # Parsed models by (database, stored time): validating the term-frequency tables costs milliseconds,
@@ -160,12 +159,12 @@ def load_model(*, engine: Engine, rules: IdentityRules) -> FSModel:
     return prior_model(rules)
 
 
-def train(*, engine: Engine, rules: IdentityRules, use_splink: bool = True) -> FSModel:
+def train(*, engine: Engine, rules: IdentityRules, now: datetime, use_splink: bool = True) -> FSModel:
     """Fit term frequencies (and Splink m/u when there is enough data) on all records and store the model."""
     with Session(engine) as session:
         prepared = list(_load_prepared(session, None, rules).values())
         model = fit_model(prepared, rules, train=use_splink)
-        _set_state(session, "model", model.model_dump(mode="json"))
+        _set_state(session, "model", model.model_dump(mode="json"), now)
         session.commit()
     return model
 
@@ -400,6 +399,7 @@ def _apply(
     rules: IdentityRules,
     model: FSModel,
     *,
+    now: datetime,
     full: bool = False,
 ) -> tuple[Resolution, dict[str, int]]:
     """Re-cluster the closure and write customers, ids, edges and reviews."""
@@ -431,7 +431,7 @@ def _apply(
         created.update(
             session.exec(select(Customer.id, Customer.created_at).where(col(Customer.id).in_(batch11))).all()
         )
-    far_future = datetime.max.replace(tzinfo=utcnow().tzinfo)
+    far_future = datetime.max.replace(tzinfo=now.tzinfo)
     assigned: dict[int, str] = {}
     losers: dict[str, int] = {}
     for cid in sorted(overlap, key=lambda c: (created.get(c, far_future), c)):
@@ -441,7 +441,6 @@ def _apply(
         else:
             assigned[best] = cid
     stats = {"created": 0, "merged": 0, "split": sum(1 for parts in overlap.values() if len(parts) > 1)}
-    now = utcnow()
     new_customers = []
     for i in range(len(res.clusters)):
         if i not in assigned:
@@ -474,15 +473,15 @@ def _apply(
         target = assigned[losers[cid]] if cid in losers else assigned[max(overlap[cid], key=lambda i: overlap[cid][i])]
         session.exec(update(CustomerAlias).where(col(CustomerAlias.customer_id) == cid).values(customer_id=target))
         if session.get(CustomerAlias, cid) is None:
-            session.add(CustomerAlias(alias_id=cid, customer_id=target, reason="merge"))
+            session.add(CustomerAlias(alias_id=cid, customer_id=target, reason="merge", created_at=now))
         session.exec(delete(Customer).where(col(Customer.id) == cid))
         stats["merged"] += 1
     session.flush()
-    _replace_edges_and_reviews(session, keys, res, full=full)
+    _replace_edges_and_reviews(session, keys, res, full=full, now=now)
     return res, stats
 
 
-def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution, *, full: bool) -> None:
+def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution, *, full: bool, now: datetime) -> None:
     """Replace the system edges of the closure; keep review items that are still open (their ids stay)."""
     existing: dict[tuple[str, str], IdentityReview] = {}
     if full:
@@ -503,7 +502,6 @@ def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution
             existing.update(
                 {(r.record_a, r.record_b): r for r in session.exec(select(IdentityReview).where(rtouch)).all()}
             )
-    now = utcnow()
     edge_rows = [
         {
             "record_a": e.a,
@@ -561,18 +559,18 @@ def _summary(records: int, res: Resolution | None, stats: dict[str, int], affect
 
 
 def _resolve_from(
-    session: Session, record_ids: Iterable[int | None], rules: IdentityRules, model: FSModel
+    session: Session, record_ids: Iterable[int | None], rules: IdentityRules, model: FSModel, now: datetime
 ) -> dict[str, int]:
     seeds = _load_prepared(session, record_ids, rules)
     _write_block_keys(session, seeds)
     session.flush()
     closure = _closure(session, seeds, rules, model)
-    _res, stats = _apply(session, closure, rules, model)
+    _res, stats = _apply(session, closure, rules, model, now=now)
     return stats
 
 
 def resolve_pending(
-    *, engine: Engine, rules: IdentityRules, model: FSModel | None = None, actor: str = "system"
+    *, engine: Engine, rules: IdentityRules, now: datetime, model: FSModel | None = None, actor: str = "system"
 ) -> ResolveSummary:
     """Resolve records synced since the last run (and any without a customer) against the existing graph.
 
@@ -584,7 +582,7 @@ def resolve_pending(
         with Session(engine) as session:
             trained = session.get(IdentityState, "model") is not None
         # The first run fits the model on what intake loaded (later runs reuse it; `train` refits).
-        model = load_model(engine=engine, rules=rules) if trained else train(engine=engine, rules=rules)
+        model = load_model(engine=engine, rules=rules) if trained else train(engine=engine, rules=rules, now=now)
     with Session(engine) as session:
         mark = _get_state(session, "watermark")
         query = select(CustomerRecord.id, CustomerRecord.synced_at)
@@ -602,16 +600,16 @@ def resolve_pending(
         _write_block_keys(session, seeds)
         session.flush()
         closure = _closure(session, seeds, rules, model)
-        res, stats = _apply(session, closure, rules, model)
-        _set_watermark(session, max(r[1] for r in rows))
+        res, stats = _apply(session, closure, rules, model, now=now)
+        _set_watermark(session, max(r[1] for r in rows), now)
         summary = _summary(len(rows), res, stats, len(closure.prepared), t0)
-        _log(session, "resolve", actor, summary.model_dump(mode="json"))
+        _log(session, "resolve", actor, summary.model_dump(mode="json"), now)
         session.commit()
         return summary
 
 
 def rebuild(
-    *, engine: Engine, rules: IdentityRules, model: FSModel | None = None, actor: str = "system"
+    *, engine: Engine, rules: IdentityRules, now: datetime, model: FSModel | None = None, actor: str = "system"
 ) -> ResolveSummary:
     """Recompute every customer from the raw records; ids are kept by the stable-id rule."""
     t0 = time.perf_counter()
@@ -628,12 +626,12 @@ def rebuild(
                 for v in values:
                     holders[(kind, v)] += 1
         known = {kv for kv, n in holders.items() if n > HOLDER_CAP}
-        res, stats = _apply(session, _Closure(prepared, known, set()), rules, model, full=True)
+        res, stats = _apply(session, _Closure(prepared, known, set()), rules, model, now=now, full=True)
         latest = session.exec(select(func.max(CustomerRecord.synced_at))).one()
         if latest is not None:
-            _set_watermark(session, latest)
+            _set_watermark(session, latest, now)
         summary = _summary(len(prepared), res, stats, len(prepared), t0)
-        _log(session, "rebuild", actor, summary.model_dump(mode="json"))
+        _log(session, "rebuild", actor, summary.model_dump(mode="json"), now)
         session.commit()
         return summary
 
@@ -641,8 +639,8 @@ def rebuild(
 # ------------------------------------------------------------------------------------------ actions
 
 
-def _log(session: Session, action: str, actor: str, payload: dict[str, Any]) -> IdentityAction:
-    row = IdentityAction(action=action, actor=actor, payload=payload)
+def _log(session: Session, action: str, actor: str, payload: dict[str, Any], now: datetime) -> IdentityAction:
+    row = IdentityAction(action=action, actor=actor, payload=payload, created_at=now)
     session.add(row)
     session.flush()
     return row
@@ -652,7 +650,7 @@ def _representative(prepared: dict[int, Prepared]) -> Prepared:
     return min(prepared.values(), key=lambda p: p.rank)
 
 
-def merge(*, engine: Engine, rules: IdentityRules, customer_ids: Sequence[str], actor: str) -> str:
+def merge(*, engine: Engine, rules: IdentityRules, customer_ids: Sequence[str], actor: str, now: datetime) -> str:
     """Merge customers by a manual link (overrides limits and guards, lifts do-not-link); returns the surviving id."""
     with Session(engine) as session:
         ids = list(dict.fromkeys(_canonical(session, c) for c in customer_ids))
@@ -662,7 +660,7 @@ def merge(*, engine: Engine, rules: IdentityRules, customer_ids: Sequence[str], 
         members = {cid: _customer_record_ids(session, cid) for cid in ids}
         prepared = {cid: _load_prepared(session, rids, rules) for cid, rids in members.items()}
         owner = {p.key: cid for cid, ps in prepared.items() for p in ps.values()}
-        action = _log(session, "merge", actor, {"customers": ids})
+        action = _log(session, "merge", actor, {"customers": ids}, now)
         removed = []
         for batch18 in _chunks(sorted(owner)):
             for row in session.exec(select(DoNotLink).where(col(DoNotLink.record_a).in_(batch18))).all():
@@ -688,10 +686,11 @@ def merge(*, engine: Engine, rules: IdentityRules, customer_ids: Sequence[str], 
                     evidence=evidence,
                     approved_by=actor,
                     action_id=action.id,
+                    created_at=now,
                 )
             )
         session.flush()
-        _resolve_from(session, [rid for rids in members.values() for rid in rids], rules, model)
+        _resolve_from(session, [rid for rids in members.values() for rid in rids], rules, model, now)
         survivor = session.exec(
             select(CustomerRecord.customer_id).where(col(CustomerRecord.id) == members[ids[0]][0])
         ).one()
@@ -700,7 +699,7 @@ def merge(*, engine: Engine, rules: IdentityRules, customer_ids: Sequence[str], 
 
 
 def unmerge(
-    *, engine: Engine, rules: IdentityRules, customer_id: str, record_keys: Sequence[str], actor: str
+    *, engine: Engine, rules: IdentityRules, customer_id: str, record_keys: Sequence[str], actor: str, now: datetime
 ) -> list[str]:
     """Split records off a customer and keep them apart in every later run; returns the resulting customer ids."""
     with Session(engine) as session:
@@ -715,7 +714,7 @@ def unmerge(
         if not split or split == member_keys:
             raise ActionError("unmerge needs some, but not all, of the customer's records")
         model = load_model(engine=engine, rules=rules)
-        action = _log(session, "unmerge", actor, {"customer": cid, "records": sorted(split)})
+        action = _log(session, "unmerge", actor, {"customer": cid, "records": sorted(split)}, now)
         rest = member_keys - split
         removed_manual = []
         for row in session.exec(select(IdentityEdge).where(col(IdentityEdge.kind) == "manual")).all():
@@ -731,7 +730,7 @@ def unmerge(
                 "reason": f"unmerge of {cid}",
                 "created_by": actor,
                 "action_id": action.id,
-                "created_at": utcnow(),
+                "created_at": now,
             }
             for a, b in sorted({_pair(x, y) for x in split for y in rest})
         ]
@@ -740,7 +739,7 @@ def unmerge(
         for batch19 in _chunks(rows, 2000):
             bulk_insert(session.connection(), _table(DoNotLink), batch19)
         session.flush()
-        _resolve_from(session, member_ids, rules, model)
+        _resolve_from(session, member_ids, rules, model, now)
         result = sorted(
             {
                 c
@@ -773,14 +772,16 @@ def _pending_review(session: Session, review_id: int) -> IdentityReview:
     return review
 
 
-def approve_review(*, engine: Engine, rules: IdentityRules, review_id: int, actor: str) -> str:
+def approve_review(*, engine: Engine, rules: IdentityRules, review_id: int, actor: str, now: datetime) -> str:
     """Link a reviewed pair (a manual edge approved by `actor`); returns their customer id."""
     with Session(engine) as session:
         review = _pending_review(session, review_id)
         model = load_model(engine=engine, rules=rules)
         ids = _require_keys(session, [review.record_a, review.record_b])
-        action = _log(session, "approve", actor, {"review": review_id, "records": [review.record_a, review.record_b]})
-        review.status, review.decided_by, review.decided_at = "approved", actor, utcnow()
+        action = _log(
+            session, "approve", actor, {"review": review_id, "records": [review.record_a, review.record_b]}, now
+        )
+        review.status, review.decided_by, review.decided_at = "approved", actor, now
         session.add(review)
         evidence = [
             {"field": "review", "review": review_id, "reason": review.reason, "score": review.score},
@@ -796,10 +797,11 @@ def approve_review(*, engine: Engine, rules: IdentityRules, review_id: int, acto
                 evidence=evidence,
                 approved_by=actor,
                 action_id=action.id,
+                created_at=now,
             )
         )
         session.flush()
-        _resolve_from(session, ids.values(), rules, model)
+        _resolve_from(session, ids.values(), rules, model, now)
         cid = session.exec(
             select(CustomerRecord.customer_id).where(col(CustomerRecord.id) == ids[review.record_a])
         ).one()
@@ -807,28 +809,35 @@ def approve_review(*, engine: Engine, rules: IdentityRules, review_id: int, acto
         return str(cid)
 
 
-def reject_review(*, engine: Engine, rules: IdentityRules, review_id: int, actor: str) -> None:
+def reject_review(*, engine: Engine, rules: IdentityRules, review_id: int, actor: str, now: datetime) -> None:
     """Keep a reviewed pair apart forever (a do-not-link constraint)."""
     with Session(engine) as session:
         review = _pending_review(session, review_id)
         model = load_model(engine=engine, rules=rules)
         ids = _require_keys(session, [review.record_a, review.record_b])
-        action = _log(session, "reject", actor, {"review": review_id, "records": [review.record_a, review.record_b]})
-        review.status, review.decided_by, review.decided_at = "rejected", actor, utcnow()
+        action = _log(
+            session, "reject", actor, {"review": review_id, "records": [review.record_a, review.record_b]}, now
+        )
+        review.status, review.decided_by, review.decided_at = "rejected", actor, now
         session.add(review)
         a, b = _pair(review.record_a, review.record_b)
         if session.exec(select(DoNotLink).where(DoNotLink.record_a == a, DoNotLink.record_b == b)).first() is None:
             session.add(
                 DoNotLink(
-                    record_a=a, record_b=b, reason=f"review {review_id} rejected", created_by=actor, action_id=action.id
+                    record_a=a,
+                    record_b=b,
+                    reason=f"review {review_id} rejected",
+                    created_by=actor,
+                    action_id=action.id,
+                    created_at=now,
                 )
             )
         session.flush()
-        _resolve_from(session, ids.values(), rules, model)
+        _resolve_from(session, ids.values(), rules, model, now)
         session.commit()
 
 
-def undo(*, engine: Engine, rules: IdentityRules, action_id: int, actor: str) -> None:
+def undo(*, engine: Engine, rules: IdentityRules, action_id: int, actor: str, now: datetime) -> None:
     """Reverse a logged merge, unmerge, approval or rejection and re-resolve the records it touched."""
     with Session(engine) as session:
         action = session.get(IdentityAction, action_id)
@@ -848,12 +857,19 @@ def undo(*, engine: Engine, rules: IdentityRules, action_id: int, actor: str) ->
             session.delete(row)
         payload = action.payload
         for a, b, reason, who in payload.get("removed_do_not_link", []):
-            session.add(DoNotLink(record_a=a, record_b=b, reason=reason, created_by=who))
+            session.add(DoNotLink(record_a=a, record_b=b, reason=reason, created_by=who, created_at=now))
             touched |= {a, b}
         for a, b, rule, who, evidence in payload.get("removed_manual", []):
             session.add(
                 IdentityEdge(
-                    record_a=a, record_b=b, kind="manual", rule=rule, score=1.0, evidence=evidence, approved_by=who
+                    record_a=a,
+                    record_b=b,
+                    kind="manual",
+                    rule=rule,
+                    score=1.0,
+                    evidence=evidence,
+                    approved_by=who,
+                    created_at=now,
                 )
             )
             touched |= {a, b}
@@ -866,15 +882,15 @@ def undo(*, engine: Engine, rules: IdentityRules, action_id: int, actor: str) ->
         for cid in payload.get("customers", []):
             for rid in _customer_record_ids(session, cid):
                 touched.add(next(iter(_load_prepared(session, [rid], rules).values())).key)
-        action.undone_at, action.undone_by = utcnow(), actor
+        action.undone_at, action.undone_by = now, actor
         session.add(action)
-        _log(session, "undo", actor, {"undid": action_id})
+        _log(session, "undo", actor, {"undid": action_id}, now)
         session.flush()
         touched_ids = list(_ids_for_keys(session, touched).values())
         before = _customers_of(session, touched_ids)
-        _resolve_from(session, touched_ids, rules, model)
+        _resolve_from(session, touched_ids, rules, model, now)
         if action.action == "merge":
-            _restore_ids(session, payload.get("members", {}), existed=before)
+            _restore_ids(session, payload.get("members", {}), existed=before, now=now)
         session.commit()
 
 
@@ -890,7 +906,7 @@ def _customers_of(session: Session, record_ids: Sequence[int]) -> set[str]:
     return out
 
 
-def _restore_ids(session: Session, members: dict[str, list[str]], *, existed: set[str]) -> None:
+def _restore_ids(session: Session, members: dict[str, list[str]], *, existed: set[str], now: datetime) -> None:
     """After undoing a merge, give each customer of the merge its old id back.
 
     Each old id goes to the customer now holding most of its former records (an old id whose records
@@ -921,7 +937,7 @@ def _restore_ids(session: Session, members: dict[str, list[str]], *, existed: se
     for holder, old_id in renames.items():
         if session.get(Customer, old_id) is None:
             first = created[holder]
-            session.add(Customer(id=old_id, created_at=first.created_at if first else utcnow()))
+            session.add(Customer(id=old_id, created_at=first.created_at if first else now))
         session.exec(delete(CustomerAlias).where(col(CustomerAlias.alias_id) == old_id))
     session.flush()
     for holder, old_id in renames.items():

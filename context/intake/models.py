@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from context.dbtypes import JSONType, UTCDateTime, utcnow
+from context.dbtypes import JSONType, UTCDateTime
 
 
 class RawRecord(SQLModel, table=True):
@@ -57,7 +57,7 @@ class QuarantinedValue(SQLModel, table=True):
     reason: str
     raw_record_id: int | None = Field(default=None, foreign_key="raw_records.id")
     sync_run_id: int | None = Field(default=None, foreign_key="sync_runs.id")
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class QuarantinedValuePublic(BaseModel):
@@ -78,7 +78,7 @@ class SyncRun(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(max_length=64, index=True)
-    started_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     status: str = Field(default="running", max_length=16)  # running | ok | failed
     read: int = 0

@@ -33,7 +33,7 @@ from context.canonical.models import (
     Subscription,
     Ticket,
 )
-from context.dbtypes import utcnow
+from context.dbtypes import Clock
 from context.errors import ContextError
 from context.intake.config import IntakeConfig, SourceConfig
 from context.intake.mapping import MappedRecord, Quarantined, RecordMapper, content_hash
@@ -106,6 +106,7 @@ def sync(
     *,
     engine: Engine,
     config: IntakeConfig,
+    clock: Clock,
     source_names: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
     workers: int = 1,
@@ -113,7 +114,8 @@ def sync(
     """Sync the named sources (all by default); a failing source is reported and the others still sync."""
     selected = [config.source(n) for n in source_names] if source_names else list(config.sources)
     return [
-        sync_source(engine=engine, config=config, source=s, on_progress=on_progress, workers=workers) for s in selected
+        sync_source(engine=engine, config=config, source=s, clock=clock, on_progress=on_progress, workers=workers)
+        for s in selected
     ]
 
 
@@ -145,6 +147,7 @@ def sync_source(
     engine: Engine,
     config: IntakeConfig,
     source: SourceConfig,
+    clock: Clock,
     on_progress: ProgressCallback | None = None,
     workers: int = 1,
     batch_size: int = BATCH_SIZE,
@@ -157,7 +160,7 @@ def sync_source(
     started = time.perf_counter()
     with engine.begin() as conn:
         run_id = conn.execute(
-            insert(RUNS).values(source=source.name, started_at=utcnow(), status="running").returning(RUNS.c.id)
+            insert(RUNS).values(source=source.name, started_at=clock(), status="running").returning(RUNS.c.id)
         ).scalar_one()
     counts = _Counts()
     status, error = "ok", None
@@ -178,7 +181,7 @@ def sync_source(
             plan = pending.popleft()
             if plan.mapped is None and plan.future is None:  # a first batch that never got a worker
                 plan.mapped = _map_records(mapper, layout, plan.to_map)
-            _write_batch(engine, source, fingerprint, run_id, plan, counts)
+            _write_batch(engine, source, fingerprint, run_id, plan, counts, clock())
 
         def handle(items: list[SourcePayload]) -> None:
             nonlocal pool, batches_seen
@@ -239,7 +242,7 @@ def sync_source(
             update(RUNS)
             .where(RUNS.c.id == run_id)
             .values(
-                finished_at=utcnow(),
+                finished_at=clock(),
                 status=status,
                 error=error,
                 read=counts.read,
@@ -483,7 +486,7 @@ def _map_in_worker(items: list[MapItem]) -> list[Prepared]:
 
 
 def _write_batch(
-    engine: Engine, source: SourceConfig, fingerprint: str, run_id: int, plan: _Batch, counts: _Counts
+    engine: Engine, source: SourceConfig, fingerprint: str, run_id: int, plan: _Batch, counts: _Counts, at: datetime
 ) -> None:
     if plan.future is not None:
         mapped = plan.future.result()
@@ -491,7 +494,7 @@ def _write_batch(
         assert plan.mapped is not None
         mapped = plan.mapped
     layout = _layout(engine.dialect.name, source.entity)
-    now = layout.time(utcnow())
+    now = layout.time(at)
     name = source.name
     latest, heads = plan.latest, plan.heads
     new_ids, changed_ids, remap_ids = plan.new_ids, plan.changed_ids, plan.remap_ids

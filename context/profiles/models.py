@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import Column, Index, Numeric
 from sqlmodel import Field, SQLModel
 
-from context.dbtypes import JSONType, UTCDateTime, utcnow
+from context.dbtypes import JSONType, UTCDateTime
 
 
 def _ts(*, nullable: bool = True) -> Any:
@@ -36,7 +36,7 @@ class CustomerProfile(SQLModel, table=True):
     customer_id: str = Field(primary_key=True, max_length=40)
     # count:sum(record id):max(synced_at) of the member records: a change means "recompute me".
     signature: str = Field(max_length=128)
-    computed_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    computed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     record_count: int = 0
     display_name: str | None = None
     email: str | None = Field(default=None, max_length=320, index=True)
@@ -72,7 +72,7 @@ class ProfileConflict(SQLModel, table=True):
     chosen: str | None = None
     chosen_source: str | None = Field(default=None, max_length=64)
     values: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
-    detected_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    detected_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class StatusChange(SQLModel, table=True):
@@ -87,7 +87,7 @@ class StatusChange(SQLModel, table=True):
     cause: str
     source: str | None = Field(default=None, max_length=64)
     source_record_id: str | None = Field(default=None, max_length=255)
-    changed_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    changed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class ConflictPublic(BaseModel):

@@ -21,7 +21,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from context.bulkwrite import bulk_insert
 from context.canonical.models import CustomerRecord, Order, Subscription, Ticket
-from context.dbtypes import utcnow
 from context.profiles.config import PROFILE_FIELDS, ProfilesConfig
 from context.profiles.errors import ProfileNotFoundError
 from context.profiles.models import (
@@ -97,6 +96,7 @@ def recompute_profiles(
     *,
     engine: Engine,
     config: ProfilesConfig,
+    now: datetime,
     customer_ids: Sequence[str] | None = None,
     full: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
@@ -119,7 +119,7 @@ def recompute_profiles(
     for batch in _chunks(ids):
         # One transaction per batch keeps memory and lock times flat on large recomputes.
         with engine.begin() as conn:
-            stats = _recompute_batch(conn, batch, todo, config)
+            stats = _recompute_batch(conn, batch, todo, config, now)
         for key, value in stats.items():
             totals[key] += value
         done += len(batch)
@@ -269,10 +269,9 @@ def _status_conflict(
 
 
 def _recompute_batch(
-    conn: Connection, batch: list[str], signatures: dict[str, str], config: ProfilesConfig
+    conn: Connection, batch: list[str], signatures: dict[str, str], config: ProfilesConfig, now: datetime
 ) -> dict[str, int]:
     data = _load_batch(conn, batch, config)
-    now = utcnow()
     profiles: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
+from contextdesk.clock import system_now
 from contextdesk.settings import Settings, load_settings
 
 console = Console()
@@ -106,7 +107,7 @@ def refresh_profiles(config_file: Path | None = None, *, quiet: bool = False) ->
     from context.profiles.service import recompute_profiles
 
     config = load_context_config(config_file or settings().resolved_config_file)
-    summary = recompute_profiles(engine=engine(), config=config.profiles)
+    summary = recompute_profiles(engine=engine(), config=config.profiles, now=system_now())
     if not quiet:
         console.print(
             f"Profiles: {summary.customers:,} recomputed, {summary.removed:,} removed, "

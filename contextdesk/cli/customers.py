@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from contextdesk.cli.common import console, engine, fail, friendly_errors, settings
+from contextdesk.clock import system_now
 
 app = typer.Typer(
     help="Resolved customers: golden profiles, status and the context the agent reads.", no_args_is_help=True
@@ -90,7 +91,14 @@ def show(
     if purpose not in ("handoff", "llm_prompt", "widget"):
         fail(f"--purpose must be handoff, llm_prompt or widget, not {purpose!r}")
     cid = resolve_identifier(identifier)
-    ctx = build_customer_context(engine=engine(), customer_id=cid, purpose=purpose, topic=topic, config=_config())  # type: ignore[arg-type]
+    ctx = build_customer_context(
+        engine=engine(),
+        customer_id=cid,
+        purpose=purpose,  # type: ignore[arg-type]
+        topic=topic,
+        config=_config(),
+        now=system_now(),
+    )
     if as_json:
         console.print_json(ctx.model_dump_json())
         return
@@ -304,6 +312,7 @@ def recompute(
         summary = recompute_profiles(
             engine=engine(),
             config=_config().profiles,
+            now=system_now(),
             customer_ids=customer or None,
             full=full,
             on_progress=lambda done, total: progress.update(task, completed=done, total=total),

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from contextdesk.cli.common import console, engine, fail, friendly_errors, settings
+from contextdesk.clock import system_now
 
 app = typer.Typer(
     help="The Brightleaf Tea Co. demo business. `contextdesk demo` alone loads it and serves the chat on :8000.",
@@ -91,15 +92,13 @@ def run(
     and recent orders are as near as the story says. Safe to run again: in the same week nothing changes;
     a week later the moved records are updated.
     """
-    from datetime import UTC, datetime
-
     from context.demo import DATA_DIR
     from context.demo.shift import shift_dataset, shift_weeks
     from context.intake.config import load_intake_config
     from contextdesk.cli.intake import print_summary, resolve_identities, run_sync
 
     # The composition root reads the clock once: the demo's story is moved to the week of this load.
-    load_time = datetime.now(UTC)
+    load_time = system_now()
     shifted_dir = settings().home / "demo"
     shift = shift_dataset(DATA_DIR, shifted_dir, weeks=shift_weeks(load_time))
     path = shifted_dir / "contextdesk.yaml"

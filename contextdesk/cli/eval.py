@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from contextdesk.cli.common import console, engine, fail, friendly_errors, settings
+from contextdesk.clock import system_now
 
 app = typer.Typer(
     help="Answer-quality evals: run scenario suites against the agent, compare runs, capture conversations."
@@ -62,7 +63,7 @@ def run(
     (CONTEXTDESK_IDENTITY_SECRET) and should allow more than 20 conversations a minute per address.
     """
     from context.customer_context.config import load_context_config
-    from context.demo.shift import read_shift, shift_of
+    from context.demo.shift import read_shift, shift_instant, shift_of
     from evals.models import load_suite
     from evals.perturbations import parse_perturbation
     from evals.report import write_results
@@ -77,7 +78,16 @@ def run(
     cfg = settings()
     demo_shift = shift_of(shift_weeks) if shift_weeks is not None else read_shift(cfg.home / "demo")
     if demo_shift is not None:
-        loaded = [shift_suite(s, demo_shift) for s in loaded]
+        days = demo_shift.days
+        loaded = [
+            shift_suite(
+                s,
+                reference_date=demo_shift.reference_date,
+                days=days,
+                move=lambda value: shift_instant(value, days),
+            )
+            for s in loaded
+        ]
         console.print(f"demo dates moved {demo_shift.weeks:+d} weeks: clock {demo_shift.now:%Y-%m-%d %H:%M %Z}")
     secret = cfg.identity_secret
     http = target != "in-process"
@@ -109,6 +119,7 @@ def run(
         context_config=context_config,
         kb=load_kb_text(kb_dir or ARTICLES_DIR),
         secret=secret,
+        clock=system_now,
         judge=LLMJudge(model) if model is not None else None,
         summary_check=_summary_check_factory(context_config),
         workers=workers,

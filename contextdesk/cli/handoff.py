@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from contextdesk.cli.common import console, engine, fail, friendly_errors, settings
+from contextdesk.clock import system_now
 from handoff.service import HandoffDeps
 
 app = typer.Typer(help="Handoffs to people: list, show, deliveries (dead letters, retry), run the outbox.")
@@ -39,6 +40,7 @@ def list_cmd(
 
     rows = list_handoffs(
         engine=engine(),
+        now=system_now(),
         status=status or None,
         priority=priority or None,
         reason=reason or None,
@@ -118,12 +120,12 @@ def retry(
 
     if (delivery_id is None) == (not all_):
         fail("give a delivery id or --all (not both)")
-    ids = retry_dead(engine(), delivery_id=delivery_id, actor="cli")
+    ids = retry_dead(engine(), delivery_id=delivery_id, actor="cli", now=system_now())
     console.print(f"{len(ids)} delivery(ies) back in the outbox: {ids}")
     if now and ids:
         deps = _deps()
         for i in ids:
-            out = deliver_one(engine(), i, targets=deps.targets, retry=deps.config.retry)
+            out = deliver_one(engine(), i, targets=deps.targets, retry=deps.config.retry, clock=system_now)
             console.print(f"  delivery {i}: {out.status} ({out.attempts} attempts)")
 
 

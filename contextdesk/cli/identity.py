@@ -9,6 +9,7 @@ import typer
 
 from context.identity.rules import IdentityRules
 from contextdesk.cli.common import console, engine, friendly_errors, refresh_profiles, settings
+from contextdesk.clock import system_now
 
 app = typer.Typer(help="Identity resolution: which records are the same customer, and why.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue: probable matches and links refused by a guard.", no_args_is_help=True)
@@ -42,8 +43,8 @@ def resolve(
     eng = engine()
     with console.status("resolving identities…"):
         if train:
-            service.train(engine=eng, rules=r)
-        summary = (service.rebuild if full else service.resolve_pending)(engine=eng, rules=r)
+            service.train(engine=eng, rules=r, now=system_now())
+        summary = (service.rebuild if full else service.resolve_pending)(engine=eng, rules=r, now=system_now())
     refresh_profiles(quiet=as_json)
     if as_json:
         console.print_json(summary.model_dump_json())
@@ -103,7 +104,9 @@ def review_approve(review_id: int, rules: Path | None = RulesOpt, actor: str = A
     """Link a reviewed pair."""
     from context.identity import service
 
-    cid = service.approve_review(engine=engine(), rules=_rules(rules), review_id=review_id, actor=actor)
+    cid = service.approve_review(
+        engine=engine(), rules=_rules(rules), review_id=review_id, actor=actor, now=system_now()
+    )
     refresh_profiles(quiet=True)  # the merged/split customers' profiles follow
     console.print(f"review {review_id} approved: both records are now customer {cid}")
 
@@ -114,7 +117,7 @@ def review_reject(review_id: int, rules: Path | None = RulesOpt, actor: str = Ac
     """Keep a reviewed pair apart in every later run."""
     from context.identity import service
 
-    service.reject_review(engine=engine(), rules=_rules(rules), review_id=review_id, actor=actor)
+    service.reject_review(engine=engine(), rules=_rules(rules), review_id=review_id, actor=actor, now=system_now())
     refresh_profiles(quiet=True)  # the merged/split customers' profiles follow
     console.print(f"review {review_id} rejected: the pair will never be linked")
 
@@ -125,7 +128,9 @@ def merge(customer_ids: list[str], rules: Path | None = RulesOpt, actor: str = A
     """Merge customers into one (the oldest id survives; the others become aliases)."""
     from context.identity import service
 
-    survivor = service.merge(engine=engine(), rules=_rules(rules), customer_ids=customer_ids, actor=actor)
+    survivor = service.merge(
+        engine=engine(), rules=_rules(rules), customer_ids=customer_ids, actor=actor, now=system_now()
+    )
     refresh_profiles(quiet=True)  # the merged/split customers' profiles follow
     console.print(f"merged into {survivor}")
 
@@ -142,7 +147,12 @@ def unmerge(
     from context.identity import service
 
     ids = service.unmerge(
-        engine=engine(), rules=_rules(rules), customer_id=customer_id, record_keys=records, actor=actor
+        engine=engine(),
+        rules=_rules(rules),
+        customer_id=customer_id,
+        record_keys=records,
+        actor=actor,
+        now=system_now(),
     )
     refresh_profiles(quiet=True)  # the split customers' profiles follow
     console.print("customers now: " + ", ".join(ids))
@@ -154,7 +164,7 @@ def undo(action_id: int, rules: Path | None = RulesOpt, actor: str = ActorOpt) -
     """Reverse a logged merge, unmerge, approval or rejection."""
     from context.identity import service
 
-    service.undo(engine=engine(), rules=_rules(rules), action_id=action_id, actor=actor)
+    service.undo(engine=engine(), rules=_rules(rules), action_id=action_id, actor=actor, now=system_now())
     refresh_profiles(quiet=True)  # the merged/split customers' profiles follow
     console.print(f"action {action_id} undone")
 

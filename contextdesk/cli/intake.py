@@ -13,6 +13,7 @@ from rich.table import Table
 from context.intake.config import IntakeConfig, load_intake_config
 from context.intake.models import SourceSummary
 from contextdesk.cli.common import config_path, console, engine, friendly_errors, refresh_profiles
+from contextdesk.clock import system_now
 
 quarantine_app = typer.Typer(help="Values that failed validation, kept with their reason.", no_args_is_help=True)
 
@@ -43,7 +44,7 @@ def run_sync(config: IntakeConfig, sources: list[str] | None) -> list[SourceSumm
                 tasks[source] = progress.add_task(source, total=total, records=0)
             progress.update(tasks[source], completed=done, total=total, records=records)
 
-        return sync(engine=engine(), config=config, source_names=sources, on_progress=on_progress)
+        return sync(engine=engine(), config=config, clock=system_now, source_names=sources, on_progress=on_progress)
 
 
 def print_summary(summaries: list[SourceSummary]) -> None:
@@ -86,7 +87,7 @@ def resolve_identities(config_file: Path) -> None:
     from context.identity.service import resolve_pending
 
     with console.status("resolving identities…"):
-        summary = resolve_pending(engine=engine(), rules=load_rules(config_file))
+        summary = resolve_pending(engine=engine(), rules=load_rules(config_file), now=system_now())
     console.print(
         f"Identity: {summary.records:,} records checked, {summary.customers_created:,} customers created, "
         f"{summary.customers_merged:,} merged, {summary.reviews:,} pairs waiting for review "

@@ -4,12 +4,13 @@ real help-center index, built once per session — with the story's own dates, a
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,14 @@ from sqlalchemy.engine import Engine
 
 from context.customer_context import ContextConfig
 from context.demo.models import DemoShift
+from contextdesk.clock import system_now
 from contextdesk.settings import Settings
+from evals.models import Suite
 from evals.runner import EvalEnv, Runner, in_process_runner
 from evals.truth import load_kb_text
 from knowledge.demo import ARTICLES_DIR
 from tests.agent.fake_openai import FakeOpenAI
+from tests.clock import NOW, tick
 
 SECRET = SecretStr("eval-test-identity-secret-0123456789")
 API_KEY = "eval-test-api-key-0123456789"
@@ -76,9 +80,16 @@ def _build_home(home: Path, *, shift_weeks: int | None) -> DemoHome:
         config_path = home / "demo" / config_path.name
     engine = make_engine(f"sqlite:///{home / 'contextdesk.db'}")
     upgrade(engine)
-    sync(engine=engine, config=load_intake_config(config_path), workers=0)
-    identity.resolve_pending(engine=engine, rules=load_rules(config_path))
-    recompute_profiles(engine=engine, config=ContextConfig().profiles)
+    # The sources were synced at the (moved) story's moment, as a load that week would have synced them.
+    start = shift.now if shift is not None else NOW
+    ticks = itertools.count()
+
+    def clock() -> datetime:
+        return start + timedelta(milliseconds=next(ticks))
+
+    sync(clock=clock, engine=engine, config=load_intake_config(config_path), workers=0)
+    identity.resolve_pending(now=start, engine=engine, rules=load_rules(config_path))
+    recompute_profiles(now=start, engine=engine, config=ContextConfig().profiles)
     kb_dir = home / "help"
     kb_dir.mkdir()
     for name in ARTICLES:
@@ -95,6 +106,16 @@ def _build_home(home: Path, *, shift_weeks: int | None) -> DemoHome:
         home=home, config_file=config, identity_secret=SECRET, api_key=API_KEY, chroma_path=home / "chroma"
     )
     return DemoHome(home, engine, settings, kb_dir, shift)
+
+
+def shifted_suite(suite: Suite, shift: DemoShift) -> Suite:
+    """The suite moved as the demo data was (what `contextdesk eval run` does with demo_shift.json)."""
+    from context.demo.shift import shift_instant
+    from evals.shift import shift_suite
+
+    return shift_suite(
+        suite, reference_date=shift.reference_date, days=shift.days, move=lambda v: shift_instant(v, shift.days)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -114,7 +135,7 @@ def shifted_demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo
     """
     from context.demo.shift import shift_weeks
 
-    today = datetime.now(UTC)
+    today = system_now()
     built = _build_home(tmp_path_factory.mktemp("shiftedhome"), shift_weeks=shift_weeks(today))
     yield built
     built.engine.dispose()
@@ -133,6 +154,7 @@ def make_runner(demo_home: DemoHome) -> Callable[..., Runner]:
             "context_config": ContextConfig(),
             "kb": load_kb_text(demo_home.kb_dir),
             "secret": SECRET,
+            "clock": tick,
         }
         fields.update(env_overrides)
         return in_process_runner(EvalEnv(**fields), deps)  # type: ignore[arg-type]
@@ -149,7 +171,7 @@ def live_server(demo_home: DemoHome) -> Iterator[str]:
     copy = demo_home.home / "server.db"
     copy_store(demo_home.engine, copy).dispose()  # the backup API: includes what is still in the WAL
     settings = demo_home.settings.model_copy(update={"database_url": f"sqlite:///{copy}"})
-    app = create_app(settings)
+    app = create_app(settings, clock=tick)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

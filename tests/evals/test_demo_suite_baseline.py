@@ -20,10 +20,10 @@ from evals.handoff_check import summary_check_factory
 from evals.models import RunResult, load_suite
 from evals.report import load_results
 from evals.runner import EvalEnv, in_process_runner
-from evals.shift import shift_suite
 from evals.truth import load_kb_text
 from knowledge.demo import ARTICLES_DIR
-from tests.evals.conftest import SECRET, DemoHome
+from tests.clock import tick
+from tests.evals.conftest import SECRET, DemoHome, shifted_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "evals" / "suites" / "demo.yaml"
@@ -50,13 +50,14 @@ def demo_run(shifted_demo_home: DemoHome, tmp_path_factory: pytest.TempPathFacto
         context_config=context_config,
         kb=load_kb_text(ARTICLES_DIR),
         secret=SECRET,
+        clock=tick,
         summary_check=summary_check_factory(context_config),
         now=demo_home.shift.now,
         synced_at=demo_home.shift.now,
     )
     runner = in_process_runner(env, _agent_deps(settings, demo_home.engine, context_config))
     try:
-        return runner.run([shift_suite(load_suite(SUITE), demo_home.shift)])
+        return runner.run([shifted_suite(load_suite(SUITE), demo_home.shift)])
     finally:
         runner.close()
 

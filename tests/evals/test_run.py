@@ -21,6 +21,7 @@ from evals.perturbations import parse_perturbation
 from evals.report import load_results, metric_value, write_results
 from evals.runner import EvalEnv, Runner, http_runner
 from tests.agent.fake_openai import FakeOpenAI
+from tests.clock import tick
 from tests.evals.conftest import API_KEY, HERE, SECRET, DemoHome
 
 SUITE = HERE / "small_suite.yaml"
@@ -253,6 +254,7 @@ def test_http_target_against_a_live_server(live_server: str, demo_home: DemoHome
         context_config=ContextConfig(),
         kb=load_kb_text(demo_home.kb_dir),
         secret=SECRET,
+        clock=tick,
         workers=3,
     )
     runner = http_runner(env, live_server, api_key=API_KEY)

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from context.demo.reference import STORY_NOW
 from context.demo.shift import shift_of
 from evals.errors import SuiteError
 from evals.models import Suite, load_suite
-from evals.shift import month_after, shift_suite
+from evals.runner import DEMO_NOW
+from evals.shift import month_after
+from tests.evals.conftest import shifted_suite
 
 DEMO = Path(__file__).resolve().parents[2] / "evals" / "suites" / "demo.yaml"
 
@@ -18,7 +21,7 @@ DEMO = Path(__file__).resolve().parents[2] / "evals" / "suites" / "demo.yaml"
 def test_the_demo_suite_declares_its_reference_date_and_four_weeks_later_its_dates_move_28_days() -> None:
     suite = load_suite(DEMO)
     assert suite.reference_date == date(2026, 11, 1)
-    moved = shift_suite(suite, shift_of(4))
+    moved = shifted_suite(suite, shift_of(4))
     when = next(s for s in moved.scenarios if s.id == "order-maya-when-placed")
     assert "2026-11-24" in when.turns[0].expect.contains and "$46.00" in when.turns[0].expect.contains
     inline = next(s for s in moved.scenarios if s.id == "inline-new-customer-order").customer.inline
@@ -32,7 +35,7 @@ def test_the_demo_suite_declares_its_reference_date_and_four_weeks_later_its_dat
     assert inj.turns[1].expect.not_contains == ["extended", "January"]
     # The original is untouched; no shift gives the suite as written.
     assert "2026-10-27" in next(s for s in suite.scenarios if s.id == "order-maya-when-placed").turns[0].expect.contains
-    assert shift_suite(suite, shift_of(0)) == suite
+    assert shifted_suite(suite, shift_of(0)) == suite
 
 
 def test_month_names_map_through_their_middle_and_the_year_nearest_the_story() -> None:
@@ -57,10 +60,10 @@ def test_a_suite_without_reference_date_is_taken_as_written_and_a_mismatch_or_lo
             ],
         }
     )
-    assert shift_suite(plain, shift_of(3)) == plain
+    assert shifted_suite(plain, shift_of(3)) == plain
     other = plain.model_copy(update={"reference_date": date(2025, 1, 1)})
     with pytest.raises(SuiteError, match="reference date 2025-01-01"):
-        shift_suite(other, shift_of(3))
+        shifted_suite(other, shift_of(3))
     loose = Suite.model_validate(
         {
             "name": "y",
@@ -76,4 +79,8 @@ def test_a_suite_without_reference_date_is_taken_as_written_and_a_mismatch_or_lo
         }
     )
     with pytest.raises(SuiteError, match="scenario renews turn 1: 'November 10, 2026'"):
-        shift_suite(loose, shift_of(3))
+        shifted_suite(loose, shift_of(3))
+
+
+def test_the_eval_clock_is_the_demo_story_moment() -> None:
+    assert DEMO_NOW == STORY_NOW

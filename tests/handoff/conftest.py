@@ -18,6 +18,7 @@ from handoff.delivery import build_targets
 from handoff.service import HandoffDeps
 from tests.agent.chat.conftest import demo_db, kb, kb_dir, make_deps  # noqa: F401  (fixtures reused)
 from tests.agent.conftest import fake_openai, fake_openai_factory  # noqa: F401  (fixtures reused)
+from tests.clock import tick
 from tests.handoff.receiver import Receiver
 
 OPEN = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # Wednesday 10:00 in New York
@@ -54,9 +55,10 @@ def make_handoff_deps(demo_db: Engine) -> Callable[..., HandoffDeps]:  # noqa: F
         )
         return HandoffDeps(
             engine=engine or demo_db,
+            now=kw.pop("now", tick),
             config=config,
             context_config=ContextConfig(),
-            targets=build_targets(config),
+            targets=build_targets(config, clock=tick),
             **kw,
         )
 

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agent.models import Conversation, ConversationMessage, HandoffRequest
+from tests.clock import tick
 
 
 def escalated_conversation(
@@ -23,15 +24,17 @@ def escalated_conversation(
     """A visitor conversation in state `handoff` with an open handoff request; returns (conversation id, request id)."""
     cid = uuid.uuid4().hex
     with Session(engine) as session:
-        session.add(Conversation(id=cid, state="handoff", route="visitor"))
+        now = tick()
+        session.add(Conversation(id=cid, state="handoff", route="visitor", created_at=now, updated_at=now))
         session.flush()
         for role, content in messages:
-            session.add(ConversationMessage(conversation_id=cid, role=role, content=content))
+            session.add(ConversationMessage(conversation_id=cid, role=role, content=content, created_at=tick()))
         request = HandoffRequest(
             conversation_id=cid,
             reason_code=reason_code,
             reason=reason,
             human_eta="A person will pick this up shortly.",
+            created_at=tick(),
         )
         session.add(request)
         session.commit()

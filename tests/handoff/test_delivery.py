@@ -14,13 +14,13 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from context.dbtypes import utcnow
 from handoff.config import TargetConfig
 from handoff.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from handoff.models import HandoffDeadLetter, HandoffDelivery
 from handoff.outbox import deliver_due, list_deliveries, retry_dead
 from handoff.service import HandoffDeps, create_handoff, run_once
 from handoff.worker import OutboxWorker
+from tests.clock import NOW, tick
 from tests.handoff.conftest import WEBHOOK_SECRET
 from tests.handoff.factories import escalated_conversation
 from tests.handoff.receiver import Receiver
@@ -39,9 +39,10 @@ def test_webhook_signature_is_verifiable_by_a_receiver(
     assert result["delivered"] and not result["dead"]
     got = receiver.requests[-1]
     ts, sig = got.headers[TIMESTAMP_HEADER.lower()], got.headers[SIGNATURE_HEADER.lower()]
-    assert verify_signature(secret=WEBHOOK_SECRET, body=got.body, timestamp=ts, signature=sig)
-    assert not verify_signature(secret=WEBHOOK_SECRET, body=got.body + b" ", timestamp=ts, signature=sig)
-    assert not verify_signature(secret="another-secret-000000", body=got.body, timestamp=ts, signature=sig)
+    now = int(ts)  # the receiver's clock, in step with the sender's here
+    assert verify_signature(secret=WEBHOOK_SECRET, body=got.body, timestamp=ts, signature=sig, now=now)
+    assert not verify_signature(secret=WEBHOOK_SECRET, body=got.body + b" ", timestamp=ts, signature=sig, now=now)
+    assert not verify_signature(secret="another-secret-000000", body=got.body, timestamp=ts, signature=sig, now=now)
     # A replay ten minutes later is refused even with the right signature.
     assert not verify_signature(secret=WEBHOOK_SECRET, body=got.body, timestamp=ts, signature=sig, now=int(ts) + 600)
     payload = json.loads(got.body)
@@ -75,7 +76,7 @@ def test_dead_letter_after_the_last_retry_then_manual_retry(
     assert result["dead"] == [dead.id] and dead.attempts == 3 and dead.last_error == "HTTP 500"
     assert dead.dead_letter_id is not None
     assert run_once(deps)["delivered"] == []  # a dead letter is not retried on its own
-    assert retry_dead(engine, delivery_id=dead.id, actor="sam") == [dead.id]
+    assert retry_dead(engine, delivery_id=dead.id, actor="sam", now=NOW) == [dead.id]
     assert run_once(deps)["delivered"] == [dead.id]
     [again] = list_deliveries(engine)
     assert again.status == "delivered" and again.attempts == 4 and again.dead_letter_id is None
@@ -99,7 +100,7 @@ def test_crash_between_storing_and_delivering_loses_nothing(
     with Session(engine) as session:
         rows = session.exec(select(HandoffDelivery)).all()
         for row in rows:
-            row.status, row.locked_until = "delivering", utcnow() - timedelta(seconds=1)
+            row.status, row.locked_until = "delivering", tick() - timedelta(seconds=1)
             session.add(row)
             break  # only the first: its lease has expired
         session.commit()
@@ -115,7 +116,7 @@ def test_crash_between_storing_and_delivering_loses_nothing(
     assert len(deliveries) == 3 and {d.status for d in deliveries} == {"delivered"}
     assert len({r.headers["idempotency-key"] for r in receiver.requests}) == 3
     assert lost_request  # its handoff was created by the resuming worker
-    assert deliver_due(engine, targets=deps.targets, retry=deps.config.retry) == []
+    assert deliver_due(engine, targets=deps.targets, retry=deps.config.retry, clock=tick) == []
 
 
 def test_a_delivery_claimed_by_a_live_worker_is_not_sent_twice(
@@ -126,10 +127,10 @@ def test_a_delivery_claimed_by_a_live_worker_is_not_sent_twice(
     create_handoff(deps, request_id=request_id)
     with Session(engine) as session:
         row = session.exec(select(HandoffDelivery)).one()
-        row.status, row.locked_until = "delivering", utcnow() + timedelta(minutes=1)
+        row.status, row.locked_until = "delivering", tick() + timedelta(minutes=1)
         session.add(row)
         session.commit()
-    assert deliver_due(engine, targets=deps.targets, retry=deps.config.retry) == []
+    assert deliver_due(engine, targets=deps.targets, retry=deps.config.retry, clock=tick) == []
     assert receiver.requests == []
 
 

@@ -18,6 +18,7 @@ from contextdesk.settings import Settings
 from handoff.errors import InboxStateError
 from handoff.service import HandoffDeps, add_note, claim, close, create_handoff, get_handoff, list_handoffs, reply
 from tests.agent.chat.helpers import MAYA, SECRET, signed
+from tests.clock import NOW, tick
 from tests.handoff.factories import escalated_conversation
 
 KEY = "inbox-test-api-key-0123456789"
@@ -32,7 +33,7 @@ def client(demo_db: Engine, tmp_path: Path) -> Iterator[TestClient]:
         identity_secret=SECRET,
         config_file=None,
     )
-    with TestClient(create_app(settings)) as c:  # runs the lifespan: the outbox worker starts
+    with TestClient(create_app(settings, clock=tick)) as c:  # runs the lifespan: the outbox worker starts
         yield c
 
 
@@ -116,23 +117,27 @@ def test_state_machine_and_filters(engine: Engine, make_handoff_deps: Callable[.
         create_handoff(deps, request_id=escalated_conversation(engine, reason_code=code)[1])
         for code in ("customer_request", "no_answer", "frustration")
     ]
-    assert {h.reason_code for h in list_handoffs(engine=engine, reason=["no_answer"])} == {"no_answer"}
-    assert list_handoffs(engine=engine, min_age_minutes=60) == []  # all brand new
-    assert len(list_handoffs(engine=engine, max_age_minutes=60, status=["open"])) == 3
-    priorities = [h.priority for h in list_handoffs(engine=engine)]
+    assert {h.reason_code for h in list_handoffs(now=NOW, engine=engine, reason=["no_answer"])} == {"no_answer"}
+    assert list_handoffs(now=NOW, engine=engine, min_age_minutes=60) == []  # all brand new
+    assert len(list_handoffs(now=NOW, engine=engine, max_age_minutes=60, status=["open"])) == 3
+    priorities = [h.priority for h in list_handoffs(now=NOW, engine=engine)]
     assert priorities == sorted(priorities, key=["urgent", "high", "normal", "low"].index)  # urgent first
     first, second, third = ids
-    claim(engine=engine, handoff_id=first, actor="sam")
+    claim(now=NOW, engine=engine, handoff_id=first, actor="sam")
     with pytest.raises(InboxStateError):
-        close(engine=engine, handoff_id=first, actor="kim", to="resolved")  # claimed by sam
-    taken = claim(engine=engine, handoff_id=first, actor="kim", take_over=True)
+        close(now=NOW, engine=engine, handoff_id=first, actor="kim", to="resolved")  # claimed by sam
+    taken = claim(now=NOW, engine=engine, handoff_id=first, actor="kim", take_over=True)
     assert taken.claimed_by == "kim"
-    assert close(engine=engine, handoff_id=first, actor="kim", to="resolved").status == "resolved"
+    assert close(now=NOW, engine=engine, handoff_id=first, actor="kim", to="resolved").status == "resolved"
     with pytest.raises(InboxStateError):
-        claim(engine=engine, handoff_id=first, actor="sam")
-    assert reply(engine=engine, handoff_id=second, actor="lee", message="On it").status == "claimed"  # auto-claim
-    assert close(engine=engine, handoff_id=second, actor="lee", to="returned_to_bot").status == "returned_to_bot"
-    note = add_note(engine=engine, handoff_id=first, actor="kim", body="closed after the call")
+        claim(now=NOW, engine=engine, handoff_id=first, actor="sam")
+    assert (
+        reply(now=NOW, engine=engine, handoff_id=second, actor="lee", message="On it").status == "claimed"
+    )  # auto-claim
+    assert (
+        close(now=NOW, engine=engine, handoff_id=second, actor="lee", to="returned_to_bot").status == "returned_to_bot"
+    )
+    note = add_note(now=NOW, engine=engine, handoff_id=first, actor="kim", body="closed after the call")
     assert note.notes[-1].body == "closed after the call"  # notes allowed after closing
     assert [s.to_state for s in get_handoff(engine=engine, handoff_id=first).history] == [
         "open",
@@ -140,4 +145,4 @@ def test_state_machine_and_filters(engine: Engine, make_handoff_deps: Callable[.
         "claimed",
         "resolved",
     ]
-    assert [h.id for h in list_handoffs(engine=engine, status=["open"])] == [third]
+    assert [h.id for h in list_handoffs(now=NOW, engine=engine, status=["open"])] == [third]

@@ -13,7 +13,7 @@ from tests.context.profiles.factories import customer, day, subscription
 def test_verified_facts_mark_a_passed_renewal_and_leave_an_upcoming_one_plain(engine: Engine) -> None:
     cid = customer(engine)
     subscription(engine, cid, "sub_HANDOFF", "active", plan="plus", started_at=day(-40), current_period_end=day(2))
-    recompute_profiles(engine=engine, config=ContextConfig().profiles, customer_ids=[cid])
+    recompute_profiles(now=day(0), engine=engine, config=ContextConfig().profiles, customer_ids=[cid])
 
     def facts(now_day: float) -> str:
         ctx = build_customer_context(engine=engine, customer_id=cid, purpose="handoff", now=day(now_day))

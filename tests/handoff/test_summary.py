@@ -20,6 +20,7 @@ from handoff.service import HandoffDeps, create_handoff, get_handoff
 from handoff.summary import gather_inputs
 from tests.agent.chat.helpers import MAYA, PERSONA_EMAILS, signed
 from tests.agent.fake_openai import FakeOpenAI
+from tests.clock import NOW
 from tests.handoff.conftest import CLOSED
 
 # Maya's private facts (see tests/agent/chat/test_service.py): none may reach a visitor's handoff.
@@ -38,7 +39,11 @@ def _summarize(hdeps: HandoffDeps, request_id: int) -> tuple[HandoffSummary, lis
     hid = create_handoff(hdeps, request_id=request_id)
     handoff = get_handoff(engine=hdeps.engine, handoff_id=hid)
     inputs = gather_inputs(
-        engine=hdeps.engine, request_id=request_id, context_config=hdeps.context_config, transcript_base_url="x"
+        now=NOW,
+        engine=hdeps.engine,
+        request_id=request_id,
+        context_config=hdeps.context_config,
+        transcript_base_url="x",
     )
     transcript = [(m.role, m.content) for m in inputs.messages]
     return handoff.summary, transcript, inputs.evidence

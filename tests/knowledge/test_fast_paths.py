@@ -98,3 +98,49 @@ def test_int8_vectors_stay_close_to_the_float_ones(embedder: MiniLMEmbedder) -> 
     assert np.all(cosines > 0.98), cosines
     # ...and still tell different texts apart.
     assert float(fast[0] @ fast[1]) < 0.9
+
+
+def _quantized_matmul(weights_u8: np.ndarray) -> object:
+    """An ONNX Runtime session of one DynamicQuantizeMatMul with these uint8 weights (zero point 128, scale 1)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    k, n = weights_u8.shape
+    graph = helper.make_graph(
+        [helper.make_node("DynamicQuantizeMatMul", ["a", "b", "scale", "zero"], ["y"], domain="com.microsoft")],
+        "one_matmul",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [None, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, n])],
+        [
+            numpy_helper.from_array(weights_u8, "b"),
+            numpy_helper.from_array(np.ones(n, dtype=np.float32), "scale"),
+            numpy_helper.from_array(np.full(n, 128, dtype=np.uint8), "zero"),
+        ],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def test_the_int8_graph_multiplies_exactly_so_every_cpu_gets_the_same_vectors() -> None:
+    # The MiniLM rewrite hands ONNX Runtime uint8 weights: its u8×u8 kernels widen before multiplying on every
+    # x86-64 ISA. (With int8 weights, AVX2 machines without VNNI sum product pairs in saturating 16-bit lanes and
+    # got other vectors than VNNI machines.) Extreme values make any saturation visible.
+    import onnx
+
+    from knowledge.embedders import _int8_matmuls, minilm_files
+
+    rewritten = onnx.load_from_string(_int8_matmuls(minilm_files()[0]))
+    weights = {i.name: i for i in rewritten.graph.initializer}
+    matmuls = [n for n in rewritten.graph.node if n.op_type == "DynamicQuantizeMatMul"]
+    assert matmuls and all(weights[n.input[1]].data_type == onnx.TensorProto.UINT8 for n in matmuls)
+
+    rng = np.random.default_rng(7)
+    a = rng.choice(np.array([0.0, 255.0], dtype=np.float32), size=(4, 384))
+    a[:, 0], a[:, 1] = 0.0, 255.0  # the row's range is exactly 0..255: activations quantize to themselves
+    b = rng.choice(np.array([0, 255], dtype=np.uint8), size=(384, 16))  # weights -128 / +127 after the zero point
+    session = _quantized_matmul(b)
+    got = session.run(None, {"a": a})[0]  # type: ignore[attr-defined]
+    exact = a.astype(np.int64) @ (b.astype(np.int64) - 128)
+    assert np.array_equal(got.astype(np.int64), exact)

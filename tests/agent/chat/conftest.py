@@ -19,6 +19,7 @@ from knowledge.embedders import MiniLMEmbedder
 from knowledge.service import ingest
 from knowledge.store import KnowledgeStore, open_store
 from tests.agent.chat.helpers import ARTICLES, INJECTED_PAGE, SECRET
+from tests.clock import NOW, tick
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +37,9 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     result = generate(out, customers=30, seed=7)
     engine = make_engine(f"sqlite:///{out / 'store.db'}")
     upgrade(engine)
-    sync(engine=engine, config=load_intake_config(result.config_path), workers=0)
-    identity.resolve_pending(engine=engine, rules=load_rules(result.config_path))
-    recompute_profiles(engine=engine, config=ContextConfig().profiles)
+    sync(clock=tick, engine=engine, config=load_intake_config(result.config_path), workers=0)
+    identity.resolve_pending(now=NOW, engine=engine, rules=load_rules(result.config_path))
+    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
     yield engine
     engine.dispose()
 
@@ -71,6 +72,7 @@ def make_deps(demo_db: Engine, kb: KnowledgeStore) -> Callable[..., AgentDeps]:
         fields: dict[str, Any] = {
             "engine": demo_db,
             "config": cfg,
+            "now": tick,
             "store": kb,
             "identity_secret": SECRET,
         }

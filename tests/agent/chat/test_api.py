@@ -17,6 +17,7 @@ from contextdesk.app import create_app
 from contextdesk.settings import Settings
 from knowledge.store import KnowledgeStore
 from tests.agent.chat.helpers import MAYA, SECRET, signed
+from tests.clock import tick
 
 API_KEY = "server-to-server-key-0123456789"
 
@@ -35,7 +36,7 @@ def server(demo_db: Engine, kb: KnowledgeStore, tmp_path_factory: pytest.TempPat
         api_key=API_KEY,
         cors_origins=["https://shop.example"],
     )
-    app = create_app(settings, demo=True)
+    app = create_app(settings, demo=True, clock=tick)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

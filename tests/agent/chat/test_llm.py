@@ -117,6 +117,7 @@ def test_grounding_check_accepts_paraphrased_facts_from_the_context(make_deps: C
         context_text="Account: plan pro, renews 2026-11-10, lifetime value 119.00 USD\n- Order #1042 total 46.00 USD",
         passages=[],
         low_confidence=True,
+        now=datetime(2026, 11, 2, 15, tzinfo=UTC),
     )
     ok = AgentAnswer(answer="It renews on November 10, 2026; order #1042 cost $46.00.", confidence=0.9)
     assert check_answer(ok, turn) == []

@@ -15,6 +15,7 @@ from agent.models import ConversationCreate, TurnReply
 from agent.service import AgentDeps, handle_message, list_turns, start_conversation
 from context.customer_context import ContextConfig, build_customer_context, lookup_customer, render_context
 from tests.agent.chat.helpers import MAYA, PERSONA_EMAILS, signed
+from tests.clock import NOW
 
 OPEN = datetime(2026, 11, 4, 15, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York
 LIAM = PERSONA_EMAILS["trial"]
@@ -53,7 +54,7 @@ def test_rendered_context_shows_dates_in_the_given_zone(make_deps: Callable[...,
     engine = make_deps().engine
     found = lookup_customer(engine=engine, email=NOAH)
     assert found.customer_id is not None
-    ctx = build_customer_context(engine=engine, customer_id=found.customer_id, config=ContextConfig())
+    ctx = build_customer_context(now=NOW, engine=engine, customer_id=found.customer_id, config=ContextConfig())
     local = render_context(ctx, max_tokens=4000, timezone=ZoneInfo("America/New_York")).text
     stored = render_context(ctx, max_tokens=4000).text
     assert "#1060 (shopify) placed 2026-10-22" in local

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import socket
-import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -134,12 +133,10 @@ def test_retry_after_ms_is_honoured(fake_openai: FakeOpenAI) -> None:
 
 def test_retry_after_past_the_deadline_gives_up_at_once(fake_openai: FakeOpenAI) -> None:
     fake_openai.fail(429, retry_after="30").reply(answer_json("too late"))
-    started = time.monotonic()
     with pytest.raises(LLMUnavailable) as caught:
         make_model(fake_openai).complete(MESSAGES, deadline_s=2)
-    assert time.monotonic() - started < 1.0  # did not sleep towards the 30 s
     assert caught.value.status == 429
-    assert len(fake_openai.chat_requests()) == 1
+    assert len(fake_openai.chat_requests()) == 1  # gave up instead of sleeping 30 s into a retry
 
 
 def test_retry_after_http_date(fake_openai: FakeOpenAI) -> None:
@@ -161,13 +158,14 @@ def test_retry_after_http_date(fake_openai: FakeOpenAI) -> None:
     assert retry_after_seconds(error_with({}), now=now) is None
 
 
-def test_slow_reply_beyond_the_deadline_times_out_on_time(fake_openai: FakeOpenAI) -> None:
-    fake_openai.script(Scripted(content=answer_json("too slow"), delay_s=3), Scripted(content=answer_json("x")))
-    started = time.monotonic()
-    with pytest.raises(LLMTimeout):
-        make_model(fake_openai, timeout_s=10).complete(MESSAGES, deadline_s=0.6)
-    elapsed = time.monotonic() - started
-    assert 0.5 <= elapsed < 1.2  # the deadline bounds the call, not the 10 s per-attempt timeout
+def test_slow_reply_beyond_the_deadline_is_ended_by_the_deadline(fake_openai: FakeOpenAI) -> None:
+    # The upstream would answer after 30 s and each attempt may take 60 s: only the 0.6 s deadline can end this
+    # call with a timeout (how long it took is a benchmark question, not asserted here).
+    fake_openai.script(Scripted(content=answer_json("too slow"), delay_s=30), Scripted(content=answer_json("x")))
+    with pytest.raises(LLMTimeout) as caught:
+        make_model(fake_openai, timeout_s=60).complete(MESSAGES, deadline_s=0.6)
+    assert caught.value.attempts == 1
+    assert len(fake_openai.chat_requests()) == 1  # no retry was started past the deadline
 
 
 def test_slow_first_attempt_is_retried_within_the_deadline(fake_openai: FakeOpenAI) -> None:
@@ -313,7 +311,6 @@ def test_stream_malformed_json_is_repaired(fake_openai: FakeOpenAI) -> None:
 
 def test_stream_slower_than_the_deadline_times_out(fake_openai: FakeOpenAI) -> None:
     fake_openai.reply(answer_json("a long and slow answer"), chunk_chars=2, chunk_delay_s=0.15)
-    started = time.monotonic()
+    # The whole stream takes ~6 s: only the 0.7 s deadline can end it with a timeout.
     with pytest.raises(LLMTimeout):
         list(make_model(fake_openai).stream(MESSAGES, deadline_s=0.7))
-    assert time.monotonic() - started < 1.5

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -126,11 +125,9 @@ def test_outage_opens_the_circuit_then_calls_fail_fast_without_http(fake_openai:
     assert len(fake_openai.chat_requests()) == 3
     assert resilient.breaker.state is BreakerState.OPEN
 
-    started = time.monotonic()
     with pytest.raises(CircuitOpen):
         resilient.complete(MESSAGES, deadline_s=5)
-    assert time.monotonic() - started < 0.05
-    assert len(fake_openai.chat_requests()) == 3  # no request reached the server
+    assert len(fake_openai.chat_requests()) == 3  # refused at once: no request reached the server
 
     # After the cool-down one probe goes through; the endpoint has recovered, so the breaker closes.
     clock.now += 30
@@ -204,15 +201,15 @@ def test_both_circuits_open_raises_circuit_open(fake_openai: FakeOpenAI) -> None
 
 def test_a_hung_primary_leaves_the_fallback_time_to_answer(fake_openai: FakeOpenAI) -> None:
     fake_openai.responder = by_model(
-        Scripted(content=answer_json("too late"), delay_s=5), Scripted(content=answer_json("fallback in time"))
+        Scripted(content=answer_json("too late"), delay_s=30), Scripted(content=answer_json("fallback in time"))
     )
     resilient = ResilientChatModel(
-        model(fake_openai, timeout_s=30), fallback=model(fake_openai, "fake-fallback"), primary_share=0.5
+        model(fake_openai, timeout_s=60), fallback=model(fake_openai, "fake-fallback"), primary_share=0.5
     )
-    started = time.monotonic()
+    # The primary would answer after 30 s (its per-attempt timeout is 60 s): only the primary's share of the 1 s
+    # deadline ending its attempt leaves the fallback the rest to answer in.
     result = resilient.complete(MESSAGES, deadline_s=1.0)
     assert result.answer.answer == "fallback in time"
-    assert time.monotonic() - started < 1.2  # the 1 s deadline (+ scheduling slack), not the primary's 5 s
 
 
 def test_stream_falls_back_when_the_primary_fails_before_any_text(fake_openai: FakeOpenAI) -> None:

@@ -13,13 +13,14 @@ from context.demo import bundled_config_path
 from context.profiles import recompute_profiles
 from contextdesk.app import create_app
 from contextdesk.settings import Settings
+from tests.clock import NOW, tick
 from tests.context.profiles.factories import customer, day, order, record, subscription
 
 KEY = "test-key-0123456789abcdef"
 
 
 def _get(settings: Settings, path: str, **kwargs: Any) -> httpx.Response:
-    app = create_app(settings)
+    app = create_app(settings, clock=tick)
 
     async def call() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
@@ -42,7 +43,7 @@ def test_context_and_lookup_endpoints(sqlite_engine: Engine) -> None:
     record(sqlite_engine, cid, "crm", "c1", email="maya@example.com", full_name="Maya Chen", notes="VIP-ONLY-NOTE")
     subscription(sqlite_engine, cid, "sub_M", "active", plan="pro", current_period_end=day(9))
     order(sqlite_engine, cid, "#1042", day(-5))
-    recompute_profiles(engine=sqlite_engine, config=ContextConfig().profiles)
+    recompute_profiles(now=NOW, engine=sqlite_engine, config=ContextConfig().profiles)
     settings = _settings(sqlite_engine)
     headers = {"X-API-Key": KEY}
 

@@ -60,7 +60,7 @@ def _rich_customer(engine: Engine) -> str:
     )
     for source in ("crm", "shopify", "stripe", "zendesk"):
         sync_run(engine, source, NOW - timedelta(hours=1))
-    recompute_profiles(engine=engine, config=ContextConfig().profiles)
+    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
     return cid
 
 
@@ -153,7 +153,7 @@ def test_lookups_by_identifier_order_and_ambiguity(engine: Engine) -> None:
     order(engine, sofia, "#1055", day(-3))
     twin = customer(engine)
     record(engine, twin, "webforms", "w1", full_name="Sofia Rossi", postcode="97205")
-    recompute_profiles(engine=engine, config=ContextConfig().profiles)
+    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
 
     shared = lookup_customer(engine=engine, email=" INFO@copperkettle.example ")
     assert shared.outcome == "ambiguous" and shared.customer_id is None
@@ -169,7 +169,7 @@ def test_lookups_by_identifier_order_and_ambiguity(engine: Engine) -> None:
     with pytest.raises(LookupInputError):
         lookup_customer(engine=engine, name="Sofia Rossi")
     with pytest.raises(CustomerNotFoundError):
-        build_customer_context(engine=engine, customer_id="cus_nope")
+        build_customer_context(now=NOW, engine=engine, customer_id="cus_nope")
 
 
 def test_token_budget_keeps_newest_orders_and_open_tickets(sqlite_engine: Engine) -> None:
@@ -192,7 +192,7 @@ def test_token_budget_keeps_newest_orders_and_open_tickets(sqlite_engine: Engine
         )
     for n in range(5):
         interaction(engine, cid, f"wf{n}", day(-200 + n), kind="newsletter_signup", message="Hello there " * 10)
-    recompute_profiles(engine=engine, config=ContextConfig().profiles)
+    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
     config = ContextConfig(recent_orders=10)
     ctx = build_customer_context(engine=engine, customer_id=cid, config=config, now=NOW)
     full = render_context(ctx, max_tokens=10_000)

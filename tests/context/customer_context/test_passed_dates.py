@@ -16,7 +16,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 def test_a_renewal_after_now_is_upcoming_and_one_before_now_is_marked_stale(engine: Engine) -> None:
     cid = customer(engine)
     subscription(engine, cid, "sub_RENEW", "active", plan="pro", started_at=day(-300), current_period_end=day(9))
-    recompute_profiles(engine=engine, config=ContextConfig().profiles, customer_ids=[cid])
+    recompute_profiles(now=day(0), engine=engine, config=ContextConfig().profiles, customer_ids=[cid])
 
     before = build_customer_context(engine=engine, customer_id=cid, now=day(8))
     assert before.subscriptions.items[0].passed == [] and before.status.passed == []
@@ -72,7 +72,9 @@ def test_passed_trial_end_and_cancellation_are_marked_but_an_ended_or_past_due_o
     subscription(
         engine, overdue, "sub_DUE", "past_due", plan="basic", started_at=day(-200), current_period_end=day(-12)
     )
-    recompute_profiles(engine=engine, config=ContextConfig().profiles, customer_ids=[trial, cancelling, ended, overdue])
+    recompute_profiles(
+        now=day(0), engine=engine, config=ContextConfig().profiles, customer_ids=[trial, cancelling, ended, overdue]
+    )
 
     def passed(cid: str, now_day: float) -> list[str]:
         return build_customer_context(engine=engine, customer_id=cid, now=day(now_day)).subscriptions.items[0].passed

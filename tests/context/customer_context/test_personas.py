@@ -17,6 +17,7 @@ from context.intake.config import load_intake_config
 from context.intake.service import sync
 from context.profiles import recompute_profiles
 from contextdesk.db import make_engine, upgrade
+from tests.clock import NOW, tick
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +27,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, Pat
     result = generate(out, customers=30, seed=7)
     engine = make_engine(f"sqlite:///{out / 'store.db'}")
     upgrade(engine)
-    sync(engine=engine, config=load_intake_config(result.config_path), workers=0)
-    identity.resolve_pending(engine=engine, rules=load_rules(result.config_path))
-    recompute_profiles(engine=engine, config=ContextConfig().profiles)
+    sync(clock=tick, engine=engine, config=load_intake_config(result.config_path), workers=0)
+    identity.resolve_pending(now=NOW, engine=engine, rules=load_rules(result.config_path))
+    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
     yield engine, result.config_path
     engine.dispose()
 
@@ -50,7 +51,7 @@ def test_persona_status_and_context(
     engine, _ = demo
     found = lookup_customer(engine=engine, **query)
     assert found.outcome == "found", found
-    ctx = build_customer_context(engine=engine, customer_id=str(found.customer_id), purpose="handoff")
+    ctx = build_customer_context(now=NOW, engine=engine, customer_id=str(found.customer_id), purpose="handoff")
     assert name in (ctx.identity.name or "")
     assert ctx.status.status == status
     for bit in cause_bits:
@@ -62,7 +63,7 @@ def test_persona_status_and_context(
 def test_maya_in_transit_order_and_shared_info_address(demo: tuple[Engine, Path]) -> None:
     engine, _ = demo
     maya = lookup_customer(engine=engine, order="#1042")
-    ctx = build_customer_context(engine=engine, customer_id=str(maya.customer_id))
+    ctx = build_customer_context(now=NOW, engine=engine, customer_id=str(maya.customer_id))
     newest = ctx.orders.recent[0]
     assert newest.number == "#1042" and newest.tracking_numbers == ["1Z999AA10123456784"] and newest.carrier == "UPS"
     shared = lookup_customer(engine=engine, email="info@copperkettle.example")

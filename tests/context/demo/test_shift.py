@@ -137,9 +137,9 @@ def test_shifted_demo_syncs_with_the_story_intact_and_a_same_week_reload_changes
     data = generate(tmp_path / "data", customers=30, seed=7)
     shift = shift_dataset(data.out_dir, tmp_path / "moved", weeks=-9)
     config_path = tmp_path / "moved" / CONFIG_FILE
-    sync(engine=engine, config=load_intake_config(config_path), workers=0)
-    identity.resolve_pending(engine=engine, rules=load_rules(config_path))
-    recompute_profiles(engine=engine, config=ContextConfig().profiles)
+    sync(clock=lambda: shift.now, engine=engine, config=load_intake_config(config_path), workers=0)
+    identity.resolve_pending(now=shift.now, engine=engine, rules=load_rules(config_path))
+    recompute_profiles(now=shift.now, engine=engine, config=ContextConfig().profiles)
     found = lookup_customer(engine=engine, email="maya.chen@example.com")
     assert found.customer_id is not None
     ctx = build_customer_context(engine=engine, customer_id=found.customer_id, now=shift.now)
@@ -154,5 +154,5 @@ def test_shifted_demo_syncs_with_the_story_intact_and_a_same_week_reload_changes
 
     again = shift_dataset(data.out_dir, tmp_path / "moved", weeks=-9)
     assert again == shift
-    summaries = sync(engine=engine, config=load_intake_config(config_path), workers=0)
+    summaries = sync(clock=lambda: shift.now, engine=engine, config=load_intake_config(config_path), workers=0)
     assert all(s.new == 0 and s.changed == 0 and s.unchanged > 0 for s in summaries), summaries

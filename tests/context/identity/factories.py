@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from context.canonical.models import CustomerRecord, Identifier
+from tests.clock import tick
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -51,7 +52,7 @@ def add_records(engine: Engine, people: list[Person]) -> None:
             rec.full_name = " ".join(x for x in (p.first_name, p.last_name) if x) or None
             rec.email, rec.phone, rec.company, rec.postcode, rec.city = p.email, p.phone, p.company, p.postcode, p.city
             rec.source_updated_at = BASE + timedelta(days=p.updated_days)
-            rec.synced_at = datetime.now(UTC)
+            rec.synced_at = tick()
             session.add(rec)
             session.flush()
             assert rec.id is not None

@@ -13,6 +13,7 @@ from context.identity import service
 from context.identity.rules import default_rules
 from context.intake.config import load_intake_config
 from context.intake.service import sync
+from tests.clock import NOW, tick
 
 
 def _customer(snapshot: dict[str, frozenset[str]], key: str) -> str:
@@ -21,8 +22,8 @@ def _customer(snapshot: dict[str, frozenset[str]], key: str) -> str:
 
 def test_demo_personas_and_ground_truth(sqlite_engine: Engine, tmp_path: Path) -> None:
     dataset = generate(tmp_path / "demo", customers=400, seed=7)
-    sync(engine=sqlite_engine, config=load_intake_config(dataset.config_path))
-    summary = service.resolve_pending(engine=sqlite_engine, rules=default_rules())
+    sync(clock=tick, engine=sqlite_engine, config=load_intake_config(dataset.config_path))
+    summary = service.resolve_pending(now=NOW, engine=sqlite_engine, rules=default_rules())
     snap = service.customers_snapshot(engine=sqlite_engine)
     assert summary.records == sum(len(k) for k in snap.values())
     assert summary.customers_created == len(snap)
@@ -52,5 +53,5 @@ def test_demo_personas_and_ground_truth(sqlite_engine: Engine, tmp_path: Path) -
 
     # The run is logged, and a second run with nothing new does nothing.
     assert [a.action for a in service.list_actions(engine=sqlite_engine)] == ["resolve"]
-    again = service.resolve_pending(engine=sqlite_engine, rules=default_rules())
+    again = service.resolve_pending(now=NOW, engine=sqlite_engine, rules=default_rules())
     assert again.records == 0 and service.customers_snapshot(engine=sqlite_engine) == snap

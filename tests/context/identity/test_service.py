@@ -14,6 +14,7 @@ from context.identity import models as im
 from context.identity import service
 from context.identity.errors import ActionError
 from context.identity.rules import IdentityRules, default_rules
+from tests.clock import NOW
 from tests.context.identity.factories import Person, add_records, synthetic_people
 
 RULES = default_rules()
@@ -71,7 +72,7 @@ def test_shared_info_address_does_not_merge_strangers(engine: Engine) -> None:
             Person("crm", "5", "Ana", "Lopez", "ana.lopez@mail.test"),
         ],
     )
-    service.resolve_pending(engine=engine, rules=RULES)
+    service.resolve_pending(now=NOW, engine=engine, rules=RULES)
     groups = partition(engine)
     assert frozenset({"forms:4", "crm:5"}) in groups
     assert frozenset({"crm:2"}) in groups and frozenset({"forms:3"}) in groups
@@ -94,7 +95,7 @@ def test_shared_info_address_links_only_the_same_full_name(engine: Engine) -> No
             for i, first in enumerate(["Ann", "Ann", "Bo", "Cy", "Di", "Ed", "Flo", "Gus", "Hal", "Ivy", "Jo"])
         ],
     )
-    service.resolve_pending(engine=engine, rules=RULES)
+    service.resolve_pending(now=NOW, engine=engine, rules=RULES)
     groups = partition(engine)
     assert frozenset({"shop:1", "desk:1"}) in groups
     assert frozenset({"shop:2", "desk:2"}) in groups  # a last-name typo still agrees
@@ -112,7 +113,7 @@ def test_hub_phone_shared_by_many_names_links_nobody(engine: Engine) -> None:
         for i, (first, last) in enumerate([("Ann", "Lee"), ("Bob", "Stone"), ("Cara", "Diaz"), ("Dev", "Patel")])
     ]
     add_records(engine, people)
-    service.resolve_pending(engine=engine, rules=RULES)
+    service.resolve_pending(now=NOW, engine=engine, rules=RULES)
     assert len(partition(engine)) == 4
 
 
@@ -135,7 +136,7 @@ def test_identifier_limit_holds_and_goes_to_review(engine: Engine) -> None:
             Person("crm", "9", "Maya", "Ross", "maya@mail.test", updated_days=9),
         ],
     )
-    service.resolve_pending(engine=engine, rules=strict)
+    service.resolve_pending(now=NOW, engine=engine, rules=strict)
     # The better-ranked Stripe record (older) wins the CRM record; the other waits for a human.
     assert customer_of(engine, "stripe:cus_A") == customer_of(engine, "crm:9")
     assert customer_of(engine, "stripe:cus_B") != customer_of(engine, "crm:9")
@@ -151,17 +152,17 @@ def test_rejected_review_pair_never_links_again(engine: Engine) -> None:
             Person("vip", "1", "Jamiee", "Okafor", postcode="30301"),
         ],
     )
-    service.resolve_pending(engine=engine, rules=RULES)
+    service.resolve_pending(now=NOW, engine=engine, rules=RULES)
     [review] = service.list_reviews(engine=engine)
     assert {review.record_a, review.record_b} == {"crm:1", "vip:1"}
-    service.reject_review(engine=engine, rules=RULES, review_id=review.id, actor="sam")
+    service.reject_review(now=NOW, engine=engine, rules=RULES, review_id=review.id, actor="sam")
     # The source changes and now agrees on more fields: still kept apart, and not asked again.
     add_records(engine, [Person("vip", "1", "Jamie", "Okafor", postcode="30301", company="Acme")])
     add_records(engine, [Person("crm", "1", "Jamie", "Okafor", postcode="30301", company="Acme")])
-    service.resolve_pending(engine=engine, rules=RULES)
+    service.resolve_pending(now=NOW, engine=engine, rules=RULES)
     assert customer_of(engine, "crm:1") != customer_of(engine, "vip:1")
     assert service.list_reviews(engine=engine) == []
-    service.rebuild(engine=engine, rules=RULES)
+    service.rebuild(now=NOW, engine=engine, rules=RULES)
     assert customer_of(engine, "crm:1") != customer_of(engine, "vip:1")
 
 
@@ -173,12 +174,12 @@ def test_approved_review_links_and_undo_separates(engine: Engine) -> None:
             Person("vip", "1", "Jamiee", "Okafor", postcode="30301"),
         ],
     )
-    service.resolve_pending(engine=engine, rules=RULES)
+    service.resolve_pending(now=NOW, engine=engine, rules=RULES)
     [review] = service.list_reviews(engine=engine)
-    cid = service.approve_review(engine=engine, rules=RULES, review_id=review.id, actor="sam")
+    cid = service.approve_review(now=NOW, engine=engine, rules=RULES, review_id=review.id, actor="sam")
     assert customer_of(engine, "crm:1") == customer_of(engine, "vip:1") == cid
     [action] = [a for a in service.list_actions(engine=engine) if a.action == "approve"]
-    service.undo(engine=engine, rules=RULES, action_id=action.id or 0, actor="sam")
+    service.undo(now=NOW, engine=engine, rules=RULES, action_id=action.id or 0, actor="sam")
     assert customer_of(engine, "crm:1") != customer_of(engine, "vip:1")
     assert [r.id for r in service.list_reviews(engine=engine)] == [review.id]
 
@@ -192,40 +193,40 @@ def test_unmerge_then_resync_keeps_them_apart(engine: Engine) -> None:
             Person("shop", "2", "Lee", "Park", "lee@family.test", postcode="94110"),
         ],
     )
-    service.resolve_pending(engine=engine, rules=RULES)
+    service.resolve_pending(now=NOW, engine=engine, rules=RULES)
     cid = customer_of(engine, "crm:1")
     assert partition(engine) == {frozenset({"crm:1", "shop:1", "shop:2"})}
-    result = service.unmerge(engine=engine, rules=RULES, customer_id=cid, record_keys=["shop:2"], actor="sam")
+    result = service.unmerge(now=NOW, engine=engine, rules=RULES, customer_id=cid, record_keys=["shop:2"], actor="sam")
     assert len(result) == 2
     assert customer_of(engine, "crm:1") == cid  # the larger side keeps the id
     # Re-sync: the records arrive again (changed), resolution runs incrementally and from scratch.
     add_records(engine, [Person("shop", "2", "Lee", "Park", "lee@family.test", "+14155550999", postcode="94110")])
-    service.resolve_pending(engine=engine, rules=RULES)
+    service.resolve_pending(now=NOW, engine=engine, rules=RULES)
     assert customer_of(engine, "shop:2") != cid
-    service.rebuild(engine=engine, rules=RULES)
+    service.rebuild(now=NOW, engine=engine, rules=RULES)
     assert customer_of(engine, "shop:2") != cid and customer_of(engine, "shop:1") == cid
 
 
 def test_stable_ids_survive_rerun_and_unrelated_merge(engine: Engine) -> None:
     people, _ = synthetic_people(12, seed=3)
     add_records(engine, people)
-    service.resolve_pending(engine=engine, rules=RULES)
+    service.resolve_pending(now=NOW, engine=engine, rules=RULES)
     before = service.customers_snapshot(engine=engine)
-    service.resolve_pending(engine=engine, rules=RULES)
-    service.rebuild(engine=engine, rules=RULES)
+    service.resolve_pending(now=NOW, engine=engine, rules=RULES)
+    service.rebuild(now=NOW, engine=engine, rules=RULES)
     assert service.customers_snapshot(engine=engine) == before
     ids = sorted(before, key=lambda c: sorted(before[c])[0])
     a, b, bystander = ids[0], ids[1], ids[2]
     with Session(engine) as session:
         older = min((session.get(Customer, a), session.get(Customer, b)), key=lambda c: (c.created_at, c.id))  # type: ignore[union-attr]
-    survivor = service.merge(engine=engine, rules=RULES, customer_ids=[a, b], actor="sam")
+    survivor = service.merge(now=NOW, engine=engine, rules=RULES, customer_ids=[a, b], actor="sam")
     after = service.customers_snapshot(engine=engine)
     assert survivor == older.id  # type: ignore[union-attr]
     assert after[survivor] == before[a] | before[b]
     assert after[bystander] == before[bystander]
     absorbed = b if survivor == a else a
     assert service.canonical_customer_id(engine=engine, customer_id=absorbed) == survivor
-    service.rebuild(engine=engine, rules=RULES)  # the manual merge survives a rebuild
+    service.rebuild(now=NOW, engine=engine, rules=RULES)  # the manual merge survives a rebuild
     assert service.customers_snapshot(engine=engine) == after
 
 
@@ -246,10 +247,10 @@ def test_shuffled_arrival_and_rebuild_give_identical_clusters(engine: Engine) ->
         step = 7 if seed == 1 else 13
         for start in range(0, len(order), step):
             add_records(engine, order[start : start + step])
-            service.resolve_pending(engine=engine, rules=strict)
+            service.resolve_pending(now=NOW, engine=engine, rules=strict)
         incremental = partition(engine)
         snapshot = service.customers_snapshot(engine=engine)
-        service.rebuild(engine=engine, rules=strict)
+        service.rebuild(now=NOW, engine=engine, rules=strict)
         assert service.customers_snapshot(engine=engine) == snapshot  # same customers, same ids
         results.append(incremental)
     assert results[0] == results[1]
@@ -265,13 +266,13 @@ def test_undo_merge_restores_the_absorbed_id_and_runs_are_logged(engine: Engine)
             Person("crm", "2", "Ines", "Moreau", "ines.m@work.test", postcode="69001", updated_days=4),
         ],
     )
-    service.resolve_pending(engine=engine, rules=RULES)
+    service.resolve_pending(now=NOW, engine=engine, rules=RULES)
     a, b = customer_of(engine, "crm:1"), customer_of(engine, "crm:2")
     assert a != b
-    survivor = service.merge(engine=engine, rules=RULES, customer_ids=[a, b], actor="sam")
+    survivor = service.merge(now=NOW, engine=engine, rules=RULES, customer_ids=[a, b], actor="sam")
     absorbed = b if survivor == a else a
     [merge_action] = [x for x in service.list_actions(engine=engine) if x.action == "merge"]
-    service.undo(engine=engine, rules=RULES, action_id=merge_action.id or 0, actor="sam")
+    service.undo(now=NOW, engine=engine, rules=RULES, action_id=merge_action.id or 0, actor="sam")
     assert {customer_of(engine, "crm:1"), customer_of(engine, "crm:2")} == {a, b}  # both old ids are back
     assert customer_of(engine, "crm:1") == customer_of(engine, "shop:1")
     actions = [x.action for x in service.list_actions(engine=engine)]
@@ -279,7 +280,7 @@ def test_undo_merge_restores_the_absorbed_id_and_runs_are_logged(engine: Engine)
     # A resolve run is logged but cannot be undone.
     resolve_action = next(x for x in service.list_actions(engine=engine) if x.action == "resolve")
     with pytest.raises(ActionError, match="cannot be undone"):
-        service.undo(engine=engine, rules=RULES, action_id=resolve_action.id or 0, actor="sam")
+        service.undo(now=NOW, engine=engine, rules=RULES, action_id=resolve_action.id or 0, actor="sam")
     assert service.canonical_customer_id(engine=engine, customer_id=absorbed) == absorbed
 
 
@@ -293,6 +294,6 @@ def test_one_review_item_per_customer_pair(engine: Engine) -> None:
             Person("vip", "1", "Jamiee", "Okafor", postcode="30301"),
         ],
     )
-    service.resolve_pending(engine=engine, rules=RULES)
+    service.resolve_pending(now=NOW, engine=engine, rules=RULES)
     reviews = service.list_reviews(engine=engine)
     assert len(reviews) == 1 and "vip:1" in (reviews[0].record_a, reviews[0].record_b)

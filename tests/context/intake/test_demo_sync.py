@@ -12,18 +12,19 @@ from context.canonical.models import CustomerRecord, Order, OrderItem, Subscript
 from context.demo import bundled_config_path
 from context.intake.config import load_intake_config
 from context.intake.service import list_quarantine, sync
+from tests.clock import tick
 
 
 def test_demo_business_syncs_idempotently_with_explained_quarantine(engine: Engine) -> None:
     config = load_intake_config(bundled_config_path())
-    first = sync(engine=engine, config=config, workers=0)
+    first = sync(clock=tick, engine=engine, config=config, workers=0)
     assert all(s.status == "ok" for s in first), [s.error for s in first]
     assert sum(s.read for s in first) > 5000
     quarantined = list_quarantine(engine=engine, limit=10_000)
     assert 0 < len(quarantined) < 0.05 * sum(s.read for s in first)
     assert all(q.reason and q.field for q in quarantined)
 
-    second = sync(engine=engine, config=config, workers=0)
+    second = sync(clock=tick, engine=engine, config=config, workers=0)
     assert [(s.new, s.changed, s.remapped) for s in second] == [(0, 0, 0)] * len(second)
     assert sum(s.unchanged for s in second) == sum(s.new for s in first)
 

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from context.errors import MalformedSourceError
 from context.intake.service import sync
 from context.intake.sources import CsvSource, JsonLinesSource, JsonSource
+from tests.clock import tick
 from tests.context.intake.factories import VALUE_MAPS, crm_row, crm_source, write_config, write_csv
 
 
@@ -76,13 +77,13 @@ def test_a_malformed_source_fails_alone(engine: Engine, tmp_path: Path) -> None:
     (tmp_path / "vip.csv").write_text('contact_id,email\n1,"broken\n', encoding="utf-8")
     bad = crm_source(name="vip", path="vip.csv", fields={"email": "email"}, identifiers={})
     config = write_config(tmp_path, [bad, crm_source()], value_maps=VALUE_MAPS)
-    vip, crm = sync(engine=engine, config=config)
+    vip, crm = sync(clock=tick, engine=engine, config=config)
     assert vip.status == "failed" and "vip.csv" in (vip.error or "")
     assert crm.status == "ok" and crm.new == 1
 
 
 def test_missing_file_is_a_clear_error(engine: Engine, tmp_path: Path) -> None:
     config = write_config(tmp_path, [crm_source(path="nowhere.csv")], value_maps=VALUE_MAPS)
-    [summary] = sync(engine=engine, config=config)
+    [summary] = sync(clock=tick, engine=engine, config=config)
     assert summary.status == "failed"
     assert "nowhere.csv: file not found" in (summary.error or "")

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from context.canonical.models import CustomerRecord, Identifier, Order, OrderItem, Subscription
 from context.intake.models import QuarantinedValue, RawRecord, SyncRun
 from context.intake.service import list_quarantine, sync
+from tests.clock import tick
 from tests.context.intake.factories import VALUE_MAPS, crm_row, crm_source, write_config, write_csv, write_jsonl
 
 
@@ -40,7 +41,7 @@ def test_first_candidate_column_with_a_value_wins(engine: Engine, tmp_path: Path
         ],
     )
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    [summary] = sync(engine=engine, config=config)
+    [summary] = sync(clock=tick, engine=engine, config=config)
     assert summary.status == "ok"
     got = {rid: r.email for rid, r in records(engine).items()}
     assert got == {
@@ -71,7 +72,7 @@ def test_standardized_values_and_originals_are_stored(engine: Engine, tmp_path: 
         ],
     )
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    sync(engine=engine, config=config)
+    sync(clock=tick, engine=engine, config=config)
     record = records(engine)["7"]
     assert (record.email, record.phone, record.country) == ("jane.doe@example.com", "+14155552671", "US")
     assert (record.first_name, record.last_name, record.full_name) == ("Jane", "O'Brien", "Jane O'Brien")
@@ -92,7 +93,7 @@ def test_bad_values_are_quarantined_and_the_record_is_kept(engine: Engine, tmp_p
         ],
     )
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    [summary] = sync(engine=engine, config=config)
+    [summary] = sync(clock=tick, engine=engine, config=config)
     assert summary.read == 2 and summary.new == 2
     got = {(rid, field): (raw, reason) for rid, field, raw, reason in quarantined(engine)}
     assert got[("1", "phone")][0] == "12"
@@ -112,7 +113,7 @@ def test_bad_values_are_quarantined_and_the_record_is_kept(engine: Engine, tmp_p
 def test_placeholders_become_missing_and_blank_fields_are_recorded(engine: Engine, tmp_path: Path) -> None:
     write_csv(tmp_path / "crm.csv", [crm_row("1", email="a@example.com", first_name="N/A", last_name="-", plan="null")])
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    sync(engine=engine, config=config)
+    sync(clock=tick, engine=engine, config=config)
     record = records(engine)["1"]
     assert (record.first_name, record.last_name, record.plan) == (None, None, None)
     assert {"first_name", "last_name", "plan"} <= set(record.blank_fields)
@@ -122,7 +123,7 @@ def test_placeholders_become_missing_and_blank_fields_are_recorded(engine: Engin
 def test_missing_required_field_is_quarantined_not_dropped(engine: Engine, tmp_path: Path) -> None:
     write_csv(tmp_path / "crm.csv", [crm_row("1", first_name="Nadia")])
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    sync(engine=engine, config=config)
+    sync(clock=tick, engine=engine, config=config)
     assert records(engine)["1"].first_name == "Nadia"
     assert quarantined(engine) == [("1", "email", None, "required field is missing")]
 
@@ -130,9 +131,9 @@ def test_missing_required_field_is_quarantined_not_dropped(engine: Engine, tmp_p
 def test_resync_of_unchanged_sources_changes_nothing(engine: Engine, tmp_path: Path) -> None:
     write_csv(tmp_path / "crm.csv", [crm_row(str(i), email=f"p{i}@example.com") for i in range(5)])
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    sync(engine=engine, config=config)
+    sync(clock=tick, engine=engine, config=config)
     before = {rid: (r.id, r.synced_at) for rid, r in records(engine).items()}
-    [summary] = sync(engine=engine, config=config)
+    [summary] = sync(clock=tick, engine=engine, config=config)
     assert (summary.read, summary.new, summary.changed, summary.unchanged) == (5, 0, 0, 5)
     assert {rid: (r.id, r.synced_at) for rid, r in records(engine).items()} == before
     with Session(engine) as session:
@@ -144,12 +145,12 @@ def test_a_changed_row_updates_only_that_record(engine: Engine, tmp_path: Path) 
     rows = [crm_row(str(i), email=f"p{i}@example.com", plan="Basic") for i in range(3)]
     write_csv(tmp_path / "crm.csv", rows)
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    sync(engine=engine, config=config)
+    sync(clock=tick, engine=engine, config=config)
     before = records(engine)
     rows[1]["plan"] = "Pro (annual)"
     rows[1]["email"] = "new1@example.com"
     write_csv(tmp_path / "crm.csv", rows)
-    [summary] = sync(engine=engine, config=config)
+    [summary] = sync(clock=tick, engine=engine, config=config)
     assert (summary.new, summary.changed, summary.unchanged) == (0, 1, 2)
     after = records(engine)
     assert after["1"].id == before["1"].id  # identity resolution points at this id: it must not change
@@ -169,11 +170,11 @@ def test_fixing_a_record_clears_its_quarantine(engine: Engine, tmp_path: Path) -
     rows = [crm_row("1", email="bad@@example.com")]
     write_csv(tmp_path / "crm.csv", rows)
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    sync(engine=engine, config=config)
+    sync(clock=tick, engine=engine, config=config)
     assert quarantined(engine)
     rows[0]["email"] = "good@example.com"
     write_csv(tmp_path / "crm.csv", rows)
-    sync(engine=engine, config=config)
+    sync(clock=tick, engine=engine, config=config)
     assert quarantined(engine) == []
 
 
@@ -181,10 +182,10 @@ def test_a_changed_mapping_restandardizes_unchanged_records(engine: Engine, tmp_
     write_csv(tmp_path / "crm.csv", [crm_row("1", email="a@example.com", plan="plus")])
     maps: dict[str, Any] = {"plan": {"pro": "pro"}, "lifecycle": VALUE_MAPS["lifecycle"]}
     config = write_config(tmp_path, [crm_source()], value_maps=maps)
-    sync(engine=engine, config=config)
+    sync(clock=tick, engine=engine, config=config)
     assert records(engine)["1"].plan is None
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    [summary] = sync(engine=engine, config=config)
+    [summary] = sync(clock=tick, engine=engine, config=config)
     assert (summary.changed, summary.remapped) == (0, 1)
     assert records(engine)["1"].plan == "plus"
     assert quarantined(engine) == []
@@ -233,7 +234,7 @@ def test_nested_json_orders_with_items_and_money(engine: Engine, tmp_path: Path)
         "identifiers": {"shopify_customer": {"from": "customer.id", "format": "shopify:customer:{}"}},
     }
     config = write_config(tmp_path, [source])
-    sync(engine=engine, config=config)
+    sync(clock=tick, engine=engine, config=config)
     with Session(engine) as session:
         order = session.scalars(select(Order)).one()
         items = session.scalars(select(OrderItem).order_by(OrderItem.id)).all()
@@ -283,7 +284,7 @@ def test_stripe_style_json_with_minor_units_and_epoch_times(engine: Engine, tmp_
         "identifiers": {"stripe_customer": {"from": "customer.id", "format": "stripe:{}"}},
     }
     config = write_config(tmp_path, [source], value_maps=VALUE_MAPS)
-    [summary] = sync(engine=engine, config=config)
+    [summary] = sync(clock=tick, engine=engine, config=config)
     assert summary.status == "ok", summary.error
     with Session(engine) as session:
         sub = session.scalars(select(Subscription)).one()
@@ -296,12 +297,12 @@ def test_stripe_style_json_with_minor_units_and_epoch_times(engine: Engine, tmp_
 def test_a_record_without_an_id_is_kept_under_its_content_hash(engine: Engine, tmp_path: Path) -> None:
     write_csv(tmp_path / "crm.csv", [crm_row("", email="noid@example.com")])
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    sync(engine=engine, config=config)
+    sync(clock=tick, engine=engine, config=config)
     [(record_id, record)] = records(engine).items()
     assert record_id.startswith("hash:") and record.email == "noid@example.com"
     [(rid, field, _raw, reason)] = quarantined(engine)
     assert (rid, field) == (record_id, "id") and "line 2" in reason
-    [again] = sync(engine=engine, config=config)
+    [again] = sync(clock=tick, engine=engine, config=config)
     assert again.unchanged == 1
 
 
@@ -315,17 +316,17 @@ def test_a_repeated_id_keeps_the_first_row_and_resyncs_idempotently(
     rows.append(crm_row("1", email="second@example.com"))
     write_csv(tmp_path / "crm.csv", rows)
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    summary = sync_source(engine=engine, config=config, source=config.sources[0], batch_size=batch_size)
+    summary = sync_source(clock=tick, engine=engine, config=config, source=config.sources[0], batch_size=batch_size)
     assert (summary.read, summary.new, summary.duplicates) == (3, 2, 1)
     assert records(engine)["1"].email == "first@example.com"
-    again = sync_source(engine=engine, config=config, source=config.sources[0], batch_size=batch_size)
+    again = sync_source(clock=tick, engine=engine, config=config, source=config.sources[0], batch_size=batch_size)
     assert (again.new, again.changed, again.unchanged, again.duplicates) == (0, 0, 2, 1)
 
 
 def test_quarantine_entries_name_source_record_field_and_reason(engine: Engine, tmp_path: Path) -> None:
     write_csv(tmp_path / "crm.csv", [crm_row("9", email="x@example.com", phone="call me")])
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    sync(engine=engine, config=config)
+    sync(clock=tick, engine=engine, config=config)
     with Session(engine) as session:
         [entry] = session.scalars(select(QuarantinedValue)).all()
     assert (entry.source, entry.source_record_id, entry.field, entry.raw_value) == ("crm", "9", "phone", "call me")
@@ -341,12 +342,16 @@ def test_parallel_standardization_gives_the_same_rows(engine: Engine, tmp_path: 
     rows.insert(9, crm_row("3", email="p3-later@example.com"))  # the same id again, in a later batch
     write_csv(tmp_path / "crm.csv", rows)
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    summary = sync_source(engine=engine, config=config, source=config.sources[0], workers=workers, batch_size=4)
+    summary = sync_source(
+        clock=tick, engine=engine, config=config, source=config.sources[0], workers=workers, batch_size=4
+    )
     assert (summary.status, summary.read, summary.new) == ("ok", 21, 20)
     got = {rid: r.email for rid, r in records(engine).items()}
     assert got == {str(i): f"p{i}@example.com" for i in range(20)}  # the first row with id 3 wins
     assert sorted(rid for rid, field, _, _ in quarantined(engine)) == ["0", "14", "7"]
-    again = sync_source(engine=engine, config=config, source=config.sources[0], workers=workers, batch_size=4)
+    again = sync_source(
+        clock=tick, engine=engine, config=config, source=config.sources[0], workers=workers, batch_size=4
+    )
     assert (again.new, again.changed, again.unchanged, again.duplicates) == (0, 0, 20, 1)
 
 
@@ -360,7 +365,7 @@ def test_national_phone_numbers_are_read_in_the_records_country(engine: Engine, 
         ],
     )
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
-    sync(engine=engine, config=config)
+    sync(clock=tick, engine=engine, config=config)
     phones = {rid: r.phone for rid, r in records(engine).items()}
     assert phones == {"1": "+442079460958", "2": "+14155552671", "3": None}  # 3: a UK number read as US
     assert [(rid, field) for rid, field, _, _ in quarantined(engine)] == [("3", "phone")]
@@ -373,7 +378,9 @@ def test_records_before_a_malformed_line_are_all_stored(engine: Engine, tmp_path
     lines = ["contact_id,email"] + [f"{i},p{i}@example.com" for i in range(10)] + ['10,"unterminated']
     (tmp_path / "crm.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     config = write_config(tmp_path, [crm_source(fields={"email": "email"}, required=[], identifiers={})])
-    summary = sync_source(engine=engine, config=config, source=config.sources[0], workers=workers, batch_size=4)
+    summary = sync_source(
+        clock=tick, engine=engine, config=config, source=config.sources[0], workers=workers, batch_size=4
+    )
     assert summary.status == "failed" and "line 12" in (summary.error or "")
     assert (summary.read, summary.new) == (10, 10)
     assert len(records(engine)) == 10

@@ -22,6 +22,7 @@ from context.canonical.models import (
     Ticket,
 )
 from context.intake.models import SyncRun
+from tests.clock import tick
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -36,7 +37,7 @@ def customer(engine: Engine, customer_id: str | None = None) -> str:
     """A new customer id."""
     cid = customer_id or f"cus_test{next(_ids):06d}"
     with Session(engine) as session:
-        session.add(Customer(id=cid))
+        session.add(Customer(id=cid, created_at=T0))
         session.commit()
     return cid
 
@@ -59,6 +60,7 @@ def record(
             source=source,
             source_record_id=rid,
             source_updated_at=updated or T0,
+            synced_at=tick(),
             customer_id=cid,
             blank_fields=blank or [],
             **fields,
@@ -142,7 +144,7 @@ def set_subscription_status(engine: Engine, ref: str, status: str, **fields: Any
         session.exec(
             update(CustomerRecord)
             .where(CustomerRecord.source_record_id == ref)  # type: ignore[arg-type]
-            .values(synced_at=datetime.now(UTC))
+            .values(synced_at=tick())
         )
         session.commit()
 

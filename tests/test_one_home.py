@@ -1,0 +1,151 @@
+"""One home per concept: who may import the demo, who counts tokens, who parses phone numbers.
+
+Each check scans the production packages' source (imports inside functions included) and compares what
+it finds with the owners listed here. Known debts are listed explicitly, with what paying them needs: the
+test fails when a new one appears and also when a listed one is paid, so the list stays true.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("contextdesk", "evals", "handoff", "agent", "context", "knowledge")
+DEMO_PACKAGES = ("context.demo", "knowledge.demo")
+
+
+@functools.cache
+def _modules() -> tuple[tuple[str, ast.Module], ...]:
+    """(path relative to the repository, parsed module) of every production module."""
+    out = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith("contextdesk/migrations/versions/"):
+                continue  # frozen history, not code that runs with the app
+            out.append((rel, ast.parse(path.read_text(encoding="utf-8"), filename=rel)))
+    return tuple(out)
+
+
+def _imported(tree: ast.Module) -> set[str]:
+    """Every module name an import statement anywhere in `tree` names (`from a import b` gives a and a.b)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _importers_of(targets: tuple[str, ...]) -> set[str]:
+    return {
+        rel
+        for rel, tree in _modules()
+        if any(name == t or name.startswith(t + ".") for name in _imported(tree) for t in targets)
+    }
+
+
+def test_the_demo_is_imported_only_by_itself_the_cli_and_listed_debts() -> None:
+    def allowed(rel: str) -> bool:
+        # The demo's own modules, and the CLI (`contextdesk demo ...`, `kb ... --demo`, `eval` on the demo
+        # suite): the composition root is where the demo is wired in.
+        return rel.startswith(("context/demo/", "knowledge/demo/", "contextdesk/cli/"))
+
+    known_debts = {
+        # A production route imports its personas: GET /demo/identities (served only when the app runs in demo
+        # mode) reads context.demo.personas.PERSONAS. Paying it: the composition root passes the list of demo
+        # identities in (e.g. create_app(demo_identities=...) from the CLI's `demo run`), the route only serves it.
+        "agent/api.py",
+    }
+    importers = {rel for rel in _importers_of(DEMO_PACKAGES) if not allowed(rel)}
+    assert importers - known_debts == set(), "production modules must not import the demo"
+    assert known_debts - importers == set(), "a listed debt is paid: remove it from known_debts"
+
+
+def test_cl100k_token_counting_has_one_home() -> None:
+    owner = "context/tokens.py"  # upstream of the context renderer, the prompt budget and the LLM layer
+    known_debts = {
+        # knowledge.chunking.tiktoken_counter: unused (chunks are measured in MiniLM word pieces) and a third
+        # copy of the cl100k counter. knowledge cannot import context (independent siblings), so paying it
+        # means deleting the function.
+        "knowledge/chunking.py",
+    }
+    users = _importers_of(("tiktoken",))
+    assert users - known_debts == {owner}
+    assert known_debts <= users, "a listed debt is paid: remove it from known_debts"
+
+
+def test_only_the_listed_functions_count_tokens() -> None:
+    expected = {
+        ("context/tokens.py", "count_tokens"),
+        # Chat-format overhead (per message, reply priming) on top of count_tokens; the LangChain hook reuses it.
+        ("agent/llm/tokens.py", "count_message_tokens"),
+        ("agent/llm/tokens.py", "count_chat_tokens"),
+        ("agent/llm/openai_chat.py", "get_num_tokens_from_messages"),
+        # A different tokenizer on purpose: chunks are sized in the embedding model's word pieces.
+        ("knowledge/chunking.py", "minilm_token_counter"),
+        # Known debt (see test_cl100k_token_counting_has_one_home).
+        ("knowledge/chunking.py", "tiktoken_counter"),
+    }
+    found = {
+        (rel, node.name)
+        for rel, tree in _modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and ("count" in node.name or "num" in node.name)
+        and "token" in node.name
+    }
+    assert found == expected
+
+
+def test_phone_numbers_are_parsed_in_intake_standardization() -> None:
+    owner = "context/intake/standardize.py"
+    known_debts = {
+        # lookup_customer parses the phone it is given with phonenumbers itself (same library, a second set of
+        # rules). Paying it: call intake.standardize's phone normalizer (the lookup path belongs to the
+        # identity-verification work this session).
+        "context/customer_context/service.py",
+    }
+    users = _importers_of(("phonenumbers",))
+    assert users - known_debts == {owner}
+    assert known_debts <= users, "a listed debt is paid: remove it from known_debts"
+
+
+def _string_literals(tree: ast.Module) -> Iterator[str]:
+    """String constants in code (f-string parts included), docstrings left out."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node.value
+
+
+def test_the_demo_sources_id_formats_live_in_the_demo_config_only() -> None:
+    # The demo's identifier formats (context/demo/mapping.py); a real business configures its own in
+    # contextdesk.yaml, so code that spells them out works only on the demo's data.
+    prefixes = ("stripe:", "shopify:customer:", "crm:contact:", "zendesk:user:")
+    known_debts = {
+        # lookup_customer turns a bare external id into the demo's namespaced forms. Paying it: derive the forms
+        # from the intake config's identifier formats (passed in by the composition root), or match on the id
+        # part of the stored identifier.
+        "context/customer_context/service.py",
+    }
+    found = {
+        rel
+        for rel, tree in _modules()
+        if not rel.startswith(("context/demo/", "knowledge/demo/"))
+        and any(s.startswith(prefixes) for s in _string_literals(tree))
+    }
+    assert found - known_debts == set(), "demo identifier formats in production code"
+    assert known_debts <= found, "a listed debt is paid: remove it from known_debts"
