@@ -123,6 +123,14 @@ def _past_due(plan: str, due: datetime | None, zone: tzinfo) -> str:
     )
 
 
+STALE = "so this subscription information may be out of date"
+
+
+def _passed(ctx: CustomerContext, sub: SubscriptionInfo, *names: str) -> bool:
+    """Whether the context marks one of these dates as already passed (a date the record still calls upcoming)."""
+    return any(n in sub.passed or n in ctx.status.passed for n in names)
+
+
 _FIELD_WORDS = {
     "fulfillment_status": "fulfillment status",
     "financial_status": "payment status",
@@ -164,6 +172,13 @@ def _conflict_reply(what: str, conflicts: list[RecordConflict]) -> tuple[str, st
         f"{c.field}: " + " vs ".join(f"{v.value} ({v.source} {v.record})" for v in c.values) for c in conflicts
     )
     return reply, f"records disagree about {what.removeprefix('your ')}: {reason}"
+
+
+def _cancel_passed(plan: str, when: str) -> str:
+    return (
+        f"Your {plan} was set to cancel on {when}. That date has already passed and our records still show it "
+        f"as running, {STALE}: it has most likely ended."
+    )
 
 
 def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], list[str]]:
@@ -215,6 +230,11 @@ def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], li
     if intent == "billing":
         if st.status == "past_due":
             return [_past_due(plan, st.renewal_at or sub.current_period_end, zone)], past_due_fields
+        if _passed(ctx, sub, "renewal_at", "current_period_end"):
+            return [
+                f"Your {plan} shows as {sub.status}, but its renewal date, {d(st.renewal_at or sub.current_period_end)}"
+                f", has already passed and I can't see the renewal in our records yet, {STALE}."
+            ], ["subscriptions.plan", "subscriptions.status", "status.renewal_at"]
         return [f"Your {plan} is {sub.status}; the next renewal is on {d(st.renewal_at)}."], [
             "subscriptions.plan",
             "subscriptions.status",
@@ -226,11 +246,18 @@ def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], li
                 "subscriptions.plan",
                 "status.ends_at",
             ]
+        if sub.cancel_at and "cancel_at" in sub.passed:
+            return [_cancel_passed(plan, d(sub.cancel_at))], ["subscriptions.plan", "subscriptions.cancel_at"]
         if sub.cancel_at:
             return [f"Your {plan} is already set to cancel on {d(sub.cancel_at)}."], [
                 "subscriptions.plan",
                 "subscriptions.cancel_at",
             ]
+        if "current_period_end" in sub.passed:
+            return [
+                f"You're on the {plan}; it was paid until {d(sub.current_period_end)}, a date that has already "
+                f"passed, and I can't see the renewal in our records yet, {STALE}."
+            ], ["subscriptions.plan", "subscriptions.current_period_end"]
         return [f"You're on the {plan}, paid until {d(sub.current_period_end)}."], [
             "subscriptions.plan",
             "subscriptions.current_period_end",
@@ -239,6 +266,12 @@ def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], li
     if st.status == "past_due":
         # Not "it renews on…": the renewal failed, and that is what the customer needs to hear, gently.
         return [_past_due(plan, st.renewal_at or sub.current_period_end, zone)], past_due_fields
+    if st.status == "trial" and _passed(ctx, sub, "trial_end", "renewal_at"):
+        return [
+            f"Your {plan} trial was due to end on {d(sub.trial_end or st.renewal_at)}. That date has already "
+            f"passed and our records still show the trial, {STALE}: it has probably converted to the paid plan "
+            "or ended."
+        ], ["subscriptions.trial_end", "subscriptions.plan", "status.status"]
     if st.status == "trial":
         return [
             f"Your {plan} trial ends on {d(sub.trial_end or st.renewal_at)}; it converts to a paid plan then "
@@ -246,8 +279,16 @@ def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], li
         ], ["subscriptions.trial_end", "subscriptions.plan", "status.status"]
     if st.status == "former":
         return [f"Your {plan} ended on {d(st.ends_at)}."], ["status.ends_at"]
+    if sub.cancel_at and "cancel_at" in sub.passed:
+        return [_cancel_passed(plan, d(sub.cancel_at))], ["subscriptions.cancel_at"]
     if sub.cancel_at:
         return [f"You're on the {plan}; it is set to cancel on {d(sub.cancel_at)}."], ["subscriptions.cancel_at"]
+    if _passed(ctx, sub, "renewal_at", "current_period_end"):
+        return [
+            f"You're on the {plan}, and our records show it as {sub.status}; it was due to renew on "
+            f"{d(st.renewal_at or sub.current_period_end)}, but that date has already passed and I can't see the "
+            f"renewal yet, {STALE}."
+        ], ["status.plan", "subscriptions.status", "status.renewal_at"]
     return [f"You're on the {plan}, and it is {sub.status}; it renews on {d(st.renewal_at)}."], [
         "status.plan",
         "subscriptions.status",

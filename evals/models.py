@@ -6,7 +6,7 @@ or a visitor), optional context changes (perturbations), and customer turns with
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -208,6 +208,9 @@ class Suite(_Strict):
 
     name: str
     description: str = ""
+    # The day the suite's story is anchored at (the demo's REFERENCE_DATE): with it, the suite's dates move
+    # with demo data loaded shifted to another week (evals/shift.py); without, they are taken as written.
+    reference_date: date | None = None
     scenarios: list[Scenario]
 
     @model_validator(mode="after")

@@ -227,7 +227,8 @@ def verified_facts(ctx: CustomerContext | None, intent: str, order_refs: list[st
     if st.plan:
         account.append(f"plan {st.plan}")
     if st.renewal_at:
-        account.append(f"renews {st.renewal_at.date().isoformat()}")
+        passed = " (PASSED: data may be stale)" if "renewal_at" in st.passed else ""
+        account.append(f"renews {st.renewal_at.date().isoformat()}{passed}")
     if st.lifetime_value is not None:
         account.append(f"lifetime value {_money(st.lifetime_value, st.currency)}")
     facts.append(
@@ -254,10 +255,13 @@ def verified_facts(ctx: CustomerContext | None, intent: str, order_refs: list[st
     if intent in {"billing", "plan_renewal", "cancellation"}:
         for sub in ctx.subscriptions.items[:2]:
             bits = [f"{sub.plan or 'plan ?'} {sub.status or ''}".strip()]
+            # A date the record still calls upcoming but that is behind "now" is marked (the data is stale).
             if sub.current_period_end:
-                bits.append(f"period ends {sub.current_period_end.date().isoformat()}")
+                passed = " (PASSED)" if "current_period_end" in sub.passed else ""
+                bits.append(f"period ends {sub.current_period_end.date().isoformat()}{passed}")
             if sub.cancel_at:
-                bits.append(f"cancels {sub.cancel_at.date().isoformat()}")
+                passed = " (PASSED)" if "cancel_at" in sub.passed else ""
+                bits.append(f"cancels {sub.cancel_at.date().isoformat()}{passed}")
             facts.append(
                 VerifiedFact(
                     label=f"Subscription {sub.ref or ''}".strip(),

@@ -63,6 +63,8 @@ class AccountStatus(BaseModel):
     first_order_at: datetime | None = None
     last_order_at: datetime | None = None
     open_ticket_count: int = 0
+    # `renewal_at` / `ends_at` when the status presents them as upcoming but they are before the build's `now`.
+    passed: list[str] = Field(default_factory=list)
 
 
 class SourceValue(BaseModel):
@@ -133,6 +135,9 @@ class SubscriptionInfo(BaseModel):
     currency: str | None = None
     # Overlapping subscriptions from other records that say something else (set on the current one only).
     conflicts: list[RecordConflict] = Field(default_factory=list)
+    # Dates the status presents as upcoming (trial_end, current_period_end, cancel_at) that are already before
+    # the build's `now`: the source has not caught up (renewed, converted, ended), so they are stale, not future.
+    passed: list[str] = Field(default_factory=list)
 
 
 class Subscriptions(BaseModel):

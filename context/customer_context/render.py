@@ -30,6 +30,14 @@ def _d(value: datetime | None, zone: tzinfo | None = None) -> str:
     return local_date(value, zone).strftime("%Y-%m-%d") if value else "?"
 
 
+PASSED = " (PASSED: not upcoming; the data may be stale)"
+
+
+def _was(passed: bool) -> str:
+    # A date the record still presents as upcoming but that is already behind us must not read as future.
+    return PASSED if passed else ""
+
+
 def _money(amount: Decimal | None, currency: str | None) -> str:
     if amount is None:
         return "?"
@@ -104,14 +112,15 @@ def _blocks(ctx: CustomerContext, zone: tzinfo | None) -> list[_Block]:
         head.append(f"Location: {place}")
     if idn.company:
         head.append(f"Company: {idn.company}")
-    head.append(f"**Status: {st.status}** — {st.cause}{_as_of(st.meta)}")
+    stale = " — its date has PASSED: the data may be stale" if st.passed else ""
+    head.append(f"**Status: {st.status}** — {st.cause}{stale}{_as_of(st.meta)}")
     facts = []
     if st.plan:
         facts.append(f"plan {st.plan}")
     if st.renewal_at:
-        facts.append(f"renews {_d(st.renewal_at, zone)}")
+        facts.append(f"renews {_d(st.renewal_at, zone)}{_was('renewal_at' in st.passed)}")
     if st.ends_at:
-        facts.append(f"ends {_d(st.ends_at, zone)}")
+        facts.append(f"ends {_d(st.ends_at, zone)}{_was('ends_at' in st.passed)}")
     facts.append(f"{st.order_count} orders")
     if st.lifetime_value is not None:
         facts.append(f"lifetime value {_money(st.lifetime_value, st.currency)}")
@@ -155,9 +164,13 @@ def _blocks(ctx: CustomerContext, zone: tzinfo | None) -> list[_Block]:
             text = (
                 f"- {s.ref} ({s.source}): {s.plan or '?'} {s.interval or ''}, {s.status}; "
                 f"started {_d(s.started_at, zone)}"
-                + (f", trial ends {_d(s.trial_end, zone)}" if s.trial_end else "")
-                + (f", period ends {_d(s.current_period_end, zone)}" if s.current_period_end else "")
-                + (f", cancels {_d(s.cancel_at, zone)}" if s.cancel_at else "")
+                + (f", trial ends {_d(s.trial_end, zone)}{_was('trial_end' in s.passed)}" if s.trial_end else "")
+                + (
+                    f", period ends {_d(s.current_period_end, zone)}{_was('current_period_end' in s.passed)}"
+                    if s.current_period_end
+                    else ""
+                )
+                + (f", cancels {_d(s.cancel_at, zone)}{_was('cancel_at' in s.passed)}" if s.cancel_at else "")
                 + (f", canceled {_d(s.canceled_at, zone)}" if s.canceled_at else "")
                 + _conflict_text(s.conflicts)
             )

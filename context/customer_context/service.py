@@ -184,6 +184,56 @@ def _sub_conflicts(current: Any, others: Sequence[Any]) -> list[RecordConflict]:
     return _disagreements([current, *overlapping], _SUB_FIELDS) if overlapping else []
 
 
+# Subscription statuses whose period end is the next renewal (past_due's period end is the missed one).
+_RENEWING = {"active", "trialing"}
+_PASSED_WORDS = {"trial_end": "trial end date", "current_period_end": "renewal date", "cancel_at": "cancellation date"}
+
+
+def _before(value: datetime | None, now: datetime) -> bool:
+    if value is None:
+        return False
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware < (now if now.tzinfo else now.replace(tzinfo=UTC))
+
+
+def _passed_dates(s: Any, now: datetime) -> list[str]:
+    """The dates a live subscription presents as upcoming that are already before `now` (its data is stale)."""
+    status = (s.status or "").lower()
+    if s.canceled_at is not None or status in _ENDED:
+        return []  # an ended subscription's dates are history, not promises
+    passed = []
+    if status == "trialing" and _before(s.trial_end, now):
+        passed.append("trial_end")
+    if status in _RENEWING and s.cancel_at is None and _before(s.current_period_end, now):
+        passed.append("current_period_end")
+    if _before(s.cancel_at, now):
+        passed.append("cancel_at")
+    return passed
+
+
+def _status_passed(profile: Any, now: datetime) -> list[str]:
+    """`renewal_at` / `ends_at` of a live account status that are already before `now`."""
+    passed = []
+    if profile.status in {"active", "trial"} and _before(profile.renewal_at, now):
+        passed.append("renewal_at")
+    if profile.status != "former" and _before(profile.ends_at, now):
+        passed.append("ends_at")
+    return passed
+
+
+def _passed_gaps(subs: Sequence[SubscriptionInfo]) -> list[str]:
+    """One gap per passed date: the source has not caught up with a renewal, conversion or cancellation."""
+    gaps = []
+    for s in subs:
+        for name in s.passed:
+            value = getattr(s, name)
+            gaps.append(
+                f"{_PASSED_WORDS[name]} {value:%Y-%m-%d %H:%M} UTC of subscription {s.ref} has passed; "
+                "the subscription data may be stale"
+            )
+    return list(dict.fromkeys(gaps))
+
+
 def _resolve_id(conn: Connection, engine: Engine, customer_id: str) -> str:
     if conn.execute(select(CU.c.id).where(CU.c.id == customer_id)).first() is not None:
         return customer_id
@@ -337,6 +387,7 @@ def _assemble(conn: Connection, profile: Any, config: ContextConfig, now: dateti
                 mrr=s.mrr,
                 currency=s.currency,
                 conflicts=_sub_conflicts(s, sub_rows[1:]) if i == 0 else [],
+                passed=_passed_dates(s, now),
             )
             for i, s in enumerate(sub_rows)
         ],
@@ -419,6 +470,7 @@ def _assemble(conn: Connection, profile: Any, config: ContextConfig, now: dateti
         first_order_at=profile.first_order_at,
         last_order_at=profile.last_order_at,
         open_ticket_count=profile.open_ticket_count,
+        passed=_status_passed(profile, now),
     )
     conflicts = []
     if profile.conflict_count:
@@ -439,7 +491,7 @@ def _assemble(conn: Connection, profile: Any, config: ContextConfig, now: dateti
         interactions=interactions,
         crm=crm,
         conflicts=conflicts,
-        gaps=_gaps(config, synced, now),
+        gaps=_gaps(config, synced, now) + _passed_gaps(subscriptions.items),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -24,3 +25,14 @@ class GeneratedDataset(BaseModel):
     def total_records(self) -> int:
         """Source records over all sources."""
         return sum(self.records.values())
+
+
+class DemoShift(BaseModel):
+    """What `shift_dataset` did (demo_shift.json): the story's dates moved by `weeks` whole weeks."""
+
+    reference_date: date
+    story_now: datetime
+    weeks: int
+    days: int
+    now: datetime  # the story's moment after the shift: the clock an eval of the shifted data runs at
+    records: dict[str, int] = {}

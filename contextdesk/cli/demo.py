@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from contextdesk.cli.common import console, engine, fail, friendly_errors, settings
+from contextdesk.clock import system_now
 
 app = typer.Typer(
     help="The Brightleaf Tea Co. demo business. `contextdesk demo` alone loads it and serves the chat on :8000.",
@@ -87,14 +88,24 @@ def run(
 ) -> None:
     """Load the demo business into the data dir: sync its six sources, resolve identities, index its help center.
 
-    Safe to run again: unchanged records and documents are skipped.
+    The demo's dates are moved by whole weeks to this week (a copy in DATA_DIR/demo), so renewals, trials
+    and recent orders are as near as the story says. Safe to run again: in the same week nothing changes;
+    a week later the moved records are updated.
     """
-    from context.demo import bundled_config_path
+    from context.demo import DATA_DIR
+    from context.demo.shift import shift_dataset, shift_weeks
     from context.intake.config import load_intake_config
     from contextdesk.cli.intake import print_summary, resolve_identities, run_sync
 
-    path = bundled_config_path()
-    console.print(f"[bold]Brightleaf Tea Co.[/] demo business: {path.parent}")
+    # The composition root reads the clock once: the demo's story is moved to the week of this load.
+    load_time = system_now()
+    shifted_dir = settings().home / "demo"
+    shift = shift_dataset(DATA_DIR, shifted_dir, weeks=shift_weeks(load_time))
+    path = shifted_dir / "contextdesk.yaml"
+    console.print(
+        f"[bold]Brightleaf Tea Co.[/] demo business: {DATA_DIR}\n"
+        f"dates moved {shift.weeks:+d} weeks: the story's Monday is {shift.now:%A %Y-%m-%d %H:%M %Z} ({shifted_dir})"
+    )
     database = engine().url.render_as_string(hide_password=True)
     console.print(f"data dir: {settings().home.resolve()}  database: {database}")
     summaries = run_sync(load_intake_config(path), None)

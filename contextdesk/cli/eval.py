@@ -48,18 +48,27 @@ def run(
     kb_dir: Path | None = typer.Option(None, "--kb-dir", help="Help-center articles (default: the demo's)."),
     api_key: str | None = typer.Option(None, "--api-key", help="X-API-Key for the turns API of an HTTP target."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    shift_weeks: int | None = typer.Option(
+        None,
+        "--shift-weeks",
+        help="The demo data was loaded moved by this many weeks: move the clock and the dates of suites with a "
+        "reference_date as much (default: the data dir's demo/demo_shift.json, written by `contextdesk demo run`).",
+    ),
 ) -> None:
     """Run suites and write results.json, report.html and summary.md; print the goals and the timing.
 
     In-process runs use the data dir's store (run `contextdesk demo run` first for the demo suite) through a
-    private copy, with the clock at the demo's reference time. An HTTP target must share the identity secret
+    private copy, with the clock at the demo story's moment, moved by the weeks the demo was loaded moved by
+    (and the suites' expected dates with it). An HTTP target must share the identity secret
     (CONTEXTDESK_IDENTITY_SECRET) and should allow more than 20 conversations a minute per address.
     """
     from context.customer_context.config import load_context_config
+    from context.demo.shift import read_shift, shift_instant, shift_of
     from evals.models import load_suite
     from evals.perturbations import parse_perturbation
     from evals.report import write_results
-    from evals.runner import EvalEnv, http_runner, in_process_runner
+    from evals.runner import DEMO_NOW, EvalEnv, http_runner, in_process_runner
+    from evals.shift import shift_suite
     from evals.truth import load_kb_text
     from knowledge.demo import ARTICLES_DIR
 
@@ -67,6 +76,19 @@ def run(
     loaded = [load_suite(p) for p in suites]
     perturbations = [parse_perturbation(p) for p in perturb]
     cfg = settings()
+    demo_shift = shift_of(shift_weeks) if shift_weeks is not None else read_shift(cfg.home / "demo")
+    if demo_shift is not None:
+        days = demo_shift.days
+        loaded = [
+            shift_suite(
+                s,
+                reference_date=demo_shift.reference_date,
+                days=days,
+                move=lambda value: shift_instant(value, days),
+            )
+            for s in loaded
+        ]
+        console.print(f"demo dates moved {demo_shift.weeks:+d} weeks: clock {demo_shift.now:%Y-%m-%d %H:%M %Z}")
     secret = cfg.identity_secret
     http = target != "in-process"
     if http and not target.startswith(("http://", "https://")):
@@ -101,6 +123,8 @@ def run(
         judge=LLMJudge(model) if model is not None else None,
         summary_check=_summary_check_factory(context_config),
         workers=workers,
+        now=demo_shift.now if demo_shift is not None else DEMO_NOW,
+        synced_at=demo_shift.now if demo_shift is not None else None,
     )
     if http:
         runner = http_runner(env, target, api_key=api_key or (cfg.api_key.get_secret_value() if cfg.api_key else None))

@@ -1,13 +1,16 @@
 """Eval test fixtures: one demo store (personas + 30 generated people, synced, resolved, profiled) and a small
-real help-center index, built once per session; a small suite; a runner factory over them."""
+real help-center index, built once per session — with the story's own dates, and moved to this week as
+`contextdesk demo run` loads it (for the baseline gate); a small suite; a runner factory over them."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,10 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from context.customer_context import ContextConfig
+from context.demo.models import DemoShift
+from contextdesk.clock import system_now
 from contextdesk.settings import Settings
+from evals.models import Suite
 from evals.runner import EvalEnv, Runner, in_process_runner
 from evals.truth import load_kb_text
 from knowledge.demo import ARTICLES_DIR
@@ -49,11 +55,13 @@ class DemoHome:
     engine: Engine
     settings: Settings
     kb_dir: Path
+    shift: DemoShift | None = None  # how the demo's dates were moved (None: the story's own dates)
 
 
-@pytest.fixture(scope="session")
-def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
+def _build_home(home: Path, *, shift_weeks: int | None) -> DemoHome:
+    """Generate personas + 30 people into `home`, optionally moved by whole weeks, and load them."""
     from context.demo import generate
+    from context.demo.shift import shift_dataset
     from context.identity import service as identity
     from context.identity.rules import load_rules
     from context.intake.config import load_intake_config
@@ -64,13 +72,24 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
     from knowledge.service import ingest
     from knowledge.store import open_store
 
-    home = tmp_path_factory.mktemp("evalhome")
     data = generate(home / "data", customers=30, seed=7)
+    config_path = data.config_path
+    shift = None
+    if shift_weeks is not None:
+        shift = shift_dataset(data.out_dir, home / "demo", weeks=shift_weeks)
+        config_path = home / "demo" / config_path.name
     engine = make_engine(f"sqlite:///{home / 'contextdesk.db'}")
     upgrade(engine)
-    sync(clock=tick, engine=engine, config=load_intake_config(data.config_path), workers=0)
-    identity.resolve_pending(now=NOW, engine=engine, rules=load_rules(data.config_path))
-    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
+    # The sources were synced at the (moved) story's moment, as a load that week would have synced them.
+    start = shift.now if shift is not None else NOW
+    ticks = itertools.count()
+
+    def clock() -> datetime:
+        return start + timedelta(milliseconds=next(ticks))
+
+    sync(clock=clock, engine=engine, config=load_intake_config(config_path), workers=0)
+    identity.resolve_pending(now=start, engine=engine, rules=load_rules(config_path))
+    recompute_profiles(now=start, engine=engine, config=ContextConfig().profiles)
     kb_dir = home / "help"
     kb_dir.mkdir()
     for name in ARTICLES:
@@ -86,8 +105,40 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
     settings = Settings(
         home=home, config_file=config, identity_secret=SECRET, api_key=API_KEY, chroma_path=home / "chroma"
     )
-    yield DemoHome(home, engine, settings, kb_dir)
-    engine.dispose()
+    return DemoHome(home, engine, settings, kb_dir, shift)
+
+
+def shifted_suite(suite: Suite, shift: DemoShift) -> Suite:
+    """The suite moved as the demo data was (what `contextdesk eval run` does with demo_shift.json)."""
+    from context.demo.shift import shift_instant
+    from evals.shift import shift_suite
+
+    return shift_suite(
+        suite, reference_date=shift.reference_date, days=shift.days, move=lambda v: shift_instant(v, shift.days)
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
+    """The demo store with the story's own dates (the eval clock at DEMO_NOW)."""
+    built = _build_home(tmp_path_factory.mktemp("evalhome"), shift_weeks=None)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def shifted_demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
+    """The demo store loaded the way `contextdesk demo run` loads it today: dates moved to this week.
+
+    This fixture is the tests' composition point, so it reads the real clock (under `faketime -f +365d` the
+    story moves about 52 weeks).
+    """
+    from context.demo.shift import shift_weeks
+
+    today = system_now()
+    built = _build_home(tmp_path_factory.mktemp("shiftedhome"), shift_weeks=shift_weeks(today))
+    yield built
+    built.engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,10 @@
 (evals/baselines/grounded): no scenario that passed there may fail now, the overall pass rate may not drop,
 and no privacy failure or invented fact may appear. CI runs this; regenerate the baseline with
 `contextdesk eval run evals/suites/demo.yaml --out evals/baselines/grounded` after a deliberate improvement.
+
+The store is loaded the way `contextdesk demo run` loads it: the demo's dates moved by whole weeks to the
+week the tests run in, so the suite runs with the clock and its expected dates moved as much (evals/shift.py);
+on any day it must meet the baseline recorded at the story's own dates.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from evals.runner import EvalEnv, in_process_runner
 from evals.truth import load_kb_text
 from knowledge.demo import ARTICLES_DIR
 from tests.clock import tick
-from tests.evals.conftest import SECRET, DemoHome
+from tests.evals.conftest import SECRET, DemoHome, shifted_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "evals" / "suites" / "demo.yaml"
@@ -27,14 +31,16 @@ BASELINE = ROOT / "evals" / "baselines" / "grounded"
 
 
 @pytest.fixture(scope="module")
-def demo_run(demo_home: DemoHome, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    """The demo suite run in process on the shared demo store, with the full demo help center indexed."""
+def demo_run(shifted_demo_home: DemoHome, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    """The demo suite run in process on the demo store moved to this week, with the full demo help center."""
     from contextdesk.app import _agent_deps, _embedder
     from knowledge.service import ingest
     from knowledge.store import open_store
 
     # The shared eval index holds a few articles; the demo suite asks about all of them.
     chroma = tmp_path_factory.mktemp("fullkb") / "chroma"
+    demo_home = shifted_demo_home
+    assert demo_home.shift is not None
     settings = demo_home.settings.model_copy(update={"chroma_path": chroma})
     report = ingest([ARTICLES_DIR], store=open_store(path=chroma, embedder=_embedder(settings)))
     assert report.count("failed") == 0, report.outcomes
@@ -46,10 +52,12 @@ def demo_run(demo_home: DemoHome, tmp_path_factory: pytest.TempPathFactory) -> R
         secret=SECRET,
         clock=tick,
         summary_check=summary_check_factory(context_config),
+        now=demo_home.shift.now,
+        synced_at=demo_home.shift.now,
     )
     runner = in_process_runner(env, _agent_deps(settings, demo_home.engine, context_config))
     try:
-        return runner.run([load_suite(SUITE)])
+        return runner.run([shifted_suite(load_suite(SUITE), demo_home.shift)])
     finally:
         runner.close()
 

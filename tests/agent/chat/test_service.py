@@ -14,8 +14,9 @@ from agent.service import AgentDeps, close_handoff, get_transcript, handle_messa
 from tests.agent.chat.helpers import MAYA, PERSONA_EMAILS, signed
 from tests.clock import NOW
 
-OPEN = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # Wednesday 10:00 in New York
-CLOSED = datetime(2026, 12, 5, 15, 0, tzinfo=UTC)  # Saturday
+# The demo story's week (its renewals and trial ends still ahead): Wednesday 10:00 in New York, and Saturday.
+OPEN = datetime(2026, 11, 4, 15, 0, tzinfo=UTC)
+CLOSED = datetime(2026, 11, 7, 15, 0, tzinfo=UTC)
 # Maya's private facts: none may reach a visitor's prompt or reply. (Her #1042 and UPS number are not in the
 # list: the public tracking article happens to use them as examples.)
 MAYA_PRIVATE = [
@@ -212,7 +213,7 @@ def test_outside_business_hours_the_customer_is_told_when_a_person_answers(
     deps = make_deps(now=lambda: CLOSED)
     cid, [reply] = _chat(deps, signed(MAYA), "can I speak to a human please")
     assert reply.escalation.within_business_hours is False
-    assert "Monday 7 December at 09:00" in (reply.reply or "")
+    assert "Monday 9 November at 09:00" in (reply.reply or "")
     with Session(deps.engine) as session:
         request = session.exec(select(HandoffRequest).where(HandoffRequest.conversation_id == cid)).one()
     assert not request.within_business_hours and "Monday" in request.human_eta
