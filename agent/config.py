@@ -152,6 +152,37 @@ class EscalationConfig(BaseModel):
     repeat_similarity: float = Field(0.9, gt=0, le=1)
 
 
+#: `identity.user_id_kind` value that binds the site's user ids to ContextDesk's own customer ids.
+OWN_CUSTOMER_IDS = "contextdesk_customer"
+
+
+class SiteIdentity(BaseModel):
+    """What a signed site user id means: exactly one identifier kind (docs/agent.md, "Identity verification")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id_kind: str = Field(
+        "site_user",
+        min_length=1,
+        description="The identifier kind whose values are the site's user ids (e.g. site_user, shopify_customer); "
+        f"{OWN_CUSTOMER_IDS!r} = ContextDesk's own customer ids.",
+    )
+    user_id_format: str = Field(
+        "{}", description="How intake writes those values, e.g. 'shopify:customer:{}' (the source's format)."
+    )
+    accept_unversioned_hash: bool = Field(
+        True, description="Also accept the original user_hash (HMAC of the bare value, without 'v2=')."
+    )
+    token_leeway_seconds: int = Field(30, ge=0, le=300, description="Clock skew allowed on a token's exp/nbf.")
+
+    @field_validator("user_id_format")
+    @classmethod
+    def _one_slot(cls, value: str) -> str:
+        if value.count("{}") != 1 or value.replace("{}", "").count("{") or value.replace("{}", "").count("}"):
+            raise ValueError("must contain exactly one '{}' (where the site's user id goes)")
+        return value
+
+
 class AgentConfig(BaseModel):
     """The whole `agent:` section."""
 
@@ -162,6 +193,7 @@ class AgentConfig(BaseModel):
     prompt: PromptBudget = Field(default_factory=PromptBudget)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    identity: SiteIdentity = Field(default_factory=SiteIdentity)
     display_timezone: str | None = Field(
         None, description="Time zone of dates shown to customers; unset = business_hours.timezone."
     )

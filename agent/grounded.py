@@ -285,6 +285,14 @@ def respond(turn: TurnInput) -> GroundedReply:
         parts += facts
         fields += used
         answered = bool(facts)
+    elif ctx is None and intent in _PRIVATE and turn.verified:
+        # Signed in, but the signed identity matches no customer record (or several): never someone else's data,
+        # and not "you're not signed in" either.
+        parts.append(
+            "You're signed in, but I can't find account records that match your sign-in, so I can't see order "
+            "or account details in this chat. Ask for a person and our team can look into it."
+        )
+        answered = False
     elif ctx is None and intent in _PRIVATE:
         parts.append(
             "I can't see account or order details in this chat because you're not signed in. Please sign in to "

@@ -38,11 +38,15 @@ class AssembledPrompt:
 
 def _policy(turn: TurnInput, fence: str) -> str:
     route = turn.route
-    who = (
-        "a verified customer (their identity was checked by the website)"
-        if turn.verified and turn.context is not None
-        else "an unverified visitor: you know nothing about their account and must not claim to"
-    )
+    if turn.verified and turn.context is not None:
+        who = "a verified customer (their identity was checked by the website)"
+    elif turn.verified:
+        who = (
+            "a signed-in person whose sign-in matches no customer record we hold: you know nothing about their "
+            "account and must not claim to; do not tell them they are not signed in"
+        )
+    else:
+        who = "an unverified visitor: you know nothing about their account and must not claim to"
     lines = [
         "You are the customer-support assistant of this business, answering in a chat on its website.",
         f"You are talking with {who}. Route: {turn.route_name}. Goal: {route.goal} Tone: {route.tone}.",

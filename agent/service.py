@@ -88,6 +88,8 @@ class AgentDeps:
     store: KnowledgeStore | None = None
     model: ChatModel | None = None
     identity_secret: SecretStr | None = None
+    # Keys of signed identity tokens by key id (several during a rotation).
+    identity_token_keys: dict[str, SecretStr] = field(default_factory=dict)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     llm_deadline_s: float = 30.0
     now: Callable[[], datetime] = utcnow
@@ -117,9 +119,13 @@ def start_conversation(
     ident = verify_identity(
         engine=deps.engine,
         secret=deps.identity_secret,
+        now=deps.now(),
+        binding=deps.config.identity,
+        token_keys=deps.identity_token_keys,
         user_id=request.user_id,
         email=request.email,
         user_hash=request.user_hash,
+        identity_token=request.identity_token,
     )
     route, reason = "visitor", ident.note
     name = None

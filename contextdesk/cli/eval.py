@@ -54,6 +54,7 @@ def run(
     private copy, with the clock at the demo's reference time. An HTTP target must share the identity secret
     (CONTEXTDESK_IDENTITY_SECRET) and should allow more than 20 conversations a minute per address.
     """
+    from agent.config import load_agent_config
     from context.customer_context.config import load_context_config
     from evals.models import load_suite
     from evals.perturbations import parse_perturbation
@@ -99,6 +100,7 @@ def run(
         judge=LLMJudge(model) if model is not None else None,
         summary_check=_summary_check_factory(context_config),
         workers=workers,
+        identity=load_agent_config(cfg.resolved_config_file).identity,
     )
     if http:
         runner = http_runner(env, target, api_key=api_key or (cfg.api_key.get_secret_value() if cfg.api_key else None))
