@@ -1,9 +1,8 @@
 """Each standardization rule on real messy values."""
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
-
-import re
 
 import pytest
 
