@@ -35,6 +35,8 @@ INTENTS = (
     "sales",
     "general",
 )
+#: Commitments a route may allow (agent/facts.py reads them in replies).
+COMMITMENTS = ("refund", "discount", "credit", "replacement", "compensation")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -49,6 +51,11 @@ class RouteConfig(BaseModel):
     offers: list[str] = Field(default_factory=list, description="What the agent may offer, verbatim.")
     context_sections: list[str] = Field(default_factory=list)
     escalate_intents: list[str] = Field(default_factory=list, description="Intents handed to a person at once.")
+    commitments: list[str] = Field(
+        default_factory=list,
+        description="Commitments the bot may make on this route without a record (refund, discount, credit, "
+        "replacement, compensation); none by default: a promise needs the customer's records.",
+    )
     qualify_lead: bool = False
     lead_fields: list[str] = Field(default_factory=lambda: ["name", "company", "need"])
     handoff_team: str = "support"
@@ -59,6 +66,14 @@ class RouteConfig(BaseModel):
         unknown = sorted(set(value) - set(INTENTS))
         if unknown:
             raise ValueError(f"unknown intents {unknown}; known: {list(INTENTS)}")
+        return value
+
+    @field_validator("commitments")
+    @classmethod
+    def _known_commitments(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(COMMITMENTS))
+        if unknown:
+            raise ValueError(f"unknown commitments {unknown}; known: {list(COMMITMENTS)}")
         return value
 
     @field_validator("context_sections")

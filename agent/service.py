@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -286,7 +286,7 @@ def _answer(deps: AgentDeps, turn: TurnInput, explain: dict[str, Any]) -> tuple[
             fallback_reason = f"{type(exc).__name__}: {exc}"
             log.warning("LLM failed, grounded responder answers: %s", type(exc).__name__)
         else:
-            issues = check_answer(result.answer, turn)
+            issues = check_answer(result.answer, turn, today=_today(deps, turn))
             if not issues:
                 ans = result.answer
                 decision = escalation.decide_after(
@@ -307,7 +307,7 @@ def _answer(deps: AgentDeps, turn: TurnInput, explain: dict[str, Any]) -> tuple[
                 return outcome, prompt_record
             fallback_reason = "grounding check failed: " + "; ".join(issues)
             log.warning("LLM reply failed the grounding check (%d issues); grounded responder answers", len(issues))
-            out, _ = _grounded(turn)
+            out, _ = _grounded(turn, _today(deps, turn))
             out.fallback_reason = fallback_reason
             out.grounding_issues = issues
             out.model = result.model
@@ -316,15 +316,20 @@ def _answer(deps: AgentDeps, turn: TurnInput, explain: dict[str, Any]) -> tuple[
             out.prompt_tokens = result.prompt_tokens
             out.completion_tokens = result.completion_tokens
             return out, prompt_record
-    out, _ = _grounded(turn)
+    out, _ = _grounded(turn, _today(deps, turn))
     out.fallback_reason = fallback_reason
     return out, prompt_record
 
 
-def _grounded(turn: TurnInput) -> tuple[_Outcome, None]:
+def _today(deps: AgentDeps, turn: TurnInput) -> date:
+    """The calendar date where the business is, from the injected clock (the grounding check's "today")."""
+    return deps.now().astimezone(ZoneInfo(turn.timezone)).date()
+
+
+def _grounded(turn: TurnInput, today: date) -> tuple[_Outcome, None]:
     reply = grounded.respond(turn)
     # The grounded responder is checked too: a bug there must not send an invented fact either.
-    issues = check_answer(reply.answer, turn)
+    issues = check_answer(reply.answer, turn, today=today)
     if issues:
         log.error("grounded reply failed its own grounding check (%d issues)", len(issues))  # no values: PII
         text = "I'm sorry — I couldn't put together a reliable answer. " + grounded.disclosure(turn.context is not None)
