@@ -40,6 +40,15 @@ COMMITMENTS = ("refund", "discount", "credit", "replacement", "compensation")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
+class Offer(BaseModel):
+    """Something a route may offer: what the customer is told (`say`) and a staff note they never see (`note`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    say: str = Field(min_length=1, description="Customer-facing wording, used verbatim in replies.")
+    note: str | None = Field(None, description="Guidance for the assistant and staff; never shown to a customer.")
+
+
 class RouteConfig(BaseModel):
     """How the agent behaves for one account status."""
 
@@ -48,7 +57,10 @@ class RouteConfig(BaseModel):
     goal: str
     tone: str
     topics: list[str] = Field(description="Intents this route answers; others are politely declined or escalated.")
-    offers: list[str] = Field(default_factory=list, description="What the agent may offer, verbatim.")
+    offers: list[Offer] = Field(
+        default_factory=list,
+        description="What the agent may offer: {say, note} (a plain string is the customer-facing `say`).",
+    )
     context_sections: list[str] = Field(default_factory=list)
     escalate_intents: list[str] = Field(default_factory=list, description="Intents handed to a person at once.")
     commitments: list[str] = Field(
@@ -59,6 +71,13 @@ class RouteConfig(BaseModel):
     qualify_lead: bool = False
     lead_fields: list[str] = Field(default_factory=lambda: ["name", "company", "need"])
     handoff_team: str = "support"
+
+    @field_validator("offers", mode="before")
+    @classmethod
+    def _offer_shorthand(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [{"say": v} if isinstance(v, str) else v for v in value]
 
     @field_validator("topics", "escalate_intents")
     @classmethod

@@ -74,7 +74,8 @@ def best_sentences(passage: Passage, query: str, *, limit: int = 2, max_chars: i
 
 
 def _usable_passage(turn: TurnInput) -> Passage | None:
-    return turn.passages[0] if turn.passages and not turn.low_confidence else None
+    facing = [p for p in turn.passages if p.customer_facing]  # a staff page is never quoted to a customer
+    return facing[0] if facing and not turn.low_confidence else None
 
 
 def _order_status(order: OrderInfo, zone: tzinfo) -> str:
@@ -307,7 +308,8 @@ def respond(turn: TurnInput) -> GroundedReply:
         cited.append(passage.label)
         answered = True
     if turn.route.offers and intent in {"plan_renewal", "cancellation"} and ctx is not None and conflict is None:
-        parts.append("I can also help with: " + "; ".join(turn.route.offers) + ".")
+        # Only the customer-facing wording: staff notes of an offer never reach a customer.
+        parts.append("I can also help with: " + "; ".join(o.say for o in turn.route.offers) + ".")
     if not answered and turn.signals.failed_answer:
         # A first "that didn't help" gets a clarifying question; a second one escalates as a loop.
         parts = [

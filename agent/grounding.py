@@ -75,8 +75,15 @@ def check_answer(
     """
     issues: list[str] = []
     for ref in answer.cited_passage_ids:
-        if turn.passage(ref) is None:
+        cited = turn.passage(ref)
+        if cited is None:
             issues.append(f"cites passage {ref!r}, which was not retrieved for this turn")
+        elif not cited.customer_facing:
+            issues.append(f"cites passage {ref!r}, which is for staff only (audience {cited.audience})")
+    lowered = " ".join(answer.answer.lower().split())
+    for offer in turn.route.offers:
+        if offer.note and _quotes(lowered, offer.note):
+            issues.append("quotes a staff note of a route offer")
     shapes = shapes or order_shapes(turn)
     evidence = Evidence(system=system_texts(turn, extra_evidence), customer=customer_texts(turn), shapes=shapes)
     context_lower = turn.context_text.lower()
@@ -106,6 +113,14 @@ def check_answer(
             continue
         issues.append(f"states {fact.describe()}, which is not in the context")
     return issues
+
+
+def _quotes(reply_lower: str, note: str) -> bool:
+    """Whether the reply repeats a staff note (or a run of six of its words)."""
+    words = " ".join(note.lower().split()).split(" ")
+    if len(words) < 6:
+        return " ".join(words) in reply_lower
+    return any(" ".join(words[i : i + 6]) in reply_lower for i in range(len(words) - 5))
 
 
 def _is_today(fact: Fact, today: date) -> bool:

@@ -93,7 +93,10 @@ def _policy(turn: TurnInput, fence: str) -> str:
         f"Topics you handle on this route: {', '.join(route.topics)}.",
     ]
     if route.offers:
-        lines.append("You may offer exactly these, worded as given: " + "; ".join(route.offers) + ".")
+        lines.append("You may offer exactly these, worded as given: " + "; ".join(o.say for o in route.offers) + ".")
+        notes = [f"{o.say}: {o.note}" for o in route.offers if o.note]
+        if notes:
+            lines.append("Staff notes on those offers (guidance for you; never say or quote them): " + "; ".join(notes))
     if route.qualify_lead:
         lines.append(
             "Qualify the lead: learn their name, company and need (never ask for what the data below already "
@@ -155,10 +158,11 @@ def assemble_prompt(turn: TurnInput, *, budget: PromptBudget, explain: dict[str,
         )
     else:
         sections.append("CUSTOMER CONTEXT: none — this is an unverified visitor.")
-    if turn.passages:
+    passages = [p for p in turn.passages if p.customer_facing]  # staff-only pages never reach the model's reply
+    if passages:
         body = "\n\n".join(
             f"id: {p.label}\ntitle: {p.title}\nsection: {p.heading}\nurl: {p.url}\n{p.text[: budget.passage_max_chars]}"
-            for p in turn.passages
+            for p in passages
         )
         low = " (retrieval confidence is LOW: they may not answer the question)" if turn.low_confidence else ""
         sections.append(f"PASSAGES from the help center{low}:\n" + _block("passages", fence, body))
@@ -186,7 +190,7 @@ def assemble_prompt(turn: TurnInput, *, budget: PromptBudget, explain: dict[str,
             "history_messages_verbatim": len(recent),
             "history_messages_summarized": len(older),
             "history_tokens": history_tokens,
-            "passages_in_prompt": [p.label + " " + p.chunk_id for p in turn.passages],
+            "passages_in_prompt": [p.label + " " + p.chunk_id for p in passages],
         }
     )
     return AssembledPrompt(messages=messages, tokens=tokens, explain=info)
