@@ -67,7 +67,7 @@ class Fact:
 
 # --- order references ---------------------------------------------------------------------------------------
 
-_REF = r"[A-Z0-9](?:[A-Z0-9]|-(?=[A-Z0-9])){1,30}"
+_REF = r"[A-Z0-9](?:[A-Z0-9]|-(?=[A-Z0-9])){2,30}"  # 3+ characters: "order 10 days ago" is no order
 _ORDER_CUE = re.compile(
     r"\border(?:\s+(?:number|num|no\.?|id|ref(?:erence)?))?\s*(?:is|was|=|:)?\s*#?\s*(?P<ref>" + _REF + r")",
     re.IGNORECASE,

@@ -99,7 +99,7 @@ def _order_status(order: OrderInfo, zone: tzinfo) -> str:
 def _pick_order(turn: TurnInput, ctx: CustomerContext) -> tuple[OrderInfo | None, str | None]:
     orders = ctx.orders.recent
     for ref in turn.signals.order_refs:
-        match = next((o for o in orders if o.number and o.number.lstrip("#") == ref.lstrip("#")), None)
+        match = next((o for o in orders if o.number and o.number.lstrip("#").upper() == ref.lstrip("#").upper()), None)
         if match is not None:
             return match, None
         known = ", ".join(o.number or "?" for o in orders) or "none"
