@@ -59,8 +59,9 @@ page_router = APIRouter(tags=["demo page"])
 
 @router.post("", status_code=201, responses={429: {"description": "Too many new conversations from this address."}})
 def create_conversation(request: Request, body: ConversationCreate) -> ConversationPublic:
-    """Start a conversation. Send `user_id` or `email` with `user_hash` = hex HMAC-SHA256(secret, identifier)
-    to be recognised as a customer; without a valid hash the conversation is an anonymous visitor's."""
+    """Start a conversation. Send an `identity_token` (HS256 JWT: sub, optional email, exp; kid) or `user_id` /
+    `email` with its `user_hash` (`v2=` HMAC over kind + value, docs/agent.md) to be recognised as a customer;
+    without a valid signature the conversation is an anonymous visitor's."""
     return service.start_conversation(deps=_deps(request), request=body, client_ip=_ip(request))
 
 

@@ -35,7 +35,18 @@ INTENTS = (
     "sales",
     "general",
 )
+#: Commitments a route may allow (agent/facts.py reads them in replies).
+COMMITMENTS = ("refund", "discount", "credit", "replacement", "compensation")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Offer(BaseModel):
+    """Something a route may offer: what the customer is told (`say`) and a staff note they never see (`note`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    say: str = Field(min_length=1, description="Customer-facing wording, used verbatim in replies.")
+    note: str | None = Field(None, description="Guidance for the assistant and staff; never shown to a customer.")
 
 
 class RouteConfig(BaseModel):
@@ -46,12 +57,27 @@ class RouteConfig(BaseModel):
     goal: str
     tone: str
     topics: list[str] = Field(description="Intents this route answers; others are politely declined or escalated.")
-    offers: list[str] = Field(default_factory=list, description="What the agent may offer, verbatim.")
+    offers: list[Offer] = Field(
+        default_factory=list,
+        description="What the agent may offer: {say, note} (a plain string is the customer-facing `say`).",
+    )
     context_sections: list[str] = Field(default_factory=list)
     escalate_intents: list[str] = Field(default_factory=list, description="Intents handed to a person at once.")
+    commitments: list[str] = Field(
+        default_factory=list,
+        description="Commitments the bot may make on this route without a record (refund, discount, credit, "
+        "replacement, compensation); none by default: a promise needs the customer's records.",
+    )
     qualify_lead: bool = False
     lead_fields: list[str] = Field(default_factory=lambda: ["name", "company", "need"])
     handoff_team: str = "support"
+
+    @field_validator("offers", mode="before")
+    @classmethod
+    def _offer_shorthand(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [{"say": v} if isinstance(v, str) else v for v in value]
 
     @field_validator("topics", "escalate_intents")
     @classmethod
@@ -59,6 +85,14 @@ class RouteConfig(BaseModel):
         unknown = sorted(set(value) - set(INTENTS))
         if unknown:
             raise ValueError(f"unknown intents {unknown}; known: {list(INTENTS)}")
+        return value
+
+    @field_validator("commitments")
+    @classmethod
+    def _known_commitments(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(COMMITMENTS))
+        if unknown:
+            raise ValueError(f"unknown commitments {unknown}; known: {list(COMMITMENTS)}")
         return value
 
     @field_validator("context_sections")
@@ -152,6 +186,37 @@ class EscalationConfig(BaseModel):
     repeat_similarity: float = Field(0.9, gt=0, le=1)
 
 
+#: `identity.user_id_kind` value that binds the site's user ids to ContextDesk's own customer ids.
+OWN_CUSTOMER_IDS = "contextdesk_customer"
+
+
+class SiteIdentity(BaseModel):
+    """What a signed site user id means: exactly one identifier kind (docs/agent.md, "Identity verification")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id_kind: str = Field(
+        "site_user",
+        min_length=1,
+        description="The identifier kind whose values are the site's user ids (e.g. site_user, shopify_customer); "
+        f"{OWN_CUSTOMER_IDS!r} = ContextDesk's own customer ids.",
+    )
+    user_id_format: str = Field(
+        "{}", description="How intake writes those values, e.g. 'shopify:customer:{}' (the source's format)."
+    )
+    accept_unversioned_hash: bool = Field(
+        True, description="Also accept the original user_hash (HMAC of the bare value, without 'v2=')."
+    )
+    token_leeway_seconds: int = Field(30, ge=0, le=300, description="Clock skew allowed on a token's exp/nbf.")
+
+    @field_validator("user_id_format")
+    @classmethod
+    def _one_slot(cls, value: str) -> str:
+        if value.count("{}") != 1 or value.replace("{}", "").count("{") or value.replace("{}", "").count("}"):
+            raise ValueError("must contain exactly one '{}' (where the site's user id goes)")
+        return value
+
+
 class AgentConfig(BaseModel):
     """The whole `agent:` section."""
 
@@ -162,6 +227,7 @@ class AgentConfig(BaseModel):
     prompt: PromptBudget = Field(default_factory=PromptBudget)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    identity: SiteIdentity = Field(default_factory=SiteIdentity)
     display_timezone: str | None = Field(
         None, description="Time zone of dates shown to customers; unset = business_hours.timezone."
     )

@@ -44,7 +44,8 @@ def _refund_amount(turn: TurnInput) -> tuple[float, str] | None:
     if turn.context is not None:
         for ref in turn.signals.order_refs:
             for order in turn.context.orders.recent:
-                if order.number and order.number.lstrip("#") == ref.lstrip("#") and order.total is not None:
+                same = order.number and order.number.lstrip("#").upper() == ref.lstrip("#").upper()
+                if same and order.total is not None:
                     return float(order.total), f"total of order {order.number}"
     return None
 

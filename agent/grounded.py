@@ -74,7 +74,8 @@ def best_sentences(passage: Passage, query: str, *, limit: int = 2, max_chars: i
 
 
 def _usable_passage(turn: TurnInput) -> Passage | None:
-    return turn.passages[0] if turn.passages and not turn.low_confidence else None
+    facing = [p for p in turn.passages if p.customer_facing]  # a staff page is never quoted to a customer
+    return facing[0] if facing and not turn.low_confidence else None
 
 
 def _order_status(order: OrderInfo, zone: tzinfo) -> str:
@@ -98,7 +99,7 @@ def _order_status(order: OrderInfo, zone: tzinfo) -> str:
 def _pick_order(turn: TurnInput, ctx: CustomerContext) -> tuple[OrderInfo | None, str | None]:
     orders = ctx.orders.recent
     for ref in turn.signals.order_refs:
-        match = next((o for o in orders if o.number and o.number.lstrip("#") == ref.lstrip("#")), None)
+        match = next((o for o in orders if o.number and o.number.lstrip("#").upper() == ref.lstrip("#").upper()), None)
         if match is not None:
             return match, None
         known = ", ".join(o.number or "?" for o in orders) or "none"
@@ -326,6 +327,14 @@ def respond(turn: TurnInput) -> GroundedReply:
         parts += facts
         fields += used
         answered = bool(facts)
+    elif ctx is None and intent in _PRIVATE and turn.verified:
+        # Signed in, but the signed identity matches no customer record (or several): never someone else's data,
+        # and not "you're not signed in" either.
+        parts.append(
+            "You're signed in, but I can't find account records that match your sign-in, so I can't see order "
+            "or account details in this chat. Ask for a person and our team can look into it."
+        )
+        answered = False
     elif ctx is None and intent in _PRIVATE:
         parts.append(
             "I can't see account or order details in this chat because you're not signed in. Please sign in to "
@@ -340,7 +349,8 @@ def respond(turn: TurnInput) -> GroundedReply:
         cited.append(passage.label)
         answered = True
     if turn.route.offers and intent in {"plan_renewal", "cancellation"} and ctx is not None and conflict is None:
-        parts.append("I can also help with: " + "; ".join(turn.route.offers) + ".")
+        # Only the customer-facing wording: staff notes of an offer never reach a customer.
+        parts.append("I can also help with: " + "; ".join(o.say for o in turn.route.offers) + ".")
     if not answered and turn.signals.failed_answer:
         # A first "that didn't help" gets a clarifying question; a second one escalates as a loop.
         parts = [

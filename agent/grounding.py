@@ -1,121 +1,148 @@
-"""The grounding check: a reply may only cite passages that were retrieved, and may only state order numbers,
-amounts, dates and tracking numbers that appear in what the responder was given (the customer context, the
-passages, or the customer's own messages). A reply that fails is not sent as is (service.py falls back)."""
+"""The grounding check: a reply may only cite passages that were retrieved, and may only state facts it was given.
+
+Facts (order references, amounts, percentages, dates, tracking numbers, commitments) are read by the one
+extractor, agent/facts.py. Evidence is typed:
+
+- a value from our systems (the customer context, the retrieved passages) may be stated as a fact;
+- a value only the customer typed (this message or earlier ones) may be echoed as theirs ("you mentioned order
+  #1042", "I can't find order #1042 on your account"), never confirmed ("your order #1042 shipped");
+- a commitment (a refund approved, a discount, a credit, a replacement, compensation) needs the customer's
+  records (the context) to carry it, a passage quoted as written, or the route's explicit permission
+  (`routes.<route>.commitments`); a general policy sentence ("refunds are issued within 5 days") may rest on a
+  passage.
+
+Today's date is always known; the caller passes it (the service's clock in the business time zone). A reply
+that fails is not sent as is (service.py falls back).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
+from datetime import date
 
-from agent.intents import amounts_in
+from agent.facts import Evidence, Fact, OrderShapes, extract_facts, is_personal, parse_date_key, sentences
 from agent.llm.base import AgentAnswer
 from agent.turn import TurnInput
 
-_MONTHS = {
-    m: i + 1
-    for i, names in enumerate(
-        [
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ]
-    )
-    for m in names
-}
-_MONTH = (
-    r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?"
-    r"|nov(?:ember)?|dec(?:ember)?)"
+# A sentence that attributes a value to the customer, or says we could not find it, does not confirm it.
+_ECHO = re.compile(
+    r"\byou(?:'ve| have)?\s+(?:just\s+)?(?:mentioned|said|wrote|gave|quoted|told me|referred to|asked about|"
+    r"provided|shared|typed|described|noted)\b|\baccording to you\b|\byour message\b|\bcan(?:'t|not) (?:find|see)\b"
+    r"|\bcouldn't (?:find|see)\b|\bdon't see\b|\bdo not see\b|\bno record of\b|\bnot (?:in|on) (?:your account|our "
+    r"records)\b|\bunable to (?:find|see|confirm|verify)\b|\bcan(?:'t|not) confirm\b",
+    re.IGNORECASE,
 )
-_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
-_MDY = re.compile(_MONTH + r"\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?:,?\s+(\d{4}))?", re.IGNORECASE)
-_DMY = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH + r"\.?(?:,?\s+(\d{4}))?", re.IGNORECASE)
-_SLASH = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
-_ORDER = re.compile(r"(?:#|order\s*(?:number|no\.?)?\s*#?\s*)(\d{3,6})\b", re.IGNORECASE)
-# Tracking numbers: long runs of letters and digits with many digits (UPS 1Z…, USPS 94…, FedEx 12 digits).
-_TRACKING = re.compile(r"\b(?=[A-Z0-9]*\d{6})[A-Z0-9]{10,34}\b")
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
-
-DateKey = tuple[int | None, int, int]  # (year or None, month, day)
+_MARKER = re.compile(r"\[\d+\]|\[P\d+\]")
 
 
-def dates_in(text: str) -> set[DateKey]:
-    """Calendar dates written in a text, in the common English and ISO forms."""
-    found: set[DateKey] = set()
-    for y, m, d in _ISO.findall(text):
-        found.add((int(y), int(m), int(d)))
-    for mon, d, y in _MDY.findall(text):
-        found.add((int(y) if y else None, _MONTHS[mon.lower().rstrip(".")], int(d)))
-    for d, mon, y in _DMY.findall(text):
-        found.add((int(y) if y else None, _MONTHS[mon.lower().rstrip(".")], int(d)))
-    for a, b, y in _SLASH.findall(text):
-        found.add((int(y), int(a), int(b)))  # US order: month/day/year
-    return {k for k in found if 1 <= k[1] <= 12 and 1 <= k[2] <= 31}
+def _squash(text: str) -> str:
+    return " ".join(_MARKER.sub(" ", text).lower().split())
 
 
-def _numbers(text: str) -> set[Decimal]:
-    out = set()
-    for raw in _NUMBER.findall(text):
-        try:
-            out.add(Decimal(raw.replace(",", "")))
-        except InvalidOperation:
-            continue
-    return out
-
-
-def _date_ok(key: DateKey, allowed: set[DateKey]) -> bool:
-    year, month, day = key
-    return any(m == month and d == day and (year is None or y is None or y == year) for y, m, d in allowed)
-
-
-def evidence_text(turn: TurnInput) -> str:
-    """Everything a reply may take facts from: context, passages and the customer's own words."""
-    parts = [turn.context_text, turn.message]
+def system_texts(turn: TurnInput, extra: Iterable[str] = ()) -> list[str]:
+    """What our systems gave the responder: the context and the passages (with titles and headings)."""
+    parts = [turn.context_text]
     parts += [p.text for p in turn.passages]
     parts += [p.title + " " + p.heading for p in turn.passages]
-    parts += [h.content for h in turn.history if h.role == "customer"]
-    return "\n".join(parts)
+    parts += list(extra)
+    return parts
 
 
-def check_answer(answer: AgentAnswer, turn: TurnInput, *, extra_evidence: Iterable[str] = ()) -> list[str]:
-    """Problems that make a reply unsafe to send as is (empty when it is grounded)."""
+def customer_texts(turn: TurnInput) -> list[str]:
+    """What the customer typed in this conversation (may be echoed as theirs, never confirmed)."""
+    return [turn.message, *(h.content for h in turn.history if h.role == "customer")]
+
+
+def order_shapes(turn: TurnInput) -> OrderShapes:
+    """The shapes of the order numbers this customer's context holds."""
+    if turn.context is None:
+        return OrderShapes()
+    return OrderShapes.from_numbers(o.number for o in turn.context.orders.recent)
+
+
+def check_answer(
+    answer: AgentAnswer,
+    turn: TurnInput,
+    *,
+    today: date | None = None,
+    extra_evidence: Iterable[str] = (),
+    shapes: OrderShapes | None = None,
+) -> list[str]:
+    """Problems that make a reply unsafe to send as is (empty when it is grounded).
+
+    `today` (the business's calendar date, from the caller's clock) is a date every reply may state.
+    """
     issues: list[str] = []
     for ref in answer.cited_passage_ids:
-        if turn.passage(ref) is None:
+        cited = turn.passage(ref)
+        if cited is None:
             issues.append(f"cites passage {ref!r}, which was not retrieved for this turn")
-    evidence = evidence_text(turn) + "\n" + "\n".join(extra_evidence)
+        elif not cited.customer_facing:
+            issues.append(f"cites passage {ref!r}, which is for staff only (audience {cited.audience})")
+    lowered = " ".join(answer.answer.lower().split())
+    for offer in turn.route.offers:
+        if offer.note and _quotes(lowered, offer.note):
+            issues.append("quotes a staff note of a route offer")
+    shapes = shapes or order_shapes(turn)
+    evidence = Evidence(system=system_texts(turn, extra_evidence), customer=customer_texts(turn), shapes=shapes)
+    context_lower = turn.context_text.lower()
+    passages_squashed = _squash("\n".join(p.text for p in turn.passages))
     text = answer.answer
-    # Any 3–6 digit number of the evidence counts (tickets are written "Ticket 20001", orders "#1042").
-    known_orders = set(re.findall(r"(?<![\d.])\d{3,6}(?![\d.])", evidence))
-    for number in dict.fromkeys(_ORDER.findall(text)):
-        if number not in known_orders:
-            issues.append(f"states order #{number}, which is not in the context")
-    upper_evidence = evidence.upper()
-    for tracking in dict.fromkeys(_TRACKING.findall(text.upper())):
-        if tracking.isdigit() and len(tracking) < 10:
+    spans = sentences(text)
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    for fact in extract_facts(text, shapes=shapes):
+        if (fact.kind, fact.keys) in seen:
             continue
-        if tracking not in upper_evidence:
-            issues.append(f"states tracking number {tracking}, which is not in the context")
-    numbers = _numbers(evidence)
-    for amount in dict.fromkeys(amounts_in(text)):
-        if amount not in numbers:
-            issues.append(f"states the amount {amount}, which is not in the context")
-    allowed_dates = dates_in(evidence)
-    today = turn.now.astimezone(ZoneInfo(turn.timezone)).date()
-    for key in sorted(dates_in(text), key=lambda k: (k[0] or 0, k[1], k[2])):
-        if not _date_ok(key, allowed_dates):
-            shown = f"{key[0]}-{key[1]:02d}-{key[2]:02d}" if key[0] else f"{key[1]:02d}-{key[2]:02d}"
-            if key == (today.year, today.month, today.day):
-                continue  # "today" is always known
-            issues.append(f"states the date {shown}, which is not in the context")
+        seen.add((fact.kind, fact.keys))
+        sentence = next((s for a, b, s in spans if a <= fact.start < b), text)
+        if fact.kind == "date" and today is not None and _is_today(fact, today):
+            continue
+        if fact.kind == "commitment":
+            problem = _commitment_problem(fact, sentence, turn, context_lower, passages_squashed)
+            if problem:
+                issues.append(problem)
+            continue
+        origin = evidence.origin(fact)
+        if origin == "system":
+            continue
+        if origin == "customer":
+            if _ECHO.search(sentence):
+                continue
+            issues.append(f"confirms {fact.describe()}, which only the customer wrote (not in our records)")
+            continue
+        issues.append(f"states {fact.describe()}, which is not in the context")
     return issues
+
+
+def _quotes(reply_lower: str, note: str) -> bool:
+    """Whether the reply repeats a staff note (or a run of six of its words)."""
+    words = " ".join(note.lower().split()).split(" ")
+    if len(words) < 6:
+        return " ".join(words) in reply_lower
+    return any(" ".join(words[i : i + 6]) in reply_lower for i in range(len(words) - 5))
+
+
+def _is_today(fact: Fact, today: date) -> bool:
+    for key in fact.keys:
+        y, m, d = parse_date_key(key)
+        if d == today.day and (m is None or m == today.month) and (y is None or y == today.year):
+            return True
+    return False
+
+
+def _commitment_problem(
+    fact: Fact, sentence: str, turn: TurnInput, context_lower: str, passages_squashed: str
+) -> str | None:
+    """Why a commitment may not be sent, or None: route permission, the customer's records, or a quoted passage."""
+    if fact.key in turn.route.commitments:
+        return None
+    stem = {"replacement": "replace", "compensation": "compensat"}.get(fact.key, fact.key)
+    if stem in context_lower:
+        return None
+    squashed = _squash(sentence)
+    if squashed and squashed in passages_squashed:
+        return None  # a passage quoted as written (the help center's own words)
+    if not is_personal(sentence) and any(stem in p.text.lower() for p in turn.passages):
+        return None  # a general policy statement resting on a retrieved passage
+    return f"makes {fact.describe()} that neither the customer's records nor the route allow"

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from difflib import SequenceMatcher
+
+from agent.facts import extract_facts
 
 
 def _rx(*patterns: str) -> re.Pattern[str]:
@@ -295,12 +297,6 @@ INJECTION = _rx(
 )
 
 ORDER_NUMBER = re.compile(r"(?<![\w#])#?\s?(\d{4,6})\b")
-_ORDER_REF = re.compile(r"(?:order\s*(?:number|no\.?)?\s*#?\s*|#)(\d{3,6})\b", re.IGNORECASE)
-_AMOUNT = re.compile(
-    r"(?:(?P<cur>[$£€])\s?(?P<a>\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?))"
-    r"|(?:(?P<b>\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)\s?(?P<code>usd|gbp|eur|dollars?|pounds?|euros?)\b)",
-    re.IGNORECASE,
-)
 
 
 @dataclass
@@ -333,20 +329,13 @@ def _shouting(text: str) -> bool:
 
 
 def amounts_in(text: str) -> list[Decimal]:
-    """Money amounts written in a text ("$120", "120.50 USD", "£1,234.50")."""
-    found = []
-    for m in _AMOUNT.finditer(text):
-        raw = (m.group("a") or m.group("b") or "").replace(",", "")
-        try:
-            found.append(Decimal(raw))
-        except InvalidOperation:
-            continue
-    return found
+    """Money amounts written in a text ("$120", "120.50 USD", "USD 275", "275 bucks"), by the one fact extractor."""
+    return [Decimal(f.key) for f in extract_facts(text) if f.kind == "amount"]
 
 
 def order_refs_in(text: str) -> list[str]:
-    """Order numbers a text refers to, normalized as '#1042'."""
-    return list(dict.fromkeys(f"#{m.group(1)}" for m in _ORDER_REF.finditer(text)))
+    """Order references a text makes ("#1042", "order W1234", "order ID 9999"), normalized as '#KEY'."""
+    return list(dict.fromkeys(f"#{f.key}" for f in extract_facts(text) if f.kind == "order"))
 
 
 def read_message(text: str) -> MessageSignals:

@@ -156,12 +156,20 @@ class HandoffRequest(SQLModel, table=True):
 
 
 class ConversationCreate(BaseModel):
-    """Start a conversation; send `user_id` or `email` with its `user_hash` to be recognised as a customer."""
+    """Start a conversation; send an `identity_token`, or `user_id`/`email` with its `user_hash`, to be recognised."""
 
-    user_id: str | None = PField(None, max_length=200, description="The site's id for the signed-in user.")
+    user_id: str | None = PField(
+        None, max_length=200, description="The site's id for the signed-in user (bound to agent.identity.user_id_kind)."
+    )
     email: str | None = PField(None, max_length=320, description="The signed-in user's email.")
     user_hash: str | None = PField(
-        None, max_length=128, description="hex HMAC-SHA256(identity secret, user_id or lower-cased email)."
+        None,
+        max_length=128,
+        description="'v2=' + hex HMAC-SHA256(identity secret, 'contextdesk-identity:v2\\n<kind>\\n<value>'), or the "
+        "original unversioned hex HMAC of the bare value (docs/agent.md).",
+    )
+    identity_token: str | None = PField(
+        None, max_length=4096, description="HS256 JWT with sub (site user id), optional email, exp; kid names the key."
     )
 
 

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -89,6 +89,8 @@ class AgentDeps:
     store: KnowledgeStore | None = None
     model: ChatModel | None = None
     identity_secret: SecretStr | None = None
+    # Keys of signed identity tokens by key id (several during a rotation).
+    identity_token_keys: dict[str, SecretStr] = field(default_factory=dict)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     llm_deadline_s: float = 30.0
     # Called with the new agent_handoff_requests id after an escalation is committed (the handoff worker's wake-up).
@@ -117,9 +119,13 @@ def start_conversation(
     ident = verify_identity(
         engine=deps.engine,
         secret=deps.identity_secret,
+        now=deps.now(),
+        binding=deps.config.identity,
+        token_keys=deps.identity_token_keys,
         user_id=request.user_id,
         email=request.email,
         user_hash=request.user_hash,
+        identity_token=request.identity_token,
     )
     route, reason = "visitor", ident.note
     name = None
@@ -287,7 +293,7 @@ def _answer(deps: AgentDeps, turn: TurnInput, explain: dict[str, Any]) -> tuple[
             fallback_reason = f"{type(exc).__name__}: {exc}"
             log.warning("LLM failed, grounded responder answers: %s", type(exc).__name__)
         else:
-            issues = check_answer(result.answer, turn)
+            issues = check_answer(result.answer, turn, today=_today(deps, turn))
             if not issues:
                 ans = result.answer
                 decision = escalation.decide_after(
@@ -308,7 +314,7 @@ def _answer(deps: AgentDeps, turn: TurnInput, explain: dict[str, Any]) -> tuple[
                 return outcome, prompt_record
             fallback_reason = "grounding check failed: " + "; ".join(issues)
             log.warning("LLM reply failed the grounding check (%d issues); grounded responder answers", len(issues))
-            out, _ = _grounded(turn)
+            out, _ = _grounded(turn, _today(deps, turn))
             out.fallback_reason = fallback_reason
             out.grounding_issues = issues
             out.model = result.model
@@ -317,15 +323,20 @@ def _answer(deps: AgentDeps, turn: TurnInput, explain: dict[str, Any]) -> tuple[
             out.prompt_tokens = result.prompt_tokens
             out.completion_tokens = result.completion_tokens
             return out, prompt_record
-    out, _ = _grounded(turn)
+    out, _ = _grounded(turn, _today(deps, turn))
     out.fallback_reason = fallback_reason
     return out, prompt_record
 
 
-def _grounded(turn: TurnInput) -> tuple[_Outcome, None]:
+def _today(deps: AgentDeps, turn: TurnInput) -> date:
+    """The calendar date where the business is, from the injected clock (the grounding check's "today")."""
+    return deps.now().astimezone(ZoneInfo(turn.timezone)).date()
+
+
+def _grounded(turn: TurnInput, today: date) -> tuple[_Outcome, None]:
     reply = grounded.respond(turn)
     # The grounded responder is checked too: a bug there must not send an invented fact either.
-    issues = check_answer(reply.answer, turn)
+    issues = check_answer(reply.answer, turn, today=today)
     if issues:
         log.error("grounded reply failed its own grounding check (%d issues)", len(issues))  # no values: PII
         text = "I'm sorry — I couldn't put together a reliable answer. " + grounded.disclosure(turn.context is not None)

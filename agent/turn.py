@@ -11,6 +11,9 @@ from agent.config import RouteConfig
 from agent.intents import MessageSignals
 from context.customer_context.models import CustomerContext
 
+#: Passage audiences a customer may read; anything else (internal, agents, staff…) is for staff only.
+CUSTOMER_AUDIENCES = frozenset({"everyone", "customers", "public", "visitors"})
+
 
 @dataclass(frozen=True)
 class Passage:
@@ -26,6 +29,11 @@ class Passage:
     score: float
     audience: str
     injections_removed: int = 0
+
+    @property
+    def customer_facing(self) -> bool:
+        """Whether the page may reach a customer (pages marked internal / agent-facing never do)."""
+        return self.audience.strip().lower() in CUSTOMER_AUDIENCES
 
 
 @dataclass

@@ -86,6 +86,7 @@ def _agent_deps(
         store=store,
         model=model,
         identity_secret=settings.identity_secret,
+        identity_token_keys=dict(settings.identity_jwt_keys),
         llm_deadline_s=settings.llm_timeout_seconds,
     )
 

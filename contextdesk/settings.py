@@ -40,6 +40,10 @@ class Settings(BaseSettings):
 
     api_key: SecretStr | None = Field(None, description="Key for server-to-server endpoints (X-API-Key).")
     identity_secret: SecretStr | None = Field(None, description="HMAC secret for widget identity verification.")
+    identity_jwt_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='HS256 keys of widget identity tokens by key id (JSON, e.g. {"2026-12": "…"}); several = rotation.',
+    )
     cors_origins: list[str] = Field(default_factory=list)
 
     handoff_webhook_secret: SecretStr | None = Field(
@@ -108,6 +112,10 @@ class Settings(BaseSettings):
             secret = getattr(self, name)
             if secret is not None and len(secret.get_secret_value()) < 16:
                 raise ValueError(f"CONTEXTDESK_{name.upper()} must be at least 16 characters")
+        for kid, key in self.identity_jwt_keys.items():
+            # RFC 7518: an HS256 key must be at least as long as the hash (32 bytes).
+            if len(key.get_secret_value().encode("utf-8")) < 32:
+                raise ValueError(f"CONTEXTDESK_IDENTITY_JWT_KEYS[{kid!r}] must be at least 32 bytes")
         return self
 
     @property

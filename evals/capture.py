@@ -30,6 +30,14 @@ _CATEGORY_OF_INTENT = {
 }
 
 
+def _email_of(engine: Engine, customer_id: str) -> str | None:
+    from context.profiles.models import CustomerProfile
+
+    with Session(engine) as session:
+        profile = session.get(CustomerProfile, customer_id)
+        return profile.email if profile is not None else None
+
+
 def capture_conversation(*, engine: Engine, conversation_id: str) -> str:
     """A scenario YAML (as text) replaying a stored conversation, with draft expectations to edit."""
     with Session(engine) as session:
@@ -70,7 +78,10 @@ def capture_conversation(*, engine: Engine, conversation_id: str) -> str:
     category = _CATEGORY_OF_INTENT.get(first_intent, "kb_question")
     assert category in CATEGORIES
     slug = re.sub(r"[^a-z0-9]+", "-", f"captured-{conversation_id[:12]}").strip("-")
-    customer: dict[str, Any] = {"user_id": customer_id} if verified and customer_id else {"visitor": True}
+    # Replayed under the customer's email: a signed site user id binds to one configured identifier kind, which
+    # our own customer id is not (unless agent.identity.user_id_kind says so).
+    email = _email_of(engine, customer_id) if verified and customer_id else None
+    customer: dict[str, Any] = {"email": email} if email else {"visitor": True}
     scenario = {
         "id": slug,
         "category": category,

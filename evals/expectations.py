@@ -3,6 +3,10 @@ fields, route and escalation, and the always-on checks (privacy, invented facts)
 
 Facts are compared after normalization so paraphrases pass: "2026-11-10", "Nov 10", "November 10th, 2026" and
 "10 November 2026" are one date; "$46", "$46.00" and "46 USD" one amount; "#1042", "order 1042" one order.
+
+The patterns below (`dates_in`, `amounts_in`, `orders_in`, `tracking_in`) are a second, independent
+implementation on purpose: the evals must not share a blind spot with the code they grade. The invented-fact
+check also runs the product's own extractor (agent/facts.py), so a form only one of them reads is still counted.
 """
 
 from __future__ import annotations
@@ -375,10 +379,49 @@ def invented_check(reply: str, *, truth: Truth, corpus: Corpus, typed: str) -> E
     for key in dates_in(reply):
         if not _date_match(key, allowed_dates):
             problems.append("date " + "-".join(str(p) for p in key if p is not None))
+    for problem in _invented_by_the_shared_extractor(reply, truth=truth, corpus=corpus, typed=typed):
+        if problem not in problems:
+            problems.append(problem)
     res = _res("no_invented_facts", "every fact grounded", not problems, "; ".join(problems))
     if problems:
         res.cause = "invented_fact"
     return res
+
+
+def _invented_by_the_shared_extractor(reply: str, *, truth: Truth, corpus: Corpus, typed: str) -> list[str]:
+    """Facts agent/facts.py reads in the reply (spaced tracking numbers, "USD 275", "24/12/2026"…) with no source."""
+    from agent.facts import extract_facts, parse_date_key
+
+    typed_facts = extract_facts(typed)
+    typed_keys = {(f.kind, k) for f in typed_facts for k in f.keys}
+    typed_squeezed = re.sub(r"[\s-]", "", typed.upper())
+    orders = {o.upper() for o in truth.own_orders | corpus.kb_orders}
+    tracking = truth.own_tracking | corpus.kb_tracking
+    amounts = truth.own_amounts | corpus.kb_amounts | amounts_in(typed)
+    amounts |= {Decimal(k).normalize() for kind, k in typed_keys if kind == "amount"}
+    allowed_dates = truth.own_dates | dates_in(typed) | corpus.kb_dates
+    out: list[str] = []
+    for fact in extract_facts(reply):
+        if fact.kind in {"percent", "commitment"}:
+            continue  # the truth holds no percentages or commitments to compare with
+        if any((fact.kind, k) in typed_keys for k in fact.keys):
+            continue
+        if fact.kind == "order" and fact.key not in orders:
+            out.append(f"order #{fact.key}")
+        elif fact.kind == "tracking" and fact.key not in tracking and fact.key not in typed_squeezed:
+            out.append(f"tracking {fact.key}")
+        elif fact.kind == "amount" and Decimal(fact.key).normalize() not in amounts:
+            out.append(f"amount {Decimal(fact.key).normalize()}")
+        elif fact.kind == "date":
+            keys = [parse_date_key(k) for k in fact.keys]
+            ok = any(
+                _date_match((y, m, d), allowed_dates) if m is not None else any(ad == d for _, _, ad in allowed_dates)
+                for y, m, d in keys
+            )
+            if not ok:
+                y, m, d = keys[0]
+                out.append("date " + "-".join(str(p) for p in (y, m, d) if p is not None))
+    return out
 
 
 _ASK = {

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agent import service
+from agent.config import SiteIdentity
 from agent.errors import AgentError
 from agent.identity import sign_identity, verify_identity
 from agent.intents import TOPIC_OF_INTENT
@@ -233,6 +234,8 @@ class EvalEnv:
     judge: Judge | None = None
     summary_check: Callable[[Engine, datetime], SummaryCheck | None] | None = None
     workers: int = 1
+    # What a signed site user id means in the target's config (agent.identity), to sign scenarios' user ids.
+    identity: SiteIdentity = field(default_factory=SiteIdentity)
 
 
 @dataclass
@@ -249,28 +252,45 @@ class _Variant:
 
 
 def identity_of(
-    spec: CustomerSpec, *, secret: SecretStr, scenario_id: str, inline_id: str | None
+    spec: CustomerSpec,
+    *,
+    secret: SecretStr,
+    scenario_id: str,
+    inline_id: str | None,
+    binding: SiteIdentity | None = None,
 ) -> ConversationCreate:
     """The signed (or deliberately forged, or absent) identity a site's backend would hand the widget."""
+    binding = binding or SiteIdentity()
     if spec.visitor:
         return ConversationCreate()
     if spec.inline is not None:
-        uid = inline_id or f"evals-{scenario_id}"
-        return ConversationCreate(user_id=uid, user_hash=sign_identity(secret=secret, kind="user_id", identifier=uid))
+        # An inline customer is known by its email (a site user id binds to one configured identifier kind).
+        email = spec.inline.email.strip().lower()
+        return ConversationCreate(email=email, user_hash=sign_identity(secret=secret, kind="email", identifier=email))
     if spec.user_id:
-        h = _FORGED if spec.forged else sign_identity(secret=secret, kind="user_id", identifier=spec.user_id)
+        h = (
+            _FORGED
+            if spec.forged
+            else sign_identity(secret=secret, kind="user_id", identifier=spec.user_id, binding=binding)
+        )
         return ConversationCreate(user_id=spec.user_id, user_hash=h)
     email = (spec.email or "").strip().lower()
     h = _FORGED if spec.forged else sign_identity(secret=secret, kind="email", identifier=email)
     return ConversationCreate(email=email, user_hash=h)
 
 
-def _expected_customer(spec: CustomerSpec, engine: Engine, secret: SecretStr, inline_id: str | None) -> str | None:
+def _expected_customer(spec: CustomerSpec, engine: Engine, env: EvalEnv, inline_id: str | None) -> str | None:
     if not spec.verified:
         return None
-    ident = identity_of(spec, secret=secret, scenario_id="", inline_id=inline_id)
+    ident = identity_of(spec, secret=env.secret, scenario_id="", inline_id=inline_id, binding=env.identity)
     return verify_identity(
-        engine=engine, secret=secret, user_id=ident.user_id, email=ident.email, user_hash=ident.user_hash
+        engine=engine,
+        secret=env.secret,
+        now=env.now,
+        binding=env.identity,
+        user_id=ident.user_id,
+        email=ident.email,
+        user_hash=ident.user_hash,
     ).customer_id
 
 
@@ -385,7 +405,7 @@ class Runner:
             changes = [*s.context_changes, *perturbations]
             if not changes or not s.customer.verified:
                 continue
-            cid = _expected_customer(s.customer, engine, env.secret, inline_ids.get(s.id))
+            cid = _expected_customer(s.customer, engine, env, inline_ids.get(s.id))
             if cid is None:
                 continue
             for p in changes:
@@ -413,13 +433,14 @@ class Runner:
         env = self.env
         started = time.perf_counter()
         inline_id = v.inline_ids.get(s.id)
-        expected = _expected_customer(s.customer, v.engine, env.secret, inline_id)
+        expected = _expected_customer(s.customer, v.engine, env, inline_id)
         truth = self._truth(v, expected)
         client = f"eval-{s.id}-{repeat}-{cli.key if cli else ''}"
         turns: list[TurnResult] = []
         try:
             conv = v.target.start(
-                identity_of(s.customer, secret=env.secret, scenario_id=s.id, inline_id=inline_id), client=client
+                identity_of(s.customer, secret=env.secret, scenario_id=s.id, inline_id=inline_id, binding=env.identity),
+                client=client,
             )
         except (EvalError, AgentError, httpx.HTTPError) as exc:
             err = TurnResult(index=0, message=s.turns[0].say, error=f"could not start: {exc}")
@@ -581,6 +602,8 @@ class Runner:
 
 def in_process_runner(env: EvalEnv, deps: AgentDeps, *, workdir: Path | None = None) -> Runner:
     """A runner on the chat service in this process (on private copies of the store)."""
+
+    env = dataclasses.replace(env, identity=deps.config.identity)
 
     def make(engine: Engine) -> Target:
         return InProcessTarget(dataclasses.replace(deps, engine=engine, limiter=RateLimiter(), now=lambda: env.now))

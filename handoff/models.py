@@ -27,7 +27,7 @@ Priority = Literal["urgent", "high", "normal", "low"]
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 Sentiment = Literal["positive", "neutral", "negative", "angry"]
 DeliveryStatus = Literal["pending", "delivering", "delivered", "dead"]
-FactKind = Literal["order_number", "amount", "date", "tracking_number"]
+FactKind = Literal["order_number", "amount", "percent", "date", "tracking_number", "verified_fact"]
 
 
 # --- the summary -------------------------------------------------------------------------------------------------
@@ -131,6 +131,9 @@ class HandoffSummary(BaseModel):
     bot_attempts: list[BotAttempt] = PField(default_factory=list)
     collected: CollectedInfo = PField(default_factory=CollectedInfo)
     sentiment: Sentiment
+    # The sentiment our own rules read from the customer's words: the one the priority rules use, so a summary
+    # writer's reading alone never raises the priority (None on summaries stored before it existed).
+    sentiment_by_rules: Sentiment | None = None
     priority: PriorityDecision
     suggested_next_step: str
     promises: list[Promise] = PField(default_factory=list)

@@ -67,7 +67,7 @@ def check_summary(
         customer=summary.customer,
         reason_code=summary.reason_code,
         reason=summary.reason,
-        sentiment=summary.sentiment,
+        sentiment=summary.sentiment_by_rules or summary.sentiment,
         config=priority or PriorityConfig(),
     )
     checks["priority_rule_applied"] = (expected.level, expected.rule) == (summary.priority.level, summary.priority.rule)

@@ -3,7 +3,7 @@
 from context.customer_context.config import ContextConfig, load_context_config, parse_context_config
 from context.customer_context.models import CustomerContext, LookupResult, RenderedContext
 from context.customer_context.render import render_context
-from context.customer_context.service import build_customer_context, lookup_customer
+from context.customer_context.service import build_customer_context, find_by_identifier, lookup_customer
 
 __all__ = [
     "ContextConfig",
@@ -11,6 +11,7 @@ __all__ = [
     "LookupResult",
     "RenderedContext",
     "build_customer_context",
+    "find_by_identifier",
     "load_context_config",
     "lookup_customer",
     "parse_context_config",

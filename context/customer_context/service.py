@@ -51,9 +51,11 @@ from context.customer_context.models import (
     Tickets,
 )
 from context.customer_context.privacy import apply_policy
+from context.errors import StandardizationError
 from context.identity.errors import UnknownCustomerError
 from context.identity.service import canonical_customer_id
 from context.intake.models import SyncRun
+from context.intake.standardize import standardize_email
 from context.profiles.models import CustomerProfile, ProfileConflict
 from context.profiles.service import postcode_key, recompute_profiles
 from context.profiles.survivorship import fold
@@ -577,7 +579,11 @@ def lookup_customer(
         )
     with engine.connect() as conn:
         if email:
-            value = email.strip().lower()
+            try:
+                value = standardize_email(email)
+            except StandardizationError as exc:
+                # An address the email rule refuses (look-alike or control characters) matches no customer.
+                raise LookupInputError(f"email: {exc.reason}") from None
             return _result(conn, _by_identifier(conn, ["email"], [value], _CONFIDENCE["email"], f"email {value}"))
         if phone:
             try:
@@ -603,6 +609,17 @@ def lookup_customer(
             forms = [raw, f"stripe:{raw}", f"shopify:customer:{raw}", f"crm:contact:{raw}", f"zendesk:user:{raw}"]
             return _result(conn, _by_identifier(conn, None, forms, _CONFIDENCE["external_id"], f"external id {raw}"))
         return _result(conn, _by_name_postcode(conn, str(name), str(postcode)))
+
+
+def find_by_identifier(*, engine: Engine, kind: str, value: str) -> LookupResult:
+    """The customer holding exactly this identifier (one kind, the exact stored value): no other kind matches.
+
+    The widget's signed site user id goes through here, so "100500" bound to `site_user` never resolves to CRM
+    contact 100500 or to anyone whose email or phone is "100500".
+    """
+    with engine.connect() as conn:
+        hits = _by_identifier(conn, [kind], [value], _CONFIDENCE["external_id"], f"identifier {kind}")
+        return _result(conn, hits)
 
 
 def _by_name_postcode(conn: Connection, name: str, postcode: str) -> dict[str, tuple[float, str]]:

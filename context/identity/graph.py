@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from context.errors import StandardizationError
 from context.identity.errors import InputError
 from context.identity.rules import IdentifierRule, IdentityRules
 from context.identity.scoring import (
@@ -33,6 +34,7 @@ from context.identity.scoring import (
     probability_and_coverage,
     score_pair,
 )
+from context.intake.standardize import standardize_email
 
 # First names that are the same person although their spellings are far apart.
 NICKNAMES = [
@@ -191,7 +193,11 @@ def normalize_identifier(rule: IdentifierRule, raw: Any) -> str | None:
     if not text:
         return None
     if rule.normalize == "email":
-        text = text.lower()
+        # The one email rule (look-alike and control characters refused), shared with intake and the widget.
+        try:
+            text = standardize_email(text, check_syntax=False)
+        except StandardizationError:
+            return None
         local, at, domain = text.partition("@")
         if not at or not local or not domain:
             return None

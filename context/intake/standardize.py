@@ -48,10 +48,66 @@ _SIMPLE_EMAIL = re.compile(
 _SPECIAL_USE_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
 
 
+# Characters an address may never contain, anywhere (checked before any trimming, so `strip()` cannot hide
+# them): C0/C1 controls other than the tab/CR/LF an export may wrap around a value, format characters (zero-width
+# space/joiners, bidi overrides, soft hyphen), private-use, surrogates, unassigned, line/paragraph separators.
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
+# Scripts whose letters pass for Latin ones: a local part or domain label mixing them with Latin is a homograph.
+_LOOKALIKE_SCRIPTS = frozenset({"CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC"})
+
+
+def _email_character_problem(text: str) -> str | None:
+    """Why `text` (an email as given) contains a character the email rule refuses, or None."""
+    if text.isascii():
+        bad = _ASCII_CONTROL.search(text)
+        return f"contains the control character U+{ord(bad.group()):04X}" if bad else None
+    for ch in text:
+        if unicodedata.category(ch) in _FORBIDDEN_CATEGORIES and ch not in "\t\r\n":
+            return f"contains the invisible or control character U+{ord(ch):04X}"
+    # Each character as given: NFC itself maps U+212A KELVIN SIGN onto "K", so normalizing first would hide it.
+    for ch in text:
+        if ch.isascii():
+            continue
+        # A compatibility character (KELVIN SIGN, fullwidth letters, ligatures, NBSP…) or one that lower-cases
+        # into ASCII would make a different address compare equal to a customer's: refused, never folded.
+        if unicodedata.normalize("NFKC", ch) != ch or any(c.isascii() for c in ch.lower()):
+            return f"contains the look-alike character U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed')})"
+    return None
+
+
+def _mixes_scripts(address: str) -> bool:
+    local, _, domain = address.rpartition("@")
+    for part in [local, *domain.split(".")]:
+        scripts = {unicodedata.name(ch, "").split(" ")[0] for ch in part if ch.isalpha()}
+        if "LATIN" in scripts and scripts & _LOOKALIKE_SCRIPTS:
+            return True
+    return False
+
+
 @lru_cache(maxsize=65536)
-def standardize_email(raw: str) -> str:
-    """Trim, unwrap `Name <addr>` and `mailto:`, lower-case and syntax-check (no DNS) an email address."""
-    text = str(raw).strip()
+def standardize_email(raw: str, *, check_syntax: bool = True) -> str:
+    """The one email rule: unwrap `Name <addr>` / `mailto:`, refuse look-alikes and controls, lower-case, check.
+
+    Used identically by intake, identity resolution, customer lookup and the widget identity check, so an
+    address compares equal to a customer's only if it is that address. The rule (docs/identity.md):
+
+    1. Any control, format or invisible character (U+0000–U+001F except tab/CR/LF around the value, U+007F,
+       zero-width space and joiners, bidi controls, U+2028/2029…) anywhere → refused, never stripped away.
+    2. Surrounding whitespace is trimmed; `Name <addr>` and `mailto:addr` are unwrapped.
+    3. Each character as given: one that NFKC (or NFC) would change (U+212A KELVIN SIGN → "K", fullwidth
+       "ｍ", ligatures, NBSP) or a non-ASCII character whose lower case is ASCII → refused: such an address is
+       not folded onto an ASCII one. The address is then NFC; a local part or domain label mixing Latin with
+       Cyrillic/Greek/… letters → refused.
+    4. Lower case: ASCII letters always; other letters by Unicode lower case (never `casefold`, which maps
+       "ß" to "ss"). Then a syntax check (no DNS lookup) unless `check_syntax` is False (identity resolution of
+       plain records, which may use reserved test domains, keeps steps 1–4 only).
+    """
+    text = str(raw)
+    problem = _email_character_problem(text)
+    if problem:
+        raise StandardizationError(f"invalid email address: {problem}")
+    text = text.strip()
     match = _ANGLE_EMAIL.search(text)
     if match:
         text = match.group(1).strip()
@@ -59,7 +115,11 @@ def standardize_email(raw: str) -> str:
         text = text[7:].strip()
     if not text:
         raise StandardizationError("empty email address")
-    lowered = text.lower()
+    lowered = unicodedata.normalize("NFC", text).lower()
+    if not check_syntax:
+        if _mixes_scripts(lowered):
+            raise StandardizationError("invalid email address: mixes Latin with look-alike letters of another script")
+        return lowered
     if (
         len(lowered) <= 254
         and _SIMPLE_EMAIL.fullmatch(lowered)
@@ -67,8 +127,10 @@ def standardize_email(raw: str) -> str:
         and lowered.rpartition(".")[2] not in _SPECIAL_USE_TLDS
     ):
         return lowered
+    if _mixes_scripts(lowered):
+        raise StandardizationError("invalid email address: mixes Latin with look-alike letters of another script")
     try:
-        result = validate_email(text, check_deliverability=False)
+        result = validate_email(lowered, check_deliverability=False)
     except EmailNotValidError as exc:
         raise StandardizationError(f"invalid email address: {exc}") from exc
     return result.normalized.lower()

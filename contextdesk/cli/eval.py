@@ -62,6 +62,7 @@ def run(
     (and the suites' expected dates with it). An HTTP target must share the identity secret
     (CONTEXTDESK_IDENTITY_SECRET) and should allow more than 20 conversations a minute per address.
     """
+    from agent.config import load_agent_config
     from context.customer_context.config import load_context_config
     from context.demo.shift import read_shift, shift_instant, shift_of
     from evals.models import load_suite
@@ -125,6 +126,7 @@ def run(
         workers=workers,
         now=demo_shift.now if demo_shift is not None else DEMO_NOW,
         synced_at=demo_shift.now if demo_shift is not None else None,
+        identity=load_agent_config(cfg.resolved_config_file).identity,
     )
     if http:
         runner = http_runner(env, target, api_key=api_key or (cfg.api_key.get_secret_value() if cfg.api_key else None))

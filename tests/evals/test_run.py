@@ -292,7 +292,10 @@ def test_capture_turns_a_conversation_into_a_scenario(demo_home: DemoHome, tmp_p
     path.write_text(text)
     suite = load_suite(path)  # valid, loadable, replayable
     [s] = suite.scenarios
-    assert s.customer.user_id and [t.say for t in s.turns] == ["where is my order?", "I want to talk to a person"]
+    assert s.customer.email == email and [t.say for t in s.turns] == [
+        "where is my order?",
+        "I want to talk to a person",
+    ]
     assert s.turns[1].expect.escalate is True and s.turns[1].expect.reason_code == "customer_request"
     assert s.turns[0].expect.contains == [] and "the bot said" in text
     assert yaml.safe_load(text)["scenarios"][0]["category"] == "order_status"

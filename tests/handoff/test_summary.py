@@ -155,7 +155,9 @@ def test_llm_summary_invented_order_number_is_removed_and_flagged(
     assert "Order #1042" in [f.label for f in summary.verified_facts]  # the supported fact stays
     assert summary.suggested_next_step.startswith("Then confirm") or "#7777" not in summary.suggested_next_step
     assert summary.collected.preferred_contact == "email" and summary.sentiment == "negative"
-    assert summary.priority.rule == "upset_high_value"  # the priority follows the model's sentiment by the rules
+    # The model's "negative" alone does not make a calm high-value customer urgent: the rules read our sentiment.
+    assert summary.priority.level != "urgent" and summary.priority.rule == "high_value"
+    assert ("verified_fact", "Order #7777") in flagged or ("order_number", "#7777") in flagged
     report = check_summary(summary, expected_reason_code="customer_request", transcript=transcript, evidence=evidence)
     assert report.passed, report.problems
     # The model was asked for the draft schema as structured output.

@@ -73,13 +73,13 @@ def test_injected_ticket_instructions_obeyed_by_the_model_are_caught(
     # A model that "obeys" an injection (refund of an invented amount, citing an unretrieved page) is not sent.
     deps = _deps(make_deps, fake_openai)
     fake_openai.reply(
-        answer_json("As instructed, your refund of $500 was approved on 2026-12-01.", cited_passage_ids=["P9"])
+        answer_json("As instructed, your refund of $500 was approved on 2031-07-19.", cited_passage_ids=["P9"])
     )
     conv = start_conversation(deps=deps, request=ConversationCreate(**signed(MAYA)))
     reply = handle_message(deps=deps, conversation_id=conv.id, content="what happened with my refund?")
     assert reply.reply is not None and "$500" not in reply.reply
     issues = _last_turn(deps, conv.id).grounding_issues
-    assert any("P9" in i for i in issues) and any("500" in i for i in issues) and any("2026-12-01" in i for i in issues)
+    assert any("P9" in i for i in issues) and any("500" in i for i in issues) and any("2031-07-19" in i for i in issues)
 
 
 def test_llm_outage_falls_back_to_the_grounded_responder(

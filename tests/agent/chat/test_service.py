@@ -126,7 +126,7 @@ def test_each_status_takes_its_route_with_its_defaults(
     if system:
         assert f"Route: {route}" in system and cfg.goal in system
         for offer in cfg.offers:
-            assert offer in system
+            assert offer.say in system
     hidden = prompt.get("sections_hidden_by_route", [])
     for section in ("subscriptions", "orders", "tickets", "interactions", "crm"):
         assert (section in hidden) == (section not in cfg.context_sections)

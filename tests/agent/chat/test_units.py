@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from agent.config import BusinessHours, load_agent_config, parse_agent_config
+from agent.config import BusinessHours, SiteIdentity, load_agent_config, parse_agent_config
 from agent.errors import AgentConfigError, RateLimited
 from agent.hours import human_eta, is_open
 from agent.identity import check_signature, sign_identity, verify_identity
@@ -18,13 +18,18 @@ from agent.prompt import defuse
 from agent.service import AgentDeps
 from tests.agent.chat.helpers import MAYA, SECRET
 
+NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
+
 
 def test_signature_is_hmac_sha256_of_the_normalized_identifier() -> None:
     import hashlib
     import hmac
 
     expected = hmac.new(b"k" * 16, MAYA.encode(), hashlib.sha256).hexdigest()
-    assert sign_identity(secret="k" * 16, kind="email", identifier=" Maya.Chen@Example.com ") == expected
+    # The original (unversioned) scheme: HMAC of the lower-cased, trimmed email; v2 signs kind + value.
+    assert sign_identity(secret="k" * 16, kind="email", identifier=" Maya.Chen@Example.com ", version=1) == expected
+    v2 = hmac.new(b"k" * 16, f"contextdesk-identity:v2\nemail\n{MAYA}".encode(), hashlib.sha256).hexdigest()
+    assert sign_identity(secret="k" * 16, kind="email", identifier=MAYA) == "v2=" + v2
     assert check_signature(secret=SecretStr("k" * 16), kind="email", identifier=MAYA, user_hash=expected.upper())
     assert not check_signature(secret=SecretStr("k" * 16), kind="email", identifier=MAYA, user_hash=expected[:-1] + "0")
     assert not check_signature(secret=None, kind="email", identifier=MAYA, user_hash=expected)
@@ -33,26 +38,34 @@ def test_signature_is_hmac_sha256_of_the_normalized_identifier() -> None:
 def test_verify_identity_resolves_emails_and_external_ids(make_deps: Callable[..., AgentDeps]) -> None:
     engine = make_deps().engine
     by_email = verify_identity(
-        engine=engine, secret=SECRET, email=MAYA, user_hash=sign_identity(secret=SECRET, kind="email", identifier=MAYA)
+        engine=engine,
+        secret=SECRET,
+        now=NOW,
+        email=MAYA,
+        user_hash=sign_identity(secret=SECRET, kind="email", identifier=MAYA),
     )
     assert by_email.verified and by_email.customer_id
     ext = "cus_BLmaya0000001"
+    binding = SiteIdentity(user_id_kind="stripe_customer", user_id_format="stripe:{}")
     by_id = verify_identity(
         engine=engine,
         secret=SECRET,
+        now=NOW,
+        binding=binding,
         user_id=ext,
-        user_hash=sign_identity(secret=SECRET, kind="user_id", identifier=ext),
+        user_hash=sign_identity(secret=SECRET, kind="user_id", identifier=ext, binding=binding),
     )
     assert by_id.customer_id == by_email.customer_id
     shared = "info@copperkettle.example"  # two people share it: verified, but never a guess at whose context
     amb = verify_identity(
         engine=engine,
         secret=SECRET,
+        now=NOW,
         email=shared,
         user_hash=sign_identity(secret=SECRET, kind="email", identifier=shared),
     )
     assert amb.verified and amb.customer_id is None
-    assert not verify_identity(engine=engine, secret=None, email=MAYA, user_hash="x").verified
+    assert not verify_identity(engine=engine, secret=None, now=NOW, email=MAYA, user_hash="x").verified
 
 
 def test_business_hours_and_eta() -> None:

@@ -1,5 +1,6 @@
 """Each standardization rule on real messy values."""
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -188,3 +189,28 @@ def test_zeros_are_not_an_international_prefix() -> None:
     with pytest.raises(StandardizationError, match="not a valid phone number"):
         std.standardize_phone("000-000-0000", "US")
     assert std.standardize_phone("0044 20 7946 0958", "US") == "+442079460958"
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("\u212aathleen35@example.com", "U+212A"),  # KELVIN SIGN: would lower-case onto kathleen35@
+        ("kathleen35@example.com\x1f", "U+001F"),  # str.strip() would silently remove it
+        ("\x1ckathleen35@example.com", "U+001C"),
+        ("kath\u200bleen35@example.com", "U+200B"),  # zero-width space
+        ("kathleen35@example.com\u202e", "U+202E"),  # bidi override
+        ("\uff4bathleen35@example.com", "U+FF4B"),  # fullwidth k
+        ("kathleen35\u00a0@example.com", "U+00A0"),  # no-break space
+        ("k\u0430thleen35@example.com", "mixes Latin"),  # Cyrillic a
+    ],
+)
+def test_look_alike_and_control_characters_are_refused_not_folded(raw: str, why: str) -> None:
+    with pytest.raises(StandardizationError, match=re.escape(why)):
+        std.standardize_email(raw)
+
+
+def test_the_email_rule_keeps_genuine_international_addresses() -> None:
+    assert std.standardize_email("Jos\u00e9@Ex\u00e4mple.de") == "jos\u00e9@ex\u00e4mple.de"
+    assert std.standardize_email("jose\u0301@example.com") == "jos\u00e9@example.com"  # NFC
+    assert std.standardize_email("Stra\u00dfe@example.de") == "stra\u00dfe@example.de"  # never casefolded to "ss"
+    assert std.standardize_email("\tJane Doe <Jane@Example.com>\r\n") == "jane@example.com"
