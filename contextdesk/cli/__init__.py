@@ -6,6 +6,7 @@ import typer
 
 from contextdesk.cli import chat, customers, db, demo, handoff, identity, intake, kb
 from contextdesk.cli import eval as eval_cli
+from contextdesk.cli.common import add_config_option
 
 app = typer.Typer(
     help="ContextDesk: customer context and knowledge for AI customer support.",
@@ -22,6 +23,10 @@ app.add_typer(identity.app, name="identity")
 app.add_typer(kb.app, name="kb")
 intake.register(app)
 app.command("serve")(chat.serve)
+# Every command that reads contextdesk.yaml takes --config (sync declares its own).
+for _group in (app, chat.app, customers.app, eval_cli.app, handoff.app, handoff.deliveries_app, identity.app):
+    add_config_option(_group)
+add_config_option(identity.review_app)
 
 
 def main() -> None:

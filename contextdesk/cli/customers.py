@@ -84,7 +84,6 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print the context as JSON."),
 ) -> None:
     """Show a customer's resolved context: identity, status and why, orders, subscriptions, tickets, gaps."""
-    from context.customer_context.render import render_context
     from context.customer_context.service import build_customer_context
 
     if purpose not in ("handoff", "llm_prompt", "widget"):
@@ -95,6 +94,8 @@ def show(
         console.print_json(ctx.model_dump_json())
         return
     if render:
+        from context.customer_context.render import render_context  # tiktoken: only for --render
+
         rendered = render_context(ctx, max_tokens=max_tokens)
         console.print(rendered.text, markup=False, highlight=False)
         console.print(f"[dim]{rendered.tokens} tokens of {rendered.max_tokens}[/]")

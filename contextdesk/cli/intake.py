@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich import box
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from context.intake.config import IntakeConfig, load_intake_config
-from context.intake.models import SourceSummary
 from contextdesk.cli.common import config_path, console, engine, friendly_errors, refresh_profiles
+
+if TYPE_CHECKING:
+    from context.intake.config import IntakeConfig
+    from context.intake.models import SourceSummary
 
 quarantine_app = typer.Typer(help="Values that failed validation, kept with their reason.", no_args_is_help=True)
 
@@ -25,6 +27,8 @@ def register(app: typer.Typer) -> None:
 
 def run_sync(config: IntakeConfig, sources: list[str] | None) -> list[SourceSummary]:
     """Sync with a progress bar per source; returns the summaries."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
     from context.intake.service import sync
 
     tasks: dict[str, TaskID] = {}
@@ -106,6 +110,8 @@ def sync_command(
     Idempotent: records whose content did not change are skipped; changed ones get a new raw version.
     A source that cannot be read is reported and the others still sync (exit code 1).
     """
+    from context.intake.config import load_intake_config
+
     path = config_path(config)
     cfg = load_intake_config(path)
     summaries = run_sync(cfg, source)
@@ -126,7 +132,7 @@ def quarantine_list(
 ) -> None:
     """Show quarantined values: the record, the field, the raw value and why it was rejected."""
     from context.intake.models import QuarantinedValuePublic
-    from context.intake.service import list_quarantine, quarantine_counts
+    from context.intake.quarantine import list_quarantine, quarantine_counts
 
     rows = list_quarantine(engine=engine(), source=source, field=field, limit=limit)
     if as_json:
