@@ -66,14 +66,18 @@ def declared_head_revisions() -> frozenset[str]:
     parents: set[str] = set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            target = node.target if isinstance(node, ast.AnnAssign) else None
-            if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target = node.targets[0]
-            if not isinstance(target, ast.Name) or node.value is None:  # type: ignore[union-attr]
+            target: ast.expr
+            if isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, value_node = node.target, node.value
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value_node = node.targets[0], node.value
+            else:
                 continue
-            value = ast.literal_eval(node.value)  # type: ignore[union-attr,arg-type]
+            if not isinstance(target, ast.Name):
+                continue
+            value = ast.literal_eval(value_node) if target.id in ("revision", "down_revision") else None
             if target.id == "revision":
-                revisions.add(value)
+                revisions.add(str(value))
             elif target.id == "down_revision" and value is not None:
                 parents.update([value] if isinstance(value, str) else value)
     return frozenset(revisions - parents)

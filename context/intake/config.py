@@ -66,7 +66,10 @@ class FieldSpec(BaseModel):
     minor_units: bool = False
     # Date order for ambiguous numeric dates like 03/04/2024.
     dayfirst: bool = False
-    items: dict[str, str | list[str]] | None = None
+    items: dict[str, str | list[str] | dict[str, str]] | None = None
+    # Glue several columns into one value, e.g. address1 + address2 or first + last name.
+    join: list[str] | None = None
+    sep: str = " "
 
     @field_validator("from_", mode="before")
     @classmethod
@@ -75,12 +78,19 @@ class FieldSpec(BaseModel):
 
     @model_validator(mode="after")
     def _has_a_source(self) -> FieldSpec:
-        if not self.from_ and self.const is None:
-            raise ValueError("needs 'from' (one column/path or a list in priority order) or 'const'")
+        if not self.from_ and self.const is None and not self.join:
+            raise ValueError(
+                "needs 'from' (one column/path or a list in priority order), 'join' (columns glued together) or 'const'"
+            )
+        if self.from_ and self.join:
+            raise ValueError("use either 'from' or 'join', not both")
         if self.items is not None:
             unknown = set(self.items) - ITEM_FIELDS
             if unknown:
                 raise ValueError(f"unknown item fields {sorted(unknown)}; known: {sorted(ITEM_FIELDS)}")
+            wrong = [k for k, v in self.items.items() if isinstance(v, dict) and k != "options"]
+            if wrong:
+                raise ValueError(f"item fields {wrong} take a column/path (or a list), not a mapping")
         return self
 
 
