@@ -7,8 +7,12 @@ silently empty field.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
+from context.errors import ContextError
 from context.intake.config import IntakeConfig, SourceConfig
 from context.intake.fields import KNOWN_LABELS
 from context.intake.mapping import MapStats, describe_path_miss
@@ -92,3 +96,136 @@ def unlisted_identifiers(config: IntakeConfig, rule_kinds: Iterable[str], *, has
                 f"records into one customer: {fix}"
             )
     return warnings
+
+
+# Fields a source of each entity needs for the support answers built on it, and why.
+ESSENTIAL_FIELDS: dict[str, list[tuple[tuple[str, ...], str]]] = {
+    "contact": [(("email", "phone"), "an email or a phone links the record to a customer")],
+    "order": [
+        (("order.number",), "customers ask about orders by number"),
+        (("order.placed_at",), "without a date, orders cannot be listed newest first"),
+        (("email", "phone"), "an email or a phone links the order to a customer"),
+    ],
+    "subscription": [
+        (("subscription.status",), "the account status is derived from it"),
+        (("email", "phone"), "an email or a phone links the subscription to a customer"),
+    ],
+    "ticket": [
+        (("ticket.status",), "open tickets are told apart by it"),
+        (("email", "phone"), "an email or a phone links the ticket to a customer"),
+    ],
+    "interaction": [(("email", "phone"), "an email or a phone links the interaction to a customer")],
+}
+
+
+@dataclass(slots=True)
+class SourceCheck:
+    """What `contextdesk sources check` found for one source, without writing anything."""
+
+    source: str
+    kind: str
+    entity: str
+    records: int = 0
+    columns: list[str] = field(default_factory=list)
+    error: str | None = None
+    fill: list[tuple[str, int, int]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    # (field, raw value, standardized value) from the first records
+    samples: list[tuple[str, str, str]] = field(default_factory=list)
+    # (field, reason) -> count
+    quarantine: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    @property
+    def ok(self) -> bool:
+        """No error and no warning."""
+        return self.error is None and not self.warnings
+
+
+def check_source(config: IntakeConfig, source: SourceConfig, *, limit: int | None = 1000) -> SourceCheck:
+    """Read (up to `limit` records of) a source and standardize them in memory: nothing is written."""
+    from context.intake.mapping import RecordMapper
+    from context.intake.sources import open_source
+
+    result = SourceCheck(source=source.name, kind=source.kind, entity=source.entity)
+    columns: dict[str, None] = {}
+    try:
+        mapper = RecordMapper(config, source)
+        reader = open_source(config, source)
+        for item in reader.read():
+            if limit is not None and result.records >= limit:
+                break
+            result.records += 1
+            if len(columns) < 500:
+                columns.update(dict.fromkeys(item.payload))
+            record_id = mapper.record_id(item.payload) or f"line {item.line}"
+            mapped = mapper.map(item.payload, record_id)
+            for q in mapped.quarantine:
+                result.quarantine[(q.field, _reason_kind(q.reason))] += 1
+            if result.records == 1:
+                result.samples += _samples(source, item.payload, mapped)
+    except ContextError as exc:
+        result.error = str(exc)
+    result.columns = list(columns)
+    stats = mapper.take_stats() if result.error is None else MapStats()
+    result.fill = fill_rates(source, stats)
+    result.warnings = mapping_warnings(source, stats) if result.records else []
+    if result.error is None and result.records == 0:
+        result.warnings.append(f"source {source.name!r}: no records read")
+    for names, why in ESSENTIAL_FIELDS.get(source.entity, []):
+        if not any(n in source.fields for n in names):
+            result.notes.append(f"{' or '.join(names)} is not mapped: {why}")
+    for name in source.required:
+        filled = stats.filled[name]
+        if result.records and filled < stats.mapped:
+            result.notes.append(
+                f"required field {name!r} has no valid value in {stats.mapped - filled:,} of {stats.mapped:,} records "
+                "(they are stored, with a quarantine entry)"
+            )
+    return result
+
+
+def _reason_kind(reason: str) -> str:
+    # "email: invalid email address 'x'" -> the part before the value, so counts group by kind of problem.
+    return reason.split("'", 1)[0].strip().rstrip(":") or reason
+
+
+def _samples(source: SourceConfig, payload: dict[str, Any], mapped: Any) -> list[tuple[str, str, str]]:
+    from context.intake.mapping import _ABSENT, compile_path
+
+    out = []
+    values = {**mapped.person, **{f"{source.entity}.{k}": v for k, v in mapped.entity.items()}}
+    for name, spec in source.fields.items():
+        raw: Any = None
+        for path in spec.join or spec.from_:
+            got = compile_path(path)(payload)
+            if got is not _ABSENT and got is not None:
+                raw = (
+                    got
+                    if not spec.join
+                    else " + ".join(str(v) for p in spec.join if (v := compile_path(p)(payload)) is not _ABSENT and v)
+                )
+                break
+        key = name if "." not in name else f"{source.entity}.{_column(name)}"
+        value = mapped.items if name == "order.items" else values.get(key)
+        if isinstance(value, list) and name == "order.items":
+            value = "; ".join(f"{i.get('quantity', 1)}× {i.get('name') or i.get('sku')}" for i in value)
+        out.append((name, _short(raw), _short(value)))
+    return out
+
+
+def _column(name: str) -> str:
+    from context.intake.mapping import _ENTITY_COLUMN
+
+    return _ENTITY_COLUMN.get(name, name.split(".", 1)[1])
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "—"
+    text = value if isinstance(value, str) else str(value)
+    if isinstance(value, list | dict):
+        import json
+
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:59] + "…"

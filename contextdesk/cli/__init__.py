@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from contextdesk.cli import chat, customers, db, demo, handoff, identity, intake, kb
+from contextdesk.cli import chat, customers, db, demo, handoff, identity, intake, kb, sources
 from contextdesk.cli import eval as eval_cli
 from contextdesk.cli.common import add_config_option
 
@@ -22,6 +22,7 @@ app.add_typer(handoff.app, name="handoff")
 app.add_typer(identity.app, name="identity")
 app.add_typer(kb.app, name="kb")
 intake.register(app)
+sources.register(app)
 app.command("serve")(chat.serve)
 # Every command that reads contextdesk.yaml takes --config (sync declares its own).
 for _group in (app, chat.app, customers.app, eval_cli.app, handoff.app, handoff.deliveries_app, identity.app):
