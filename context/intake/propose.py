@@ -36,9 +36,19 @@ _NAME_RULES: dict[str, list[str]] = {
     "city": [r"city", r"town"],
     "postcode": [r"post_?code", r"zip", r"zip_?code", r"postal_code"],
     "region": [r"state", r"province", r"region", r"county"],
-    "address": [r"address", r"address1", r"street", r"address_line_?1"],
+    "address": [r"address", r"address_?1", r"street", r"address_line_?1"],
     "signed_up_at": [r"created_at", r"signed_up", r"signup_date", r"joined", r"created"],
-    "order.number": [r"order_?number", r"order_?no", r"order_?name", r"number", r"order_id", r"name"],
+    "order.number": [
+        r"order_?number",
+        r"order_?no",
+        r"order_?name",
+        r"number",
+        r"order_id",
+        r"name",
+        r"receipt(_no|_number)?",
+        r"invoice(_no|_number)?",
+        r"ref(erence)?",
+    ],
     "order.placed_at": [r"placed_at", r"order_date", r"created_at", r"date", r"processed_at", r"created"],
     "order.total": [r"total", r"total_price", r"amount", r"grand_total", r"order_total"],
     "order.subtotal": [r"subtotal", r"subtotal_price"],
@@ -73,6 +83,10 @@ _ITEM_NAMES = {
     "quantity": [r"quantity", r"qty", r"count"],
     "unit_price": [r"price", r"unit_price", r"amount"],
 }
+_CUSTOM_ID = re.compile(r".*(loyalty|member(ship)?|card|account|customer)_?(no|number|id|card|code)?$")
+_ADDRESS2 = [r"address_?2", r"address_line_?2", r"line_?2", r"apartment", r"flat", r"suite"]
+_DAYFIRST = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.]\d{2,4}")
+
 _ENTITY_WORDS = {
     "order": ("order", "purchase", "sale"),
     "subscription": ("subscri", "billing", "plan", "membership"),
@@ -97,6 +111,9 @@ class Proposal:
     fields: dict[str, Any] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     unmapped: list[str] = field(default_factory=list)
+    identifiers: dict[str, str] = field(default_factory=dict)
+    dayfirst: bool = False
+    countries: list[str] = field(default_factory=list)
 
 
 def detect_kind(path: Path) -> tuple[str, str | None, str]:
@@ -263,6 +280,16 @@ def propose_source(path: Path, *, base_dir: Path) -> Proposal:
     email = pick(_NAME_RULES["email"], check=_EMAIL) or next(
         (c for c in columns if c not in used and _share(_values(paths[c]), _EMAIL) > 0.8), None
     )
+    if entity == "order":
+        # A shipping address belongs to the order (a gift, the office), not to the person's own address.
+        for prefix in ("shipping_address.", "shipping.", "ship_to.", "delivery_address."):
+            parts = [c for c in columns if c.startswith(prefix) and c.count(".") == 1 and c not in used]
+            parts = [c for c in parts if not re.search(r"(phone|name|email|company|country_code)$", _key(c))]
+            if parts:
+                proposal.fields["order.shipping_address"] = {"join": parts, "sep": ", "}
+                proposal.reasons["order.shipping_address"] = f"the {prefix.rstrip('.')!r} object, joined"
+                used.update(c for c in columns if c.startswith(prefix))
+                break
     # The entity's own fields first: in an order export `name` is the order number ("#1001"), not a person.
     wanted = [f for f in _NAME_RULES if f.startswith(f"{entity}.")] + [f for f in _NAME_RULES if "." not in f]
     for canonical in wanted:
@@ -274,7 +301,7 @@ def propose_source(path: Path, *, base_dir: Path) -> Proposal:
             column = pick(_NAME_RULES[canonical], check=_DATE)
         elif canonical.endswith(("total", "subtotal")):
             column = pick(_NAME_RULES[canonical], check=_MONEY)
-        elif canonical == "order.tracking_numbers":
+        elif canonical in ("order.tracking_numbers", "order.carrier"):
             column = pick(_NAME_RULES[canonical], pool=list(paths))
         else:
             column = pick(_NAME_RULES[canonical])
@@ -286,30 +313,85 @@ def propose_source(path: Path, *, base_dir: Path) -> Proposal:
         proposal.fields[canonical] = column
         example = next(iter(_values(paths[column])), "")
         proposal.reasons[canonical] = f"column {column!r}" + (f", e.g. {example[:40]!r}" if example else "")
+    if "order.number" not in proposal.fields and entity == "order" and _matches(id_column, _NAME_RULES["order.number"]):
+        proposal.fields["order.number"] = id_column  # a receipt or invoice number is both id and order number
+        proposal.reasons["order.number"] = f"the id column {id_column!r} looks like an order reference"
+    address = proposal.fields.get("address")
+    if isinstance(address, str):
+        parent = address.rsplit(".", 1)[0] + "." if "." in address else ""
+        second = pick(
+            _ADDRESS2, pool=[c for c in columns if c.startswith(parent) and c.count(".") == address.count(".")]
+        )
+        if second:
+            used.add(second)
+            proposal.fields["address"] = {"join": [address, second], "sep": ", "}
+            proposal.reasons["address"] = f"columns {address!r} + {second!r}, joined"
     if entity == "order":
-        items = next((p for p in paths if "*" not in p and any(isinstance(v, list) for v in paths[p])), None)
-        if items:
-            inner = [p.removeprefix(f"{items}.*.") for p in paths if p.startswith(f"{items}.*.")]
-            spec = {}
+        best_items: tuple[int, str, dict[str, str]] | None = None
+        for candidate in (p for p in paths if "*" not in p and any(isinstance(v, list) for v in paths[p])):
+            inner = [p.removeprefix(f"{candidate}.*.") for p in paths if p.startswith(f"{candidate}.*.")]
+            spec: dict[str, str] = {}
             for key, patterns in _ITEM_NAMES.items():
                 got = next((c for c in inner if _matches(c, patterns) is not None and c not in spec.values()), None)
                 if got:
                     spec[key] = got
-            if spec:
-                proposal.fields["order.items"] = {"from": items, "items": spec}
-                proposal.reasons["order.items"] = f"array {items!r} of objects"
-                used.add(items)
+            options = next(
+                (c for c in inner if _key(c) in ("properties", "options", "variant_options", "attributes")), None
+            )
+            if options:
+                spec["options"] = options
+            if spec and (best_items is None or len(spec) > best_items[0]):
+                best_items = (len(spec), candidate, spec)
+        if best_items is not None and best_items[0] >= 2:
+            _, items, spec = best_items
+            proposal.fields["order.items"] = {"from": items, "items": spec}
+            proposal.reasons["order.items"] = f"array {items!r} of objects"
+            used.add(items)
+    for column in columns:
+        if column not in used and _CUSTOM_ID.fullmatch(_key(column)):
+            values = _values(paths[column])
+            if values and len(set(values)) >= 0.9 * len(values):
+                proposal.identifiers[_key(column)] = column
+                used.add(column)
+    dates = [
+        v
+        for c, spec in proposal.fields.items()
+        if c.endswith("_at") and isinstance(spec, str)
+        for v in _values(paths[spec])
+    ]
+    proposal.dayfirst = any((m := _DAYFIRST.match(v)) and int(m.group(1)) > 12 for v in dates)
+    country = proposal.fields.get("country")
+    if isinstance(country, str):
+        proposal.countries = _values(paths[country])
     proposal.unmapped = [c for c in columns if c not in used and not any(c.startswith(f"{u}.") for u in used)]
     return proposal
 
 
+def _region(proposals: list[Proposal]) -> str:
+    """The most common country in the samples (phones without a country code are read there)."""
+    from collections import Counter
+
+    from context.errors import StandardizationError
+    from context.intake.standardize import standardize_country
+
+    found: Counter[str] = Counter()
+    for p in proposals:
+        for value in p.countries:
+            try:
+                found[standardize_country(value)] += 1
+            except StandardizationError:
+                continue
+    return found.most_common(1)[0][0] if found else "US"
+
+
 def render_yaml(proposals: list[Proposal]) -> str:
     """The proposed contextdesk.yaml, with a comment on every guess."""
+    region = _region(proposals)
     lines = [
         "# Proposed by `contextdesk init` from sample files. Every mapping below is a guess: read the comments,",
         "# fix what is wrong, then run `contextdesk sources check` (reads the files, writes nothing).",
         "# Syntax: docs/configuration.md; a walk-through: docs/onboarding.md.",
-        "default_region: US          # phones without a country code are read in this country",
+        f"default_region: {region}          # phones without a country code are read in this country",
         "timezone: UTC               # IANA name (e.g. Europe/London) for timestamps without a zone",
         "sources:",
     ]
@@ -323,11 +405,16 @@ def render_yaml(proposals: list[Proposal]) -> str:
         lines.append(f"    id: {json.dumps(p.id)}            # {p.reasons.get('id', '')}")
         if p.updated_at:
             lines.append(f"    updated_at: {json.dumps(p.updated_at)}")
+        if p.dayfirst:
+            lines.append("    dayfirst: true              # dates like 15/06/2023 are day/month/year")
         lines.append("    fields:")
         for name, spec in p.fields.items():
             reason = p.reasons.get(name, "")
             if isinstance(spec, str):
                 lines.append(f"      {name}: {json.dumps(spec)}" + (f"   # {reason}" if reason else ""))
+            elif "join" in spec:
+                joined = ", ".join(json.dumps(c) for c in spec["join"])
+                lines.append(f"      {name}: {{join: [{joined}], sep: {json.dumps(spec['sep'])}}}   # {reason}")
             else:
                 lines.append(f"      {name}:                  # {reason}")
                 lines.append(f"        from: {json.dumps(spec['from'])}")
@@ -336,6 +423,12 @@ def render_yaml(proposals: list[Proposal]) -> str:
                 )
         if not p.fields:
             lines.append("      {}")
+        if p.identifiers:
+            lines.append(
+                "    identifiers:                # list these under `identity:` too, or they never link records"
+            )
+            for kind, column in p.identifiers.items():
+                lines.append(f"      {kind}: {json.dumps(column)}")
         if p.unmapped:
             shown = ", ".join(p.unmapped[:25]) + (" …" if len(p.unmapped) > 25 else "")
             lines.append(f"    # not mapped: {shown}")

@@ -43,7 +43,11 @@ def init_command(
     for p in proposals:
         if names.count(p.name) > 1:
             p.name = f"{p.name}_{p.kind}"
-    out.write_text(render_yaml(proposals), encoding="utf-8")
+    text = render_yaml(proposals)
+    custom = sorted({kind for p in proposals for kind in p.identifiers})
+    if custom:
+        text += _identity_section(custom)
+    out.write_text(text, encoding="utf-8")
     table = Table(title=f"Proposed {out}", box=box.SIMPLE_HEAD)
     for column in ("source", "file", "kind", "entity", "id", "fields mapped", "columns left"):
         table.add_column(column)
@@ -52,6 +56,27 @@ def init_command(
     console.print(table)
     console.print(
         f"Read the comments in {out} and fix the guesses, then: [bold]contextdesk sources check --config {out}[/]"
+    )
+
+
+def _identity_section(custom: list[str]) -> str:
+    """The default identity rules written out, plus the custom identifiers found (a section replaces the defaults)."""
+    import yaml
+
+    from context.identity.rules import IdentifierRule, default_rules
+
+    rules = default_rules()
+    rules.identifiers += [IdentifierRule(kind=k, priority=0, limit=2, hub_max_names=None) for k in custom]
+    body = yaml.safe_dump(
+        {"identity": rules.model_dump(mode="json", exclude_defaults=True)},
+        sort_keys=False,
+        default_flow_style=None,
+        width=110,
+    )
+    return (
+        f"# Identifiers {', '.join(custom)} were found, so the identity rules are written out: an `identity:`\n"
+        "# section replaces the defaults, which are these plus your identifiers (docs/onboarding.md, Identity).\n"
+        + body
     )
 
 
