@@ -342,7 +342,13 @@ class RecordMapper:
             if type(value) is Many:
                 value = next((v for v in value if not std.is_missing(v, self.null_values)), None)
             if not std.is_missing(value, self.null_values):
-                parts.append(" ".join(str(value).split()))
+                part = " ".join(str(value).split())
+                if compiled.kind == "name":  # each name's own casing: "ann" + "SMITH" is "Ann Smith"
+                    try:
+                        part = std.standardize_name(part)
+                    except StandardizationError:
+                        pass  # the joined value is standardized (and quarantined if bad) as a whole
+                parts.append(part)
         if not found:
             return _ABSENT
         return compiled.spec.sep.join(parts) if parts else None
