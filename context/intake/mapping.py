@@ -7,6 +7,7 @@ standardization it is quarantined and the next candidate is tried.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import Counter
 from collections.abc import Callable
@@ -344,10 +345,9 @@ class RecordMapper:
             if not std.is_missing(value, self.null_values):
                 part = " ".join(str(value).split())
                 if compiled.kind == "name":  # each name's own casing: "ann" + "SMITH" is "Ann Smith"
-                    try:
+                    # A bad part is left for the joined value's own standardization (and quarantine).
+                    with contextlib.suppress(StandardizationError):
                         part = std.standardize_name(part)
-                    except StandardizationError:
-                        pass  # the joined value is standardized (and quarantined if bad) as a whole
                 parts.append(part)
         if not found:
             return _ABSENT

@@ -22,12 +22,12 @@ app.add_typer(handoff.app, name="handoff")
 app.add_typer(identity.app, name="identity")
 app.add_typer(kb.app, name="kb")
 intake.register(app)
-sources.register(app)
 app.command("serve")(chat.serve)
-# Every command that reads contextdesk.yaml takes --config (sync declares its own).
-for _group in (app, chat.app, customers.app, eval_cli.app, handoff.app, handoff.deliveries_app, identity.app):
+# Every command that reads contextdesk.yaml takes --config (sync and sources check declare their own).
+_groups = (app, chat.app, customers.app, eval_cli.app, handoff.app, handoff.deliveries_app, identity.app)
+for _group in (*_groups, identity.review_app):
     add_config_option(_group)
-add_config_option(identity.review_app)
+sources.register(app)  # after: `init` writes a config, it does not read one
 
 
 def main() -> None:
