@@ -202,9 +202,13 @@ class _CompiledField:
     getters: list[tuple[str, Getter]]
     spec: FieldSpec
     value_map: dict[str, str] | None
-    item_getters: dict[str, list[tuple[str, Getter]]] | None
+    item_getters: dict[str, list[tuple[str, Getter, tuple[str, str]]]] | None
     option_getters: list[tuple[str, str, Getter]] | None
     join_getters: list[tuple[str, Getter]] | None
+    # Counters kept on the field (cheaper than keyed counters in this hot loop); see take_stats.
+    present: list[int] = field(default_factory=list)  # per getter: records where the path held something
+    filled: int = 0
+    track_labels: bool = False
 
 
 class RecordMapper:
@@ -229,7 +233,7 @@ class RecordMapper:
             item_getters = option_getters = None
             if spec.items is not None:
                 item_getters = {
-                    k: [(p, compile_path(p)) for p in _as_list(v)]  # type: ignore[arg-type]
+                    k: [(p, compile_path(p), (f"{name}.{k}", p)) for p in _as_list(v)]  # type: ignore[arg-type]
                     for k, v in spec.items.items()
                     if k != "options"
                 }
@@ -248,17 +252,33 @@ class RecordMapper:
                     item_getters=item_getters,
                     option_getters=option_getters,
                     join_getters=[(p, compile_path(p)) for p in spec.join] if spec.join else None,
+                    present=[0] * len(spec.from_),
+                    track_labels=name in KNOWN_LABELS,
                 )
             )
         self.phone_fields = [f for f in self.fields if f.kind == "phone"]
         self.identifier_getters = [
-            (kind, spec.format, [(p, compile_path(p)) for p in spec.from_]) for kind, spec in source.identifiers.items()
+            (
+                kind,
+                spec.format,
+                f"identifiers.{kind}",
+                [(p, compile_path(p), (f"identifiers.{kind}", p)) for p in spec.from_],
+            )
+            for kind, spec in source.identifiers.items()
         ]
         self.stats = MapStats()
 
     def take_stats(self) -> MapStats:
         """What was found since the last call (and start counting afresh)."""
         stats, self.stats = self.stats, MapStats()
+        for compiled in self.fields:
+            for index, (path, _get) in enumerate(compiled.getters):
+                if compiled.present[index]:
+                    stats.present[(compiled.name, path)] += compiled.present[index]
+                compiled.present[index] = 0
+            if compiled.filled:
+                stats.filled[compiled.name] += compiled.filled
+            compiled.filled = 0
         return stats
 
     def record_id(self, payload: dict[str, Any]) -> str | None:
@@ -307,25 +327,21 @@ class RecordMapper:
                 reason = "required field has no valid value" if failed else "required field is missing"
                 out.quarantine.append(Quarantined(name, None, reason))
         filled = stats.filled
-        for name, value in values.items():
-            filled[name] += 1
-            if name in KNOWN_LABELS and type(value) is str:
-                stats.labels[(name, value)] += 1
         self._assemble(values, originals, out)
         present = stats.present
-        for kind, fmt, getters in self.identifier_getters:
-            for path, get in getters:
+        for kind, fmt, filled_key, getters in self.identifier_getters:
+            for _path, get, stat_key in getters:
                 value = get(payload)
                 if value is _ABSENT:
                     continue
-                present[(f"identifiers.{kind}", path)] += 1
+                present[stat_key] += 1
                 if type(value) is Many:
                     value = value[0]
                 if std.is_missing(value, self.null_values):
                     continue
                 text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip()
                 out.identifiers.append((kind, fmt.format(text)))
-                filled[f"identifiers.{kind}"] += 1
+                filled[filled_key] += 1
                 break
         return out
 
@@ -363,49 +379,110 @@ class RecordMapper:
         *,
         region: str | None = None,
     ) -> None:
-        spec = compiled.spec
         if compiled.join_getters is not None:
-            candidates: list[tuple[str, Any]] = [("+".join(spec.join or []), self._joined(compiled, payload))]
-        elif not compiled.getters:
-            values[compiled.name] = self._standardize(compiled, spec.const, region)
+            self._map_joined(compiled, payload, values, out, region)
             return
-        else:
-            candidates = []
-            present = self.stats.present
-            for path, get in compiled.getters:
-                raw = get(payload)
-                if raw is not _ABSENT:
-                    present[(compiled.name, path)] += 1
-                    candidates.append((path, raw))
+        spec = compiled.spec
+        if not compiled.getters:
+            self._set(compiled, values, self._standardize(compiled, spec.const, region))
+            return
         seen_blank = seen_value = False
         null_values = self.null_values
-        for path, candidate in candidates:
-            if candidate is _ABSENT:
+        present = compiled.present
+        for index, (path, get) in enumerate(compiled.getters):
+            raw = get(payload)
+            if raw is _ABSENT:
                 continue
-            # A `*` path found several values: a list field keeps them all, other fields try each in turn.
-            options = candidate if type(candidate) is Many and compiled.kind != "list" else (candidate,)
-            for raw in options:
-                # Inlined std.is_missing: this loop runs for every field of every record.
-                if raw is None or (
-                    (raw.strip().casefold() in null_values if len(raw) < 24 else False)
-                    if type(raw) is str
-                    else isinstance(raw, list | dict) and not raw
-                ):
-                    seen_blank = True
-                    continue
-                seen_value = True
-                try:
-                    values[compiled.name] = self._standardize(compiled, raw, region)
-                except StandardizationError as exc:
-                    out.quarantine.append(Quarantined(compiled.name, _raw_text(raw), f"{path}: {exc.reason}"))
-                    continue
-                if isinstance(raw, str):
-                    originals[compiled.name] = raw
-                return
+            present[index] += 1
+            if type(raw) is Many and compiled.kind != "list":
+                # A `*` path found several values: try each in turn (a list field keeps them all, below).
+                found = self._first_of_many(compiled, path, raw, values, originals, out, region)
+                if found:
+                    return
+                seen_blank, seen_value = seen_blank or found is None, seen_value or found is False
+                continue
+            # Inlined std.is_missing: this loop runs for every field of every record.
+            if raw is None or (
+                (raw.strip().casefold() in null_values if len(raw) < 24 else False)
+                if type(raw) is str
+                else isinstance(raw, list | dict) and not raw
+            ):
+                seen_blank = True
+                continue
+            seen_value = True
+            try:
+                value = self._standardize(compiled, raw, region)
+            except StandardizationError as exc:
+                out.quarantine.append(Quarantined(compiled.name, _raw_text(raw), f"{path}: {exc.reason}"))
+                continue
+            # Inlined _set (hot loop).
+            values[compiled.name] = value
+            compiled.filled += 1
+            if compiled.track_labels:
+                self.stats.labels[(compiled.name, value)] += 1
+            if type(raw) is str:
+                originals[compiled.name] = raw
+            return
         if spec.const is not None:
-            values[compiled.name] = self._standardize(compiled, spec.const, region)
+            self._set(compiled, values, self._standardize(compiled, spec.const, region))
         elif seen_blank and not seen_value:
             out.blank_fields.append(compiled.name)
+
+    def _set(self, compiled: _CompiledField, values: dict[str, Any], value: Any) -> None:
+        values[compiled.name] = value
+        compiled.filled += 1
+        if compiled.track_labels:
+            self.stats.labels[(compiled.name, value)] += 1
+
+    def _map_joined(
+        self,
+        compiled: _CompiledField,
+        payload: dict[str, Any],
+        values: dict[str, Any],
+        out: MappedRecord,
+        region: str | None,
+    ) -> None:
+        spec = compiled.spec
+        joined = self._joined(compiled, payload)
+        if joined is _ABSENT or joined is None:
+            if spec.const is not None:
+                self._set(compiled, values, self._standardize(compiled, spec.const, region))
+            elif joined is None:
+                out.blank_fields.append(compiled.name)
+            return
+        try:
+            self._set(compiled, values, self._standardize(compiled, joined, region))
+        except StandardizationError as exc:
+            out.quarantine.append(Quarantined(compiled.name, joined, f"{'+'.join(spec.join or [])}: {exc.reason}"))
+
+    def _first_of_many(
+        self,
+        compiled: _CompiledField,
+        path: str,
+        many: Many,
+        values: dict[str, Any],
+        originals: dict[str, str],
+        out: MappedRecord,
+        region: str | None,
+    ) -> bool | None:
+        """Set the field from the first usable element: True if set, False if all failed, None if all blank."""
+        tried = False
+        for raw in many:
+            if std.is_missing(raw, self.null_values):
+                continue
+            tried = True
+            try:
+                values[compiled.name] = self._standardize(compiled, raw, region)
+            except StandardizationError as exc:
+                out.quarantine.append(Quarantined(compiled.name, _raw_text(raw), f"{path}: {exc.reason}"))
+                continue
+            compiled.filled += 1
+            if compiled.track_labels:
+                self.stats.labels[(compiled.name, values[compiled.name])] += 1
+            if isinstance(raw, str):
+                originals[compiled.name] = raw
+            return True
+        return False if tried else None
 
     def _standardize(self, compiled: _CompiledField, raw: Any, region: str | None = None) -> Any:
         kind = compiled.kind
@@ -445,11 +522,11 @@ class RecordMapper:
         for index, entry in enumerate(raw):
             item: dict[str, Any] = {}
             for key, getters in compiled.item_getters.items():
-                for path, get in getters:
+                for _path, get, stat_key in getters:
                     value = get(entry)
                     if value is _ABSENT:
                         continue
-                    present[(f"{compiled.name}.{key}", path)] += 1
+                    present[stat_key] += 1
                     if type(value) is Many:
                         value = value[0]
                     if std.is_missing(value, self.null_values):
