@@ -129,7 +129,10 @@ def detect_kind(path: Path) -> tuple[str, str | None, str]:
             if head.startswith("{") and "\n{" in head:
                 return "jsonl", None, ","
             raise ConfigError(f"{path}: looks like JSON but does not parse: {exc}") from None
-        return "json", _records_path(doc), ","
+        try:
+            return "json", _records_path(doc), ","
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     try:
         dialect = csv.Sniffer().sniff(head.split("\n", 5)[0] if head else ",", delimiters=",;\t|")
         delimiter = dialect.delimiter
