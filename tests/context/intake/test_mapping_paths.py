@@ -148,3 +148,37 @@ def test_check_source_writes_nothing_and_samples_standardized_values(tmp_path: P
     assert ("email", "ann@wickmail.com", "ann@wickmail.com") in result.samples
     assert "order.number is not mapped: customers ask about orders by number" in result.notes
     assert not (tmp_path / "contextdesk.db").exists()
+
+
+def test_addresses_from_an_array_of_addresses() -> None:
+    customer = {
+        "id": "c1",
+        "addresses": [
+            {"address1": "", "zip": None, "city": "Leeds", "default": False},
+            {"address1": "4 Beeswax Close", "address2": "Unit B", "zip": "LS2 8CD", "city": "Leeds", "default": True},
+        ],
+    }
+    config = parse_intake_config(
+        {
+            "sources": [
+                {
+                    "name": "shop",
+                    "kind": "json",
+                    "path": "c.json",
+                    "id": "id",
+                    "fields": {
+                        "address": {"join": ["addresses.*.address1", "addresses.*.address2"], "sep": ", "},
+                        "postcode": "addresses.*.zip",  # any: the first address that has one
+                        "city": "addresses.-1.city",  # the last
+                    },
+                }
+            ]
+        },
+        base_dir=Path("."),
+    )
+    record = RecordMapper(config, config.sources[0]).map(customer, "c1")
+    assert (record.person["address"], record.person["postcode"], record.person["city"]) == (
+        "4 Beeswax Close, Unit B",
+        "LS2 8CD",
+        "Leeds",
+    )
