@@ -107,8 +107,11 @@ class RouteConfig(BaseModel):
 def _known_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/London)") from None
+    # "Pacific" is a folder of the zone database, which ZoneInfo reports as an OSError.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        from context.intake.standardize import zone_problem  # the one place that suggests the IANA name
+
+        raise ValueError(zone_problem(value) or f"unknown time zone {value!r}") from None
     return value
 
 

@@ -74,6 +74,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000, help="about this many source records")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=1, help="standardization processes (0 = inline)")
+    parser.add_argument(
+        "--profile", action="store_true", help="also sync once inline under cProfile and print where the time goes"
+    )
     args = parser.parse_args()
 
     from context.intake.config import load_intake_config
@@ -147,6 +150,60 @@ def main() -> None:
     print(f"peak RSS              sync process {self_peak:.0f} MB, standardization worker {child_peak:.0f} MB")
     print(f"database size         {db_mb:,.0f} MB")
     print(f"machine               {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+    if args.profile:
+        profile(config)
+
+
+# Where CPU time goes, by area: (label, substrings of the function's file or name), first match wins.
+AREAS = [
+    ("phone parsing (phonenumbers)", ("phonenumbers",)),
+    ("email checks (email-validator)", ("email_validator", "idna")),
+    ("timestamps (dateutil)", ("dateutil",)),
+    ("hashing (blake2b, orjson)", ("blake2b", "orjson", "content_hash", "hexdigest")),
+    ("reading files (csv, ijson, json)", ("intake/sources.py", "ijson", "_csv", "json/decoder", "decode")),
+    ("standardizing (standardize.py)", ("intake/standardize.py", "pycountry")),
+    ("mapping (mapping.py)", ("intake/mapping.py",)),
+    ("preparing rows (bulkwrite, layout)", ("bulkwrite.py", "prepare", "convert_values")),
+    ("database (SQLAlchemy, drivers)", ("sqlalchemy", "sqlite3", "psycopg", "execute")),
+    ("sync bookkeeping (service.py)", ("intake/service.py",)),
+]
+
+
+def profile(config: object) -> None:
+    """Sync into a fresh database inline (one process) under cProfile; print CPU time per area."""
+    import cProfile
+    import pstats
+
+    from context.intake.service import sync
+    from contextdesk.db import make_engine, upgrade
+
+    workdir = Path(tempfile.mkdtemp(prefix="intake-profile-"))
+    engine = make_engine(f"sqlite:///{workdir / 'profile.db'}")
+    upgrade(engine)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    summaries = sync(clock=tick, engine=engine, config=config, workers=0)  # type: ignore[arg-type]
+    profiler.disable()
+    records = sum(s.read for s in summaries)
+    stats = pstats.Stats(profiler)
+    totals: dict[str, float] = {}
+    overall = 0.0
+    for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        overall += tottime
+        where = f"{filename}:{name}"
+        label = next((lbl for lbl, keys in AREAS if any(k in where for k in keys)), "other")
+        totals[label] = totals.get(label, 0.0) + tottime
+    print()
+    print(f"where the time goes (one process, inline, under cProfile: {overall:.1f} s for {records:,} records)")
+    for label, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"  {label:<36} {seconds:6.1f} s  {seconds / overall:5.1%}  {seconds / records * 1e6:6.0f} µs/record")
+    print("  top functions by own time:")
+    for (filename, line, name), (_cc, calls, tottime, _ct, _callers) in sorted(
+        stats.stats.items(),  # type: ignore[attr-defined]
+        key=lambda kv: -kv[1][2],
+    )[:12]:
+        short = "/".join(Path(filename).parts[-2:])
+        print(f"    {tottime:6.2f} s  {calls:>9,} calls  {short}:{line} {name}")
 
 
 if __name__ == "__main__":

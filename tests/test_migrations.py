@@ -12,3 +12,10 @@ def test_migrations_create_every_table(engine: Engine) -> None:
     assert head_revisions()
     tables = set(inspect(engine).get_table_names())
     assert set(metadata.tables) <= tables
+
+
+def test_heads_read_from_the_files_match_alembic() -> None:
+    """The CLI's start-up check reads head revisions without Alembic; it must agree with Alembic."""
+    from contextdesk.db import declared_head_revisions, head_revisions
+
+    assert declared_head_revisions() == head_revisions()

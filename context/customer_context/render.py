@@ -146,7 +146,10 @@ def _blocks(ctx: CustomerContext, zone: tzinfo | None) -> list[_Block]:
     orders = ctx.orders.recent
     if orders:
         more = f" — {ctx.orders.total_count} in total" if ctx.orders.total_count > len(orders) else ""
-        blocks.append(_Block(100, "", f"### Recent orders (newest first{more}){_as_of(ctx.orders.meta)}"))
+        # A source without order dates gives no order in time: say so instead of claiming "newest first".
+        undated = sum(1 for o in orders if o.placed_at is None)
+        order_note = "newest first" if not undated else f"{undated} without a date, so their order in time is unknown"
+        blocks.append(_Block(100, "", f"### Recent orders ({order_note}{more}){_as_of(ctx.orders.meta)}"))
         for i, o in enumerate(orders):
             if i == 0:
                 blocks.append(_Block(100, "", _order_text(o, with_items=True, zone=zone)))

@@ -598,7 +598,8 @@ def lookup_customer(
             rows = conn.execute(
                 select(R.c.customer_id)
                 .select_from(O.join(R, O.c.record_id == R.c.id))
-                .where(O.c.order_number.in_(forms))
+                # Order numbers are typed by people: "cs1001" finds "CS1001".
+                .where(func.lower(O.c.order_number).in_([f.lower() for f in forms]))
                 .distinct()
             )
             hits = {cid: (_CONFIDENCE["order"], f"order {raw}") for (cid,) in rows if cid}

@@ -45,6 +45,15 @@ BUILTIN_NULL_VALUES = frozenset(
 )
 
 
+def _check_zone(value: str | None) -> str | None:
+    from context.intake.standardize import zone_problem
+
+    problem = zone_problem(value) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 class FieldSpec(BaseModel):
     """How one canonical field is filled from a source record."""
 
@@ -57,7 +66,10 @@ class FieldSpec(BaseModel):
     minor_units: bool = False
     # Date order for ambiguous numeric dates like 03/04/2024.
     dayfirst: bool = False
-    items: dict[str, str | list[str]] | None = None
+    items: dict[str, str | list[str] | dict[str, str]] | None = None
+    # Glue several columns into one value, e.g. address1 + address2 or first + last name.
+    join: list[str] | None = None
+    sep: str = " "
 
     @field_validator("from_", mode="before")
     @classmethod
@@ -66,12 +78,19 @@ class FieldSpec(BaseModel):
 
     @model_validator(mode="after")
     def _has_a_source(self) -> FieldSpec:
-        if not self.from_ and self.const is None:
-            raise ValueError("needs 'from' (one column/path or a list in priority order) or 'const'")
+        if not self.from_ and self.const is None and not self.join:
+            raise ValueError(
+                "needs 'from' (one column/path or a list in priority order), 'join' (columns glued together) or 'const'"
+            )
+        if self.from_ and self.join:
+            raise ValueError("use either 'from' or 'join', not both")
         if self.items is not None:
             unknown = set(self.items) - ITEM_FIELDS
             if unknown:
                 raise ValueError(f"unknown item fields {sorted(unknown)}; known: {sorted(ITEM_FIELDS)}")
+            wrong = [k for k, v in self.items.items() if isinstance(v, dict) and k != "options"]
+            if wrong:
+                raise ValueError(f"item fields {wrong} take a column/path (or a list), not a mapping")
         return self
 
 
@@ -110,6 +129,11 @@ class SourceConfig(BaseModel):
     null_values: list[str] = Field(default_factory=list)
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
     identifiers: dict[str, IdentifierSpec] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return _check_zone(value)
 
     @field_validator("fields", mode="before")
     @classmethod
@@ -153,6 +177,11 @@ class IntakeConfig(BaseModel):
     value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     sources: list[SourceConfig] = Field(default_factory=list)
     base_dir: Path = Path(".")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _check_zone(value) or "UTC"
 
     @model_validator(mode="after")
     def _unique_names_and_maps(self) -> IntakeConfig:
@@ -208,6 +237,7 @@ def parse_intake_config(data: dict[str, Any], *, base_dir: Path, origin: str = "
         return IntakeConfig.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors(include_url=False)
         )
         raise ConfigError(f"{origin}: {problems}") from exc

@@ -67,4 +67,21 @@ CANONICAL_FIELDS: dict[str, FieldType] = {
     "interaction.message": "text",
 }
 
-ITEM_FIELDS = frozenset({"sku", "name", "quantity", "unit_price"})
+# `options` (colour, size, ...) are kept with the line: {label: path, ...}, or one path to an object or to
+# [{name:, value:}] pairs.
+ITEM_FIELDS = frozenset({"sku", "name", "quantity", "unit_price", "options"})
+
+# Label fields whose values the responder acts on (agent/grounded.py). Map your source's words onto these with
+# `map:`; any other value is stored but read as "not shipped yet".
+KNOWN_LABELS: dict[str, tuple[str, ...]] = {
+    "order.fulfillment_status": (
+        "unfulfilled",
+        "partial",
+        "fulfilled",
+        "shipped",
+        "in_transit",
+        "delivered",
+        "restocked",
+        "cancelled",
+    ),
+}

@@ -7,7 +7,9 @@ standardization it is quarantined and the next candidate is tried.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -18,14 +20,25 @@ import orjson
 from context.errors import StandardizationError
 from context.intake import standardize as std
 from context.intake.config import BUILTIN_NULL_VALUES, FieldSpec, IntakeConfig, SourceConfig
-from context.intake.fields import CANONICAL_FIELDS
+from context.intake.fields import CANONICAL_FIELDS, KNOWN_LABELS
 
 Getter = Callable[[Any], Any]
 _ABSENT = object()
 
 
+class Many(list[Any]):
+    """The values a path with `*` found, one per array element (empty ones left out)."""
+
+
 def compile_path(path: str) -> Getter:
-    """A getter for a column name or a dotted path (`customer.email`, `items.data.0.price.nickname`).
+    """A getter for a column name or a dotted path.
+
+    Path syntax (docs/configuration.md, "Paths"):
+
+    - `customer.email`: a key inside an object;
+    - `line_items.0.sku` / `fulfillments.-1.tracking_id`: an array element by position (0 = first, -1 = last);
+    - `fulfillments.*.tracking_id`: every element of an array. The getter returns a `Many` list of the values
+      found; a list field (tracking numbers) keeps them all, a single-value field takes the first usable one.
 
     An exact key match wins over a dotted path, so CSV headers containing dots still work.
     """
@@ -35,7 +48,9 @@ def compile_path(path: str) -> Getter:
             return payload.get(path, _ABSENT) if type(payload) is dict else _ABSENT
 
         return get_key
-    parts = [int(p) if p.isdigit() else p for p in path.split(".")]
+    parts: list[str | int] = [int(p) if _is_index(p) else p for p in path.split(".")]
+    if "*" in parts:
+        return _star_getter(path, parts)
 
     def get(payload: Any) -> Any:
         if isinstance(payload, dict) and path in payload:
@@ -43,7 +58,7 @@ def compile_path(path: str) -> Getter:
         node = payload
         for part in parts:
             if isinstance(part, int):
-                if not isinstance(node, list) or part >= len(node):
+                if not isinstance(node, list) or not -len(node) <= part < len(node):
                     return _ABSENT
                 node = node[part]
             elif isinstance(node, dict) and part in node:
@@ -53,6 +68,69 @@ def compile_path(path: str) -> Getter:
         return node
 
     return get
+
+
+def _is_index(part: str) -> bool:
+    return part.isdigit() or (part.startswith("-") and part[1:].isdigit())
+
+
+def _star_getter(path: str, parts: list[str | int]) -> Getter:
+    def walk(node: Any, index: int, out: Many) -> None:
+        if index == len(parts):
+            if node is not None and node != "" and node != [] and node != {}:
+                out.extend(node) if isinstance(node, list) else out.append(node)
+            return
+        part = parts[index]
+        if part == "*":
+            if isinstance(node, list):
+                for element in node:
+                    walk(element, index + 1, out)
+            elif isinstance(node, dict):  # `*` over an object: each of its values
+                for element in node.values():
+                    walk(element, index + 1, out)
+        elif isinstance(part, int):
+            if isinstance(node, list) and -len(node) <= part < len(node):
+                walk(node[part], index + 1, out)
+        elif isinstance(node, dict) and part in node:
+            walk(node[part], index + 1, out)
+
+    def get(payload: Any) -> Any:
+        if isinstance(payload, dict) and path in payload:
+            return payload[path]
+        out = Many()
+        walk(payload, 0, out)
+        return out if out else _ABSENT
+
+    return get
+
+
+def describe_path_miss(path: str, payload: Any) -> str | None:
+    """Where a path stops matching a sample record, with the fix when it runs into an array; None if it matches."""
+    if compile_path(path)(payload) is not _ABSENT:
+        return None
+    node: Any = payload
+    walked: list[str] = []
+    for part in path.split("."):
+        if isinstance(node, list) and not _is_index(part) and part != "*":
+            here = ".".join(walked)
+            rest = path[len(here) + 1 :]
+            return f"'{here}' is an array: write '{here}.*.{rest}' (every element) or '{here}.0.{rest}' (the first)"
+        if part == "*" and isinstance(node, list | dict):
+            return None
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and _is_index(part) and -len(node) <= int(part) < len(node):
+            node = node[int(part)]
+        else:
+            where = f"'{'.'.join(walked)}'" if walked else "the record"
+            keys = sorted(node) if isinstance(node, dict) else []
+            import difflib
+
+            close = difflib.get_close_matches(part, keys, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else (f" (it has {', '.join(keys[:12])})" if keys else "")
+            return f"{where} has no '{part}'{hint}"
+        walked.append(part)
+    return None
 
 
 def content_hash(payload: dict[str, Any]) -> str:
@@ -83,6 +161,32 @@ class MappedRecord:
     quarantine: list[Quarantined] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class MapStats:
+    """What mapping a batch of records found: which paths held values and which fields were filled.
+
+    Merged across batches (and worker processes) into a source's fill rates and its mapping warnings.
+    """
+
+    mapped: int = 0
+    # (field, path) -> records where the path held something (even a placeholder such as "N/A")
+    present: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # field -> records that got a usable value
+    filled: Counter[str] = field(default_factory=Counter)
+    # (field, standardized value) -> count, for label fields with a known vocabulary
+    labels: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # a few records as read, to explain a path that never matched
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def merge(self, other: MapStats) -> None:
+        """Add another batch's counts."""
+        self.mapped += other.mapped
+        self.present.update(other.present)
+        self.filled.update(other.filled)
+        self.labels.update(other.labels)
+        self.samples.extend(other.samples[: max(0, 3 - len(self.samples))])
+
+
 def _raw_text(value: Any) -> str | None:
     if value is None or value is _ABSENT:
         return None
@@ -98,11 +202,17 @@ class _CompiledField:
     getters: list[tuple[str, Getter]]
     spec: FieldSpec
     value_map: dict[str, str] | None
-    item_getters: dict[str, list[tuple[str, Getter]]] | None
+    item_getters: dict[str, list[tuple[str, Getter, tuple[str, str]]]] | None
+    option_getters: list[tuple[str, str, Getter]] | None
+    join_getters: list[tuple[str, Getter]] | None
+    # Counters kept on the field (cheaper than keyed counters in this hot loop); see take_stats.
+    present: list[int] = field(default_factory=list)  # per getter: records where the path held something
+    filled: int = 0
+    track_labels: bool = False
 
 
 class RecordMapper:
-    """Maps payloads of one source to `MappedRecord`s."""
+    """Maps payloads of one source to `MappedRecord`s, counting what it finds (see `take_stats`)."""
 
     def __init__(self, config: IntakeConfig, source: SourceConfig) -> None:
         self.source = source
@@ -120,9 +230,18 @@ class RecordMapper:
             if spec.map is not None:
                 raw_map = config.value_maps[spec.map] if isinstance(spec.map, str) else spec.map
                 value_map = {std.label_key(k): str(v) for k, v in raw_map.items()}
-            item_getters = None
+            item_getters = option_getters = None
             if spec.items is not None:
-                item_getters = {k: [(p, compile_path(p)) for p in _as_list(v)] for k, v in spec.items.items()}
+                item_getters = {
+                    k: [(p, compile_path(p), (f"{name}.{k}", p)) for p in _as_list(v)]  # type: ignore[arg-type]
+                    for k, v in spec.items.items()
+                    if k != "options"
+                }
+                options = spec.items.get("options")
+                if isinstance(options, dict):  # {colour: color, size: variant.size}
+                    option_getters = [(label, p, compile_path(p)) for label, p in options.items()]
+                elif options is not None:  # a path to an object or to [{name:, value:}] pairs
+                    option_getters = [("", p, compile_path(p)) for p in _as_list(options)]
             self.fields.append(
                 _CompiledField(
                     name=name,
@@ -131,17 +250,43 @@ class RecordMapper:
                     spec=spec,
                     value_map=value_map,
                     item_getters=item_getters,
+                    option_getters=option_getters,
+                    join_getters=[(p, compile_path(p)) for p in spec.join] if spec.join else None,
+                    present=[0] * len(spec.from_),
+                    track_labels=name in KNOWN_LABELS,
                 )
             )
         self.phone_fields = [f for f in self.fields if f.kind == "phone"]
         self.identifier_getters = [
-            (kind, spec.format, [(p, compile_path(p)) for p in spec.from_]) for kind, spec in source.identifiers.items()
+            (
+                kind,
+                spec.format,
+                f"identifiers.{kind}",
+                [(p, compile_path(p), (f"identifiers.{kind}", p)) for p in spec.from_],
+            )
+            for kind, spec in source.identifiers.items()
         ]
+        self.stats = MapStats()
+
+    def take_stats(self) -> MapStats:
+        """What was found since the last call (and start counting afresh)."""
+        stats, self.stats = self.stats, MapStats()
+        for compiled in self.fields:
+            for index, (path, _get) in enumerate(compiled.getters):
+                if compiled.present[index]:
+                    stats.present[(compiled.name, path)] += compiled.present[index]
+                compiled.present[index] = 0
+            if compiled.filled:
+                stats.filled[compiled.name] += compiled.filled
+            compiled.filled = 0
+        return stats
 
     def record_id(self, payload: dict[str, Any]) -> str | None:
         """The record's id in its source, or None if it has none."""
         for _, get in self.id_getters:
             value = get(payload)
+            if type(value) is Many:
+                value = value[0]
             if value is not _ABSENT and not std.is_missing(value, self.null_values):
                 text = str(value).strip()
                 if isinstance(value, float) and value.is_integer():
@@ -152,8 +297,14 @@ class RecordMapper:
     def map(self, payload: dict[str, Any], record_id: str) -> MappedRecord:
         """Standardize one payload; problems become quarantine entries, never exceptions."""
         out = MappedRecord(record_id=record_id, updated_at=None)
+        stats = self.stats
+        stats.mapped += 1
+        if len(stats.samples) < 3:
+            stats.samples.append(payload)
         for path, get in self.updated_getters:
             value = get(payload)
+            if type(value) is Many:
+                value = value[0]
             if value is _ABSENT or std.is_missing(value, self.null_values):
                 continue
             try:
@@ -175,16 +326,48 @@ class RecordMapper:
                 failed = any(q.field == name for q in out.quarantine)
                 reason = "required field has no valid value" if failed else "required field is missing"
                 out.quarantine.append(Quarantined(name, None, reason))
+        filled = stats.filled
         self._assemble(values, originals, out)
-        for kind, fmt, getters in self.identifier_getters:
-            for _path, get in getters:
+        present = stats.present
+        for kind, fmt, filled_key, getters in self.identifier_getters:
+            for _path, get, stat_key in getters:
                 value = get(payload)
-                if value is _ABSENT or std.is_missing(value, self.null_values):
+                if value is _ABSENT:
+                    continue
+                present[stat_key] += 1
+                if type(value) is Many:
+                    value = value[0]
+                if std.is_missing(value, self.null_values):
                     continue
                 text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip()
                 out.identifiers.append((kind, fmt.format(text)))
+                filled[filled_key] += 1
                 break
         return out
+
+    def _joined(self, compiled: _CompiledField, payload: dict[str, Any]) -> Any:
+        """The non-missing parts of a `join:` field glued with its separator (_ABSENT when no part exists)."""
+        assert compiled.join_getters is not None
+        parts: list[str] = []
+        found = False
+        for path, get in compiled.join_getters:
+            value = get(payload)
+            if value is _ABSENT:
+                continue
+            found = True
+            self.stats.present[(compiled.name, path)] += 1
+            if type(value) is Many:
+                value = next((v for v in value if not std.is_missing(v, self.null_values)), None)
+            if not std.is_missing(value, self.null_values):
+                part = " ".join(str(value).split())
+                if compiled.kind == "name":  # each name's own casing: "ann" + "SMITH" is "Ann Smith"
+                    # A bad part is left for the joined value's own standardization (and quarantine).
+                    with contextlib.suppress(StandardizationError):
+                        part = std.standardize_name(part)
+                parts.append(part)
+        if not found:
+            return _ABSENT
+        return compiled.spec.sep.join(parts) if parts else None
 
     def _map_field(
         self,
@@ -196,15 +379,27 @@ class RecordMapper:
         *,
         region: str | None = None,
     ) -> None:
+        if compiled.join_getters is not None:
+            self._map_joined(compiled, payload, values, out, region)
+            return
         spec = compiled.spec
         if not compiled.getters:
-            values[compiled.name] = self._standardize(compiled, spec.const, region)
+            self._set(compiled, values, self._standardize(compiled, spec.const, region))
             return
         seen_blank = seen_value = False
         null_values = self.null_values
-        for path, get in compiled.getters:
+        present = compiled.present
+        for index, (path, get) in enumerate(compiled.getters):
             raw = get(payload)
             if raw is _ABSENT:
+                continue
+            present[index] += 1
+            if type(raw) is Many and compiled.kind != "list":
+                # A `*` path found several values: try each in turn (a list field keeps them all, below).
+                found = self._first_of_many(compiled, path, raw, values, originals, out, region)
+                if found:
+                    return
+                seen_blank, seen_value = seen_blank or found is None, seen_value or found is False
                 continue
             # Inlined std.is_missing: this loop runs for every field of every record.
             if raw is None or (
@@ -216,17 +411,78 @@ class RecordMapper:
                 continue
             seen_value = True
             try:
+                value = self._standardize(compiled, raw, region)
+            except StandardizationError as exc:
+                out.quarantine.append(Quarantined(compiled.name, _raw_text(raw), f"{path}: {exc.reason}"))
+                continue
+            # Inlined _set (hot loop).
+            values[compiled.name] = value
+            compiled.filled += 1
+            if compiled.track_labels:
+                self.stats.labels[(compiled.name, value)] += 1
+            if type(raw) is str:
+                originals[compiled.name] = raw
+            return
+        if spec.const is not None:
+            self._set(compiled, values, self._standardize(compiled, spec.const, region))
+        elif seen_blank and not seen_value:
+            out.blank_fields.append(compiled.name)
+
+    def _set(self, compiled: _CompiledField, values: dict[str, Any], value: Any) -> None:
+        values[compiled.name] = value
+        compiled.filled += 1
+        if compiled.track_labels:
+            self.stats.labels[(compiled.name, value)] += 1
+
+    def _map_joined(
+        self,
+        compiled: _CompiledField,
+        payload: dict[str, Any],
+        values: dict[str, Any],
+        out: MappedRecord,
+        region: str | None,
+    ) -> None:
+        spec = compiled.spec
+        joined = self._joined(compiled, payload)
+        if joined is _ABSENT or joined is None:
+            if spec.const is not None:
+                self._set(compiled, values, self._standardize(compiled, spec.const, region))
+            elif joined is None:
+                out.blank_fields.append(compiled.name)
+            return
+        try:
+            self._set(compiled, values, self._standardize(compiled, joined, region))
+        except StandardizationError as exc:
+            out.quarantine.append(Quarantined(compiled.name, joined, f"{'+'.join(spec.join or [])}: {exc.reason}"))
+
+    def _first_of_many(
+        self,
+        compiled: _CompiledField,
+        path: str,
+        many: Many,
+        values: dict[str, Any],
+        originals: dict[str, str],
+        out: MappedRecord,
+        region: str | None,
+    ) -> bool | None:
+        """Set the field from the first usable element: True if set, False if all failed, None if all blank."""
+        tried = False
+        for raw in many:
+            if std.is_missing(raw, self.null_values):
+                continue
+            tried = True
+            try:
                 values[compiled.name] = self._standardize(compiled, raw, region)
             except StandardizationError as exc:
                 out.quarantine.append(Quarantined(compiled.name, _raw_text(raw), f"{path}: {exc.reason}"))
                 continue
+            compiled.filled += 1
+            if compiled.track_labels:
+                self.stats.labels[(compiled.name, values[compiled.name])] += 1
             if isinstance(raw, str):
                 originals[compiled.name] = raw
-            return
-        if spec.const is not None:
-            values[compiled.name] = self._standardize(compiled, spec.const, region)
-        elif seen_blank and not seen_value:
-            out.blank_fields.append(compiled.name)
+            return True
+        return False if tried else None
 
     def _standardize(self, compiled: _CompiledField, raw: Any, region: str | None = None) -> Any:
         kind = compiled.kind
@@ -245,16 +501,12 @@ class RecordMapper:
             return std.standardize_name(str(raw))
         if kind == "country":
             return std.standardize_country(str(raw))
-        if kind == "timestamp":
-            return std.standardize_timestamp(raw, self.zone, dayfirst=compiled.spec.dayfirst or self.source.dayfirst)
         if kind == "money":
             return std.standardize_money(raw, minor_units=compiled.spec.minor_units)
         if kind == "currency":
             return std.standardize_currency(str(raw))
-        if kind == "label":
-            return std.standardize_label(raw, compiled.value_map)
         if kind == "list":
-            return std.standardize_list(raw)
+            return std.standardize_list(list(raw) if type(raw) is Many else raw)
         if kind == "int":
             return std.standardize_int(raw)
         if kind == "items":
@@ -265,13 +517,19 @@ class RecordMapper:
         if not isinstance(raw, list):
             raise StandardizationError("expected a list of line items")
         assert compiled.item_getters is not None
+        present = self.stats.present
         items: list[dict[str, Any]] = []
         for index, entry in enumerate(raw):
             item: dict[str, Any] = {}
             for key, getters in compiled.item_getters.items():
-                for _path, get in getters:
+                for _path, get, stat_key in getters:
                     value = get(entry)
-                    if value is _ABSENT or std.is_missing(value, self.null_values):
+                    if value is _ABSENT:
+                        continue
+                    present[stat_key] += 1
+                    if type(value) is Many:
+                        value = value[0]
+                    if std.is_missing(value, self.null_values):
                         continue
                     try:
                         if key == "quantity":
@@ -283,9 +541,37 @@ class RecordMapper:
                     except StandardizationError as exc:
                         raise StandardizationError(f"item {index + 1} {key}: {exc.reason}") from None
                     break
+            if compiled.option_getters:
+                options = self._options(compiled, entry)
+                if options:
+                    # Kept in the line's name (no column of their own yet), where people and the bot read it.
+                    described = ", ".join(f"{k}: {v}" if k else v for k, v in options)
+                    item["name"] = f"{item['name']} ({described})" if item.get("name") else described
             item.setdefault("quantity", 1)
             items.append(item)
         return items
+
+    def _options(self, compiled: _CompiledField, entry: Any) -> list[tuple[str, str]]:
+        """A line item's options (colour, size, ...) as (label, value) pairs, missing ones left out."""
+        assert compiled.option_getters is not None
+        found: list[tuple[str, str]] = []
+        for label, path, get in compiled.option_getters:
+            value = get(entry)
+            if value is _ABSENT:
+                continue
+            self.stats.present[(f"{compiled.name}.options", path)] += 1
+            pairs: list[tuple[str, Any]]
+            if isinstance(value, dict):
+                pairs = list(value.items())
+            elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+                # [{name: Colour, value: Red}, ...] as Shopify and WooCommerce export them
+                pairs = [(str(v.get("name") or v.get("key") or ""), v.get("value")) for v in value]
+            else:
+                pairs = [(label, value[0] if type(value) is Many else value)]
+            for key, item_value in pairs:
+                if not std.is_missing(item_value, self.null_values) and not isinstance(item_value, dict | list):
+                    found.append((std.standardize_text(key).lower() if key else "", std.standardize_text(item_value)))
+        return found
 
     def _assemble(self, values: dict[str, Any], originals: dict[str, str], out: MappedRecord) -> None:
         person, entity = out.person, out.entity

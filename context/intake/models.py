@@ -107,3 +107,8 @@ class SourceSummary(BaseModel):
     quarantined: int = 0
     error: str | None = None
     seconds: float = 0.0
+    # Records standardized this run (new, changed, remapped) and how many got each mapped field.
+    mapped: int = 0
+    fill: list[tuple[str, int, int]] = []
+    # Mapping problems: columns found in no record, status words the responder does not know.
+    warnings: list[str] = []

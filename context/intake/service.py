@@ -35,8 +35,9 @@ from context.canonical.models import (
 )
 from context.dbtypes import Clock
 from context.errors import ContextError
+from context.intake.check import fill_rates, mapping_warnings
 from context.intake.config import IntakeConfig, SourceConfig
-from context.intake.mapping import MappedRecord, Quarantined, RecordMapper, content_hash
+from context.intake.mapping import MappedRecord, MapStats, Quarantined, RecordMapper, content_hash
 from context.intake.models import QuarantinedValue, RawRecord, RecordHead, SourceSummary, SyncRun
 from context.intake.sources import SourcePayload, open_source
 from context.intake.standardize import label_key
@@ -163,6 +164,7 @@ def sync_source(
             insert(RUNS).values(source=source.name, started_at=clock(), status="running").returning(RUNS.c.id)
         ).scalar_one()
     counts = _Counts()
+    stats = MapStats()
     status, error = "ok", None
     pool: ProcessPoolExecutor | None = None
     try:
@@ -181,7 +183,7 @@ def sync_source(
             plan = pending.popleft()
             if plan.mapped is None and plan.future is None:  # a first batch that never got a worker
                 plan.mapped = _map_records(mapper, layout, plan.to_map)
-            _write_batch(engine, source, fingerprint, run_id, plan, counts, clock())
+            _write_batch(engine, source, fingerprint, run_id, plan, counts, stats, clock())
 
         def handle(items: list[SourcePayload]) -> None:
             nonlocal pool, batches_seen
@@ -266,6 +268,9 @@ def sync_source(
         quarantined=counts.quarantined,
         error=error,
         seconds=time.perf_counter() - started,
+        mapped=stats.mapped,
+        fill=fill_rates(source, stats),
+        warnings=mapping_warnings(source, stats),
     )
 
 
@@ -389,8 +394,8 @@ class _Batch:
     changed_ids: list[str]
     remap_ids: list[str]
     to_map: list[MapItem]
-    mapped: list[Prepared] | None = None
-    future: Future[list[Prepared]] | None = None
+    mapped: tuple[list[Prepared], MapStats] | None = None
+    future: Future[tuple[list[Prepared], MapStats]] | None = None
 
 
 def _plan_batch(
@@ -456,8 +461,8 @@ def _plan_batch(
     return _Batch(latest, heads, new_ids, changed_ids, remap_ids, to_map)
 
 
-def _map_records(mapper: RecordMapper, layout: _Layout, items: list[MapItem]) -> list[Prepared]:
-    """Standardize records; a bug in mapping must not lose a record, so it is quarantined instead."""
+def _map_records(mapper: RecordMapper, layout: _Layout, items: list[MapItem]) -> tuple[list[Prepared], MapStats]:
+    """Standardize records (and say what mapping found); a bug in mapping must not lose a record."""
     prepared: list[Prepared] = []
     for record_id, payload, notes in items:
         try:
@@ -467,7 +472,7 @@ def _map_records(mapper: RecordMapper, layout: _Layout, items: list[MapItem]) ->
             record.quarantine.append(Quarantined("*", None, f"internal error: {type(exc).__name__}: {exc}"))
         record.quarantine[:0] = notes
         prepared.append(layout.prepare(record))
-    return prepared
+    return prepared, mapper.take_stats()
 
 
 _WORKER_MAPPER: RecordMapper | None = None
@@ -480,19 +485,27 @@ def _init_worker(config: IntakeConfig, source: SourceConfig, dialect_name: str) 
     _WORKER_LAYOUT = _layout(dialect_name, source.entity)
 
 
-def _map_in_worker(items: list[MapItem]) -> list[Prepared]:
+def _map_in_worker(items: list[MapItem]) -> tuple[list[Prepared], MapStats]:
     assert _WORKER_MAPPER is not None and _WORKER_LAYOUT is not None
     return _map_records(_WORKER_MAPPER, _WORKER_LAYOUT, items)
 
 
 def _write_batch(
-    engine: Engine, source: SourceConfig, fingerprint: str, run_id: int, plan: _Batch, counts: _Counts, at: datetime
+    engine: Engine,
+    source: SourceConfig,
+    fingerprint: str,
+    run_id: int,
+    plan: _Batch,
+    counts: _Counts,
+    stats: MapStats,
+    at: datetime,
 ) -> None:
     if plan.future is not None:
-        mapped = plan.future.result()
+        mapped, batch_stats = plan.future.result()
     else:
         assert plan.mapped is not None
-        mapped = plan.mapped
+        mapped, batch_stats = plan.mapped
+    stats.merge(batch_stats)
     layout = _layout(engine.dialect.name, source.entity)
     now = layout.time(at)
     name = source.name
@@ -686,23 +699,7 @@ def _write_quarantine(
     return len(rows)
 
 
-def list_quarantine(
-    *, engine: Engine, source: str | None = None, field: str | None = None, limit: int = 200
-) -> list[QuarantinedValue]:
-    """Quarantined values, newest first, optionally for one source and/or field."""
-    from sqlmodel import Session
+# Reading the quarantine lives in its own light module (CLI start-up); re-exported here for callers.
+from context.intake.quarantine import list_quarantine, quarantine_counts  # noqa: E402
 
-    with Session(engine) as session:
-        query = select(QuarantinedValue).order_by(QuarantinedValue.id.desc())  # type: ignore[union-attr]
-        if source:
-            query = query.where(QuarantinedValue.source == source)  # type: ignore[arg-type]
-        if field:
-            query = query.where(QuarantinedValue.field == field)  # type: ignore[arg-type]
-        return list(session.scalars(query.limit(limit)).all())
-
-
-def quarantine_counts(*, engine: Engine) -> dict[str, int]:
-    """How many values are in quarantine, per source."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(QUARANTINE.c.source, func.count()).group_by(QUARANTINE.c.source))
-        return {source: count for source, count in rows}
+__all__ = ["list_quarantine", "quarantine_counts", "sync", "sync_source"]

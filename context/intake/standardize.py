@@ -230,15 +230,74 @@ def standardize_country(raw: str) -> str:
 # --- timestamps -------------------------------------------------------------------------------------
 
 
+# Names people write for a zone that are not IANA names (or are folders of them, like "Pacific").
+_ZONE_ALIASES = {
+    "pacific": "America/Los_Angeles",
+    "pt": "America/Los_Angeles",
+    "pst": "America/Los_Angeles",
+    "pdt": "America/Los_Angeles",
+    "mountain": "America/Denver",
+    "mt": "America/Denver",
+    "central": "America/Chicago",
+    "ct": "America/Chicago",
+    "cst": "America/Chicago",
+    "cdt": "America/Chicago",
+    "eastern": "America/New_York",
+    "et": "America/New_York",
+    "edt": "America/New_York",
+    "alaska": "America/Anchorage",
+    "hawaii": "Pacific/Honolulu",
+    "atlantic": "America/Halifax",
+    "bst": "Europe/London",
+    "uk": "Europe/London",
+    "cet": "Europe/Paris",
+    "cest": "Europe/Paris",
+    "ist": "Asia/Kolkata",
+    "jst": "Asia/Tokyo",
+    "aest": "Australia/Sydney",
+    "aedt": "Australia/Sydney",
+    "nzst": "Pacific/Auckland",
+}
+
+
+def zone_problem(name: str) -> str | None:
+    """Why `name` is not a usable time zone, with the IANA name to use instead; None when it is fine."""
+    if name.upper() == "UTC":
+        return None
+    try:
+        ZoneInfo(name)
+        return None
+    # "Pacific" is a folder of the zone database, which ZoneInfo reports as an OSError.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    from zoneinfo import available_timezones
+
+    key = name.strip().casefold().replace(" ", "_")
+    suggestion = _ZONE_ALIASES.get(key.replace("_time", "").replace("us/", ""))
+    if suggestion is None:
+        names = sorted(available_timezones())
+        by_city = {n.rsplit("/", 1)[-1].casefold(): n for n in names if "/" in n}
+        suggestion = by_city.get(key) or next((n for n in names if n.casefold() == key), None)
+        if suggestion is None:
+            import difflib
+
+            folded = {n.casefold(): n for n in names}
+            close = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.8)
+            city = difflib.get_close_matches(key.rsplit("/", 1)[-1], list(by_city), n=1, cutoff=0.8)
+            suggestion = folded[close[0]] if close else by_city[city[0]] if city else None
+    hint = f"; did you mean {suggestion!r}?" if suggestion else " (use an IANA name like 'Europe/London')"
+    return f"unknown time zone {name!r}{hint}"
+
+
 @lru_cache(maxsize=256)
 def zone(name: str) -> tzinfo:
-    """A time zone by IANA name, with a configuration error for unknown names."""
+    """A time zone by IANA name, with a configuration error (suggesting the IANA name) for unknown names."""
     if name.upper() == "UTC":
         return UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"unknown time zone {name!r}") from exc
+    problem = zone_problem(name)
+    if problem:
+        raise ConfigError(problem)
+    return ZoneInfo(name)
 
 
 _HAS_DATE = re.compile(r"\d{4}|\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}|\d{1,2} [A-Za-z]{3}")

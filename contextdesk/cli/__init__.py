@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from contextdesk.cli import chat, customers, db, demo, handoff, identity, intake, kb
+from contextdesk.cli import chat, customers, db, demo, handoff, identity, intake, kb, sources
 from contextdesk.cli import eval as eval_cli
+from contextdesk.cli.common import add_config_option
 
 app = typer.Typer(
     help="ContextDesk: customer context and knowledge for AI customer support.",
@@ -22,6 +23,11 @@ app.add_typer(identity.app, name="identity")
 app.add_typer(kb.app, name="kb")
 intake.register(app)
 app.command("serve")(chat.serve)
+# Every command that reads contextdesk.yaml takes --config (sync and sources check declare their own).
+_groups = (app, chat.app, customers.app, eval_cli.app, handoff.app, handoff.deliveries_app, identity.app)
+for _group in (*_groups, identity.review_app):
+    add_config_option(_group)
+sources.register(app)  # after: `init` writes a config, it does not read one
 
 
 def main() -> None:

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy.engine import Engine
 
 from contextdesk.clock import system_now
-from contextdesk.settings import Settings, load_settings
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from contextdesk.settings import Settings
+
+
+def _width(stream: object) -> int | None:
+    """Full-width tables when piped or captured: rich would otherwise cut every table to 80 columns."""
+    is_tty = getattr(stream, "isatty", lambda: False)()
+    return None if is_tty or "COLUMNS" in os.environ else 240
+
+
+console = Console(width=_width(sys.stdout))
+err_console = Console(stderr=True, width=_width(sys.stderr))
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -25,6 +37,8 @@ R = TypeVar("R")
 def settings() -> Settings:
     """Settings for this CLI process; an invalid setting is one clear line naming the variable."""
     from pydantic import ValidationError
+
+    from contextdesk.settings import load_settings
 
     try:
         return load_settings()
@@ -114,3 +128,48 @@ def refresh_profiles(config_file: Path | None = None, *, quiet: bool = False) ->
             f"{summary.status_changes:,} status changes, {summary.conflicts:,} conflicts "
             f"({summary.seconds:.1f}s). See one: [bold]contextdesk customers show EMAIL|ORDER|ID[/]"
         )
+
+
+def use_config(path: Path | None) -> None:
+    """Make `path` the contextdesk.yaml of this process (the --config option of every command)."""
+    if path is None:
+        return
+    if not path.exists():
+        fail(f"--config {path}: file not found")
+    settings().config_file = path
+
+
+def add_config_option(app: typer.Typer) -> None:
+    """Give every command of `app` (not of its sub-groups) a `--config PATH` option unless it has its own.
+
+    Commands read the config through `settings().resolved_config_file`; the option sets it before they run,
+    so command modules need no change to honour it.
+    """
+    import inspect
+
+    for info in app.registered_commands:
+        func = info.callback
+        if func is None:
+            continue
+        signature = inspect.signature(func, eval_str=True)
+        if "config" in signature.parameters:
+            continue
+        info.callback = _with_config(func, signature)
+
+
+def _with_config(func: Callable[..., Any], signature: Any) -> Callable[..., Any]:
+    import inspect
+
+    option = typer.Option(
+        None, "--config", help="contextdesk.yaml (default: CONTEXTDESK_CONFIG_FILE, ./contextdesk.yaml)."
+    )
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, config: Path | None = None, **kwargs: Any) -> Any:
+        use_config(config)
+        return func(*args, **kwargs)
+
+    parameter = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Path | None)
+    wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), parameter])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**getattr(func, "__annotations__", {}), "config": Path | None}
+    return wrapper

@@ -52,13 +52,21 @@ def resolve_identifier(identifier: str) -> str:
         pass
     text = identifier.strip()
     if "@" in text:
-        result = lookup_customer(engine=eng, email=text)
-    elif text.startswith("#") or re.fullmatch(r"\d{1,6}", text):
-        result = lookup_customer(engine=eng, order=text)
-    elif re.fullmatch(r"\+?[\d\s().-]{7,}", text):
+        from context.errors import StandardizationError
+        from context.intake.standardize import standardize_email
+
+        # Exactly as intake stored it: `Name <addr>`, `mailto:`, case and spaces.
+        try:
+            email = standardize_email(text)
+        except StandardizationError as exc:
+            return fail(f"{identifier!r} is not an email address: {exc.reason}")  # type: ignore[no-any-return,unused-ignore]
+        result = lookup_customer(engine=eng, email=email)
+    elif re.fullmatch(r"\+?[\d\s().-]{7,}", text) and not text.startswith("#"):
         result = lookup_customer(engine=eng, phone=text)
     else:
-        result = lookup_customer(engine=eng, external_id=text)
+        result = lookup_customer(engine=eng, order=text)
+        if result.outcome == "not_found" and not text.startswith("#"):
+            result = lookup_customer(engine=eng, external_id=text)
     if result.outcome == "found" and result.customer_id:
         return result.customer_id
     if result.outcome == "ambiguous":
@@ -77,7 +85,9 @@ def resolve_identifier(identifier: str) -> str:
 @app.command()
 @friendly_errors
 def show(
-    identifier: str = typer.Argument(..., help="Customer id, email, phone, order number (#1042) or external id."),
+    identifier: str = typer.Argument(
+        ..., help="Customer id, email, phone, order number (#1042, any case) or external id."
+    ),
     purpose: str = typer.Option("handoff", help="Privacy purpose: handoff (human agent), llm_prompt or widget."),
     topic: str | None = typer.Option(None, help="Question topic, e.g. delivery (may unlock addresses)."),
     render: bool = typer.Option(False, "--render", help="Print the token-budgeted markdown the LLM would get."),
@@ -85,7 +95,6 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print the context as JSON."),
 ) -> None:
     """Show a customer's resolved context: identity, status and why, orders, subscriptions, tickets, gaps."""
-    from context.customer_context.render import render_context
     from context.customer_context.service import build_customer_context
 
     if purpose not in ("handoff", "llm_prompt", "widget"):
@@ -103,6 +112,8 @@ def show(
         console.print_json(ctx.model_dump_json())
         return
     if render:
+        from context.customer_context.render import render_context  # tiktoken: only for --render
+
         rendered = render_context(ctx, max_tokens=max_tokens)
         console.print(rendered.text, markup=False, highlight=False)
         console.print(f"[dim]{rendered.tokens} tokens of {rendered.max_tokens}[/]")
@@ -212,35 +223,51 @@ def _print_context(ctx: Any) -> None:
 @friendly_errors
 def search(
     text: str = typer.Argument(..., help="Part of a name, email or phone; or an order number / exact identifier."),
+    postcode: str | None = typer.Option(None, "--postcode", "-p", help="With a name: customers at this postcode."),
     limit: int = typer.Option(20),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Find customers by name, email or phone (profiles), or by an exact identifier / order number."""
+    """Find customers by name, email or phone (profiles), by name + postcode, or by an order number."""
     from context.customer_context.service import lookup_customer
-    from context.profiles.service import search_profiles
+    from context.profiles.errors import ProfileNotFoundError
+    from context.profiles.service import get_profile, search_profiles
 
     eng = engine()
-    rows: list[tuple[str, str | None, str | None, str | None, str]] = [
-        (p.customer_id, p.display_name, p.email, p.status, "profile match")
-        for p in search_profiles(engine=eng, text=text, limit=limit)
-    ]
-    if text.startswith("#") or text.isdigit():
-        found = lookup_customer(engine=eng, order=text)
+    rows: list[tuple[str, str | None, str | None, str | None, str]] = []
+    if postcode:
+        found = lookup_customer(engine=eng, name=text, postcode=postcode)
         rows += [(c.customer_id, c.name, c.email, c.status, c.matched_on) for c in found.candidates]
+    else:
+        rows += [
+            (p.customer_id, p.display_name, p.email, p.status, "profile match")
+            for p in search_profiles(engine=eng, text=text, limit=limit)
+        ]
+        if any(ch.isdigit() for ch in text) and " " not in text.strip():
+            found = lookup_customer(engine=eng, order=text)
+            rows += [(c.customer_id, c.name, c.email, c.status, c.matched_on) for c in found.candidates]
     seen: set[str] = set()
     unique = [r for r in rows if not (r[0] in seen or seen.add(r[0]))]  # type: ignore[func-returns-value]
+    # The postcode tells two people of the same name apart.
+    postcodes: dict[str, str] = {}
+    for r in unique:
+        try:
+            value = get_profile(engine=eng, customer_id=r[0]).fields.get("postcode")
+        except ProfileNotFoundError:  # a customer whose profile is not computed yet
+            value = None
+        postcodes[r[0]] = str(value.value) if value is not None and value.value is not None else ""
     if as_json:
         keys = ("customer_id", "name", "email", "status", "matched_on")
-        console.print_json(json.dumps([dict(zip(keys, r, strict=True)) for r in unique]))
+        data = [{**dict(zip(keys, r, strict=True)), "postcode": postcodes[r[0]] or None} for r in unique]
+        console.print_json(json.dumps(data))
         return
     if not unique:
-        console.print(f"no customers match {text!r}")
+        console.print(f"no customers match {text!r}" + (f" at postcode {postcode!r}" if postcode else ""))
         raise typer.Exit(1)
-    t = Table(title=f"Customers matching {text!r}")
-    for column in ("customer", "name", "email", "status", "matched on"):
+    t = Table(title=f"Customers matching {text!r}" + (f" at {postcode}" if postcode else ""))
+    for column in ("customer", "name", "email", "postcode", "status", "matched on"):
         t.add_column(column)
     for r in unique:
-        t.add_row(*[str(x or "") for x in r])
+        t.add_row(r[0], r[1] or "", r[2] or "", postcodes[r[0]], r[3] or "", r[4])
     console.print(t)
 
 

@@ -28,6 +28,23 @@ def _summary_check_factory(context_config: Any) -> Any:
     return summary_check_factory(context_config)
 
 
+def _require_customers(eng: Any) -> None:
+    """An in-process run on an empty store would only measure "customer not found": say how to load some."""
+    from sqlalchemy import func, select
+
+    from context.canonical.models import Customer
+
+    with eng.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(Customer)).scalar_one()
+    if not count:
+        where = eng.url.render_as_string(hide_password=True)
+        fail(
+            f"the store at {where} has no customers, so every scenario would fail on identity. Load some first: "
+            "`contextdesk demo run` for the demo suite, or `contextdesk sync` with your contextdesk.yaml "
+            "(docs/onboarding.md) for suites about your own business"
+        )
+
+
 @app.command("run")
 @friendly_errors
 def run(
@@ -100,6 +117,8 @@ def run(
         secret = SecretStr(secrets.token_hex(32))
         cfg = cfg.model_copy(update={"identity_secret": secret})
     eng = engine()
+    if not http:
+        _require_customers(eng)
     context_config = load_context_config(cfg.resolved_config_file)
     model = None
     if judge:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from contextdesk.cli.common import console, engine, fail, friendly_errors, settings
 from contextdesk.clock import system_now
-from handoff.service import HandoffDeps
+
+if TYPE_CHECKING:
+    from handoff.service import HandoffDeps
 
 app = typer.Typer(help="Handoffs to people: list, show, deliveries (dead letters, retry), run the outbox.")
 deliveries_app = typer.Typer(help="The delivery outbox: list deliveries (--failed: dead letters) and retry them.")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from context.identity.rules import IdentityRules
 from contextdesk.cli.common import console, engine, friendly_errors, refresh_profiles, settings
 from contextdesk.clock import system_now
+
+if TYPE_CHECKING:
+    from context.identity.rules import IdentityRules
 
 app = typer.Typer(help="Identity resolution: which records are the same customer, and why.", no_args_is_help=True)
 review_app = typer.Typer(help="The review queue: probable matches and links refused by a guard.", no_args_is_help=True)

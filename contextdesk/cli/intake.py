@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich import box
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from context.intake.config import IntakeConfig, load_intake_config
-from context.intake.models import SourceSummary
 from contextdesk.cli.common import config_path, console, engine, friendly_errors, refresh_profiles
 from contextdesk.clock import system_now
+
+if TYPE_CHECKING:
+    from context.intake.config import IntakeConfig
+    from context.intake.models import SourceSummary
 
 quarantine_app = typer.Typer(help="Values that failed validation, kept with their reason.", no_args_is_help=True)
 
@@ -26,6 +28,8 @@ def register(app: typer.Typer) -> None:
 
 def run_sync(config: IntakeConfig, sources: list[str] | None) -> list[SourceSummary]:
     """Sync with a progress bar per source; returns the summaries."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
     from context.intake.service import sync
 
     tasks: dict[str, TaskID] = {}
@@ -54,7 +58,7 @@ def print_summary(summaries: list[SourceSummary]) -> None:
     for column in columns:
         table.add_column(column, justify="left" if column in ("source", "status") else "right")
     for s in summaries:
-        status = "[green]ok[/]" if s.status == "ok" else "[red]failed[/]"
+        status = "[red]failed[/]" if s.status != "ok" else "[yellow]warnings[/]" if s.warnings else "[green]ok[/]"
         table.add_row(
             s.source,
             status,
@@ -75,10 +79,40 @@ def print_summary(summaries: list[SourceSummary]) -> None:
     for s in summaries:
         if s.error:
             console.print(f"[red]{s.source}:[/] {s.error}")
+    print_fill_rates(summaries)
+    for s in summaries:
+        for warning in s.warnings:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if totals[-1]:
         console.print("duplicate: rows whose id already appeared earlier in the same source (the first is kept).")
     if quarantined:
         console.print("See why values were quarantined: [bold]contextdesk quarantine list[/]")
+
+
+def print_fill_rates(summaries: list[SourceSummary]) -> None:
+    """How many of the records standardized this run got each mapped field (a field never filled stands out)."""
+    rows = [(s.source, name, filled, of) for s in summaries for name, filled, of in s.fill if of]
+    if not rows:
+        return
+    table = Table(title="Fields filled (records standardized this run)", box=box.SIMPLE_HEAD)
+    for column in ("source", "field", "filled", "share"):
+        table.add_column(column, justify="right" if column == "share" else "left")
+    for source, name, filled, of in rows:
+        share = filled / of
+        colour = "red" if filled == 0 else "yellow" if share < 0.5 else "green"
+        table.add_row(source, name, f"{filled:,} of {of:,} records", f"[{colour}]{share:.0%}[/]")
+    console.print(table)
+
+
+def identifier_warnings(config: IntakeConfig, config_file: Path) -> list[str]:
+    """Identifiers mapped in a source that the identity rules do not use for matching."""
+    from context.identity.rules import load_rules
+    from context.intake.check import unlisted_identifiers
+    from context.intake.config import load_yaml
+
+    rules = load_rules(config_file)
+    has_section = "identity" in load_yaml(config_file)
+    return unlisted_identifiers(config, [r.kind for r in rules.identifiers], has_identity_section=has_section)
 
 
 def resolve_identities(config_file: Path) -> None:
@@ -107,10 +141,14 @@ def sync_command(
     Idempotent: records whose content did not change are skipped; changed ones get a new raw version.
     A source that cannot be read is reported and the others still sync (exit code 1).
     """
+    from context.intake.config import load_intake_config
+
     path = config_path(config)
     cfg = load_intake_config(path)
     summaries = run_sync(cfg, source)
     print_summary(summaries)
+    for warning in identifier_warnings(cfg, path):
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if resolve:
         resolve_identities(path)
     if any(s.status != "ok" for s in summaries):
@@ -127,7 +165,7 @@ def quarantine_list(
 ) -> None:
     """Show quarantined values: the record, the field, the raw value and why it was rejected."""
     from context.intake.models import QuarantinedValuePublic
-    from context.intake.service import list_quarantine, quarantine_counts
+    from context.intake.quarantine import list_quarantine, quarantine_counts
 
     rows = list_quarantine(engine=engine(), source=source, field=field, limit=limit)
     if as_json:

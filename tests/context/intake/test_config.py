@@ -35,3 +35,21 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
     path.write_text("sources: [\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"contextdesk\.yaml: invalid YAML"):
         load_intake_config(path)
+
+
+def test_an_unknown_time_zone_names_the_setting_and_the_iana_name(tmp_path: Path) -> None:
+    from context.intake.config import parse_intake_config
+
+    for written, suggested in (
+        ("Pacific", "America/Los_Angeles"),
+        ("london", "Europe/London"),
+        ("Europe/Londn", "Europe/London"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            parse_intake_config({"timezone": written}, base_dir=tmp_path, origin="shop.yaml")
+        assert str(caught.value) == f"shop.yaml: timezone: unknown time zone {written!r}; did you mean {suggested!r}?"
+    with pytest.raises(ConfigError, match=r"sources.0.timezone: unknown time zone 'Mars' \(use an IANA name"):
+        parse_intake_config(
+            {"sources": [{"name": "a", "kind": "csv", "path": "a.csv", "id": "id", "timezone": "Mars"}]},
+            base_dir=tmp_path,
+        )

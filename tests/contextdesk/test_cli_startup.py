@@ -1,0 +1,61 @@
+"""`contextdesk --help` and the light commands start without the heavy libraries (start-up time).
+
+The times themselves are printed by bench/cli_startup.py; here we assert the import graph, which is what
+makes start-up fast and does not depend on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.context.intake.factories import VALUE_MAPS, crm_row, crm_source, write_config, write_csv
+
+HEAVY = ("langchain", "langchain_core", "langchain_openai", "chromadb", "splink", "onnxruntime", "duckdb", "openai")
+
+
+def imported_modules(*args: str, cwd: Path) -> set[str]:
+    """Top-level package names a real `contextdesk ARGS` process imported (from `python -X importtime`)."""
+    env = {**os.environ, "CONTEXTDESK_HOME": str(cwd / "home")}
+    env.pop("DATABASE_URL", None)
+    env.pop("CONTEXTDESK_DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "contextdesk.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    names = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "contextdesk" in names, result.stderr[-2000:]
+    return names
+
+
+def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
+    loaded = imported_modules("--help", cwd=tmp_path)
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    # Not even the database layer: --help only needs the command tree.
+    assert "sqlalchemy" not in loaded
+
+
+def test_light_commands_import_no_heavy_library(tmp_path: Path) -> None:
+    # A real customer, so `customers show` builds a whole context (orders, status, identifiers).
+    write_csv(tmp_path / "crm.csv", [crm_row("1", email="jane@example.com")])
+    write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
+    env = {**os.environ, "CONTEXTDESK_HOME": str(tmp_path / "home")}
+    env.pop("DATABASE_URL", None)
+    env.pop("CONTEXTDESK_DATABASE_URL", None)
+    synced = subprocess.run(
+        [sys.executable, "-m", "contextdesk.cli", "sync"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert synced.returncode == 0, synced.stderr
+    for command in (("quarantine", "list"), ("customers", "show", "jane@example.com"), ("identity", "review", "list")):
+        loaded = imported_modules(*command, cwd=tmp_path)
+        heavy = loaded & {*HEAVY, "tiktoken"}
+        assert not heavy, (command, sorted(heavy))
