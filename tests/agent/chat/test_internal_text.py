@@ -18,6 +18,7 @@ from agent.service import AgentDeps, handle_message, start_conversation
 from agent.turn import Passage, TurnInput
 from tests.agent.chat.helpers import PERSONA_EMAILS, signed
 from tests.agent.fake_openai import FakeOpenAI, answer_json
+from tests.clock import NOW
 
 OPEN = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
 
@@ -72,6 +73,7 @@ def test_pages_marked_internal_are_neither_prompted_nor_citable(make_deps: Calla
         context_text="",
         passages=[staff, public],
         low_confidence=False,
+        now=NOW,
     )
     prompt = assemble_prompt(turn, budget=deps.config.prompt, explain={})
     assert "Agents may approve" not in prompt.messages[0].content and "within 30 days" in prompt.messages[0].content
