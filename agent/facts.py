@@ -195,7 +195,11 @@ _YMD = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
 _NUMERIC = re.compile(r"(?<![\d.])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\d])")
 _MDY = re.compile(r"\b" + _MONTH + r"\.?\s+(\d{1,2})" + _ORD + r"\b(?:,?\s+(\d{4}))?", re.IGNORECASE)
 _DMY = re.compile(r"\b(\d{1,2})" + _ORD + r"\s+(?:of\s+)?" + _MONTH + r"\b\.?(?:,?\s+(\d{4}))?", re.IGNORECASE)
-_DAY_ONLY = re.compile(r"\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b", re.IGNORECASE)
+# A bare day of month after a time preposition ("arrives on the 24th", "by the 3rd"), not "the 2nd time".
+_DAY_ONLY = re.compile(
+    r"\b(?:on|by|until|till|before|after|from|since|around|for|due)\s+the\s+(\d{1,2})(?:st|nd|rd|th)\b(?!\s+of\b)",
+    re.IGNORECASE,
+)
 
 DateKey = tuple[int | None, int | None, int]  # (year or None, month or None, day)
 

@@ -140,7 +140,7 @@ def _commitment_problem(
     stem = {"replacement": "replace", "compensation": "compensat"}.get(fact.key, fact.key)
     if stem in context_lower:
         return None
-    squashed = _squash(sentence)
+    squashed = _squash(sentence).rstrip("…").strip()  # the grounded responder may shorten a quote with "…"
     if squashed and squashed in passages_squashed:
         return None  # a passage quoted as written (the help center's own words)
     if not is_personal(sentence) and any(stem in p.text.lower() for p in turn.passages):

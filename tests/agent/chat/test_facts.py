@@ -46,6 +46,7 @@ def test_ambiguous_numeric_dates_keep_both_readings_and_phones_are_not_tracking_
     [fact] = [f for f in extract_facts("on 03/04/2026") if f.kind == "date"]
     assert set(fact.keys) == {"2026-04-03", "2026-03-04"}
     assert not extract_facts("call +1 415 555 2671")
+    assert not extract_facts("sorry this is the 2nd time you had to ask")
     assert [f.kind for f in extract_facts("Order #1042 placed 2026-10-27T10:00, total 46.00 USD")] == [
         "order",
         "date",
