@@ -1,8 +1,10 @@
 """Hybrid retrieval: dense (Chroma, cosine) + BM25 (bm25s, Snowball English stems), fused by a weighted mix.
 
-fused = (1 - w) · cosine + w · bm25 / max_bm25(query). Dense carries the meaning; the small BM25 share w pulls
-up exact tokens (order numbers, SKUs, error codes, plan names). Rank fusion with equal weights was worse than
-dense alone on a FAQ set, so we mix scores; w was tuned on knowledge/demo/questions.yaml (docs/knowledge.md).
+fused = (1 - w) · cosine + w · bm25 / max_bm25(query). Dense carries the meaning; BM25 pulls up exact tokens
+(order numbers, SKUs, error codes). The weight w is query-aware (`Fusion`): high when the query carries an
+identifier the index knows, low for a plain-language question, where BM25 mostly adds noise. The two weights
+were chosen across several evaluation help centers with leave-one-set-out checks (`kb eval --all`,
+docs/knowledge.md), never on one set. Rank fusion with equal weights was worse than dense alone on a FAQ set.
 
 Confidence = best cosine + 0.25 × query-term coverage (the share of the query's stemmed terms found in the best
 of the top 3 passages). Raw BM25 scores are not used: they scale with the corpus (IDF) and the normalized ones
@@ -13,10 +15,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from knowledge.models import (
     VIEWER_AUDIENCES,
@@ -28,7 +32,7 @@ from knowledge.models import (
 )
 from knowledge.store import ChunkSnapshot, KnowledgeStore
 
-#: BM25 share of the fused score (tuned on the demo question set; see docs/knowledge.md).
+#: The fixed BM25 share shipped before the query-aware fusion (kept as a comparison candidate in `kb eval`).
 DEFAULT_BM25_WEIGHT = 0.3
 #: Below this confidence the response is flagged low-confidence (MiniLM, tuned on the demo set).
 DEFAULT_MIN_SCORE = 0.59
@@ -118,6 +122,61 @@ class _Tokenizer:
 
 _TOKENIZER: _Tokenizer | None = None
 
+# Identifier-shaped words of the raw query: a digit together with letters or separators, or a long number
+# (W2378156, PAY-51, E3, RO-STV-2210, 3.2.11, #20417, 1Z12345E0205271688). Short plain numbers ("2 days",
+# "$25") are not identifiers.
+_WORD = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
+
+
+def identifier_words(query: str) -> list[str]:
+    """Words of the query shaped like codes, order numbers, SKUs or versions."""
+    out = []
+    for match in _WORD.finditer(query):
+        word = match.group(0)
+        digits = sum(c.isdigit() for c in word)
+        if not digits:
+            continue
+        if digits < len(word) and any(c.isalpha() for c in word) or any(c in "-_." for c in word) or digits >= 4:
+            out.append(word)
+    return out
+
+
+class QuerySignals(BaseModel):
+    """What in a query makes exact matching worth more than usual."""
+
+    identifiers: list[str] = Field(default_factory=list, description="Identifier words the index contains.")
+    rare_terms: list[str] = Field(default_factory=list, description="Query terms found in very few chunks.")
+
+
+class Fusion(BaseModel):
+    """How much BM25 counts for a query: `signal_weight` if the query carries a signal, else `plain_weight`.
+
+    `signal`: 'none' (a fixed weight), 'ids' (identifier words the index contains), or 'ids+rare' (also terms
+    that occur in at most `rare_share` of the chunks).
+    """
+
+    name: str
+    plain_weight: float = Field(ge=0, le=1)
+    signal_weight: float = Field(ge=0, le=1)
+    signal: Literal["none", "ids", "ids+rare"] = "ids"
+    rare_share: float = 0.01
+
+    def weight(self, signals: QuerySignals) -> float:
+        """BM25 share of the fused score for a query with these signals."""
+        if self.signal == "none":
+            return self.plain_weight
+        if signals.identifiers or (self.signal == "ids+rare" and signals.rare_terms):
+            return self.signal_weight
+        return self.plain_weight
+
+
+#: Chosen by `kb eval --all` across the bundled evaluation help centers (docs/knowledge.md).
+DEFAULT_FUSION = Fusion(name="ids+rare 0.1/0.2", plain_weight=0.1, signal_weight=0.2, signal="ids+rare")
+#: The fusion used before: one BM25 weight for every query.
+FIXED_FUSION = Fusion(
+    name="fixed 0.3", plain_weight=DEFAULT_BM25_WEIGHT, signal_weight=DEFAULT_BM25_WEIGHT, signal="none"
+)
+
 
 def _shared_tokenizer() -> _Tokenizer:
     global _TOKENIZER
@@ -138,6 +197,8 @@ class LexicalIndex:
         self.texts = self.snapshot.texts
         self.metas = self.snapshot.metas
         corpus = [self.tokenize(_indexed_text(text, meta)) for text, meta in zip(self.texts, self.metas, strict=True)]
+        #: In how many chunks each token occurs (for rare-term and identifier signals).
+        self.df: Counter[str] = Counter(t for doc in corpus for t in set(doc))
         self.bm25 = bm25s.BM25()
         if corpus:
             self.bm25.index(corpus, show_progress=False)
@@ -152,6 +213,13 @@ class LexicalIndex:
         top = np.argpartition(-scores, min(k, len(scores) - 1))[:k] if len(scores) > k else np.arange(len(scores))
         ranked = sorted(((int(i), float(scores[i])) for i in top if scores[i] > 0), key=lambda x: -x[1])
         return ranked[:k]
+
+    def signals(self, query: str, *, rare_share: float = 0.01) -> QuerySignals:
+        """Identifier words of the query that the index contains, and its terms found in very few chunks."""
+        ids = [w for w in identifier_words(query) if any(t in self.df for t in self.tokenize(w))]
+        limit = max(1, int(rare_share * len(self.ids)))
+        rare = sorted({t for t in self.tokenize(query) if 0 < self.df.get(t, 0) <= limit})
+        return QuerySignals(identifiers=ids, rare_terms=rare)
 
 
 def _indexed_text(text: str, meta: dict[str, Any]) -> str:
@@ -215,6 +283,7 @@ class Candidates:
         self.rows: dict[str, tuple[str, dict[str, Any]]] = {}
         self.query_tokens = query_tokens or set()
         self.tokenize = tokenize
+        self.signals = QuerySignals()
 
     def coverage(self, chunk_id: str) -> float:
         """Share of the query's terms that occur in this chunk (heading path included)."""
@@ -268,6 +337,7 @@ def gather(
             found.dense[cid] = sim
             found.rows[cid] = (text, meta)
     if index is not None:
+        found.signals = index.signals(query)
         for row, score in index.query(query, filters=filters, k=candidates):
             cid = index.ids[row]
             found.bm25[cid] = score
@@ -283,12 +353,14 @@ def search(
     filters: SearchFilters | None = None,
     k: int = 5,
     mode: SearchMode = "hybrid",
-    bm25_weight: float = DEFAULT_BM25_WEIGHT,
+    bm25_weight: float | None = None,
+    fusion: Fusion = DEFAULT_FUSION,
     min_score: float | None = None,
 ) -> SearchResponse:
     """Top-k passages a `viewer` may see ('visitor' by default: public content only), with citations.
 
     `filters` overrides `viewer` when given (e.g. `SearchFilters.for_viewer("customer", plan="pro")`).
+    `bm25_weight` fixes the BM25 share; by default `fusion` picks it from the query.
     """
     filters = filters or SearchFilters(audiences=VIEWER_AUDIENCES[viewer])
     found = gather(
@@ -301,11 +373,20 @@ def search(
     )
     if min_score is None:
         min_score = confidence_threshold(store)
-    return respond(query, found, mode=mode, k=k, bm25_weight=bm25_weight, min_score=min_score)
+    weight = fusion.weight(found.signals) if bm25_weight is None else bm25_weight
+    return respond(query, found, mode=mode, k=k, bm25_weight=weight, min_score=min_score)
 
 
 def confidence_threshold(store: KnowledgeStore) -> float:
-    """The embedder's own low-confidence threshold when it declares one (cosines differ between models)."""
+    """The index's calibrated low-confidence threshold, else the embedder's own (cosines differ between models)."""
+    calibrated = store.calibrated_threshold()
+    if calibrated is not None:
+        return calibrated
+    return embedder_threshold(store)
+
+
+def embedder_threshold(store: KnowledgeStore) -> float:
+    """The embedder's uncalibrated starting threshold (DEFAULT_MIN_SCORE when it declares none)."""
     return float(getattr(store.embedder, "confidence_threshold", DEFAULT_MIN_SCORE))
 
 
@@ -331,4 +412,6 @@ def respond(
         low_confidence=low,
         confidence=None if confidence is None else round(confidence, 6),
         best_dense_score=None if best_dense is None else round(best_dense, 6),
+        bm25_weight=bm25_weight if mode == "hybrid" else None,
+        identifiers=found.signals.identifiers,
     )
