@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
+from knowledge.embedders import Embedder
 from knowledge.errors import EvalSetError
 from knowledge.models import VIEWER_AUDIENCES, SearchFilters, SearchMode, Viewer
 from knowledge.retrieval import (
@@ -25,7 +26,6 @@ from knowledge.retrieval import (
     confidence_threshold,
     gather,
 )
-from knowledge.embedders import Embedder
 from knowledge.store import KnowledgeStore
 
 MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")

@@ -136,7 +136,7 @@ def identifier_words(query: str) -> list[str]:
         digits = sum(c.isdigit() for c in word)
         if not digits:
             continue
-        if digits < len(word) and any(c.isalpha() for c in word) or any(c in "-_." for c in word) or digits >= 4:
+        if (digits < len(word) and any(c.isalpha() for c in word)) or any(c in "-_." for c in word) or digits >= 4:
             out.append(word)
     return out
 

@@ -340,7 +340,8 @@ def _evaluate_all(*, as_json: bool) -> None:
     for p in per_set:
         run, shipped, before, calib = p["run"], p["shipped"], p["before"], p["calibration"]
         table = Table(
-            title=f"{run.name}: {run.chunks} chunks, {shipped.answerable} answerable, {shipped.no_answer} without answer"
+            title=f"{run.name}: {run.chunks} chunks, {shipped.answerable} answerable, "
+            f"{shipped.no_answer} without answer"
         )
         table.add_column("metric")
         for col in ("dense", "BM25", f"hybrid ({DEFAULT_FUSION.name})", "hybrid (fixed 0.3, before)"):
