@@ -141,6 +141,10 @@ def identifier_words(query: str) -> list[str]:
     return out
 
 
+#: An identifier counts as a signal only if it occurs in at most this share of the chunks.
+IDENTIFIER_SHARE = 0.05
+
+
 class QuerySignals(BaseModel):
     """What in a query makes exact matching worth more than usual."""
 
@@ -171,7 +175,7 @@ class Fusion(BaseModel):
 
 
 #: Chosen by `kb eval --all` across the bundled evaluation help centers (docs/knowledge.md).
-DEFAULT_FUSION = Fusion(name="ids+rare 0.1/0.2", plain_weight=0.1, signal_weight=0.2, signal="ids+rare")
+DEFAULT_FUSION = Fusion(name="ids 0.1/0.5", plain_weight=0.1, signal_weight=0.5, signal="ids")
 #: The fusion used before: one BM25 weight for every query.
 FIXED_FUSION = Fusion(
     name="fixed 0.3", plain_weight=DEFAULT_BM25_WEIGHT, signal_weight=DEFAULT_BM25_WEIGHT, signal="none"
@@ -216,7 +220,11 @@ class LexicalIndex:
 
     def signals(self, query: str, *, rare_share: float = 0.01) -> QuerySignals:
         """Identifier words of the query that the index contains, and its terms found in very few chunks."""
-        ids = [w for w in identifier_words(query) if any(t in self.df for t in self.tokenize(w))]
+        # An identifier on every page (the product's model number in a manual) singles nothing out.
+        distinctive = max(2, int(IDENTIFIER_SHARE * len(self.ids)))
+        ids = [
+            w for w in identifier_words(query) if any(0 < self.df.get(t, 0) <= distinctive for t in self.tokenize(w))
+        ]
         limit = max(1, int(rare_share * len(self.ids)))
         rare = sorted({t for t in self.tokenize(query) if 0 < self.df.get(t, 0) <= limit})
         return QuerySignals(identifiers=ids, rare_terms=rare)
@@ -363,18 +371,64 @@ def search(
     `bm25_weight` fixes the BM25 share; by default `fusion` picks it from the query.
     """
     filters = filters or SearchFilters(audiences=VIEWER_AUDIENCES[viewer])
-    found = gather(
-        query,
-        store=store,
-        filters=filters,
-        candidates=max(k * 4, DEFAULT_CANDIDATES),
-        dense=mode != "bm25",
-        lexical=mode != "dense",
-    )
     if min_score is None:
         min_score = confidence_threshold(store)
-    weight = fusion.weight(found.signals) if bm25_weight is None else bm25_weight
-    return respond(query, found, mode=mode, k=k, bm25_weight=weight, min_score=min_score)
+
+    def run(active: SearchFilters, top: int = k) -> SearchResponse:
+        found = gather(
+            query,
+            store=store,
+            filters=active,
+            candidates=max(top * 4, DEFAULT_CANDIDATES),
+            dense=mode != "bm25",
+            lexical=mode != "dense",
+        )
+        weight = fusion.weight(found.signals) if bm25_weight is None else bm25_weight
+        return respond(query, found, mode=mode, k=top, bm25_weight=weight, min_score=float(min_score))
+
+    if filters.language is not None:
+        return run(filters)  # the caller chose the language
+    languages = store.snapshot().languages
+    from knowledge.language import query_language
+
+    asked = query_language(query, languages=languages) if languages else None
+    if asked is None or languages == {asked}:
+        return run(filters)
+    if asked not in languages:
+        response = run(filters)
+        return response.model_copy(update={"query_language": asked, "language_fallback": bool(response.results)})
+    return _prefer_language(asked, run(filters.model_copy(update={"language": asked})), run(filters, 2 * k), store, k)
+
+
+#: Cross-lingual cosines run lower than same-language ones for the same content (multilingual-e5: a Spanish
+#: question scored 0.878 with the Spanish page and 0.827 with its English original). Passages in another
+#: language get this bonus when deciding whether the question's own language answers it (measured on one small
+#: mixed help center; a value for the e5 embedder, see docs/knowledge.md).
+CROSS_LINGUAL_GAP = 0.03
+
+
+def _prefer_language(
+    asked: str, preferred: SearchResponse, overall: SearchResponse, store: KnowledgeStore, k: int
+) -> SearchResponse:
+    """Passages in the question's language when they answer it as well as any other; else the others, flagged."""
+    gap = float(getattr(store.embedder, "cross_lingual_gap", CROSS_LINGUAL_GAP))
+    others = [r for r in overall.results if r.language != asked]
+    best_other = max((r.dense_score for r in others if r.dense_score is not None), default=None)
+    best_own = preferred.best_dense_score
+    own_answers = bool(preferred.results) and not preferred.low_confidence
+    if own_answers and (best_other is None or best_own is None or best_own >= best_other + gap):
+        return preferred.model_copy(update={"query_language": asked})
+    if not others:
+        return preferred.model_copy(update={"query_language": asked})
+    # The question's language has no (better) answer: the other languages' passages, and the reply says so.
+    return overall.model_copy(
+        update={
+            "results": others[:k],
+            "query_language": asked,
+            "language_fallback": True,
+            "low_confidence": overall.low_confidence and preferred.low_confidence,
+        }
+    )
 
 
 def confidence_threshold(store: KnowledgeStore) -> float:

@@ -44,7 +44,7 @@ def chunk_metadata(doc: ParsedDocument, chunk: Chunk) -> dict[str, Any]:
         "anchor": chunk.anchor,
         "audience": doc.audience,
         "plans": doc.plans or [ALL_PLANS],
-        "language": doc.language,
+        "language": doc.language or "en",
         "source": doc.source,
         "kind": doc.kind,
     }
@@ -99,6 +99,8 @@ class ChunkSnapshot:
         self.row = {cid: n for n, cid in enumerate(self.ids)}
         self._masks: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
+        #: Languages of the chunks (documents' declared or detected language).
+        self.languages = frozenset(str(m.get("language") or "en") for m in self.metas)
 
     def __len__(self) -> int:
         return len(self.ids)
