@@ -7,6 +7,7 @@ compared on exactly the same retrieved material.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,8 +23,10 @@ from knowledge.retrieval import (
     DEFAULT_FUSION,
     DEFAULT_MIN_SCORE,
     Candidates,
+    DenseScale,
     Fusion,
     confidence_threshold,
+    fusion_for,
     gather,
 )
 from knowledge.store import KnowledgeStore
@@ -128,14 +131,21 @@ def check_gold(questions: Sequence[LabelledQuestion], store: KnowledgeStore, pat
                 raise EvalSetError(f"{path}: question {q.id}: gold section {g!r} is not in the index")
 
 
-def fixed(weight: float) -> Fusion:
+def fixed(weight: float, dense_scale: DenseScale = "raw") -> Fusion:
     """A fusion with one BM25 weight for every query."""
-    return Fusion(name=f"fixed {weight:g}", plain_weight=weight, signal_weight=weight, signal="none")
+    suffix = " minmax" if dense_scale == "minmax" else ""
+    return Fusion(
+        name=f"fixed {weight:g}{suffix}",
+        plain_weight=weight,
+        signal_weight=weight,
+        signal="none",
+        dense_scale=dense_scale,
+    )
 
 
-def _sections(found: Candidates, mode: SearchMode, weight: float, k: int) -> list[str]:
+def _sections(found: Candidates, mode: SearchMode, weight: float, k: int, scale: DenseScale = "raw") -> list[str]:
     keys: list[str] = []
-    for cid, _ in found.ranking(mode, bm25_weight=weight):
+    for cid, _ in found.ranking(mode, bm25_weight=weight, dense_scale=scale):
         key = section_key(found.rows[cid][1])
         if key not in keys:
             keys.append(key)
@@ -199,20 +209,20 @@ def score(
     modes = []
     for mode in MODES:
         ranked = [
-            (_sections(f, mode, w, 10), set(q.gold))
+            (_sections(f, mode, w, 10, fusion.dense_scale), set(q.gold))
             for q, f, w in zip(questions, found, weights, strict=True)
             if q.answerable
         ]
         modes.append(_metrics(mode, ranked))
     if confidences is None:
-        confidences = [f.confidence(bm25_weight=w) or 0.0 for f, w in zip(found, weights, strict=True)]
+        confidences = question_confidences(found, fusion=fusion)
     low = [c < min_score for c in confidences]
     no_answer = [lo for q, lo in zip(questions, low, strict=True) if not q.answerable]
     answerable = [lo for q, lo in zip(questions, low, strict=True) if q.answerable]
     misses = []
     for q, f, w in zip(questions, found, weights, strict=True):
         if q.answerable:
-            top = _sections(f, "hybrid", w, 5)
+            top = _sections(f, "hybrid", w, 5, fusion.dense_scale)
             if not set(top) & set(q.gold):
                 misses.append({"id": q.id, "q": q.q, "gold": q.gold, "top": top[:3]})
     return EvalReport(
@@ -233,7 +243,7 @@ def evaluate(
     *,
     store: KnowledgeStore,
     viewer: Viewer = "agent",
-    fusion: Fusion = DEFAULT_FUSION,
+    fusion: Fusion | None = None,
     bm25_weight: float | None = None,
     min_score: float | None = None,
     progress: Callable[[int], None] | None = None,
@@ -243,7 +253,7 @@ def evaluate(
     check_gold(questions, store, path)
     found = gather_all(questions, store=store, viewer=viewer, progress=progress)
     threshold = confidence_threshold(store) if min_score is None else min_score
-    return score(questions, found, fusion=fusion, bm25_weight=bm25_weight, min_score=threshold)
+    return score(questions, found, fusion=fusion or fusion_for(store), bm25_weight=bm25_weight, min_score=threshold)
 
 
 # -- confidence calibration -------------------------------------------------------------------------------
@@ -254,7 +264,7 @@ MAX_FALSE_FLAGS = 0.05
 
 def question_confidences(found: Sequence[Candidates], *, fusion: Fusion = DEFAULT_FUSION) -> list[float]:
     """Each question's confidence under a fusion (what `search` compares with the threshold)."""
-    return [f.confidence(bm25_weight=fusion.weight(f.signals)) or 0.0 for f in found]
+    return [f.confidence(bm25_weight=fusion.weight(f.signals), dense_scale=fusion.dense_scale) or 0.0 for f in found]
 
 
 def calibrate_threshold(
@@ -319,15 +329,21 @@ class SetRun(BaseModel):
 def fusion_candidates() -> list[Fusion]:
     """The fusions `kb eval --all` compares: fixed weights, and query-aware pairs (plain, with a signal)."""
     out = [fixed(w) for w in (0.05, 0.1, 0.2, 0.3)]
-    for signal in ("ids", "ids+rare"):
-        for plain in (0.0, 0.05, 0.1, 0.15, 0.2):
-            for high in (0.2, 0.3, 0.4, 0.5, 0.6):
-                if high > plain:
-                    out.append(
-                        Fusion(
-                            name=f"{signal} {plain:g}/{high:g}", plain_weight=plain, signal_weight=high, signal=signal
-                        )
-                    )  # type: ignore[arg-type]
+    out += [fixed(w, "minmax") for w in (0.1, 0.2, 0.3, 0.4)]
+    for signal, plain, high, scale in itertools.product(
+        ("ids", "ids+rare"), (0.0, 0.05, 0.1, 0.15, 0.2, 0.3), (0.2, 0.3, 0.4, 0.5, 0.6), ("raw", "minmax")
+    ):
+        if high > plain:
+            suffix = " minmax" if scale == "minmax" else ""
+            out.append(
+                Fusion(
+                    name=f"{signal} {plain:g}/{high:g}{suffix}",
+                    plain_weight=plain,
+                    signal_weight=high,
+                    signal=signal,
+                    dense_scale=scale,
+                )
+            )
     return out
 
 

@@ -145,6 +145,9 @@ def identifier_words(query: str) -> list[str]:
 IDENTIFIER_SHARE = 0.05
 
 
+DenseScale = Literal["raw", "minmax"]
+
+
 class QuerySignals(BaseModel):
     """What in a query makes exact matching worth more than usual."""
 
@@ -161,6 +164,7 @@ class Fusion(BaseModel):
 
     name: str
     plain_weight: float = Field(ge=0, le=1)
+    dense_scale: DenseScale = "raw"
     signal_weight: float = Field(ge=0, le=1)
     signal: Literal["none", "ids", "ids+rare"] = "ids"
     rare_share: float = 0.01
@@ -300,16 +304,18 @@ class Candidates:
         text, meta = self.rows[chunk_id]
         return len(self.query_tokens & set(self.tokenize(_indexed_text(text, meta)))) / len(self.query_tokens)
 
-    def confidence(self, *, bm25_weight: float) -> float | None:
+    def confidence(self, *, bm25_weight: float, dense_scale: DenseScale = "raw") -> float | None:
         """Best cosine plus a bonus for query terms present in the top passages (None without dense scores)."""
         if not self.dense:
             return None
-        top = self.ranking("hybrid", bm25_weight=bm25_weight)[:3]
+        top = self.ranking("hybrid", bm25_weight=bm25_weight, dense_scale=dense_scale)[:3]
         bonus = max((self.coverage(cid) for cid, _ in top), default=0.0)
         return max(self.dense.values()) + COVERAGE_WEIGHT * bonus
 
-    def ranking(self, mode: SearchMode, *, bm25_weight: float) -> list[tuple[str, float]]:
-        """(chunk id, score) best first."""
+    def ranking(
+        self, mode: SearchMode, *, bm25_weight: float, dense_scale: DenseScale = "raw"
+    ) -> list[tuple[str, float]]:
+        """(chunk id, score) best first; `dense_scale` 'minmax' stretches this query's cosines to 0…1 first."""
         if mode == "dense":
             return sorted(self.dense.items(), key=lambda x: -x[1])
         if mode == "bm25":
@@ -317,8 +323,13 @@ class Candidates:
         top_bm25 = max(self.bm25.values(), default=0.0) or 1.0
         # A chunk only BM25 found gets the weakest dense score seen (its cosine is at most that).
         floor = min(self.dense.values(), default=0.0)
+        low, span = 0.0, 1.0
+        if dense_scale == "minmax" and self.dense:
+            # Embedders whose cosines sit in a narrow band (e5: 0.75–0.9) would otherwise let BM25 decide.
+            low, span = floor, (max(self.dense.values()) - floor) or 1.0
         fused = {
-            cid: (1 - bm25_weight) * self.dense.get(cid, floor) + bm25_weight * self.bm25.get(cid, 0.0) / top_bm25
+            cid: (1 - bm25_weight) * (self.dense.get(cid, floor) - low) / span
+            + bm25_weight * self.bm25.get(cid, 0.0) / top_bm25
             for cid in self.dense.keys() | self.bm25.keys()
         }
         return sorted(fused.items(), key=lambda x: (-x[1], x[0]))
@@ -362,14 +373,16 @@ def search(
     k: int = 5,
     mode: SearchMode = "hybrid",
     bm25_weight: float | None = None,
-    fusion: Fusion = DEFAULT_FUSION,
+    fusion: Fusion | None = None,
     min_score: float | None = None,
 ) -> SearchResponse:
     """Top-k passages a `viewer` may see ('visitor' by default: public content only), with citations.
 
     `filters` overrides `viewer` when given (e.g. `SearchFilters.for_viewer("customer", plan="pro")`).
-    `bm25_weight` fixes the BM25 share; by default `fusion` picks it from the query.
+    `bm25_weight` fixes the BM25 share; otherwise `fusion` (default: the embedder's, `fusion_for`) picks it from
+    the query.
     """
+    fusion = fusion or fusion_for(store)
     filters = filters or SearchFilters(audiences=VIEWER_AUDIENCES[viewer])
     if min_score is None:
         min_score = confidence_threshold(store)
@@ -384,7 +397,15 @@ def search(
             lexical=mode != "dense",
         )
         weight = fusion.weight(found.signals) if bm25_weight is None else bm25_weight
-        return respond(query, found, mode=mode, k=top, bm25_weight=weight, min_score=float(min_score))
+        return respond(
+            query,
+            found,
+            mode=mode,
+            k=top,
+            bm25_weight=weight,
+            min_score=float(min_score),
+            dense_scale=fusion.dense_scale,
+        )
 
     if filters.language is not None:
         return run(filters)  # the caller chose the language
@@ -431,6 +452,12 @@ def _prefer_language(
     )
 
 
+def fusion_for(store: KnowledgeStore) -> Fusion:
+    """The embedder's own fusion when it declares one (cosine scales differ between models), else the default."""
+    fusion = getattr(store.embedder, "fusion", None)
+    return fusion if isinstance(fusion, Fusion) else DEFAULT_FUSION
+
+
 def confidence_threshold(store: KnowledgeStore) -> float:
     """The index's calibrated low-confidence threshold, else the embedder's own (cosines differ between models)."""
     calibrated = store.calibrated_threshold()
@@ -445,15 +472,22 @@ def embedder_threshold(store: KnowledgeStore) -> float:
 
 
 def respond(
-    query: str, found: Candidates, *, mode: SearchMode, k: int, bm25_weight: float, min_score: float
+    query: str,
+    found: Candidates,
+    *,
+    mode: SearchMode,
+    k: int,
+    bm25_weight: float,
+    min_score: float,
+    dense_scale: DenseScale = "raw",
 ) -> SearchResponse:
     """Turn gathered candidates into a ranked, flagged response."""
-    ranked = found.ranking(mode, bm25_weight=bm25_weight)[:k]
+    ranked = found.ranking(mode, bm25_weight=bm25_weight, dense_scale=dense_scale)[:k]
     results = [
         _result(cid, *found.rows[cid], score, found.dense.get(cid), found.bm25.get(cid)) for cid, score in ranked
     ]
     best_dense = max(found.dense.values(), default=None)
-    confidence = found.confidence(bm25_weight=bm25_weight)
+    confidence = found.confidence(bm25_weight=bm25_weight, dense_scale=dense_scale)
     if confidence is None:
         # BM25 only: no calibrated score; require most query terms in the top passage.
         low = not results or found.coverage(results[0].chunk_id) < 0.5

@@ -208,7 +208,7 @@ def evaluate(
         question_confidences,
         score,
     )
-    from knowledge.retrieval import DEFAULT_FUSION, confidence_threshold
+    from knowledge.retrieval import confidence_threshold, fusion_for
 
     path = questions or QUESTIONS_PATH
     store = _store()
@@ -226,7 +226,7 @@ def evaluate(
     ) as bar:
         task = bar.add_task("retrieving", total=len(labelled))
         found = gather_all(labelled, store=store, viewer=viewer, progress=lambda n: bar.update(task, completed=n))  # type: ignore[arg-type]
-    fusion = DEFAULT_FUSION if bm25_weight is None else fixed(bm25_weight)
+    fusion = fusion_for(store) if bm25_weight is None else fixed(bm25_weight)
     calibration = cross_validate_threshold(labelled, question_confidences(found, fusion=fusion))
     if calibrate:
         store.set_calibrated_threshold(calibration.threshold)
@@ -295,7 +295,7 @@ def _evaluate_all(*, as_json: bool) -> None:
         run_eval_set,
         score,
     )
-    from knowledge.retrieval import DEFAULT_FUSION, FIXED_FUSION, embedder_threshold
+    from knowledge.retrieval import FIXED_FUSION, embedder_threshold, fusion_for
     from knowledge.store import open_store
 
     embedder = _embedder()
@@ -308,21 +308,22 @@ def _evaluate_all(*, as_json: bool) -> None:
         ]
         probe = open_store(path=Path(tmp) / "probe", embedder=embedder, name="probe")
         uncalibrated = embedder_threshold(probe)
+        shipped_fusion = fusion_for(probe)
     candidates = fusion_candidates()
-    if not any(c.name == DEFAULT_FUSION.name for c in candidates):
-        candidates.append(DEFAULT_FUSION)
+    if not any(c.name == shipped_fusion.name for c in candidates):
+        candidates.append(shipped_fusion)
     chosen = choose_fusion(runs, candidates)
     held = leave_one_set_out(runs, candidates)
     per_set: list[dict[str, Any]] = []
     for run in runs:
-        shipped = score(run.questions, run.found, fusion=DEFAULT_FUSION, min_score=uncalibrated)
+        shipped = score(run.questions, run.found, fusion=shipped_fusion, min_score=uncalibrated)
         before = score(run.questions, run.found, fusion=FIXED_FUSION, min_score=uncalibrated)
-        calibration = cross_validate_threshold(run.questions, question_confidences(run.found))
+        calibration = cross_validate_threshold(run.questions, question_confidences(run.found, fusion=shipped_fusion))
         per_set.append({"run": run, "shipped": shipped, "before": before, "calibration": calibration})
     if as_json:
         out = {
             "embedder": embedder.name,
-            "shipped_fusion": DEFAULT_FUSION.model_dump(),
+            "shipped_fusion": shipped_fusion.model_dump(),
             "chosen_on_all_sets": chosen.model_dump(),
             "leave_one_set_out": [h.model_dump() for h in held],
             "sets": [
@@ -348,7 +349,7 @@ def _evaluate_all(*, as_json: bool) -> None:
             f"{shipped.no_answer} without answer"
         )
         table.add_column("metric")
-        for col in ("dense", "BM25", f"hybrid ({DEFAULT_FUSION.name})", "hybrid (fixed 0.3, before)"):
+        for col in ("dense", "BM25", f"hybrid ({shipped_fusion.name})", "hybrid (fixed 0.3, before)"):
             table.add_column(col, justify="right")
         table.add_column("goal")
         modes = [shipped.metrics("dense"), shipped.metrics("bm25"), shipped.metrics("hybrid"), before.metrics("hybrid")]
@@ -376,9 +377,9 @@ def _evaluate_all(*, as_json: bool) -> None:
     cand.add_column("mean", justify="right")
     rows = [(c, [hybrid_ndcg(r, c) for r in runs]) for c in candidates]
     rows.sort(key=lambda x: -sum(x[1]))
-    shown = rows[:12] + [r for r in rows[12:] if r[0].signal == "none" or r[0].name == DEFAULT_FUSION.name]
+    shown = rows[:12] + [r for r in rows[12:] if r[0].signal == "none" or r[0].name == shipped_fusion.name]
     for c, values in shown:
-        marks = (" [bold](shipped)[/]" if c.name == DEFAULT_FUSION.name else "") + (
+        marks = (" [bold](shipped)[/]" if c.name == shipped_fusion.name else "") + (
             " [bold](chosen)[/]" if c.name == chosen.name else ""
         )
         cand.add_row(c.name + marks, *(f"{v:.3f}" for v in values), f"{sum(values) / len(values):.3f}")
@@ -397,7 +398,7 @@ def _evaluate_all(*, as_json: bool) -> None:
             ok if met else no,
         )
     console.print(loo)
-    console.print(f"chosen on all sets: {chosen.name}; shipped default: {DEFAULT_FUSION.name}")
+    console.print(f"chosen on all sets: {chosen.name}; shipped default: {shipped_fusion.name}")
 
 
 @app.command()
