@@ -238,9 +238,9 @@ def _indexed_text(text: str, meta: dict[str, Any]) -> str:
     return " ".join(json.loads(meta.get("heading_path", "[]"))) + "\n" + text
 
 
-def lexical_index(store: KnowledgeStore) -> LexicalIndex:
-    """The store's BM25 index, rebuilt only when the index changed since the last build."""
-    snap = store.snapshot()
+def lexical_index(store: KnowledgeStore, snapshot: ChunkSnapshot | None = None) -> LexicalIndex:
+    """The store's BM25 index, rebuilt only when the index changed since the last build (or `snapshot`'s)."""
+    snap = snapshot if snapshot is not None else store.snapshot()
     index = store._lexical
     if index is None or index.snapshot is not snap:
         index = LexicalIndex(snap)
@@ -343,15 +343,16 @@ def gather(
     candidates: int = DEFAULT_CANDIDATES,
     dense: bool = True,
     lexical: bool = True,
+    snapshot: ChunkSnapshot | None = None,
 ) -> Candidates:
-    """Run the dense and/or BM25 retrievers under the same hard filters."""
+    """Run the dense and/or BM25 retrievers under the same hard filters (on `snapshot` when given)."""
     tokenize = _shared_tokenizer()
     found = Candidates(set(tokenize(query)), tokenize)
     # One snapshot for both retrievers: one revision check per search, and both see the same chunks.
-    index = lexical_index(store) if lexical else None
+    index = lexical_index(store, snapshot) if lexical else None
     if dense:
         vector = store.embedder.embed_query(query)
-        snap = index.snapshot if index is not None else None
+        snap = index.snapshot if index is not None else snapshot
         for cid, sim, text, meta in store.dense_query(vector, filters=filters, k=candidates, snapshot=snap):
             found.dense[cid] = sim
             found.rows[cid] = (text, meta)
@@ -384,8 +385,10 @@ def search(
     """
     fusion = fusion or fusion_for(store)
     filters = filters or SearchFilters(audiences=VIEWER_AUDIENCES[viewer])
+    # One revision check per search: this snapshot serves the language choice, both retrievers and every pass.
+    snap = store.snapshot()
     if min_score is None:
-        min_score = confidence_threshold(store)
+        min_score = confidence_threshold(store, refresh=False)
 
     def run(active: SearchFilters, top: int = k) -> SearchResponse:
         found = gather(
@@ -395,6 +398,7 @@ def search(
             candidates=max(top * 4, DEFAULT_CANDIDATES),
             dense=mode != "bm25",
             lexical=mode != "dense",
+            snapshot=snap,
         )
         weight = fusion.weight(found.signals) if bm25_weight is None else bm25_weight
         return respond(
@@ -409,7 +413,7 @@ def search(
 
     if filters.language is not None:
         return run(filters)  # the caller chose the language
-    languages = store.snapshot().languages
+    languages = snap.languages
     from knowledge.language import query_language
 
     asked = query_language(query, languages=languages) if languages else None
@@ -458,9 +462,12 @@ def fusion_for(store: KnowledgeStore) -> Fusion:
     return fusion if isinstance(fusion, Fusion) else DEFAULT_FUSION
 
 
-def confidence_threshold(store: KnowledgeStore) -> float:
-    """The index's calibrated low-confidence threshold, else the embedder's own (cosines differ between models)."""
-    calibrated = store.calibrated_threshold()
+def confidence_threshold(store: KnowledgeStore, *, refresh: bool = True) -> float:
+    """The index's calibrated low-confidence threshold, else the embedder's own (cosines differ between models).
+
+    `refresh=False` uses the value seen at the store's last revision check (the caller just made one).
+    """
+    calibrated = store.calibrated_threshold(refresh=refresh)
     if calibrated is not None:
         return calibrated
     return embedder_threshold(store)

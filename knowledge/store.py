@@ -199,9 +199,13 @@ class KnowledgeStore:
             self._revision_at = now
         return self._revision
 
-    def calibrated_threshold(self) -> float | None:
-        """The low-confidence threshold calibrated for this index (`kb eval --calibrate`), if any."""
-        self.revision()
+    def calibrated_threshold(self, *, refresh: bool = True) -> float | None:
+        """The low-confidence threshold calibrated for this index (`kb eval --calibrate`), if any.
+
+        `refresh=False`: as of the last revision check (no Chroma read).
+        """
+        if refresh or self._revision is None:
+            self.revision()
         return self._calibrated
 
     def set_calibrated_threshold(self, threshold: float) -> None:
