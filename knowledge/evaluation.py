@@ -352,13 +352,24 @@ def hybrid_ndcg(run: SetRun, fusion: Fusion) -> float:
     return score(run.questions, run.found, fusion=fusion).metrics("hybrid").ndcg_at_10
 
 
-def choose_fusion(runs: Sequence[SetRun], candidates: Sequence[Fusion], *, tie: float = 0.002) -> Fusion:
+NdcgTable = dict[tuple[str, str], float]
+
+
+def ndcg_table(runs: Sequence[SetRun], candidates: Sequence[Fusion]) -> NdcgTable:
+    """Hybrid nDCG@10 of every candidate on every help center, keyed (set name, fusion name)."""
+    return {(r.name, c.name): hybrid_ndcg(r, c) for r in runs for c in candidates}
+
+
+def choose_fusion(
+    runs: Sequence[SetRun], candidates: Sequence[Fusion], *, table: NdcgTable | None = None, tie: float = 0.002
+) -> Fusion:
     """The candidate with the best mean hybrid nDCG@10 over these help centers.
 
     Within `tie` of the best, the smaller plain-language weight wins: on a public FAQ set (docs/knowledge.md)
     BM25 noise hurt plain questions, and our sets, written with many codes, cannot show that.
     """
-    means = {c.name: sum(hybrid_ndcg(r, c) for r in runs) / len(runs) for c in candidates}
+    table = table if table is not None else ndcg_table(runs, candidates)
+    means = {c.name: sum(table[(r.name, c.name)] for r in runs) / len(runs) for c in candidates}
     best = max(means.values())
     close = [c for c in candidates if means[c.name] >= best - tie]
     return min(close, key=lambda c: (c.plain_weight, -means[c.name]))
@@ -374,11 +385,14 @@ class HeldOut(BaseModel):
     bm25_ndcg_at_10: float
 
 
-def leave_one_set_out(runs: Sequence[SetRun], candidates: Sequence[Fusion]) -> list[HeldOut]:
+def leave_one_set_out(
+    runs: Sequence[SetRun], candidates: Sequence[Fusion], *, table: NdcgTable | None = None
+) -> list[HeldOut]:
     """For each help center, choose on the others and score on it."""
+    table = table if table is not None else ndcg_table(runs, candidates)
     out = []
     for run in runs:
-        chosen = choose_fusion([r for r in runs if r is not run], candidates)
+        chosen = choose_fusion([r for r in runs if r is not run], candidates, table=table)
         report = score(run.questions, run.found, fusion=chosen)
         out.append(
             HeldOut(

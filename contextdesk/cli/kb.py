@@ -289,8 +289,8 @@ def _evaluate_all(*, as_json: bool) -> None:
         choose_fusion,
         cross_validate_threshold,
         fusion_candidates,
-        hybrid_ndcg,
         leave_one_set_out,
+        ndcg_table,
         question_confidences,
         run_eval_set,
         score,
@@ -312,8 +312,9 @@ def _evaluate_all(*, as_json: bool) -> None:
     candidates = fusion_candidates()
     if not any(c.name == shipped_fusion.name for c in candidates):
         candidates.append(shipped_fusion)
-    chosen = choose_fusion(runs, candidates)
-    held = leave_one_set_out(runs, candidates)
+    scores = ndcg_table(runs, candidates)  # every (set, fusion) scored once
+    chosen = choose_fusion(runs, candidates, table=scores)
+    held = leave_one_set_out(runs, candidates, table=scores)
     per_set: list[dict[str, Any]] = []
     for run in runs:
         shipped = score(run.questions, run.found, fusion=shipped_fusion, min_score=uncalibrated)
@@ -333,7 +334,7 @@ def _evaluate_all(*, as_json: bool) -> None:
                     "shipped": json.loads(p["shipped"].model_dump_json(exclude={"misses"})),
                     "fixed_0.3": p["before"].metrics("hybrid").model_dump(),
                     "calibration": p["calibration"].model_dump(),
-                    "candidates": {c.name: hybrid_ndcg(p["run"], c) for c in candidates},
+                    "candidates": {c.name: scores[(p["run"].name, c.name)] for c in candidates},
                 }
                 for p in per_set
             ],
@@ -375,7 +376,7 @@ def _evaluate_all(*, as_json: bool) -> None:
     for run in runs:
         cand.add_column(run.name, justify="right")
     cand.add_column("mean", justify="right")
-    rows = [(c, [hybrid_ndcg(r, c) for r in runs]) for c in candidates]
+    rows = [(c, [scores[(r.name, c.name)] for r in runs]) for c in candidates]
     rows.sort(key=lambda x: -sum(x[1]))
     shown = rows[:12] + [r for r in rows[12:] if r[0].signal == "none" or r[0].name == shipped_fusion.name]
     for c, values in shown:
