@@ -162,6 +162,8 @@ def search(
         return
     if response.low_confidence:
         console.print("[yellow]low confidence: the knowledge base may not answer this[/]")
+    if response.language_fallback:
+        console.print(f"[yellow]nothing in '{response.query_language}' answers this: passages in other languages[/]")
     for n, r in enumerate(response.results, start=1):
         console.print(f"[bold]{n}. {r.heading}[/]  [dim]score {r.score:.3f}[/]\n   [blue]{r.citation_url}[/]")
         snippet = " ".join(r.text.split())
