@@ -49,6 +49,10 @@ def _embedder(settings: Settings) -> Any:
             api_key=key,
             timeout_seconds=settings.llm_timeout_seconds,
         )
+    if settings.embedder == "e5":
+        from knowledge.embedders_e5 import E5Embedder
+
+        return E5Embedder()
     return MiniLMEmbedder()
 
 

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     llm_fallback_model: str | None = None
     llm_timeout_seconds: float = 30.0
 
-    embedder: str = Field("minilm", description="'minilm' (offline, bundled) or 'openai'.")
+    embedder: str = Field(
+        "minilm", description="'minilm' (offline, bundled, English), 'e5' (offline, multilingual extra) or 'openai'."
+    )
     openai_embedding_model: str = "text-embedding-3-small"
 
     chroma_host: str | None = Field(None, description="Chroma server host; unset means embedded PersistentClient.")

@@ -7,6 +7,7 @@ compared on exactly the same retrieved material.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,9 +16,19 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
+from knowledge.embedders import Embedder
 from knowledge.errors import EvalSetError
 from knowledge.models import VIEWER_AUDIENCES, SearchFilters, SearchMode, Viewer
-from knowledge.retrieval import DEFAULT_BM25_WEIGHT, DEFAULT_MIN_SCORE, Candidates, confidence_threshold, gather
+from knowledge.retrieval import (
+    DEFAULT_FUSION,
+    DEFAULT_MIN_SCORE,
+    Candidates,
+    DenseScale,
+    Fusion,
+    confidence_threshold,
+    fusion_for,
+    gather,
+)
 from knowledge.store import KnowledgeStore
 
 MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
@@ -54,7 +65,7 @@ class EvalReport(BaseModel):
     questions: int
     answerable: int
     no_answer: int
-    bm25_weight: float
+    fusion: str
     min_score: float
     modes: list[ModeMetrics]
     no_answer_detection: float = Field(description="Share of no-answer questions flagged low-confidence.")
@@ -120,9 +131,21 @@ def check_gold(questions: Sequence[LabelledQuestion], store: KnowledgeStore, pat
                 raise EvalSetError(f"{path}: question {q.id}: gold section {g!r} is not in the index")
 
 
-def _sections(found: Candidates, mode: SearchMode, weight: float, k: int) -> list[str]:
+def fixed(weight: float, dense_scale: DenseScale = "raw") -> Fusion:
+    """A fusion with one BM25 weight for every query."""
+    suffix = " minmax" if dense_scale == "minmax" else ""
+    return Fusion(
+        name=f"fixed {weight:g}{suffix}",
+        plain_weight=weight,
+        signal_weight=weight,
+        signal="none",
+        dense_scale=dense_scale,
+    )
+
+
+def _sections(found: Candidates, mode: SearchMode, weight: float, k: int, scale: DenseScale = "raw") -> list[str]:
     keys: list[str] = []
-    for cid, _ in found.ranking(mode, bm25_weight=weight):
+    for cid, _ in found.ranking(mode, bm25_weight=weight, dense_scale=scale):
         key = section_key(found.rows[cid][1])
         if key not in keys:
             keys.append(key)
@@ -171,32 +194,42 @@ def score(
     questions: Sequence[LabelledQuestion],
     found: Sequence[Candidates],
     *,
-    bm25_weight: float = DEFAULT_BM25_WEIGHT,
+    fusion: Fusion = DEFAULT_FUSION,
+    bm25_weight: float | None = None,
     min_score: float = DEFAULT_MIN_SCORE,
+    confidences: Sequence[float] | None = None,
 ) -> EvalReport:
-    """Metrics of every mode for one BM25 weight and one confidence threshold."""
+    """Metrics of every mode for one fusion (or one fixed BM25 weight) and one confidence threshold.
+
+    `confidences` replaces the per-question confidence (e.g. a calibrated one); by default the retriever's own.
+    """
+    if bm25_weight is not None:
+        fusion = fixed(bm25_weight)
+    weights = [fusion.weight(f.signals) for f in found]
     modes = []
     for mode in MODES:
         ranked = [
-            (_sections(f, mode, bm25_weight, 10), set(q.gold))
-            for q, f in zip(questions, found, strict=True)
+            (_sections(f, mode, w, 10, fusion.dense_scale), set(q.gold))
+            for q, f, w in zip(questions, found, weights, strict=True)
             if q.answerable
         ]
         modes.append(_metrics(mode, ranked))
-    low = [(f.confidence(bm25_weight=bm25_weight) or 0.0) < min_score for f in found]
+    if confidences is None:
+        confidences = question_confidences(found, fusion=fusion)
+    low = [c < min_score for c in confidences]
     no_answer = [lo for q, lo in zip(questions, low, strict=True) if not q.answerable]
     answerable = [lo for q, lo in zip(questions, low, strict=True) if q.answerable]
     misses = []
-    for q, f in zip(questions, found, strict=True):
+    for q, f, w in zip(questions, found, weights, strict=True):
         if q.answerable:
-            top = _sections(f, "hybrid", bm25_weight, 5)
+            top = _sections(f, "hybrid", w, 5, fusion.dense_scale)
             if not set(top) & set(q.gold):
                 misses.append({"id": q.id, "q": q.q, "gold": q.gold, "top": top[:3]})
     return EvalReport(
         questions=len(questions),
         answerable=len(answerable),
         no_answer=len(no_answer),
-        bm25_weight=bm25_weight,
+        fusion=fusion.name,
         min_score=min_score,
         modes=modes,
         no_answer_detection=sum(no_answer) / len(no_answer) if no_answer else 0.0,
@@ -210,7 +243,8 @@ def evaluate(
     *,
     store: KnowledgeStore,
     viewer: Viewer = "agent",
-    bm25_weight: float = DEFAULT_BM25_WEIGHT,
+    fusion: Fusion | None = None,
+    bm25_weight: float | None = None,
     min_score: float | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> EvalReport:
@@ -219,4 +253,179 @@ def evaluate(
     check_gold(questions, store, path)
     found = gather_all(questions, store=store, viewer=viewer, progress=progress)
     threshold = confidence_threshold(store) if min_score is None else min_score
-    return score(questions, found, bm25_weight=bm25_weight, min_score=threshold)
+    return score(questions, found, fusion=fusion or fusion_for(store), bm25_weight=bm25_weight, min_score=threshold)
+
+
+# -- confidence calibration -------------------------------------------------------------------------------
+
+#: Most answerable questions a calibrated threshold may flag low-confidence.
+MAX_FALSE_FLAGS = 0.05
+
+
+def question_confidences(found: Sequence[Candidates], *, fusion: Fusion = DEFAULT_FUSION) -> list[float]:
+    """Each question's confidence under a fusion (what `search` compares with the threshold)."""
+    return [f.confidence(bm25_weight=fusion.weight(f.signals), dense_scale=fusion.dense_scale) or 0.0 for f in found]
+
+
+def calibrate_threshold(
+    questions: Sequence[LabelledQuestion], confidences: Sequence[float], *, max_false: float = MAX_FALSE_FLAGS
+) -> float:
+    """The highest threshold that flags at most `max_false` of the answerable questions.
+
+    Flagging is `confidence < threshold`, so the threshold sits just below the answerable confidence that
+    `max_false` of them fall under; no-answer questions only matter through what is left for them.
+    """
+    answerable = sorted(c for q, c in zip(questions, confidences, strict=True) if q.answerable)
+    if not answerable:
+        raise EvalSetError("cannot calibrate: the question set has no answerable question")
+    allowed = math.floor(max_false * len(answerable))
+    return round(answerable[allowed] - 1e-6, 6)
+
+
+class CalibrationReport(BaseModel):
+    """No-answer detection with a threshold fitted on other questions of the same index (k-fold)."""
+
+    threshold: float = Field(description="Fitted on every question (what `--calibrate` stores in the index).")
+    folds: int
+    no_answer_detection: float
+    false_low_confidence: float
+
+
+def cross_validate_threshold(
+    questions: Sequence[LabelledQuestion], confidences: Sequence[float], *, folds: int = 5
+) -> CalibrationReport:
+    """Fit the threshold on k−1 folds and flag the held-out fold, for every fold: figures not tuned on themselves."""
+    flagged = [False] * len(questions)
+    for fold in range(folds):
+        train = [i for i in range(len(questions)) if i % folds != fold]
+        threshold = calibrate_threshold([questions[i] for i in train], [confidences[i] for i in train])
+        for i in range(fold, len(questions), folds):
+            flagged[i] = confidences[i] < threshold
+    no_answer = [fl for q, fl in zip(questions, flagged, strict=True) if not q.answerable]
+    answerable = [fl for q, fl in zip(questions, flagged, strict=True) if q.answerable]
+    return CalibrationReport(
+        threshold=calibrate_threshold(questions, confidences),
+        folds=folds,
+        no_answer_detection=sum(no_answer) / len(no_answer) if no_answer else 0.0,
+        false_low_confidence=sum(answerable) / len(answerable) if answerable else 0.0,
+    )
+
+
+# -- several help centers ---------------------------------------------------------------------------------
+
+
+class SetRun(BaseModel):
+    """One evaluation help center indexed and its questions' candidates gathered."""
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    name: str
+    questions: list[LabelledQuestion]
+    found: list[Any]
+    chunks: int
+    recall_goal: bool = True
+
+
+def fusion_candidates() -> list[Fusion]:
+    """The fusions `kb eval --all` compares: fixed weights, and query-aware pairs (plain, with a signal)."""
+    out = [fixed(w) for w in (0.05, 0.1, 0.2, 0.3)]
+    out += [fixed(w, "minmax") for w in (0.1, 0.2, 0.3, 0.4)]
+    for signal, plain, high, scale in itertools.product(
+        ("ids", "ids+rare"), (0.0, 0.05, 0.1, 0.15, 0.2, 0.3), (0.2, 0.3, 0.4, 0.5, 0.6), ("raw", "minmax")
+    ):
+        if high > plain:
+            suffix = " minmax" if scale == "minmax" else ""
+            out.append(
+                Fusion(
+                    name=f"{signal} {plain:g}/{high:g}{suffix}",
+                    plain_weight=plain,
+                    signal_weight=high,
+                    signal=signal,
+                    dense_scale=scale,
+                )
+            )
+    return out
+
+
+def hybrid_ndcg(run: SetRun, fusion: Fusion) -> float:
+    """Hybrid nDCG@10 of a fusion on one help center."""
+    return score(run.questions, run.found, fusion=fusion).metrics("hybrid").ndcg_at_10
+
+
+NdcgTable = dict[tuple[str, str], float]
+
+
+def ndcg_table(runs: Sequence[SetRun], candidates: Sequence[Fusion]) -> NdcgTable:
+    """Hybrid nDCG@10 of every candidate on every help center, keyed (set name, fusion name)."""
+    return {(r.name, c.name): hybrid_ndcg(r, c) for r in runs for c in candidates}
+
+
+def choose_fusion(
+    runs: Sequence[SetRun], candidates: Sequence[Fusion], *, table: NdcgTable | None = None, tie: float = 0.002
+) -> Fusion:
+    """The candidate with the best mean hybrid nDCG@10 over these help centers.
+
+    Within `tie` of the best, the smaller plain-language weight wins: on a public FAQ set (docs/knowledge.md)
+    BM25 noise hurt plain questions, and our sets, written with many codes, cannot show that.
+    """
+    table = table if table is not None else ndcg_table(runs, candidates)
+    means = {c.name: sum(table[(r.name, c.name)] for r in runs) / len(runs) for c in candidates}
+    best = max(means.values())
+    close = [c for c in candidates if means[c.name] >= best - tie]
+    return min(close, key=lambda c: (c.plain_weight, -means[c.name]))
+
+
+class HeldOut(BaseModel):
+    """Leave-one-set-out: the fusion chosen without a help center, and how it does on that help center."""
+
+    held_out: str
+    chosen: str
+    ndcg_at_10: float
+    dense_ndcg_at_10: float
+    bm25_ndcg_at_10: float
+
+
+def leave_one_set_out(
+    runs: Sequence[SetRun], candidates: Sequence[Fusion], *, table: NdcgTable | None = None
+) -> list[HeldOut]:
+    """For each help center, choose on the others and score on it."""
+    table = table if table is not None else ndcg_table(runs, candidates)
+    out = []
+    for run in runs:
+        chosen = choose_fusion([r for r in runs if r is not run], candidates, table=table)
+        report = score(run.questions, run.found, fusion=chosen)
+        out.append(
+            HeldOut(
+                held_out=run.name,
+                chosen=chosen.name,
+                ndcg_at_10=report.metrics("hybrid").ndcg_at_10,
+                dense_ndcg_at_10=report.metrics("dense").ndcg_at_10,
+                bm25_ndcg_at_10=report.metrics("bm25").ndcg_at_10,
+            )
+        )
+    return out
+
+
+def run_eval_set(
+    name: str,
+    articles: Path,
+    questions_path: Path,
+    *,
+    embedder: Embedder,
+    workdir: Path,
+    recall_goal: bool = True,
+    viewer: Viewer = "agent",
+) -> SetRun:
+    """Index a help center into a fresh index under `workdir` and gather every question's candidates."""
+    from knowledge.service import ingest
+    from knowledge.store import open_store
+
+    store = open_store(path=workdir / name / "chroma", embedder=embedder, name=f"eval-{name}")
+    report = ingest([articles], store=store)
+    failed = [o for o in report.outcomes if o.status == "failed"]
+    if failed:
+        raise EvalSetError(f"{articles}: {failed[0].source}: {failed[0].error}")
+    questions = load_questions(questions_path)
+    check_gold(questions, store, questions_path)
+    found = gather_all(questions, store=store, viewer=viewer)
+    return SetRun(name=name, questions=questions, found=found, chunks=store.count(), recall_goal=recall_goal)

@@ -45,7 +45,7 @@ class ParsedDocument(BaseModel):
     kind: DocumentKind
     title: str
     url: str | None = Field(None, description="Public URL used for citations, when known.")
-    language: str = "en"
+    language: str | None = Field(None, description="Declared language code; None: detected at ingest.")
     updated: datetime | None = None
     audience: Audience = "everyone"
     plans: list[str] = Field(default_factory=list, description="Empty means: applies to every plan.")
@@ -118,6 +118,14 @@ class SearchResponse(BaseModel):
     low_confidence: bool = Field(description="True when no passage is a confident match: say so or escalate.")
     confidence: float | None = Field(None, description="Best cosine + term-coverage bonus (see retrieval.py).")
     best_dense_score: float | None = None
+    bm25_weight: float | None = Field(None, description="BM25 share used for this query (hybrid mode).")
+    identifiers: list[str] = Field(default_factory=list, description="Identifier words of the query the index holds.")
+    query_language: str | None = Field(None, description="Detected language of the query (None: not clear).")
+    language_fallback: bool = Field(
+        False,
+        description="The index has no confident answer in the query's language: the results are in another "
+        "language (say so in the reply).",
+    )
 
 
 DocumentStatus = Literal["added", "changed", "unchanged", "removed", "failed"]

@@ -117,7 +117,8 @@ def _meta_fields(meta: dict[str, Any], source: str, default_audience: Audience) 
         "plans": sorted({p.strip().lower() for p in plans}),
         "topic": topic,
         "url": url,
-        "language": str(meta.get("language") or meta.get("lang") or "en").lower(),
+        # Undeclared: detected from the text at ingest (knowledge/language.py).
+        "language": str(meta.get("language") or meta.get("lang") or "").lower() or None,
         "updated": _as_datetime(meta.get("updated"), source),
         # Free metadata must survive JSON/Chroma round trips: keep scalars and lists of scalars as text.
         "metadata": {k: v if isinstance(v, str | int | float | bool) else str(v) for k, v in extra.items()},
@@ -238,7 +239,7 @@ def parse_html(
     tree = HTMLParser(html)
     title_node = tree.css_first("title")
     html_node = tree.css_first("html")
-    language = (html_node.attributes.get("lang") if html_node else None) or "en"
+    language = (html_node.attributes.get("lang") if html_node else None) or ""
     for meta in tree.css("meta"):
         prop = meta.attributes.get("property") or meta.attributes.get("name") or ""
         if prop in ("article:modified_time", "last-modified", "dcterms.modified") and meta.attributes.get("content"):
@@ -317,7 +318,7 @@ def parse_html(
         kind="html",
         title=title or Path(source).stem,
         url=url,
-        language=language.split("-")[0].lower(),
+        language=language.split("-")[0].lower() or None,
         updated=updated,
         audience=default_audience,
         sections=sections,

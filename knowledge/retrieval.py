@@ -1,8 +1,10 @@
 """Hybrid retrieval: dense (Chroma, cosine) + BM25 (bm25s, Snowball English stems), fused by a weighted mix.
 
-fused = (1 - w) · cosine + w · bm25 / max_bm25(query). Dense carries the meaning; the small BM25 share w pulls
-up exact tokens (order numbers, SKUs, error codes, plan names). Rank fusion with equal weights was worse than
-dense alone on a FAQ set, so we mix scores; w was tuned on knowledge/demo/questions.yaml (docs/knowledge.md).
+fused = (1 - w) · cosine + w · bm25 / max_bm25(query). Dense carries the meaning; BM25 pulls up exact tokens
+(order numbers, SKUs, error codes). The weight w is query-aware (`Fusion`): high when the query carries an
+identifier the index knows, low for a plain-language question, where BM25 mostly adds noise. The two weights
+were chosen across several evaluation help centers with leave-one-set-out checks (`kb eval --all`,
+docs/knowledge.md), never on one set. Rank fusion with equal weights was worse than dense alone on a FAQ set.
 
 Confidence = best cosine + 0.25 × query-term coverage (the share of the query's stemmed terms found in the best
 of the top 3 passages). Raw BM25 scores are not used: they scale with the corpus (IDF) and the normalized ones
@@ -13,10 +15,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from knowledge.models import (
     VIEWER_AUDIENCES,
@@ -28,7 +32,7 @@ from knowledge.models import (
 )
 from knowledge.store import ChunkSnapshot, KnowledgeStore
 
-#: BM25 share of the fused score (tuned on the demo question set; see docs/knowledge.md).
+#: The fixed BM25 share shipped before the query-aware fusion (kept as a comparison candidate in `kb eval`).
 DEFAULT_BM25_WEIGHT = 0.3
 #: Below this confidence the response is flagged low-confidence (MiniLM, tuned on the demo set).
 DEFAULT_MIN_SCORE = 0.59
@@ -118,6 +122,69 @@ class _Tokenizer:
 
 _TOKENIZER: _Tokenizer | None = None
 
+# Identifier-shaped words of the raw query: a digit together with letters or separators, or a long number
+# (W2378156, PAY-51, E3, RO-STV-2210, 3.2.11, #20417, 1Z12345E0205271688). Short plain numbers ("2 days",
+# "$25") are not identifiers.
+_WORD = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
+
+
+def identifier_words(query: str) -> list[str]:
+    """Words of the query shaped like codes, order numbers, SKUs or versions."""
+    out = []
+    for match in _WORD.finditer(query):
+        word = match.group(0)
+        digits = sum(c.isdigit() for c in word)
+        if not digits:
+            continue
+        if (digits < len(word) and any(c.isalpha() for c in word)) or any(c in "-_." for c in word) or digits >= 4:
+            out.append(word)
+    return out
+
+
+#: An identifier counts as a signal only if it occurs in at most this share of the chunks.
+IDENTIFIER_SHARE = 0.05
+
+
+DenseScale = Literal["raw", "minmax"]
+
+
+class QuerySignals(BaseModel):
+    """What in a query makes exact matching worth more than usual."""
+
+    identifiers: list[str] = Field(default_factory=list, description="Identifier words the index contains.")
+    rare_terms: list[str] = Field(default_factory=list, description="Query terms found in very few chunks.")
+
+
+class Fusion(BaseModel):
+    """How much BM25 counts for a query: `signal_weight` if the query carries a signal, else `plain_weight`.
+
+    `signal`: 'none' (a fixed weight), 'ids' (identifier words the index contains), or 'ids+rare' (also terms
+    that occur in at most `rare_share` of the chunks).
+    """
+
+    name: str
+    plain_weight: float = Field(ge=0, le=1)
+    dense_scale: DenseScale = "raw"
+    signal_weight: float = Field(ge=0, le=1)
+    signal: Literal["none", "ids", "ids+rare"] = "ids"
+    rare_share: float = 0.01
+
+    def weight(self, signals: QuerySignals) -> float:
+        """BM25 share of the fused score for a query with these signals."""
+        if self.signal == "none":
+            return self.plain_weight
+        if signals.identifiers or (self.signal == "ids+rare" and signals.rare_terms):
+            return self.signal_weight
+        return self.plain_weight
+
+
+#: Chosen by `kb eval --all` across the bundled evaluation help centers (docs/knowledge.md).
+DEFAULT_FUSION = Fusion(name="ids 0.1/0.5", plain_weight=0.1, signal_weight=0.5, signal="ids")
+#: The fusion used before: one BM25 weight for every query.
+FIXED_FUSION = Fusion(
+    name="fixed 0.3", plain_weight=DEFAULT_BM25_WEIGHT, signal_weight=DEFAULT_BM25_WEIGHT, signal="none"
+)
+
 
 def _shared_tokenizer() -> _Tokenizer:
     global _TOKENIZER
@@ -138,6 +205,8 @@ class LexicalIndex:
         self.texts = self.snapshot.texts
         self.metas = self.snapshot.metas
         corpus = [self.tokenize(_indexed_text(text, meta)) for text, meta in zip(self.texts, self.metas, strict=True)]
+        #: In how many chunks each token occurs (for rare-term and identifier signals).
+        self.df: Counter[str] = Counter(t for doc in corpus for t in set(doc))
         self.bm25 = bm25s.BM25()
         if corpus:
             self.bm25.index(corpus, show_progress=False)
@@ -153,14 +222,25 @@ class LexicalIndex:
         ranked = sorted(((int(i), float(scores[i])) for i in top if scores[i] > 0), key=lambda x: -x[1])
         return ranked[:k]
 
+    def signals(self, query: str, *, rare_share: float = 0.01) -> QuerySignals:
+        """Identifier words of the query that the index contains, and its terms found in very few chunks."""
+        # An identifier on every page (the product's model number in a manual) singles nothing out.
+        distinctive = max(2, int(IDENTIFIER_SHARE * len(self.ids)))
+        ids = [
+            w for w in identifier_words(query) if any(0 < self.df.get(t, 0) <= distinctive for t in self.tokenize(w))
+        ]
+        limit = max(1, int(rare_share * len(self.ids)))
+        rare = sorted({t for t in self.tokenize(query) if 0 < self.df.get(t, 0) <= limit})
+        return QuerySignals(identifiers=ids, rare_terms=rare)
+
 
 def _indexed_text(text: str, meta: dict[str, Any]) -> str:
     return " ".join(json.loads(meta.get("heading_path", "[]"))) + "\n" + text
 
 
-def lexical_index(store: KnowledgeStore) -> LexicalIndex:
-    """The store's BM25 index, rebuilt only when the index changed since the last build."""
-    snap = store.snapshot()
+def lexical_index(store: KnowledgeStore, snapshot: ChunkSnapshot | None = None) -> LexicalIndex:
+    """The store's BM25 index, rebuilt only when the index changed since the last build (or `snapshot`'s)."""
+    snap = snapshot if snapshot is not None else store.snapshot()
     index = store._lexical
     if index is None or index.snapshot is not snap:
         index = LexicalIndex(snap)
@@ -215,6 +295,7 @@ class Candidates:
         self.rows: dict[str, tuple[str, dict[str, Any]]] = {}
         self.query_tokens = query_tokens or set()
         self.tokenize = tokenize
+        self.signals = QuerySignals()
 
     def coverage(self, chunk_id: str) -> float:
         """Share of the query's terms that occur in this chunk (heading path included)."""
@@ -223,16 +304,18 @@ class Candidates:
         text, meta = self.rows[chunk_id]
         return len(self.query_tokens & set(self.tokenize(_indexed_text(text, meta)))) / len(self.query_tokens)
 
-    def confidence(self, *, bm25_weight: float) -> float | None:
+    def confidence(self, *, bm25_weight: float, dense_scale: DenseScale = "raw") -> float | None:
         """Best cosine plus a bonus for query terms present in the top passages (None without dense scores)."""
         if not self.dense:
             return None
-        top = self.ranking("hybrid", bm25_weight=bm25_weight)[:3]
+        top = self.ranking("hybrid", bm25_weight=bm25_weight, dense_scale=dense_scale)[:3]
         bonus = max((self.coverage(cid) for cid, _ in top), default=0.0)
         return max(self.dense.values()) + COVERAGE_WEIGHT * bonus
 
-    def ranking(self, mode: SearchMode, *, bm25_weight: float) -> list[tuple[str, float]]:
-        """(chunk id, score) best first."""
+    def ranking(
+        self, mode: SearchMode, *, bm25_weight: float, dense_scale: DenseScale = "raw"
+    ) -> list[tuple[str, float]]:
+        """(chunk id, score) best first; `dense_scale` 'minmax' stretches this query's cosines to 0…1 first."""
         if mode == "dense":
             return sorted(self.dense.items(), key=lambda x: -x[1])
         if mode == "bm25":
@@ -240,8 +323,13 @@ class Candidates:
         top_bm25 = max(self.bm25.values(), default=0.0) or 1.0
         # A chunk only BM25 found gets the weakest dense score seen (its cosine is at most that).
         floor = min(self.dense.values(), default=0.0)
+        low, span = 0.0, 1.0
+        if dense_scale == "minmax" and self.dense:
+            # Embedders whose cosines sit in a narrow band (e5: 0.75–0.9) would otherwise let BM25 decide.
+            low, span = floor, (max(self.dense.values()) - floor) or 1.0
         fused = {
-            cid: (1 - bm25_weight) * self.dense.get(cid, floor) + bm25_weight * self.bm25.get(cid, 0.0) / top_bm25
+            cid: (1 - bm25_weight) * (self.dense.get(cid, floor) - low) / span
+            + bm25_weight * self.bm25.get(cid, 0.0) / top_bm25
             for cid in self.dense.keys() | self.bm25.keys()
         }
         return sorted(fused.items(), key=lambda x: (-x[1], x[0]))
@@ -255,19 +343,21 @@ def gather(
     candidates: int = DEFAULT_CANDIDATES,
     dense: bool = True,
     lexical: bool = True,
+    snapshot: ChunkSnapshot | None = None,
 ) -> Candidates:
-    """Run the dense and/or BM25 retrievers under the same hard filters."""
+    """Run the dense and/or BM25 retrievers under the same hard filters (on `snapshot` when given)."""
     tokenize = _shared_tokenizer()
     found = Candidates(set(tokenize(query)), tokenize)
     # One snapshot for both retrievers: one revision check per search, and both see the same chunks.
-    index = lexical_index(store) if lexical else None
+    index = lexical_index(store, snapshot) if lexical else None
     if dense:
         vector = store.embedder.embed_query(query)
-        snap = index.snapshot if index is not None else None
+        snap = index.snapshot if index is not None else snapshot
         for cid, sim, text, meta in store.dense_query(vector, filters=filters, k=candidates, snapshot=snap):
             found.dense[cid] = sim
             found.rows[cid] = (text, meta)
     if index is not None:
+        found.signals = index.signals(query)
         for row, score in index.query(query, filters=filters, k=candidates):
             cid = index.ids[row]
             found.bm25[cid] = score
@@ -283,42 +373,128 @@ def search(
     filters: SearchFilters | None = None,
     k: int = 5,
     mode: SearchMode = "hybrid",
-    bm25_weight: float = DEFAULT_BM25_WEIGHT,
+    bm25_weight: float | None = None,
+    fusion: Fusion | None = None,
     min_score: float | None = None,
 ) -> SearchResponse:
     """Top-k passages a `viewer` may see ('visitor' by default: public content only), with citations.
 
     `filters` overrides `viewer` when given (e.g. `SearchFilters.for_viewer("customer", plan="pro")`).
+    `bm25_weight` fixes the BM25 share; otherwise `fusion` (default: the embedder's, `fusion_for`) picks it from
+    the query.
     """
+    fusion = fusion or fusion_for(store)
     filters = filters or SearchFilters(audiences=VIEWER_AUDIENCES[viewer])
-    found = gather(
-        query,
-        store=store,
-        filters=filters,
-        candidates=max(k * 4, DEFAULT_CANDIDATES),
-        dense=mode != "bm25",
-        lexical=mode != "dense",
-    )
+    # One revision check per search: this snapshot serves the language choice, both retrievers and every pass.
+    snap = store.snapshot()
     if min_score is None:
-        min_score = confidence_threshold(store)
-    return respond(query, found, mode=mode, k=k, bm25_weight=bm25_weight, min_score=min_score)
+        min_score = confidence_threshold(store, refresh=False)
+
+    def run(active: SearchFilters, top: int = k) -> SearchResponse:
+        found = gather(
+            query,
+            store=store,
+            filters=active,
+            candidates=max(top * 4, DEFAULT_CANDIDATES),
+            dense=mode != "bm25",
+            lexical=mode != "dense",
+            snapshot=snap,
+        )
+        weight = fusion.weight(found.signals) if bm25_weight is None else bm25_weight
+        return respond(
+            query,
+            found,
+            mode=mode,
+            k=top,
+            bm25_weight=weight,
+            min_score=float(min_score),
+            dense_scale=fusion.dense_scale,
+        )
+
+    if filters.language is not None:
+        return run(filters)  # the caller chose the language
+    languages = snap.languages
+    from knowledge.language import query_language
+
+    asked = query_language(query, languages=languages) if languages else None
+    if asked is None or languages == {asked}:
+        return run(filters)
+    if asked not in languages:
+        response = run(filters)
+        return response.model_copy(update={"query_language": asked, "language_fallback": bool(response.results)})
+    return _prefer_language(asked, run(filters.model_copy(update={"language": asked})), run(filters, 2 * k), store, k)
 
 
-def confidence_threshold(store: KnowledgeStore) -> float:
-    """The embedder's own low-confidence threshold when it declares one (cosines differ between models)."""
+#: Cross-lingual cosines run lower than same-language ones for the same content (multilingual-e5: a Spanish
+#: question scored 0.878 with the Spanish page and 0.827 with its English original). Passages in another
+#: language get this bonus when deciding whether the question's own language answers it (measured on one small
+#: mixed help center; a value for the e5 embedder, see docs/knowledge.md).
+CROSS_LINGUAL_GAP = 0.03
+
+
+def _prefer_language(
+    asked: str, preferred: SearchResponse, overall: SearchResponse, store: KnowledgeStore, k: int
+) -> SearchResponse:
+    """Passages in the question's language when they answer it as well as any other; else the others, flagged."""
+    gap = float(getattr(store.embedder, "cross_lingual_gap", CROSS_LINGUAL_GAP))
+    others = [r for r in overall.results if r.language != asked]
+    best_other = max((r.dense_score for r in others if r.dense_score is not None), default=None)
+    best_own = preferred.best_dense_score
+    own_answers = bool(preferred.results) and not preferred.low_confidence
+    if own_answers and (best_other is None or best_own is None or best_own >= best_other + gap):
+        return preferred.model_copy(update={"query_language": asked})
+    if not others:
+        return preferred.model_copy(update={"query_language": asked})
+    # The question's language has no (better) answer: the other languages' passages, and the reply says so.
+    return overall.model_copy(
+        update={
+            "results": others[:k],
+            "query_language": asked,
+            "language_fallback": True,
+            "low_confidence": overall.low_confidence and preferred.low_confidence,
+        }
+    )
+
+
+def fusion_for(store: KnowledgeStore) -> Fusion:
+    """The embedder's own fusion when it declares one (cosine scales differ between models), else the default."""
+    fusion = getattr(store.embedder, "fusion", None)
+    return fusion if isinstance(fusion, Fusion) else DEFAULT_FUSION
+
+
+def confidence_threshold(store: KnowledgeStore, *, refresh: bool = True) -> float:
+    """The index's calibrated low-confidence threshold, else the embedder's own (cosines differ between models).
+
+    `refresh=False` uses the value seen at the store's last revision check (the caller just made one).
+    """
+    calibrated = store.calibrated_threshold(refresh=refresh)
+    if calibrated is not None:
+        return calibrated
+    return embedder_threshold(store)
+
+
+def embedder_threshold(store: KnowledgeStore) -> float:
+    """The embedder's uncalibrated starting threshold (DEFAULT_MIN_SCORE when it declares none)."""
     return float(getattr(store.embedder, "confidence_threshold", DEFAULT_MIN_SCORE))
 
 
 def respond(
-    query: str, found: Candidates, *, mode: SearchMode, k: int, bm25_weight: float, min_score: float
+    query: str,
+    found: Candidates,
+    *,
+    mode: SearchMode,
+    k: int,
+    bm25_weight: float,
+    min_score: float,
+    dense_scale: DenseScale = "raw",
 ) -> SearchResponse:
     """Turn gathered candidates into a ranked, flagged response."""
-    ranked = found.ranking(mode, bm25_weight=bm25_weight)[:k]
+    ranked = found.ranking(mode, bm25_weight=bm25_weight, dense_scale=dense_scale)[:k]
     results = [
         _result(cid, *found.rows[cid], score, found.dense.get(cid), found.bm25.get(cid)) for cid, score in ranked
     ]
     best_dense = max(found.dense.values(), default=None)
-    confidence = found.confidence(bm25_weight=bm25_weight)
+    confidence = found.confidence(bm25_weight=bm25_weight, dense_scale=dense_scale)
     if confidence is None:
         # BM25 only: no calibrated score; require most query terms in the top passage.
         low = not results or found.coverage(results[0].chunk_id) < 0.5
@@ -331,4 +507,6 @@ def respond(
         low_confidence=low,
         confidence=None if confidence is None else round(confidence, 6),
         best_dense_score=None if best_dense is None else round(best_dense, 6),
+        bm25_weight=bm25_weight if mode == "hybrid" else None,
+        identifiers=found.signals.identifiers,
     )

@@ -182,6 +182,8 @@ def ingest(
         if known is not None and known.content_hash == parsed.content_hash:
             record(DocumentOutcome(source=parsed.source, status="unchanged", chunks=known.chunks))
             continue
+        if parsed.language is None:
+            parsed = parsed.model_copy(update={"language": _detect_language(parsed)})
         chunks = chunk_document(parsed, count=count_tokens, config=chunk_config)
         pending.append((parsed, chunks, "added" if known is None else "changed"))
         if sum(len(c) for _, c, _ in pending) >= batch_chunks:
@@ -197,6 +199,12 @@ def ingest(
                 record(DocumentOutcome(source=known.source, status="removed", chunks=known.chunks))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _detect_language(doc: ParsedDocument) -> str:
+    from knowledge.language import document_language
+
+    return document_language(doc.title + "\n" + "\n".join(s.text for s in doc.sections))
 
 
 def _is_gone(report: IngestReport, source: str) -> bool:

@@ -44,7 +44,7 @@ def chunk_metadata(doc: ParsedDocument, chunk: Chunk) -> dict[str, Any]:
         "anchor": chunk.anchor,
         "audience": doc.audience,
         "plans": doc.plans or [ALL_PLANS],
-        "language": doc.language,
+        "language": doc.language or "en",
         "source": doc.source,
         "kind": doc.kind,
     }
@@ -80,6 +80,14 @@ def matches(meta: dict[str, Any], filters: SearchFilters) -> bool:
     return not (filters.language and meta.get("language") != filters.language.lower())
 
 
+#: Collection metadata key of the per-index calibrated low-confidence threshold.
+CALIBRATION_KEY = "confidence_threshold"
+
+
+def _as_threshold(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 class ChunkSnapshot:
     """Every chunk's id, text and metadata at one revision of the index (rows in Chroma's order)."""
 
@@ -91,6 +99,8 @@ class ChunkSnapshot:
         self.row = {cid: n for n, cid in enumerate(self.ids)}
         self._masks: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
+        #: Languages of the chunks (documents' declared or detected language).
+        self.languages = frozenset(str(m.get("language") or "en") for m in self.metas)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -130,6 +140,7 @@ class KnowledgeStore:
         self._snapshot: ChunkSnapshot | None = None
         self._revision: str | None = None
         self._revision_at = 0.0
+        self._calibrated: float | None = None
         self._snapshot_lock = threading.Lock()
         self._open_collections()
 
@@ -182,9 +193,29 @@ class KnowledgeStore:
         now = time.monotonic()
         if self._revision is None or now - self._revision_at >= self.refresh_seconds:
             collection = self.client.get_collection(f"{self.name}-chunks", embedding_function=None)
-            self._revision = str((collection.metadata or {}).get("revision", ""))
+            meta = collection.metadata or {}
+            self._revision = str(meta.get("revision", ""))
+            self._calibrated = _as_threshold(meta.get(CALIBRATION_KEY))
             self._revision_at = now
         return self._revision
+
+    def calibrated_threshold(self, *, refresh: bool = True) -> float | None:
+        """The low-confidence threshold calibrated for this index (`kb eval --calibrate`), if any.
+
+        `refresh=False`: as of the last revision check (no Chroma read).
+        """
+        if refresh or self._revision is None:
+            self.revision()
+        return self._calibrated
+
+    def set_calibrated_threshold(self, threshold: float) -> None:
+        """Store this index's low-confidence threshold in the index itself (seen by every process using it)."""
+        meta = dict(self.chunks.metadata or {})
+        meta[CALIBRATION_KEY] = float(threshold)
+        meta["revision"] = uuid.uuid4().hex
+        self.chunks.modify(metadata=meta)
+        self._calibrated = threshold
+        self._revision = None
 
     def _bump(self) -> None:
         meta = dict(self.chunks.metadata or {})

@@ -24,12 +24,16 @@ def _embedder() -> Any:
     s = settings()
     if s.embedder == "minilm":
         return MiniLMEmbedder()
+    if s.embedder == "e5":
+        from knowledge.embedders_e5 import E5Embedder
+
+        return E5Embedder()
     if s.embedder == "openai":
         key = s.llm_api_key.get_secret_value() if s.llm_api_key else None
         return OpenAIEmbedder(
             model=s.openai_embedding_model, base_url=s.llm_base_url, api_key=key, timeout_seconds=s.llm_timeout_seconds
         )
-    return fail(f"CONTEXTDESK_EMBEDDER={s.embedder!r}: expected 'minilm' or 'openai'")
+    return fail(f"CONTEXTDESK_EMBEDDER={s.embedder!r}: expected 'minilm', 'e5' or 'openai'")
 
 
 def _store() -> Any:
@@ -158,6 +162,8 @@ def search(
         return
     if response.low_confidence:
         console.print("[yellow]low confidence: the knowledge base may not answer this[/]")
+    if response.language_fallback:
+        console.print(f"[yellow]nothing in '{response.query_language}' answers this: passages in other languages[/]")
     for n, r in enumerate(response.results, start=1):
         console.print(f"[bold]{n}. {r.heading}[/]  [dim]score {r.score:.3f}[/]\n   [blue]{r.citation_url}[/]")
         snippet = " ".join(r.text.split())
@@ -170,18 +176,41 @@ def evaluate(
     questions: Annotated[
         Path | None, typer.Argument(help="Labelled questions YAML (default: the bundled demo set).")
     ] = None,
+    all_sets: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Every bundled evaluation help center, each in a fresh temporary index (yours is untouched)."
+        ),
+    ] = False,
     viewer: Annotated[str, typer.Option(help="Audience the questions are asked as (agent sees everything).")] = "agent",
-    bm25_weight: Annotated[float | None, typer.Option(help="BM25 share of the hybrid score.")] = None,
-    min_score: Annotated[float | None, typer.Option(help="Low-confidence threshold on the best cosine.")] = None,
+    bm25_weight: Annotated[
+        float | None, typer.Option(help="A fixed BM25 share instead of the query-aware fusion.")
+    ] = None,
+    min_score: Annotated[float | None, typer.Option(help="Low-confidence threshold on the confidence.")] = None,
+    calibrate: Annotated[
+        bool,
+        typer.Option("--calibrate", help="Store the threshold fitted on these questions in the index (per index)."),
+    ] = False,
     sweep: Annotated[
-        bool, typer.Option("--sweep", help="Also print hybrid nDCG@10 for a range of BM25 weights.")
+        bool, typer.Option("--sweep", help="Also print hybrid nDCG@10 for a range of fixed BM25 weights.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Recall@1/5/10, MRR and nDCG@10 of dense, BM25 and hybrid retrieval, and no-answer detection."""
+    if all_sets:
+        _evaluate_all(as_json=as_json)
+        return
     from knowledge.demo import QUESTIONS_PATH
-    from knowledge.evaluation import check_gold, gather_all, load_questions, score
-    from knowledge.retrieval import DEFAULT_BM25_WEIGHT, confidence_threshold
+    from knowledge.evaluation import (
+        check_gold,
+        cross_validate_threshold,
+        fixed,
+        gather_all,
+        load_questions,
+        question_confidences,
+        score,
+    )
+    from knowledge.retrieval import confidence_threshold, fusion_for
 
     path = questions or QUESTIONS_PATH
     store = _store()
@@ -199,43 +228,180 @@ def evaluate(
     ) as bar:
         task = bar.add_task("retrieving", total=len(labelled))
         found = gather_all(labelled, store=store, viewer=viewer, progress=lambda n: bar.update(task, completed=n))  # type: ignore[arg-type]
-    weight = DEFAULT_BM25_WEIGHT if bm25_weight is None else bm25_weight
+    fusion = fusion_for(store) if bm25_weight is None else fixed(bm25_weight)
+    calibration = cross_validate_threshold(labelled, question_confidences(found, fusion=fusion))
+    if calibrate:
+        store.set_calibrated_threshold(calibration.threshold)
     threshold = confidence_threshold(store) if min_score is None else min_score
-    report = score(labelled, found, bm25_weight=weight, min_score=threshold)
+    report = score(labelled, found, fusion=fusion, min_score=threshold)
     sweep_rows = (
         [score(labelled, found, bm25_weight=w / 10, min_score=threshold) for w in range(0, 11)] if sweep else []
     )
     if as_json:
         out: dict[str, Any] = json.loads(report.model_dump_json())
+        out["calibration"] = calibration.model_dump()
         if sweep:
-            out["sweep"] = [{"bm25_weight": r.bm25_weight, **r.metrics("hybrid").model_dump()} for r in sweep_rows]
+            out["sweep"] = [
+                {"bm25_weight": w / 10, **r.metrics("hybrid").model_dump()} for w, r in enumerate(sweep_rows)
+            ]
         console.print_json(json.dumps(out))
         return
     table = Table(title=f"{path.name}: {report.answerable} answerable, {report.no_answer} without answer")
     table.add_column("metric")
     for m in report.modes:
-        table.add_column(m.mode if m.mode != "hybrid" else f"hybrid (bm25 {weight:g})", justify="right")
-    for label, attr in (
-        ("recall@1", "recall_at_1"),
-        ("recall@5", "recall_at_5"),
-        ("recall@10", "recall_at_10"),
-        ("MRR", "mrr"),
-        ("nDCG@10", "ndcg_at_10"),
-    ):
+        table.add_column(m.mode if m.mode != "hybrid" else f"hybrid ({fusion.name})", justify="right")
+    for label, attr in _METRIC_ROWS:
         table.add_row(label, *(f"{getattr(m, attr):.3f}" for m in report.modes))
     console.print(table)
     console.print(
         f"no-answer detection: {report.no_answer_detection:.1%} of {report.no_answer} flagged low-confidence "
         f"(threshold {threshold:g}); answerable wrongly flagged: {report.false_low_confidence:.1%}"
     )
+    console.print(
+        f"calibrated on this set ({calibration.folds}-fold, held out): {calibration.no_answer_detection:.1%} flagged, "
+        f"{calibration.false_low_confidence:.1%} answerable wrongly flagged; threshold {calibration.threshold:g} "
+        + ("stored in the index" if calibrate else "(store it with --calibrate)")
+    )
     if sweep_rows:
-        sweep_table = Table(title="hybrid by BM25 weight")
+        sweep_table = Table(title="hybrid by fixed BM25 weight")
         for col in ("bm25 weight", "recall@5", "MRR", "nDCG@10"):
             sweep_table.add_column(col, justify="right")
-        for r in sweep_rows:
+        for w, r in enumerate(sweep_rows):
             h = r.metrics("hybrid")
-            sweep_table.add_row(f"{r.bm25_weight:.1f}", f"{h.recall_at_5:.3f}", f"{h.mrr:.3f}", f"{h.ndcg_at_10:.3f}")
+            sweep_table.add_row(f"{w / 10:.1f}", f"{h.recall_at_5:.3f}", f"{h.mrr:.3f}", f"{h.ndcg_at_10:.3f}")
         console.print(sweep_table)
+
+
+_METRIC_ROWS = (
+    ("recall@1", "recall_at_1"),
+    ("recall@5", "recall_at_5"),
+    ("recall@10", "recall_at_10"),
+    ("MRR", "mrr"),
+    ("nDCG@10", "ndcg_at_10"),
+)
+
+
+def _evaluate_all(*, as_json: bool) -> None:
+    """Every bundled evaluation help center: modes, fusion candidates, leave-one-set-out choice, calibration."""
+    import tempfile
+
+    from knowledge.eval_sets import EVAL_SETS
+    from knowledge.evaluation import (
+        MAX_FALSE_FLAGS,
+        choose_fusion,
+        cross_validate_threshold,
+        fusion_candidates,
+        leave_one_set_out,
+        ndcg_table,
+        question_confidences,
+        run_eval_set,
+        score,
+    )
+    from knowledge.retrieval import FIXED_FUSION, embedder_threshold, fusion_for
+    from knowledge.store import open_store
+
+    embedder = _embedder()
+    with tempfile.TemporaryDirectory(prefix="contextdesk-eval-") as tmp, console.status("indexing the evaluation sets"):
+        runs = [
+            run_eval_set(
+                s.name, s.articles, s.questions, embedder=embedder, workdir=Path(tmp), recall_goal=s.recall_goal
+            )
+            for s in EVAL_SETS
+        ]
+        probe = open_store(path=Path(tmp) / "probe", embedder=embedder, name="probe")
+        uncalibrated = embedder_threshold(probe)
+        shipped_fusion = fusion_for(probe)
+    candidates = fusion_candidates()
+    if not any(c.name == shipped_fusion.name for c in candidates):
+        candidates.append(shipped_fusion)
+    scores = ndcg_table(runs, candidates)  # every (set, fusion) scored once
+    chosen = choose_fusion(runs, candidates, table=scores)
+    held = leave_one_set_out(runs, candidates, table=scores)
+    per_set: list[dict[str, Any]] = []
+    for run in runs:
+        shipped = score(run.questions, run.found, fusion=shipped_fusion, min_score=uncalibrated)
+        before = score(run.questions, run.found, fusion=FIXED_FUSION, min_score=uncalibrated)
+        calibration = cross_validate_threshold(run.questions, question_confidences(run.found, fusion=shipped_fusion))
+        per_set.append({"run": run, "shipped": shipped, "before": before, "calibration": calibration})
+    if as_json:
+        out = {
+            "embedder": embedder.name,
+            "shipped_fusion": shipped_fusion.model_dump(),
+            "chosen_on_all_sets": chosen.model_dump(),
+            "leave_one_set_out": [h.model_dump() for h in held],
+            "sets": [
+                {
+                    "name": p["run"].name,
+                    "chunks": p["run"].chunks,
+                    "shipped": json.loads(p["shipped"].model_dump_json(exclude={"misses"})),
+                    "fixed_0.3": p["before"].metrics("hybrid").model_dump(),
+                    "calibration": p["calibration"].model_dump(),
+                    "candidates": {c.name: scores[(p["run"].name, c.name)] for c in candidates},
+                }
+                for p in per_set
+            ],
+        }
+        console.print_json(json.dumps(out))
+        return
+    ok = "[green]✓[/]"
+    no = "[red]✗[/]"
+    for p in per_set:
+        run, shipped, before, calib = p["run"], p["shipped"], p["before"], p["calibration"]
+        table = Table(
+            title=f"{run.name}: {run.chunks} chunks, {shipped.answerable} answerable, "
+            f"{shipped.no_answer} without answer"
+        )
+        table.add_column("metric")
+        for col in ("dense", "BM25", f"hybrid ({shipped_fusion.name})", "hybrid (fixed 0.3, before)"):
+            table.add_column(col, justify="right")
+        table.add_column("goal")
+        modes = [shipped.metrics("dense"), shipped.metrics("bm25"), shipped.metrics("hybrid"), before.metrics("hybrid")]
+        for label, attr in _METRIC_ROWS:
+            goal = ""
+            if attr == "ndcg_at_10":
+                met = shipped.metrics("hybrid").ndcg_at_10 >= max(modes[0].ndcg_at_10, modes[1].ndcg_at_10)
+                goal = f"hybrid ≥ dense, ≥ BM25 {ok if met else no}"
+            elif attr == "recall_at_5" and run.recall_goal:
+                goal = f"≥ 0.90 {ok if modes[2].recall_at_5 >= 0.90 else no}"
+            table.add_row(label, *(f"{getattr(m, attr):.3f}" for m in modes), goal)
+        console.print(table)
+        met = calib.no_answer_detection >= 0.80 and calib.false_low_confidence <= MAX_FALSE_FLAGS
+        console.print(
+            f"  no-answer flag, uncalibrated threshold {uncalibrated:g}: {shipped.no_answer_detection:.1%} flagged, "
+            f"{shipped.false_low_confidence:.1%} answerable wrongly flagged\n"
+            f"  calibrated per index ({calib.folds}-fold held out, threshold {calib.threshold:g}): "
+            f"{calib.no_answer_detection:.1%} flagged, {calib.false_low_confidence:.1%} answerable wrongly flagged "
+            f"(goal ≥ 80% and ≤ 5% {ok if met else no})"
+        )
+    cand = Table(title="fusion candidates: hybrid nDCG@10 per set (top 12 by mean, plus fixed weights)")
+    cand.add_column("fusion")
+    for run in runs:
+        cand.add_column(run.name, justify="right")
+    cand.add_column("mean", justify="right")
+    rows = [(c, [scores[(r.name, c.name)] for r in runs]) for c in candidates]
+    rows.sort(key=lambda x: -sum(x[1]))
+    shown = rows[:12] + [r for r in rows[12:] if r[0].signal == "none" or r[0].name == shipped_fusion.name]
+    for c, values in shown:
+        marks = (" [bold](shipped)[/]" if c.name == shipped_fusion.name else "") + (
+            " [bold](chosen)[/]" if c.name == chosen.name else ""
+        )
+        cand.add_row(c.name + marks, *(f"{v:.3f}" for v in values), f"{sum(values) / len(values):.3f}")
+    console.print(cand)
+    loo = Table(title="leave one set out: choose on the others, score on the held-out set (nDCG@10)")
+    for col in ("held out", "chosen on the others", "hybrid", "dense", "BM25", "hybrid ≥ both"):
+        loo.add_column(col, justify="right")
+    for h in held:
+        met = h.ndcg_at_10 >= max(h.dense_ndcg_at_10, h.bm25_ndcg_at_10)
+        loo.add_row(
+            h.held_out,
+            h.chosen,
+            f"{h.ndcg_at_10:.3f}",
+            f"{h.dense_ndcg_at_10:.3f}",
+            f"{h.bm25_ndcg_at_10:.3f}",
+            ok if met else no,
+        )
+    console.print(loo)
+    console.print(f"chosen on all sets: {chosen.name}; shipped default: {shipped_fusion.name}")
 
 
 @app.command()

@@ -66,3 +66,24 @@ def make_pdf(pages: list[str]) -> bytes:
     out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def _eval_store(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedder, name: str) -> KnowledgeStore:
+    from knowledge.eval_sets import eval_set
+
+    store = open_store(path=tmp_path_factory.mktemp(name) / "chroma", embedder=embedder)
+    report = ingest([eval_set(name).articles], store=store)
+    assert report.count("failed") == 0, report.outcomes
+    return store
+
+
+@pytest.fixture(scope="session")
+def ridgeline_store(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedder) -> KnowledgeStore:
+    """The Ridgeline outdoor-gear evaluation help center, ingested once; read-only."""
+    return _eval_store(tmp_path_factory, embedder, "ridgeline")
+
+
+@pytest.fixture(scope="session")
+def aerio_store(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedder) -> KnowledgeStore:
+    """The Aerio air-purifier manual evaluation set, ingested once; read-only."""
+    return _eval_store(tmp_path_factory, embedder, "aerio")

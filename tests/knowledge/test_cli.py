@@ -43,3 +43,27 @@ def test_search_with_bad_viewer_is_a_clear_error(home: Path) -> None:
     result = CliRunner().invoke(app, ["kb", "search", "refund", "--viewer", "admin"])
     assert result.exit_code == 1
     assert "--viewer" in result.output
+
+
+def test_eval_calibrate_stores_the_threshold_in_the_index(home: Path) -> None:
+    from knowledge.eval_sets import eval_set
+
+    runner = CliRunner()
+    aerio = eval_set("aerio")
+    assert runner.invoke(app, ["kb", "ingest", str(aerio.articles)]).exit_code == 0
+    result = runner.invoke(app, ["kb", "eval", str(aerio.questions), "--calibrate", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    fitted = report["calibration"]["threshold"]
+    # The next run (another process would do the same) applies the stored threshold, not MiniLM's default.
+    again = json.loads(runner.invoke(app, ["kb", "eval", str(aerio.questions), "--json"]).output)
+    assert again["min_score"] == pytest.approx(fitted)
+    assert again["false_low_confidence"] <= 0.05
+
+
+def test_unknown_embedder_is_a_clear_error(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTEXTDESK_EMBEDDER", "bert")
+    settings.cache_clear()
+    result = CliRunner().invoke(app, ["kb", "stats"])
+    assert result.exit_code == 1
+    assert "'minilm', 'e5' or 'openai'" in result.output
