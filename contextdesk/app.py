@@ -32,6 +32,7 @@ from contextdesk.http_security import (
     page_csp,
 )
 from contextdesk.settings import Settings, load_settings
+from contextdesk.wiring import build_embedder
 from handoff.api import PAGE as INBOX_PAGE
 from handoff.api import page_router as inbox_page_router
 from handoff.api import router as inbox_router
@@ -39,21 +40,8 @@ from handoff.service import HandoffDeps
 
 
 def _embedder(settings: Settings) -> Any:
-    from knowledge.embedders import MiniLMEmbedder, OpenAIEmbedder
-
-    if settings.embedder == "openai":
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        return OpenAIEmbedder(
-            model=settings.openai_embedding_model,
-            base_url=settings.llm_base_url,
-            api_key=key,
-            timeout_seconds=settings.llm_timeout_seconds,
-        )
-    if settings.embedder == "e5":
-        from knowledge.embedders_e5 import E5Embedder
-
-        return E5Embedder()
-    return MiniLMEmbedder()
+    """The configured embedder (kept under this name for the tests and benches that build one)."""
+    return build_embedder(settings)
 
 
 def _agent_deps(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,7 +32,7 @@ class Settings(BaseSettings):
     llm_fallback_model: str | None = None
     llm_timeout_seconds: float = 30.0
 
-    embedder: str = Field(
+    embedder: Literal["minilm", "e5", "openai"] = Field(
         "minilm", description="'minilm' (offline, bundled, English), 'e5' (offline, multilingual extra) or 'openai'."
     )
     openai_embedding_model: str = "text-embedding-3-small"

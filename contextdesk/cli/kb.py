@@ -19,21 +19,9 @@ app = typer.Typer(
 
 
 def _embedder() -> Any:
-    from knowledge.embedders import MiniLMEmbedder, OpenAIEmbedder
+    from contextdesk.wiring import build_embedder
 
-    s = settings()
-    if s.embedder == "minilm":
-        return MiniLMEmbedder()
-    if s.embedder == "e5":
-        from knowledge.embedders_e5 import E5Embedder
-
-        return E5Embedder()
-    if s.embedder == "openai":
-        key = s.llm_api_key.get_secret_value() if s.llm_api_key else None
-        return OpenAIEmbedder(
-            model=s.openai_embedding_model, base_url=s.llm_base_url, api_key=key, timeout_seconds=s.llm_timeout_seconds
-        )
-    return fail(f"CONTEXTDESK_EMBEDDER={s.embedder!r}: expected 'minilm', 'e5' or 'openai'")
+    return build_embedder(settings())
 
 
 def _store() -> Any:
