@@ -1,6 +1,6 @@
 """A suite's story moved in time: its expectation dates shifted by the days the demo data was shifted.
 
-`contextdesk demo run` loads the demo with its dates moved by whole weeks (context/demo/shift.py, manifest
+`contextdesk demo run` loads the demo with its dates moved by whole days (context/demo/shift.py, manifest
 demo_shift.json). A suite that declares the story's `reference_date` is then checked against the same
 move: ISO dates and date-times in `contains` / `any_of` / `not_contains` and in inline records are moved by
 the same days (on the New York wall clock), and a bare month name ("extend my trial to December") in what

@@ -28,11 +28,10 @@ class GeneratedDataset(BaseModel):
 
 
 class DemoShift(BaseModel):
-    """What `shift_dataset` did (demo_shift.json): the story's dates moved by `weeks` whole weeks."""
+    """What `shift_dataset` did (demo_shift.json): the story's dates moved by `days` whole days."""
 
     reference_date: date
     story_now: datetime
-    weeks: int
     days: int
     now: datetime  # the story's moment after the shift: the clock an eval of the shifted data runs at
     records: dict[str, int] = {}

@@ -1,27 +1,29 @@
-"""Move a demo dataset's dates by whole weeks, so the Brightleaf story reads as "this week" on any day.
+"""Move a demo dataset's dates by whole days, so the Brightleaf story happens today, on any day.
 
 The story is set on STORY_NOW (Monday 2026-11-02, 10:00 in New York; the data's REFERENCE_DATE is 2026-11-01):
-Maya's order shipped last week, Emma renews tomorrow, Liam's trial ends on Sunday. `shift_dataset` rewrites
+Maya's order shipped last week, Emma renews on Wednesday, Liam's trial ends on Sunday. `shift_dataset` rewrites
 a demo folder (the bundled context/demo/data, or one written by `context.demo.generate`) into another
-folder with every timestamp moved by the same number of weeks, each in its source's own format
+folder with every timestamp moved by the same number of days, each in its source's own format
 (context/demo/render.py): naive New York CRM times, Shopify ISO times with the store's offset, Zendesk UTC
 `Z` times, US 12-hour web-form times, spreadsheet dates and Stripe epoch seconds. The fields come from the
 demo's render code (TIMESTAMPS below; a test checks it covers every time field of the demo's mapping).
 
-Whole weeks keep weekdays and business hours of the story; the days are added to the New York wall-clock
-time (then converted back), so a 09:00 renewal stays 09:00 across a DST change. ground_truth.csv and
+The story's Monday moves to today when today is a business day (Saturday: to Friday, Sunday: to Monday), so
+the live day is the story's day (on a weekend within a day and a half of it) and the story's moment, 10:00 in
+New York, is always within business hours: an eval of the moved data runs on a business morning exactly like
+the unmoved one. The days are added to the New York wall-clock time (then converted back), so a 09:00
+renewal stays 09:00 across a DST change. ground_truth.csv and
 contextdesk.yaml (whose paths are relative) are copied unchanged; a manifest, demo_shift.json, says what was
 done so an eval can shift its expectations and its clock by the same days (evals/shift.py).
 
 Free text is not rewritten: ticket bodies, notes and form messages keep the dates and weekdays they were
-written with ("shipped on Tuesday" stays true, "I started the trial on the 25th" names the unshifted day).
+written with ("I started the trial on the 25th" names the unshifted day).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import shutil
 from collections.abc import Callable
@@ -37,7 +39,6 @@ from context.errors import MalformedSourceError
 
 Format = Literal["ny_naive", "ny_offset", "utc_z", "form_time", "day", "epoch"]
 MANIFEST_FILE = "demo_shift.json"
-WEEK = timedelta(days=7)
 
 # Every timestamp each source's render code writes (a `*` part walks a list), in the format it writes it.
 TIMESTAMPS: dict[str, dict[str, Format]] = {
@@ -76,9 +77,15 @@ _RENDER: dict[str, Callable[[int], str]] = {
 }
 
 
-def shift_weeks(now: datetime) -> int:
-    """Whole weeks from the story's day to `now`, rounded to the nearest (the live day is within 3.5 days)."""
-    return math.floor((now - STORY_NOW) / WEEK + 0.5)
+def shift_days(now: datetime) -> int:
+    """Days from the story's day to the business day of `now` in New York (Saturday → Friday, Sunday → Monday)."""
+    today = now.astimezone(NEW_YORK).date()
+    weekday = today.weekday()
+    if weekday == 5:
+        today -= timedelta(days=1)
+    elif weekday == 6:
+        today += timedelta(days=1)
+    return (today - STORY_NOW.astimezone(NEW_YORK).date()).days
 
 
 def shift_instant(value: datetime, days: int) -> datetime:
@@ -203,14 +210,13 @@ def _shift_json_lines(source: str, src: Path, dest: Path, days: int) -> int:
     return count
 
 
-def shift_of(weeks: int) -> DemoShift:
-    """The shift of the demo story by `weeks` whole weeks (what demo_shift.json records)."""
+def shift_of(days: int) -> DemoShift:
+    """The shift of the demo story by `days` whole days (what demo_shift.json records)."""
     return DemoShift(
         reference_date=datetime.fromisoformat(REFERENCE_DATE).date(),
         story_now=STORY_NOW,
-        weeks=weeks,
-        days=7 * weeks,
-        now=shift_instant(STORY_NOW, 7 * weeks),
+        days=days,
+        now=shift_instant(STORY_NOW, days),
     )
 
 
@@ -225,10 +231,10 @@ def read_shift(folder: Path) -> DemoShift | None:
         raise MalformedSourceError("demo", str(path), None, f"not a demo shift manifest: {exc}") from None
 
 
-def shift_dataset(src_dir: Path, out_dir: Path, *, weeks: int) -> DemoShift:
-    """Write the demo folder `src_dir` into `out_dir` with every timestamp `weeks` weeks later (or earlier).
+def shift_dataset(src_dir: Path, out_dir: Path, *, days: int) -> DemoShift:
+    """Write the demo folder `src_dir` into `out_dir` with every timestamp `days` days later (or earlier).
 
-    Writes each file atomically, then demo_shift.json; the same input and weeks give identical files, so a
+    Writes each file atomically, then demo_shift.json; the same input and days give identical files, so a
     re-sync of an unchanged week skips every record. `src_dir` must hold unshifted data.
     """
     if read_shift(src_dir) is not None:
@@ -236,7 +242,6 @@ def shift_dataset(src_dir: Path, out_dir: Path, *, weeks: int) -> DemoShift:
     if src_dir.resolve() == out_dir.resolve():
         raise MalformedSourceError("demo", str(out_dir), None, "shift into another folder than the source")
     out_dir.mkdir(parents=True, exist_ok=True)
-    days = 7 * weeks
     records: dict[str, int] = {}
     for source, name in SOURCE_FILES.items():
         src = src_dir / name
@@ -246,7 +251,7 @@ def shift_dataset(src_dir: Path, out_dir: Path, *, weeks: int) -> DemoShift:
         records[source] = shift(source, src, out_dir / name, days)
     for name in (CONFIG_FILE, GROUND_TRUTH_FILE):
         shutil.copyfile(src_dir / name, out_dir / name)
-    manifest = shift_of(weeks).model_copy(update={"records": records})
+    manifest = shift_of(days).model_copy(update={"records": records})
     tmp = _atomic(out_dir / MANIFEST_FILE)
     tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, out_dir / MANIFEST_FILE)

@@ -88,23 +88,23 @@ def run(
 ) -> None:
     """Load the demo business into the data dir: sync its six sources, resolve identities, index its help center.
 
-    The demo's dates are moved by whole weeks to this week (a copy in DATA_DIR/demo), so renewals, trials
-    and recent orders are as near as the story says. Safe to run again: in the same week nothing changes;
-    a week later the moved records are updated.
+    The demo's dates are moved by whole days to today (a copy in DATA_DIR/demo; on a weekend to the nearest
+    business day), so renewals, trials and recent orders are as near as the story says. Safe to run again: on
+    the same day nothing changes; a day later the moved records are updated.
     """
     from context.demo import DATA_DIR
-    from context.demo.shift import shift_dataset, shift_weeks
+    from context.demo.shift import shift_dataset, shift_days
     from context.intake.config import load_intake_config
     from contextdesk.cli.intake import print_summary, resolve_identities, run_sync
 
-    # The composition root reads the clock once: the demo's story is moved to the week of this load.
+    # The composition root reads the clock once: the demo's story is moved to the day of this load.
     load_time = system_now()
     shifted_dir = settings().home / "demo"
-    shift = shift_dataset(DATA_DIR, shifted_dir, weeks=shift_weeks(load_time))
+    shift = shift_dataset(DATA_DIR, shifted_dir, days=shift_days(load_time))
     path = shifted_dir / "contextdesk.yaml"
     console.print(
         f"[bold]Brightleaf Tea Co.[/] demo business: {DATA_DIR}\n"
-        f"dates moved {shift.weeks:+d} weeks: the story's Monday is {shift.now:%A %Y-%m-%d %H:%M %Z} ({shifted_dir})"
+        f"dates moved {shift.days:+d} days: the story's moment is {shift.now:%A %Y-%m-%d %H:%M %Z} ({shifted_dir})"
     )
     database = engine().url.render_as_string(hide_password=True)
     console.print(f"data dir: {settings().home.resolve()}  database: {database}")

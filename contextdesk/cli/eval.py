@@ -65,17 +65,17 @@ def run(
     kb_dir: Path | None = typer.Option(None, "--kb-dir", help="Help-center articles (default: the demo's)."),
     api_key: str | None = typer.Option(None, "--api-key", help="X-API-Key for the turns API of an HTTP target."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
-    shift_weeks: int | None = typer.Option(
+    shift_days: int | None = typer.Option(
         None,
-        "--shift-weeks",
-        help="The demo data was loaded moved by this many weeks: move the clock and the dates of suites with a "
+        "--shift-days",
+        help="The demo data was loaded moved by this many days: move the clock and the dates of suites with a "
         "reference_date as much (default: the data dir's demo/demo_shift.json, written by `contextdesk demo run`).",
     ),
 ) -> None:
     """Run suites and write results.json, report.html and summary.md; print the goals and the timing.
 
     In-process runs use the data dir's store (run `contextdesk demo run` first for the demo suite) through a
-    private copy, with the clock at the demo story's moment, moved by the weeks the demo was loaded moved by
+    private copy, with the clock at the demo story's moment, moved by the days the demo was loaded moved by
     (and the suites' expected dates with it). An HTTP target must share the identity secret
     (CONTEXTDESK_IDENTITY_SECRET) and should allow more than 20 conversations a minute per address.
     """
@@ -94,7 +94,7 @@ def run(
     loaded = [load_suite(p) for p in suites]
     perturbations = [parse_perturbation(p) for p in perturb]
     cfg = settings()
-    demo_shift = shift_of(shift_weeks) if shift_weeks is not None else read_shift(cfg.home / "demo")
+    demo_shift = shift_of(shift_days) if shift_days is not None else read_shift(cfg.home / "demo")
     if demo_shift is not None:
         days = demo_shift.days
         loaded = [
@@ -106,7 +106,7 @@ def run(
             )
             for s in loaded
         ]
-        console.print(f"demo dates moved {demo_shift.weeks:+d} weeks: clock {demo_shift.now:%Y-%m-%d %H:%M %Z}")
+        console.print(f"demo dates moved {demo_shift.days:+d} days: clock {demo_shift.now:%Y-%m-%d %H:%M %Z}")
     secret = cfg.identity_secret
     http = target != "in-process"
     if http and not target.startswith(("http://", "https://")):

@@ -58,8 +58,8 @@ class DemoHome:
     shift: DemoShift | None = None  # how the demo's dates were moved (None: the story's own dates)
 
 
-def _build_home(home: Path, *, shift_weeks: int | None) -> DemoHome:
-    """Generate personas + 30 people into `home`, optionally moved by whole weeks, and load them."""
+def _build_home(home: Path, *, shift_days: int | None) -> DemoHome:
+    """Generate personas + 30 people into `home`, optionally moved by whole days, and load them."""
     from context.demo import generate
     from context.demo.shift import shift_dataset
     from context.identity import service as identity
@@ -75,8 +75,8 @@ def _build_home(home: Path, *, shift_weeks: int | None) -> DemoHome:
     data = generate(home / "data", customers=30, seed=7)
     config_path = data.config_path
     shift = None
-    if shift_weeks is not None:
-        shift = shift_dataset(data.out_dir, home / "demo", weeks=shift_weeks)
+    if shift_days is not None:
+        shift = shift_dataset(data.out_dir, home / "demo", days=shift_days)
         config_path = home / "demo" / config_path.name
     engine = make_engine(f"sqlite:///{home / 'contextdesk.db'}")
     upgrade(engine)
@@ -121,22 +121,22 @@ def shifted_suite(suite: Suite, shift: DemoShift) -> Suite:
 @pytest.fixture(scope="session")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
     """The demo store with the story's own dates (the eval clock at DEMO_NOW)."""
-    built = _build_home(tmp_path_factory.mktemp("evalhome"), shift_weeks=None)
+    built = _build_home(tmp_path_factory.mktemp("evalhome"), shift_days=None)
     yield built
     built.engine.dispose()
 
 
 @pytest.fixture(scope="session")
 def shifted_demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHome]:
-    """The demo store loaded the way `contextdesk demo run` loads it today: dates moved to this week.
+    """The demo store loaded the way `contextdesk demo run` loads it today: dates moved to today.
 
     This fixture is the tests' composition point, so it reads the real clock (under `faketime -f +365d` the
-    story moves about 52 weeks).
+    story moves 365 days, to a business day).
     """
-    from context.demo.shift import shift_weeks
+    from context.demo.shift import shift_days
 
     today = system_now()
-    built = _build_home(tmp_path_factory.mktemp("shiftedhome"), shift_weeks=shift_weeks(today))
+    built = _build_home(tmp_path_factory.mktemp("shiftedhome"), shift_days=shift_days(today))
     yield built
     built.engine.dispose()
 

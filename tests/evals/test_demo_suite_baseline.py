@@ -3,7 +3,7 @@
 and no privacy failure or invented fact may appear. CI runs this; regenerate the baseline with
 `contextdesk eval run evals/suites/demo.yaml --out evals/baselines/grounded` after a deliberate improvement.
 
-The store is loaded the way `contextdesk demo run` loads it: the demo's dates moved by whole weeks to the
+The store is loaded the way `contextdesk demo run` loads it: the demo's dates moved by whole days to the
 week the tests run in, so the suite runs with the clock and its expected dates moved as much (evals/shift.py);
 on any day it must meet the baseline recorded at the story's own dates.
 """

@@ -21,7 +21,7 @@ DEMO = Path(__file__).resolve().parents[2] / "evals" / "suites" / "demo.yaml"
 def test_the_demo_suite_declares_its_reference_date_and_four_weeks_later_its_dates_move_28_days() -> None:
     suite = load_suite(DEMO)
     assert suite.reference_date == date(2026, 11, 1)
-    moved = shifted_suite(suite, shift_of(4))
+    moved = shifted_suite(suite, shift_of(28))
     when = next(s for s in moved.scenarios if s.id == "order-maya-when-placed")
     assert "2026-11-24" in when.turns[0].expect.contains and "$46.00" in when.turns[0].expect.contains
     inline = next(s for s in moved.scenarios if s.id == "inline-new-customer-order").customer.inline
@@ -60,10 +60,10 @@ def test_a_suite_without_reference_date_is_taken_as_written_and_a_mismatch_or_lo
             ],
         }
     )
-    assert shifted_suite(plain, shift_of(3)) == plain
+    assert shifted_suite(plain, shift_of(21)) == plain
     other = plain.model_copy(update={"reference_date": date(2025, 1, 1)})
     with pytest.raises(SuiteError, match="reference date 2025-01-01"):
-        shifted_suite(other, shift_of(3))
+        shifted_suite(other, shift_of(21))
     loose = Suite.model_validate(
         {
             "name": "y",
@@ -79,7 +79,7 @@ def test_a_suite_without_reference_date_is_taken_as_written_and_a_mismatch_or_lo
         }
     )
     with pytest.raises(SuiteError, match="scenario renews turn 1: 'November 10, 2026'"):
-        shifted_suite(loose, shift_of(3))
+        shifted_suite(loose, shift_of(21))
 
 
 def test_the_eval_clock_is_the_demo_story_moment() -> None:

@@ -1,4 +1,4 @@
-"""Moving the demo's dates by whole weeks: every timestamp, in its own format, nothing else; the story holds."""
+"""Moving the demo's dates by whole days: every timestamp, in its own format, nothing else; the story holds."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from context.demo import DATA_DIR, generate
 from context.demo.mapping import CONFIG_FILE, GROUND_TRUTH_FILE, SOURCE_FILES
 from context.demo.reference import STORY_NOW
 from context.demo.render import NEW_YORK
-from context.demo.shift import MANIFEST_FILE, TIMESTAMPS, read_shift, shift_dataset, shift_weeks
+from context.demo.shift import MANIFEST_FILE, TIMESTAMPS, read_shift, shift_dataset, shift_days, shift_instant
 from context.errors import MalformedSourceError
 from context.identity import service as identity
 from context.identity.rules import load_rules
@@ -65,17 +65,20 @@ def _without_times(record: dict[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
-def test_the_shift_is_whole_weeks_to_the_nearest_story_week() -> None:
-    assert shift_weeks(STORY_NOW) == 0
-    assert shift_weeks(STORY_NOW + timedelta(days=3, hours=11)) == 0
-    assert shift_weeks(STORY_NOW + timedelta(days=3, hours=13)) == 1
-    assert shift_weeks(STORY_NOW - timedelta(days=4)) == -1
-    assert shift_weeks(STORY_NOW + timedelta(days=365)) == 52
-    assert shift_weeks(datetime(2026, 12, 1, 21, 0, tzinfo=UTC)) == 4
+def test_the_story_moves_to_the_business_day_of_the_load() -> None:
+    assert shift_days(STORY_NOW) == 0  # Monday 2026-11-02 10:00 New York
+    assert shift_days(datetime(2026, 11, 3, 4, 30, tzinfo=UTC)) == 0  # still Monday night in New York
+    assert shift_days(datetime(2026, 11, 5, 20, 0, tzinfo=UTC)) == 3  # Thursday
+    assert shift_days(datetime(2026, 11, 7, 20, 0, tzinfo=UTC)) == 4  # Saturday: Friday's story
+    assert shift_days(datetime(2026, 11, 8, 20, 0, tzinfo=UTC)) == 7  # Sunday: Monday's story
+    assert shift_days(datetime(2026, 12, 1, 21, 0, tzinfo=UTC)) == 29  # a Tuesday
+    for days in range(0, 400, 13):
+        moved = shift_instant(STORY_NOW, shift_days(STORY_NOW + timedelta(days=days)))
+        assert moved.weekday() < 5 and moved.hour == 10  # the eval's moment is always a business morning
 
 
 def test_no_shift_rewrites_the_bundled_files_byte_for_byte(tmp_path: Path) -> None:
-    shift = shift_dataset(DATA_DIR, tmp_path, weeks=0)
+    shift = shift_dataset(DATA_DIR, tmp_path, days=0)
     for name in [*SOURCE_FILES.values(), GROUND_TRUTH_FILE, CONFIG_FILE]:
         assert filecmp.cmp(DATA_DIR / name, tmp_path / name, shallow=False), name
     assert read_shift(tmp_path) == shift and shift.now == STORY_NOW
@@ -98,8 +101,8 @@ def test_five_weeks_later_every_timestamp_moves_35_days_on_the_new_york_clock_an
     tmp_path: Path,
 ) -> None:
     data = generate(tmp_path / "data", customers=40, seed=3)
-    shift = shift_dataset(data.out_dir, tmp_path / "moved", weeks=5)
-    assert (shift.weeks, shift.days) == (5, 35) and shift.now == datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
+    shift = shift_dataset(data.out_dir, tmp_path / "moved", days=35)
+    assert shift.days == 35 and shift.now == datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
     assert (tmp_path / "moved" / MANIFEST_FILE).is_file()
     assert filecmp.cmp(data.ground_truth_path, tmp_path / "moved" / GROUND_TRUTH_FILE, shallow=False)
     moved_count = 0
@@ -126,16 +129,16 @@ def test_a_timestamp_that_is_not_in_its_format_is_named(tmp_path: Path) -> None:
     lines[2] = lines[2].replace(lines[2].split(",")[19], "yesterday", 1)
     crm.write_text("".join(lines), encoding="utf-8")
     with pytest.raises(MalformedSourceError) as err:
-        shift_dataset(data.out_dir, tmp_path / "moved", weeks=1)
+        shift_dataset(data.out_dir, tmp_path / "moved", days=1)
     message = str(err.value)
     assert "crm_contacts.csv, line 3" in message and "'createdate'" in message and "'yesterday'" in message
 
 
-def test_shifted_demo_syncs_with_the_story_intact_and_a_same_week_reload_changes_nothing(
+def test_shifted_demo_syncs_with_the_story_intact_and_a_same_day_reload_changes_nothing(
     engine: Engine, tmp_path: Path
 ) -> None:
     data = generate(tmp_path / "data", customers=30, seed=7)
-    shift = shift_dataset(data.out_dir, tmp_path / "moved", weeks=-9)
+    shift = shift_dataset(data.out_dir, tmp_path / "moved", days=-59)
     config_path = tmp_path / "moved" / CONFIG_FILE
     sync(clock=lambda: shift.now, engine=engine, config=load_intake_config(config_path), workers=0)
     identity.resolve_pending(now=shift.now, engine=engine, rules=load_rules(config_path))
@@ -145,14 +148,14 @@ def test_shifted_demo_syncs_with_the_story_intact_and_a_same_week_reload_changes
     ctx = build_customer_context(engine=engine, customer_id=found.customer_id, now=shift.now)
     # The story: Maya's annual plan renews next week and her last order was placed last Tuesday.
     renewal = ctx.status.renewal_at
-    assert renewal is not None and renewal.astimezone(NEW_YORK).date() == date(2026, 11, 10) - timedelta(weeks=9)
+    assert renewal is not None and renewal.astimezone(NEW_YORK).date() == date(2026, 11, 10) - timedelta(days=59)
     assert ctx.status.passed == [] and not any("has passed" in g for g in ctx.gaps)
     newest = ctx.orders.recent[0]
     assert newest.number == "#1042" and newest.placed_at is not None
-    assert newest.placed_at.astimezone(NEW_YORK).date() == date(2026, 10, 27) - timedelta(weeks=9)
+    assert newest.placed_at.astimezone(NEW_YORK).date() == date(2026, 10, 27) - timedelta(days=59)
     assert newest.placed_at < shift.now < renewal
 
-    again = shift_dataset(data.out_dir, tmp_path / "moved", weeks=-9)
+    again = shift_dataset(data.out_dir, tmp_path / "moved", days=-59)
     assert again == shift
     summaries = sync(clock=lambda: shift.now, engine=engine, config=load_intake_config(config_path), workers=0)
     assert all(s.new == 0 and s.changed == 0 and s.unchanged > 0 for s in summaries), summaries
