@@ -25,62 +25,25 @@ from typing import Any
 
 from context.identity.errors import InputError
 from context.identity.rules import IdentifierRule, IdentityRules
+from context.identity.comparisons import dl, first_names_compatible, jw
 from context.identity.scoring import (
+    SUFFIX_KEY,
     FSModel,
     clean,
+    clean_for,
     fast_probability,
-    jaro_winkler,
     probability_and_coverage,
     score_pair,
+    split_suffix,
 )
 
-# First names that are the same person although their spellings are far apart.
-NICKNAMES = [
-    {"robert", "rob", "bob", "bobby"},
-    {"william", "will", "bill", "billy", "liam"},
-    {"elizabeth", "liz", "beth", "eliza", "betty"},
-    {"katherine", "catherine", "kate", "kathy", "cathy", "katie"},
-    {"michael", "mike", "mick"},
-    {"james", "jim", "jimmy", "jamie"},
-    {"richard", "rick", "dick", "rich"},
-    {"margaret", "maggie", "peggy", "meg"},
-    {"alexander", "alex", "sasha"},
-    {"alexandra", "alex", "sasha"},
-    {"jennifer", "jen", "jenny"},
-    {"thomas", "tom", "tommy"},
-    {"christopher", "chris"},
-    {"christine", "chris", "christina"},
-    {"daniel", "dan", "danny"},
-    {"joseph", "joe", "joey"},
-    {"edward", "ed", "eddie", "ted"},
-    {"susan", "sue", "suzy"},
-    {"anthony", "tony"},
-    {"patricia", "pat", "patty"},
-    {"samuel", "sam"},
-    {"samantha", "sam"},
-    {"benjamin", "ben"},
-    {"nicholas", "nick"},
-    {"matthew", "matt"},
-    {"andrew", "andy", "drew"},
-    {"stephen", "steven", "steve"},
-    {"rebecca", "becky"},
-    {"deborah", "debbie", "deb"},
-]
-_NICK: dict[str, set[str]] = defaultdict(set)
-for _group in NICKNAMES:
-    for _name in _group:
-        _NICK[_name] |= _group
-
-
-def first_names_compatible(a: str, b: str) -> bool:
-    """Whether two cleaned first names may belong to one person (typos, initials, nicknames)."""
-    if a == b:
+def person_names_compatible(x: tuple[str | None, str | None], y: tuple[str | None, str | None]) -> bool:
+    """(first, last) of two records: first names compatible, or given and family name exchanged."""
+    fx, lx = x
+    fy, ly = y
+    if not fx or not fy:
         return True
-    if len(a) == 1 or len(b) == 1:
-        return a[0] == b[0]
-    if b in _NICK.get(a, ()):
-        return True
-    return (jaro_winkler(a, b) if a <= b else jaro_winkler(b, a)) >= 0.8
+    return first_names_compatible(fx, fy) or (ly is not None and fx == ly) or (lx is not None and fy == lx)
 
 
 @dataclass(frozen=True)
@@ -156,6 +119,12 @@ class Prepared:
     name_key: str | None
     block_keys: list[str]
     last_name: str | None = None
+    suffix: str | None = None
+
+    @property
+    def source(self) -> str:
+        """The record's source (the key's part before ':')."""
+        return self.key.partition(":")[0]
 
 
 def names_conflict(a: Prepared, b: Prepared) -> bool:
@@ -169,10 +138,12 @@ def names_agree(a: Prepared, b: Prepared) -> bool:
     """Both records name the person: compatible first names, and similar last names where both have one."""
     if not (a.first_name and b.first_name) or not first_names_compatible(a.first_name, b.first_name):
         return False
+    if a.suffix != b.suffix:
+        return False  # John Smith and John Smith Jr are father and son
     la, lb = a.last_name, b.last_name
     if not (la and lb) or la == lb:
         return True
-    return (jaro_winkler(la, lb) if la <= lb else jaro_winkler(lb, la)) >= 0.9
+    return jw(la, lb) >= 0.9
 
 
 def full_names_agree(a: Prepared, b: Prepared) -> bool:
@@ -240,19 +211,26 @@ def prepare(record: Record, rules: IdentityRules) -> Prepared:
         raw = attrs.get(comp.name)
         if isinstance(raw, list | tuple | set | frozenset):
             raw = next(iter(raw), None)
-        values[comp.name] = None if raw is None else clean(raw, field=comp.name)
-    first = clean(attrs.get(rules.first_name_field))
-    last = clean(attrs.get(rules.last_name_field))
-    if (first is None or last is None) and attrs.get(rules.full_name_field):
-        parts = (clean(attrs.get(rules.full_name_field)) or "").split()
+        values[comp.name] = None if raw is None else clean_for(comp, raw)
+    given_field, family_field, full_field = rules.given_name_field, rules.family_name_field, rules.full_name_field
+    first = clean(attrs.get(given_field)) if given_field else None
+    last, suffix = split_suffix(clean(attrs.get(family_field)) if family_field else None)
+    if (first is None or last is None) and full_field and attrs.get(full_field):
+        full, full_suffix = split_suffix(clean(attrs.get(full_field)))
+        suffix = suffix or full_suffix
+        parts = (full or "").split()
         if parts:
             first = first or parts[0]
             last = last or (parts[-1] if len(parts) > 1 else None)
     if first and " " in first:
         first = first.split()[0]
-    for name, val in ((rules.first_name_field, first), (rules.last_name_field, last)):
+    if family_field in values and values[family_field] is not None:
+        values[family_field] = split_suffix(values[family_field])[0]
+    for name, val in ((given_field, first), (family_field, last)):
         if name in values and values[name] is None and val is not None:
             values[name] = val
+    if suffix is not None:
+        values[SUFFIX_KEY] = suffix
     name_key = f"{(first or '?')[0]}|{last}" if last else None
     blocks = []
     for i, fields in enumerate(rules.probabilistic.blocking):
@@ -262,7 +240,7 @@ def prepare(record: Record, rules: IdentityRules) -> Prepared:
     updated = record.updated_at
     updated_text = updated.isoformat() if isinstance(updated, datetime) else (updated or "~")
     rank = (rules.source_rank(source), updated_text, key)
-    return Prepared(key, rank, identifiers, values, first, name_key, blocks, last)
+    return Prepared(key, rank, identifiers, values, first, name_key, blocks, last, suffix)
 
 
 def _first(value: Any) -> Any:
@@ -279,9 +257,9 @@ class _Clusters:
         self.members = {k: [k] for k in prepared}
         # Identifier values and first names per root, built on first use (most records never need them).
         self.values: dict[str, dict[str, set[str]]] = {}
-        self.firsts: dict[str, set[str]] = {}
+        self.firsts: dict[str, set[tuple[str | None, str | None]]] = {}
         self.limits = {r.kind: r.limit for r in rules.identifiers if r.limit}
-        self.name_guard = rules.probabilistic.name_guard is not None
+        self.typo_tolerant = {r.kind for r in rules.identifiers if r.limit_ignores_typos}
         self.dnl = dnl
 
     def _values(self, root: str) -> dict[str, set[str]]:
@@ -290,11 +268,11 @@ class _Clusters:
             vals = self.values[root] = {kind: set(v) for kind, v in self.prepared[root].identifiers.items()}
         return vals
 
-    def _firsts(self, root: str) -> set[str]:
+    def _firsts(self, root: str) -> set[tuple[str | None, str | None]]:
         names = self.firsts.get(root)
         if names is None:
-            first = self.prepared[root].first_name
-            names = self.firsts[root] = {first} if first else set()
+            p = self.prepared[root]
+            names = self.firsts[root] = {(p.first_name, p.last_name)} if p.first_name else set()
         return names
 
     def find(self, k: str) -> str:
@@ -305,7 +283,7 @@ class _Clusters:
             self.parent[k], k = root, self.parent[k]
         return root
 
-    def refusal(self, ra: str, rb: str, *, manual: bool) -> str | None:
+    def refusal(self, ra: str, rb: str, *, manual: bool, guard_names: bool) -> str | None:
         """Why the two clusters may not merge (None if they may)."""
         small, other = (ra, rb) if len(self.members[ra]) <= len(self.members[rb]) else (rb, ra)
         for key in self.members[small]:
@@ -321,14 +299,18 @@ class _Clusters:
                 continue  # one side has none: the union holds no more values than the other side
             if len(va) + len(vb) <= limit:
                 continue
-            merged = len(va | vb)
+            new = vb - va
+            if kind in self.typo_tolerant:
+                # A value one edit away from a value the other side holds is that value mistyped.
+                new = {v for v in new if not any(dl(v, w) <= 1 for w in va)}
+            merged = len(va) + len(new)
             if merged > limit and merged > max(len(va), len(vb)):
-                return f"limit: more than {limit} distinct {kind} values"
-        if self.name_guard:
+                return f"limit: the customers would hold more than {limit} distinct {kind} values"
+        if guard_names:
             for x in self._firsts(ra):
                 for y in self._firsts(rb):
-                    if not first_names_compatible(x, y):
-                        return f"name conflict: first names {x!r} and {y!r}"
+                    if not person_names_compatible(x, y):
+                        return f"name conflict: first names {x[0]!r} and {y[0]!r}"
         return None
 
     def union(self, ra: str, rb: str) -> None:
@@ -381,9 +363,11 @@ def resolve(
     known_hubs: set[tuple[str, str]] | None = None,
     oversized_blocks: set[str] | None = None,
     prepared: Mapping[str, Prepared] | None = None,
+    link_only: bool = False,
 ) -> Resolution:
     """Cluster records; `manual_links` are (a, b, approver) links a human made.
 
+    `link_only`: compare records of different sources only (several inputs, each already deduplicated).
     `known_hubs` and `oversized_blocks` let a caller that resolves part of a larger record set pass
     facts about the whole set (the database layer does this).
     """
@@ -438,6 +422,8 @@ def resolve(
             pairs = [(keys[i], keys[j]) for i in range(len(keys)) for j in range(i + 1, len(keys))]
         else:
             pairs = [(keys[0], k) for k in keys[1:]] + list(itertools.pairwise(keys[1:]))
+        if link_only:
+            pairs = [(a, b) for a, b in pairs if prep[a].source != prep[b].source]
         # Every pair of the group has the same evidence: one list shared by all (never mutated).
         evidence = [{"field": kind, "left": value, "right": value, "level": "exact identifier"}]
         ordered.extend(
@@ -460,7 +446,7 @@ def resolve(
         if ra != rb:
             pre[ra] = rb
 
-    review_candidates: list[tuple[float, str, str]] = []
+    review_candidates: list[tuple[float, str, str, str]] = []
     prob = rules.probabilistic
     if prob.enabled and prob.fields:
         blocks: dict[str, list[str]] = defaultdict(list)
@@ -493,22 +479,27 @@ def resolve(
                     if roots[j] == ri:
                         continue
                     kj = keys[j]
+                    if link_only and prep[ki].source == prep[kj].source:
+                        continue
                     a, b = (ki, kj) if rank[ki] <= rank[kj] else (kj, ki)
                     if (a, b) in seen:
                         continue
                     seen.add((a, b))
                     pr = fast_probability(rules, model, guarded(a), guarded(b))
                     if pr >= prob.upper and prob.require_name and not names_agree(prep[a], prep[b]):
-                        # Place, company or address alone fit housemates and colleagues too: a human
-                        # decides when a name is missing; different first names are different people.
-                        if not names_conflict(prep[a], prep[b]):
-                            review_candidates.append((pr, a, b))
+                        # require_name: a human decides every probable match without agreeing names.
+                        why = (
+                            "held for review: first names differ (require_name)"
+                            if names_conflict(prep[a], prep[b])
+                            else "held for review: a name is missing (require_name)"
+                        )
+                        review_candidates.append((pr, a, b, why))
                     elif pr >= prob.upper:
                         ordered.append(
                             ((3, -pr, rank[a], rank[b]), Edge(a, b, "probabilistic", "fellegi-sunter", pr, []))
                         )
                     elif pr >= prob.lower:
-                        review_candidates.append((pr, a, b))
+                        review_candidates.append((pr, a, b, "probable match below the auto-link threshold"))
 
     ordered.sort(key=lambda item: item[0])
     clusters = _Clusters(prep, rules, dnl)
@@ -517,7 +508,12 @@ def resolve(
     for _, edge in ordered:
         ra, rb = clusters.find(edge.a), clusters.find(edge.b)
         if ra != rb:
-            why = clusters.refusal(ra, rb, manual=edge.kind == "manual")
+            guard = (
+                prob.name_guard is not None
+                if edge.kind == "probabilistic"
+                else edge.kind == "deterministic" and by_kind[edge.rule.split("+")[0]].name_guard
+            )
+            why = clusters.refusal(ra, rb, manual=edge.kind == "manual", guard_names=guard)
             if why is None and edge.kind == "probabilistic":
                 why = _weakest_link(clusters, ra, rb, rules, model, prep, hubs, by_kind)
             if why is not None:
@@ -532,14 +528,10 @@ def resolve(
         if edge.kind == "probabilistic":
             edge.evidence = _evidence(rules, model, prep, edge, hubs)
         accepted.append(edge)
-    for pr, a, b in sorted(review_candidates, key=lambda t: (-t[0], rank[t[1]], rank[t[2]])):
+    for pr, a, b, reason in sorted(review_candidates, key=lambda t: (-t[0], rank[t[1]], rank[t[2]])):
         if clusters.find(a) != clusters.find(b) and b not in dnl.get(a, ()):
             edge = Edge(a, b, "probabilistic", "fellegi-sunter", pr, [])
-            reviews.append(
-                ReviewItem(
-                    a, b, "probable match below the auto-link threshold", pr, _evidence(rules, model, prep, edge, hubs)
-                )
-            )
+            reviews.append(ReviewItem(a, b, reason, pr, _evidence(rules, model, prep, edge, hubs)))
 
     groups: dict[str, list[str]] = defaultdict(list)
     for k in prep:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from context.identity.comparisons import derived_columns, splink_comparison
 from context.identity.graph import Prepared, hub_values
 from context.identity.rules import IdentityRules
 from context.identity.scoring import FieldParams, FSModel, prior_model, term_frequencies
@@ -29,17 +30,9 @@ def splink_settings(
     prior: float | None = None,
 ) -> Any:
     """A Splink `SettingsCreator` with the same comparisons and blocking as the rules."""
-    import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
-    comparisons: list[Any] = []
-    for comp in rules.probabilistic.fields:
-        c = (
-            cl.ExactMatch(comp.name)
-            if comp.compare == "exact"
-            else cl.JaroWinklerAtThresholds(comp.name, comp.thresholds)
-        )
-        comparisons.append(c.configure(term_frequency_adjustments=True) if comp.tf else c)
+    comparisons: list[Any] = [splink_comparison(comp) for comp in rules.probabilistic.fields]
     return SettingsCreator(
         link_type=link_type,
         comparisons=comparisons,
@@ -53,7 +46,16 @@ def splink_settings(
 def splink_rows(prepared: Iterable[Prepared], rules: IdentityRules) -> list[dict[str, Any]]:
     """Rows for Splink: unique_id plus each comparison field's cleaned value."""
     names = [c.name for c in rules.probabilistic.fields]
-    return [{"unique_id": p.key, **{n: p.values.get(n) for n in names}} for p in prepared]
+    derived = [(c.name, col, fn) for c in rules.probabilistic.fields for col, fn in derived_columns(c).items()]
+    rows = []
+    for p in prepared:
+        row: dict[str, Any] = {"unique_id": p.key}
+        for n in names:
+            row[n] = p.values.get(n)
+        for n, col, fn in derived:
+            row[col] = fn(p.values.get(n))
+        rows.append(row)
+    return rows
 
 
 def estimate_prior(prepared: Sequence[Prepared], rules: IdentityRules) -> float:
