@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -93,6 +93,8 @@ class Resolution:
     edges: list[Edge]
     reviews: list[ReviewItem]
     hubs: set[tuple[str, str]] = field(default_factory=set)
+    # What the run did: blocks (with at least two records), pairs_scored, candidate_edges.
+    stats: dict[str, int] = field(default_factory=dict)
 
     def cluster_of(self) -> dict[str, int]:
         """Record key -> index into `clusters`."""
@@ -364,10 +366,12 @@ def resolve(
     oversized_blocks: set[str] | None = None,
     prepared: Mapping[str, Prepared] | None = None,
     link_only: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> Resolution:
     """Cluster records; `manual_links` are (a, b, approver) links a human made.
 
     `link_only`: compare records of different sources only (several inputs, each already deduplicated).
+    `progress` is called with the number of pairs scored so far, every 50,000 pairs.
     `known_hubs` and `oversized_blocks` let a caller that resolves part of a larger record set pass
     facts about the whole set (the database layer does this).
     """
@@ -447,6 +451,7 @@ def resolve(
             pre[ra] = rb
 
     review_candidates: list[tuple[float, str, str, str]] = []
+    stats: dict[str, int] = defaultdict(int)
     prob = rules.probabilistic
     if prob.enabled and prob.fields:
         blocks: dict[str, list[str]] = defaultdict(list)
@@ -469,7 +474,9 @@ def resolve(
         for bk, keys in blocks.items():
             n = len(keys)
             if n < 2 or n > prob.max_block_size or bk in skip:
+                stats["oversized_blocks"] += n > prob.max_block_size
                 continue
+            stats["blocks"] += 1
             roots = [root[k] for k in keys]
             if n == 2 and roots[0] == roots[1]:
                 continue
@@ -485,6 +492,9 @@ def resolve(
                     if (a, b) in seen:
                         continue
                     seen.add((a, b))
+                    stats["pairs_scored"] += 1
+                    if progress is not None and stats["pairs_scored"] % 50_000 == 0:
+                        progress(stats["pairs_scored"])
                     pr = fast_probability(rules, model, guarded(a), guarded(b))
                     if pr >= prob.upper and prob.require_name and not names_agree(prep[a], prep[b]):
                         # require_name: a human decides every probable match without agreeing names.
@@ -537,8 +547,14 @@ def resolve(
     for k in prep:
         groups[clusters.find(k)].append(k)
     ordered_clusters = sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
+    stats["records"] = len(prep)
+    stats["candidate_edges"] = len(ordered)
     return Resolution(
-        clusters=ordered_clusters, edges=accepted, reviews=_dedupe_reviews(reviews, clusters.find), hubs=hubs
+        clusters=ordered_clusters,
+        edges=accepted,
+        reviews=_dedupe_reviews(reviews, clusters.find),
+        hubs=hubs,
+        stats=dict(stats),
     )
 
 

@@ -111,7 +111,8 @@ class FieldParams(BaseModel):
 
     m: list[float]
     u: list[float]
-    origin: str = "prior"  # prior | splink
+    origin: str = "prior"  # prior | splink | degenerate
+    note: str = ""
 
 
 class FSModel(BaseModel):
@@ -257,7 +258,7 @@ def _score(
             compared += 1
             params = model.fields[comp.name]
             m, u = params.m[level], params.u[level]
-            if level == 0 and comp.tf and a is not None:
+            if level == 0 and comp.tf and a is not None and params.origin != "degenerate":
                 tf = model.tf_u(comp.name, a)
                 if tf is not None:
                     u, tf_adjusted = tf, True
@@ -332,3 +333,26 @@ def probability_and_coverage(
     scored = _score(rules, model, left, right)
     total = scored.total
     return (1.0 / (1.0 + 2.0 ** (-total)) if total > -1000 else 0.0), scored.compared
+
+
+# A field whose most common value is on at least this share of records cannot tell people apart.
+DEGENERATE_SHARE = 0.9
+
+
+def model_warnings(rules: IdentityRules, model: FSModel) -> list[str]:
+    """Readable warnings about a model: fields with no evidence, fields left on priors, no training."""
+    out = []
+    if model.origin != "splink":
+        out.append(
+            f"m/u not trained (trained on {model.trained_on:,} records; Splink training needs 1,000 and "
+            "`--train`): every field uses the documented priors"
+        )
+    for comp in rules.probabilistic.fields:
+        params = model.fields.get(comp.name)
+        if params is None:
+            continue
+        if params.origin == "degenerate":
+            out.append(f"{comp.name}: {params.note}; it counts as no evidence")
+        elif model.origin == "splink" and params.origin == "prior":
+            out.append(f"{comp.name}: Splink's estimates were missing or implausible; documented priors used")
+    return out

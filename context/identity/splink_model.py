@@ -9,13 +9,14 @@ implausible (m not above u on the exact level), the documented priors of `contex
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from context.identity.comparisons import derived_columns, splink_comparison
 from context.identity.graph import Prepared, hub_values
 from context.identity.rules import IdentityRules
-from context.identity.scoring import FieldParams, FSModel, prior_model, term_frequencies
+from context.identity.scoring import DEGENERATE_SHARE, FieldParams, FSModel, prior_model, term_frequencies
 
 MIN_TRAINING_RECORDS = 1000
 # Term frequencies from a handful of rows are noise (in ten rows, a name seen three times looks "common").
@@ -71,6 +72,7 @@ def estimate_prior(prepared: Sequence[Prepared], rules: IdentityRules) -> float:
     hubs = hub_values(prepared, rules)
     first_holder: dict[tuple[str, str], str] = {}
     blocked = {r.kind: r for r in rules.identifiers}
+    dob = rules.date_of_birth_field
     for p in prepared:
         for kind, vals in p.identifiers.items():
             for v in vals:
@@ -78,6 +80,11 @@ def estimate_prior(prepared: Sequence[Prepared], rules: IdentityRules) -> float:
                     continue
                 other = first_holder.setdefault((kind, v), p.key)
                 parent[find(p.key)] = find(other)
+        # Splink's documented deterministic rule: same given name, family name and date of birth.
+        born = p.values.get(dob) if dob else None
+        if born and p.first_name and p.last_name:
+            other = first_holder.setdefault(("~name+dob", f"{p.first_name}|{p.last_name}|{born}"), p.key)
+            parent[find(p.key)] = find(other)
     sizes: dict[str, int] = {}
     for p in prepared:
         r = find(p.key)
@@ -89,13 +96,21 @@ def estimate_prior(prepared: Sequence[Prepared], rules: IdentityRules) -> float:
     return max(pairs / (n * (n - 1) / 2), 1e-7) if pairs else rules.probabilistic.prior_match_probability
 
 
-def fit_model(prepared: Sequence[Prepared], rules: IdentityRules, *, train: bool = True, seed: int = 42) -> FSModel:
-    """Term frequencies from the records, plus Splink-trained m/u when there is enough data."""
+def fit_model(
+    prepared: Sequence[Prepared], rules: IdentityRules, *, train: bool = True, seed: int = 42, link_only: bool = False
+) -> FSModel:
+    """Term frequencies from the records, plus Splink-trained m/u when there is enough data.
+
+    `link_only` (several inputs compared across only) trains on their union all the same: u comes from
+    random pairs and m from EM within blocks, neither of which depends on which pairs are linked later.
+    """
     model = prior_model(rules)
     if len(prepared) >= MIN_TF_RECORDS:
         model.tf = term_frequencies(rules, (p.values for p in prepared))
     model.trained_on = len(prepared)
     if not train or len(prepared) < MIN_TRAINING_RECORDS or not rules.probabilistic.fields:
+        if len(prepared) >= MIN_TF_RECORDS:
+            _neutralize_degenerate(prepared, rules, model)
         return model
     try:
         trained = _train_with_splink(prepared, rules, seed=seed)
@@ -106,7 +121,27 @@ def fit_model(prepared: Sequence[Prepared], rules: IdentityRules, *, train: bool
     for name, params in trained.items():
         model.fields[name] = params
     model.origin = "splink" if trained else "prior"
+    _neutralize_degenerate(prepared, rules, model)
     return model
+
+
+def _neutralize_degenerate(prepared: Sequence[Prepared], rules: IdentityRules, model: FSModel) -> None:
+    """A field whose one value is on most records (a postcode on 97%) gets weight 0 at every level."""
+    for comp in rules.probabilistic.fields:
+        counts: Counter[str] = Counter(v for p in prepared if (v := p.values.get(comp.name)) is not None)
+        total = sum(counts.values())
+        if total < MIN_TF_RECORDS:
+            continue
+        value, top = counts.most_common(1)[0]
+        share = top / total
+        if share >= DEGENERATE_SHARE:
+            params = model.fields[comp.name]
+            model.fields[comp.name] = FieldParams(
+                m=list(params.u),
+                u=list(params.u),
+                origin="degenerate",
+                note=f"one value ({value!r}) is on {share:.0%} of the records that have one",
+            )
 
 
 def _train_with_splink(prepared: Sequence[Prepared], rules: IdentityRules, *, seed: int) -> dict[str, FieldParams]:
