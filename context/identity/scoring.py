@@ -271,6 +271,11 @@ def _score(
         parts.append((comp, level, bits, tf_adjusted))
     if left.get(SUFFIX_KEY) != right.get(SUFFIX_KEY):
         given_same = False  # John Smith and John Smith Jr: two generations of one household
+    elif not given_same and rules.date_of_birth_field:
+        # The same date of birth is evidence about the person, not the household: with it, a different
+        # first name is a data error to weigh, not a sign of a housemate.
+        born_l, born_r = left.get(rules.date_of_birth_field), right.get(rules.date_of_birth_field)
+        given_same = born_l is not None and born_l == born_r
     household = _household(rules)
     collapsed = False
     if household and not given_same:

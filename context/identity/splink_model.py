@@ -19,6 +19,9 @@ from context.identity.rules import IdentityRules
 from context.identity.scoring import DEGENERATE_SHARE, FieldParams, FSModel, prior_model, term_frequencies
 
 MIN_TRAINING_RECORDS = 1000
+# The share of true pairs the deterministic rules (identifiers; names + date of birth) are assumed to find,
+# as in Splink's documented examples (0.8-0.9).
+DETERMINISTIC_RECALL = 0.8
 # Term frequencies from a handful of rows are noise (in ten rows, a name seen three times looks "common").
 MIN_TF_RECORDS = 200
 log = logging.getLogger(__name__)
@@ -93,6 +96,9 @@ def estimate_prior(prepared: Sequence[Prepared], rules: IdentityRules) -> float:
     if n < 2:
         return rules.probabilistic.prior_match_probability
     pairs = sum(s * (s - 1) / 2 for s in sizes.values())
+    # As Splink's estimate_probability_two_random_records_match: the deterministic rules find about
+    # DETERMINISTIC_RECALL of the true pairs.
+    pairs /= DETERMINISTIC_RECALL
     return max(pairs / (n * (n - 1) / 2), 1e-7) if pairs else rules.probabilistic.prior_match_probability
 
 
@@ -180,15 +186,23 @@ def _train(
 def _read_params(settings: Mapping[str, Any], rules: IdentityRules) -> dict[str, FieldParams]:
     out: dict[str, FieldParams] = {}
     by_name = {c["output_column_name"]: c for c in settings["comparisons"]}
+    priors = prior_model(rules)
     for comp in rules.probabilistic.fields:
         if comp.name not in by_name:
             continue
         levels = [lv for lv in by_name[comp.name]["comparison_levels"] if not lv.get("is_null_level")]
-        m = [lv.get("m_probability") for lv in levels]
-        u = [lv.get("u_probability") for lv in levels]
-        if len(m) != comp.n_levels or any(v is None or not 0 < v <= 1 for v in [*m, *u]):
-            continue  # unstable: keep the prior for this field
-        if m[0] <= u[0] or m[-1] >= 1:
+        if len(levels) != comp.n_levels:
             continue
-        out[comp.name] = FieldParams(m=[float(v) for v in m], u=[float(v) for v in u], origin="splink")
+        prior = priors.fields[comp.name]
+        # A level the data never showed (no swapped names in this data set, say) has no estimate: that level
+        # keeps its prior and the others keep what Splink learned.
+        m = [_valid(lv.get("m_probability"), prior.m[i]) for i, lv in enumerate(levels)]
+        u = [_valid(lv.get("u_probability"), prior.u[i]) for i, lv in enumerate(levels)]
+        if m[0] <= u[0] or m[-1] >= 1:
+            continue  # unstable: keep the prior for this field
+        out[comp.name] = FieldParams(m=m, u=u, origin="splink")
     return out
+
+
+def _valid(value: Any, fallback: float) -> float:
+    return float(value) if isinstance(value, int | float) and 0 < value <= 1 else fallback
