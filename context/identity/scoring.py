@@ -270,7 +270,10 @@ def _score(
             )
         parts.append((comp, level, bits, tf_adjusted))
     if left.get(SUFFIX_KEY) != right.get(SUFFIX_KEY):
-        given_same = False  # John Smith and John Smith Jr: two generations of one household
+        # John Smith and John Smith Jr: two generations of one household, whose shared first name says
+        # nothing about being one person.
+        given_same = False
+        parts = [(c, lv, min(bits, 0.0) if c.name == given_field else bits, tf) for c, lv, bits, tf in parts]
     elif not given_same and rules.date_of_birth_field:
         # The same date of birth is evidence about the person, not the household: with it, a different
         # first name is a data error to weigh, not a sign of a housemate.
