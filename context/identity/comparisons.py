@@ -297,9 +297,8 @@ def level_index(
         elif k == "initial":
             if (len(a) == 1 or len(b) == 1) and a[0] == b[0]:
                 return i
-        elif k == "day_month":
-            if a == day_month_swapped(b):
-                return i
+        elif k == "day_month" and a == day_month_swapped(b):
+            return i
     return len(levels) - 1
 
 

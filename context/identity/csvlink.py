@@ -72,7 +72,9 @@ def check_columns(rules: IdentityRules, headers: Mapping[str, Sequence[str]]) ->
     present = {c for cols in headers.values() for c in cols}
     files = ", ".join(f"{name} ({', '.join(cols)})" for name, cols in headers.items())
     missing = [
-        f"{column!r} (named by {where})" for column, where in rules.referenced_columns().items() if column not in present
+        f"{column!r} (named by {where})"
+        for column, where in rules.referenced_columns().items()
+        if column not in present
     ]
     name_fields = {
         "given_name_field": rules.given_name_field,

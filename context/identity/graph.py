@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from context.identity.comparisons import dl, first_names_compatible, jw
 from context.identity.errors import InputError
 from context.identity.rules import IdentifierRule, IdentityRules
-from context.identity.comparisons import dl, first_names_compatible, jw
 from context.identity.scoring import (
     SUFFIX_KEY,
     FSModel,
@@ -36,6 +36,7 @@ from context.identity.scoring import (
     score_pair,
     split_suffix,
 )
+
 
 def person_names_compatible(x: tuple[str | None, str | None], y: tuple[str | None, str | None]) -> bool:
     """(first, last) of two records: first names compatible, or given and family name exchanged."""
@@ -498,12 +499,12 @@ def resolve(
                     pr = fast_probability(rules, model, guarded(a), guarded(b))
                     if pr >= prob.upper and prob.require_name and not names_agree(prep[a], prep[b]):
                         # require_name: a human decides every probable match without agreeing names.
-                        why = (
+                        held = (
                             "held for review: first names differ (require_name)"
                             if names_conflict(prep[a], prep[b])
                             else "held for review: a name is missing (require_name)"
                         )
-                        review_candidates.append((pr, a, b, why))
+                        review_candidates.append((pr, a, b, held))
                     elif pr >= prob.upper:
                         ordered.append(
                             ((3, -pr, rank[a], rank[b]), Edge(a, b, "probabilistic", "fellegi-sunter", pr, []))

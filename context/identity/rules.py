@@ -153,8 +153,10 @@ class ComparisonField(BaseModel):
         """The thresholds in effect (the kind's defaults when none are given)."""
         if self.compare in ("exact", "date"):
             return []
-        return sorted(self.thresholds if self.thresholds is not None else DEFAULT_THRESHOLDS[self.compare],
-                      reverse=self.compare != "dl")
+        return sorted(
+            self.thresholds if self.thresholds is not None else DEFAULT_THRESHOLDS[self.compare],
+            reverse=self.compare != "dl",
+        )
 
     @property
     def n_levels(self) -> int:

@@ -15,8 +15,8 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -313,8 +313,12 @@ def score_pair(
     contributions = [
         Contribution(
             field=comp.name,
-            level=level_label(comp, level) + (" (household: counted once)" if level is not None and bits == 0 and
-                                              scored.household_collapsed and comp.name in _household(rules) else ""),
+            level=level_label(comp, level)
+            + (
+                " (household: counted once)"
+                if level is not None and bits == 0 and scored.household_collapsed and comp.name in _household(rules)
+                else ""
+            ),
             left=left.get(comp.name),
             right=right.get(comp.name),
             bits=bits,

@@ -196,7 +196,11 @@ def link(
     if sys.stderr.isatty():
         with console.status("linking…") as status:
             records, resolution, report = link_csv(
-                inputs, r, id_column=id_column, train=train, link_only=link_only,
+                inputs,
+                r,
+                id_column=id_column,
+                train=train,
+                link_only=link_only,
                 progress=lambda msg: status.update(f"linking… {msg}"),
             )
     else:
@@ -218,8 +222,9 @@ def link(
     )
     model = report.model
     trained = "trained with Splink (EM)" if model.origin == "splink" else "not trained: documented priors"
-    console.print(f"model: {trained} on {model.trained_on:,} records; prior match probability "
-                  f"{model.prior_match_probability:.2e}")
+    console.print(
+        f"model: {trained} on {model.trained_on:,} records; prior match probability {model.prior_match_probability:.2e}"
+    )
     _print_model(r, model)
     console.print(f"wrote {out}" + (f" and {review_out}" if review_out else ""))
 
@@ -234,9 +239,9 @@ def _print_model(rules: IdentityRules, model: object) -> None:
     table = Table(title="fitted parameters (m = P(level | match), u = P(level | non-match))")
     for column in ("field", "level", "m", "u", "weight (bits)", "from"):
         table.add_column(column, justify="right" if column in ("m", "u", "weight (bits)") else "left")
-    from context.identity.scoring import level_label
-
     import math
+
+    from context.identity.scoring import level_label
 
     for comp in rules.probabilistic.fields:
         params = model.fields.get(comp.name)
@@ -244,8 +249,12 @@ def _print_model(rules: IdentityRules, model: object) -> None:
             continue
         for i, (m, u) in enumerate(zip(params.m, params.u, strict=True)):
             table.add_row(
-                comp.name if i == 0 else "", level_label(comp, i), f"{m:.4f}", f"{u:.5f}",
-                f"{math.log2(m / u):+.2f}", params.origin if i == 0 else "",
+                comp.name if i == 0 else "",
+                level_label(comp, i),
+                f"{m:.4f}",
+                f"{u:.5f}",
+                f"{math.log2(m / u):+.2f}",
+                params.origin if i == 0 else "",
             )
     console.print(table)
     for warning in model_warnings(rules, model):

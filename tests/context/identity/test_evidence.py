@@ -148,7 +148,9 @@ def test_link_only_writes_reviews_and_reports(tmp_path: Path) -> None:
     rows = {(r["source"], r["record_id"]): r["cluster_id"] for r in csv.DictReader(out.open())}
     assert rows[("a", "1")] == rows[("b", "9")] != rows[("a", "3")]
     # Link-only: no edge joins two records of one file (a:1 and a:2 meet only through b:9).
-    _, resolution, report = link_csv([tmp_path / "a.csv", tmp_path / "b.csv"], parse_rules(_yaml(rules)), link_only=True)
+    _, resolution, report = link_csv(
+        [tmp_path / "a.csv", tmp_path / "b.csv"], parse_rules(_yaml(rules)), link_only=True
+    )
     assert resolution.edges and all(e.a.split(":")[0] != e.b.split(":")[0] for e in resolution.edges)
     assert report.pairs_scored >= 2
     review_rows = list(csv.DictReader(reviews.open()))
