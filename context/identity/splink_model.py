@@ -150,6 +150,25 @@ def _neutralize_degenerate(prepared: Sequence[Prepared], rules: IdentityRules, m
             )
 
 
+def em_blocks(rules: IdentityRules) -> list[list[str]]:
+    """The blocking rules EM runs on: in order, each one that trains a field no earlier one trained.
+
+    EM cannot estimate the fields it blocks on, so every field must lie outside at least one chosen rule;
+    running EM on every blocking rule instead costs a pass each and adds nothing.
+    """
+    names = {f.name for f in rules.probabilistic.fields}
+    untrained = set(names)
+    chosen = []
+    for block in rules.probabilistic.blocking:
+        gains = untrained - set(block)
+        if gains and len(set(block) & names) < len(names):
+            chosen.append(block)
+            untrained -= gains
+        if not untrained:
+            break
+    return chosen
+
+
 def _train_with_splink(prepared: Sequence[Prepared], rules: IdentityRules, *, seed: int) -> dict[str, FieldParams]:
     from splink import DuckDBAPI, Linker, block_on
 
@@ -170,16 +189,14 @@ def _train(
     db = DuckDBAPI()
     df = db.register(splink_rows(prepared, rules))
     linker = Linker(df, splink_settings(rules), log_level=None)
-    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
-    for block in rules.probabilistic.blocking:
-        # EM cannot estimate the fields it blocks on; each rule trains the others.
-        if len(block) < len(rules.probabilistic.fields):
-            try:
-                linker.training.estimate_parameters_using_expectation_maximisation(
-                    block_on(*block), fix_u_probabilities=True
-                )
-            except Exception as exc:  # a rule with too few pairs: the others still train
-                log.info("EM on %s skipped: %s", block, type(exc).__name__)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=seed)
+    for block in em_blocks(rules):
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*block), fix_u_probabilities=True
+            )
+        except Exception as exc:  # a rule with too few pairs: the others still train
+            log.info("EM on %s skipped: %s", block, type(exc).__name__)
     return _read_params(linker.misc.save_model_to_json(), rules)
 
 
