@@ -85,15 +85,18 @@ def review_list(
 
     from context.identity import service
 
-    items = service.list_reviews(engine=engine(), status=status, limit=limit)
+    eng = engine()
+    items = service.list_reviews(engine=eng, status=status, limit=limit)
+    total = service.count_reviews(engine=eng, status=status)
     if as_json:
         console.print_json(json.dumps([i.model_dump() for i in items]))
         return
-    table = Table(title=f"{len(items)} {status} review items")
-    for column in ("id", "record A", "record B", "score", "reason"):
+    shown = f" (showing the strongest {len(items)}; --limit for more)" if total > len(items) else ""
+    table = Table(title=f"{total} {status} review items{shown}")
+    for column in ("id", "record A", "name A", "record B", "name B", "score", "reason"):
         table.add_column(column)
     for i in items:
-        table.add_row(str(i.id), i.record_a, i.record_b, f"{i.score:.4f}", i.reason)
+        table.add_row(str(i.id), i.record_a, i.name_a or "∅", i.record_b, i.name_b or "∅", f"{i.score:.4f}", i.reason)
     console.print(table)
 
 
