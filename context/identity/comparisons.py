@@ -208,11 +208,13 @@ def dl(a: str, b: str) -> int:
     return damerau_levenshtein(a, b) if a <= b else damerau_levenshtein(b, a)
 
 
-def first_names_compatible(a: str, b: str) -> bool:
+def first_names_compatible(a: str, b: str, established: frozenset[str] = frozenset()) -> bool:
     """Whether two cleaned first names may belong to one person: equal, an initial, a nickname or one typo.
 
     Deliberately strict: housemates are often named alike (Patricia/Patrick, Brandon/Bradley), so a
-    similar-looking name is not enough for a hard guard; the scorer weighs similarity as evidence.
+    similar-looking name is not enough for a hard guard; the scorer weighs similarity as evidence. Two
+    `established` names (each common in the data, see `scoring.established_names`) one edit apart are
+    two names (Julian and Julia), not a typo: a typo rarely makes a name that many other people carry.
     """
     if a == b:
         return True
@@ -220,6 +222,8 @@ def first_names_compatible(a: str, b: str) -> bool:
         return a[0] == b[0]
     if b in nicknames_of(a):
         return True
+    if a in established and b in established:
+        return False
     distance = dl(a, b)
     if distance <= 1 and min(len(a), len(b)) >= 3:
         return True

@@ -31,6 +31,7 @@ from context.identity.scoring import (
     FSModel,
     clean,
     clean_for,
+    established_names,
     fast_probability,
     probability_and_coverage,
     score_pair,
@@ -38,13 +39,15 @@ from context.identity.scoring import (
 )
 
 
-def person_names_compatible(x: tuple[str | None, str | None], y: tuple[str | None, str | None]) -> bool:
+def person_names_compatible(
+    x: tuple[str | None, str | None], y: tuple[str | None, str | None], established: frozenset[str] = frozenset()
+) -> bool:
     """(first, last) of two records: first names compatible, or given and family name exchanged."""
     fx, lx = x
     fy, ly = y
     if not fx or not fy:
         return True
-    return first_names_compatible(fx, fy) or (ly is not None and fx == ly) or (lx is not None and fy == lx)
+    return first_names_compatible(fx, fy, established) or (ly is not None and fx == ly) or (lx is not None and fy == lx)
 
 
 @dataclass(frozen=True)
@@ -130,16 +133,16 @@ class Prepared:
         return self.key.partition(":")[0]
 
 
-def names_conflict(a: Prepared, b: Prepared) -> bool:
+def names_conflict(a: Prepared, b: Prepared, established: frozenset[str] = frozenset()) -> bool:
     """Both records have first names, and they cannot be the same person's."""
     if not (a.first_name and b.first_name):
         return False
-    return not first_names_compatible(a.first_name, b.first_name)
+    return not first_names_compatible(a.first_name, b.first_name, established)
 
 
-def names_agree(a: Prepared, b: Prepared) -> bool:
+def names_agree(a: Prepared, b: Prepared, established: frozenset[str] = frozenset()) -> bool:
     """Both records name the person: compatible first names, and similar last names where both have one."""
-    if not (a.first_name and b.first_name) or not first_names_compatible(a.first_name, b.first_name):
+    if not (a.first_name and b.first_name) or not first_names_compatible(a.first_name, b.first_name, established):
         return False
     if a.suffix != b.suffix:
         return False  # John Smith and John Smith Jr are father and son
@@ -149,9 +152,9 @@ def names_agree(a: Prepared, b: Prepared) -> bool:
     return jw(la, lb) >= 0.9
 
 
-def full_names_agree(a: Prepared, b: Prepared) -> bool:
+def full_names_agree(a: Prepared, b: Prepared, established: frozenset[str] = frozenset()) -> bool:
     """Both records carry first and last names, first names compatible and last names similar."""
-    return bool(a.last_name and b.last_name) and names_agree(a, b)
+    return bool(a.last_name and b.last_name) and names_agree(a, b, established)
 
 
 _NON_DIGIT = re.compile(r"\D+")
@@ -254,7 +257,14 @@ def _first(value: Any) -> Any:
 class _Clusters:
     """Union-find whose roots carry what the guards check."""
 
-    def __init__(self, prepared: Mapping[str, Prepared], rules: IdentityRules, dnl: Mapping[str, set[str]]):
+    def __init__(
+        self,
+        prepared: Mapping[str, Prepared],
+        rules: IdentityRules,
+        dnl: Mapping[str, set[str]],
+        established: frozenset[str] = frozenset(),
+    ):
+        self.established = established
         self.prepared = prepared
         self.parent = {k: k for k in prepared}
         self.members = {k: [k] for k in prepared}
@@ -312,7 +322,7 @@ class _Clusters:
         if guard_names:
             for x in self._firsts(ra):
                 for y in self._firsts(rb):
-                    if not person_names_compatible(x, y):
+                    if not person_names_compatible(x, y, self.established):
                         return f"name conflict: first names {x[0]!r} and {y[0]!r}"
         return None
 
@@ -399,6 +409,7 @@ def resolve(
     # Integer positions in rank order: they sort exactly like the rank tuples, far faster.
     rank = {k: i for i, k in enumerate(sorted(prep, key=lambda k: prep[k].rank))}
     by_kind = {r.kind: r for r in rules.identifiers}
+    established = established_names(rules, model)
 
     # Candidate edges, each with a sort key that depends only on record content.
     ordered: list[tuple[tuple[Any, ...], Edge]] = []
@@ -412,7 +423,7 @@ def resolve(
             continue
         rule = by_kind[kind]
         if rule.is_blocked(value) or (kind, value) in hubs:
-            shared_edges(rule, value, keys, prep, rank, ordered)
+            shared_edges(rule, value, keys, prep, rank, ordered, established)
             continue
         keys.sort(key=rank.__getitem__)
         if rule.require_name:
@@ -422,7 +433,7 @@ def resolve(
                 if len(keys) <= 30
                 else itertools.chain(((keys[0], k) for k in keys[1:]), itertools.pairwise(keys[1:]))
             )
-            pairs = [(a, b) for a, b in candidates if names_agree(prep[a], prep[b])]
+            pairs = [(a, b) for a, b in candidates if names_agree(prep[a], prep[b], established)]
         elif len(keys) <= 10:
             pairs = [(keys[i], keys[j]) for i in range(len(keys)) for j in range(i + 1, len(keys))]
         else:
@@ -497,11 +508,11 @@ def resolve(
                     if progress is not None and stats["pairs_scored"] % 50_000 == 0:
                         progress(stats["pairs_scored"])
                     pr = fast_probability(rules, model, guarded(a), guarded(b))
-                    if pr >= prob.upper and prob.require_name and not names_agree(prep[a], prep[b]):
+                    if pr >= prob.upper and prob.require_name and not names_agree(prep[a], prep[b], established):
                         # require_name: a human decides every probable match without agreeing names.
                         held = (
                             "held for review: first names differ (require_name)"
-                            if names_conflict(prep[a], prep[b])
+                            if names_conflict(prep[a], prep[b], established)
                             else "held for review: a name is missing (require_name)"
                         )
                         review_candidates.append((pr, a, b, held))
@@ -513,7 +524,7 @@ def resolve(
                         review_candidates.append((pr, a, b, "probable match below the auto-link threshold"))
 
     ordered.sort(key=lambda item: item[0])
-    clusters = _Clusters(prep, rules, dnl)
+    clusters = _Clusters(prep, rules, dnl, established)
     accepted: list[Edge] = []
     reviews: list[ReviewItem] = []
     for _, edge in ordered:
@@ -566,6 +577,7 @@ def shared_edges(
     prep: Mapping[str, Prepared],
     rank: Mapping[str, int],
     ordered: list[tuple[tuple[Any, ...], Edge]],
+    established: frozenset[str] = frozenset(),
 ) -> None:
     """Edges through a blocklisted or hub value held by a small group: only between agreeing full names.
 
@@ -580,7 +592,7 @@ def shared_edges(
     named = sorted((k for k in keys if prep[k].last_name and prep[k].first_name), key=rank.__getitem__)
     for i, a in enumerate(named):
         for b in named[i + 1 :]:
-            if full_names_agree(prep[a], prep[b]):
+            if full_names_agree(prep[a], prep[b], established):
                 evidence = [
                     {
                         "field": rule.kind,

@@ -227,8 +227,8 @@ def level_label(comp: ComparisonField, level: int | None) -> str:
 
 
 # Given-name levels that say "the same first name" (with one typo, see `first_names_compatible`): anything
-# else (a merely similar name such as Patricia/Patrick, an initial, a different or missing name) lets
-# household fields count only once.
+# else (a merely similar name such as Patricia/Patrick, an initial, a different or missing name), or a
+# different family name, lets household fields count only once.
 _SAME_GIVEN = {"exact", "nickname", "swapped"}
 
 
@@ -247,8 +247,8 @@ def _score(
     total = math.log2(prior / (1 - prior))
     compared = 0
     parts: list[tuple[ComparisonField, int | None, float, bool]] = []
-    given_field = rules.given_name_field
-    given_same = True
+    given_field, family_field = rules.given_name_field, rules.family_name_field
+    given_same = family_same = True
     for comp in rules.probabilistic.fields:
         a, b = left.get(comp.name), right.get(comp.name)
         level = level_of(comp, a, b, left, right)
@@ -266,9 +266,19 @@ def _score(
         if comp.name == given_field:
             given_same = level is not None and (
                 _levels(comp)[level].kind in _SAME_GIVEN
-                or (a is not None and b is not None and min(len(a), len(b)) > 1 and first_names_compatible(a, b))
+                or (
+                    a is not None
+                    and b is not None
+                    and min(len(a), len(b)) > 1
+                    and first_names_compatible(a, b, established_names(rules, model))
+                )
             )
+        elif comp.name == family_field and level is not None:
+            lv = _levels(comp)[level]
+            # Colleagues share a company and its address: a different family name splits the group too.
+            family_same = lv.kind in _SAME_GIVEN or (lv.kind == "jw" and lv.param >= 0.88) or lv.kind == "dl"
         parts.append((comp, level, bits, tf_adjusted))
+    given_same = given_same and family_same
     if left.get(SUFFIX_KEY) != right.get(SUFFIX_KEY):
         # John Smith and John Smith Jr: two generations of one household, whose shared first name says
         # nothing about being one person.
@@ -297,6 +307,24 @@ def _score(
         parts = new_parts
     total += sum(bits for _, _, bits, _ in parts)
     return _Scored(total, compared, parts, collapsed)
+
+
+# A given name carried by at least this share of records is an established name (see
+# `comparisons.first_names_compatible`).
+ESTABLISHED_NAME_SHARE = 0.0005
+_ESTABLISHED: dict[int, tuple[FSModel, frozenset[str]]] = {}
+
+
+def established_names(rules: IdentityRules, model: FSModel) -> frozenset[str]:
+    """Given names common in the data the model was fitted on (none without a term-frequency table)."""
+    hit = _ESTABLISHED.get(id(model))
+    if hit is None or hit[0] is not model:
+        table = model.tf.get(rules.given_name_field or "", {})
+        names = frozenset(v for v, share in table.items() if share >= ESTABLISHED_NAME_SHARE)
+        if len(_ESTABLISHED) > 64:
+            _ESTABLISHED.clear()
+        hit = _ESTABLISHED[id(model)] = (model, names)
+    return hit[1]
 
 
 # Key of the generational suffix in a record's comparison values (set by `graph.prepare`).
