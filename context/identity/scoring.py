@@ -309,9 +309,11 @@ def _score(
     return _Scored(total, compared, parts, collapsed)
 
 
-# A given name carried by at least this share of records is an established name (see
-# `comparisons.first_names_compatible`).
+# A given name carried by at least this share of records, and by at least ESTABLISHED_NAME_COUNT of them,
+# is an established name (see `comparisons.first_names_compatible`): in small data every name seen once
+# would otherwise pass the share.
 ESTABLISHED_NAME_SHARE = 0.0005
+ESTABLISHED_NAME_COUNT = 5
 _ESTABLISHED: dict[int, tuple[FSModel, frozenset[str]]] = {}
 
 
@@ -320,7 +322,8 @@ def established_names(rules: IdentityRules, model: FSModel) -> frozenset[str]:
     hit = _ESTABLISHED.get(id(model))
     if hit is None or hit[0] is not model:
         table = model.tf.get(rules.given_name_field or "", {})
-        names = frozenset(v for v, share in table.items() if share >= ESTABLISHED_NAME_SHARE)
+        floor = max(ESTABLISHED_NAME_SHARE, ESTABLISHED_NAME_COUNT / max(model.trained_on, 1))
+        names = frozenset(v for v, share in table.items() if share >= floor)
         if len(_ESTABLISHED) > 64:
             _ESTABLISHED.clear()
         hit = _ESTABLISHED[id(model)] = (model, names)
