@@ -125,9 +125,9 @@ class ComparisonField(BaseModel):
     # DEFAULT_THRESHOLDS. Exact match is always its own level; `exact` and `date` take none.
     thresholds: list[float] | None = None
     tf: bool = False
-    # `name` only: a level for nicknames (Robert/Bob), one for initials (J/John), and one for a value equal
-    # to the other record's `swap_with` field (given and family name exchanged). `swap_with` defaults to
-    # the other name field when both the given and the family name are compared.
+    # `name` only: a level for nicknames (Robert/Bob; default on for the given-name field only), one for
+    # initials (J/John), and one for a value equal to the other record's `swap_with` field (given and
+    # family name exchanged). `swap_with` defaults to the other name field when both are compared.
     nicknames: bool = True
     initials: bool = True
     swap_with: str | None = None
@@ -263,6 +263,9 @@ class IdentityRules(BaseModel):
             if family.swap_with is None and "swap_with" not in family.model_fields_set:
                 family.swap_with = given.name
         for f in fields.values():
+            # Nickname groups hold given names: a nickname level on any other field is noise by default.
+            if f.compare == "name" and f.name != self.given_name_field and "nicknames" not in f.model_fields_set:
+                f.nicknames = False
             f.check_priors()
         return self
 

@@ -387,8 +387,8 @@ def model_warnings(rules: IdentityRules, model: FSModel) -> list[str]:
     out = []
     if model.origin != "splink":
         out.append(
-            f"m/u not trained (trained on {model.trained_on:,} records; Splink training needs 1,000 and "
-            "`--train`): every field uses the documented priors"
+            f"m/u not trained ({model.trained_on:,} records; Splink training needs at least 1,000 and is "
+            "on unless --no-train): every field uses the documented priors"
         )
     for comp in rules.probabilistic.fields:
         params = model.fields.get(comp.name)
