@@ -155,9 +155,17 @@ def load_model(*, engine: Engine, rules: IdentityRules) -> FSModel:
                 model = FSModel.model_validate(data)
                 _MODEL_CACHE.clear()
                 _MODEL_CACHE[cache_key] = model
-    if model is not None and set(model.fields) == {f.name for f in rules.probabilistic.fields}:
+    if model is not None and _fits(model, rules):
         return model
     return prior_model(rules)
+
+
+def _fits(model: FSModel, rules: IdentityRules) -> bool:
+    """Whether a stored model has exactly the rules' fields and levels (older models had fewer levels)."""
+    fields = {f.name: f for f in rules.probabilistic.fields}
+    if set(model.fields) != set(fields):
+        return False
+    return all(len(p.m) == len(p.u) == fields[name].n_levels for name, p in model.fields.items())
 
 
 def train(*, engine: Engine, rules: IdentityRules, use_splink: bool = True) -> FSModel:

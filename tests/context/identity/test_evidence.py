@@ -179,3 +179,23 @@ def test_a_field_with_one_dominant_value_is_flagged_and_weighs_nothing() -> None
     model = fit_model([prepare(r, rules) for r in records], rules, train=False)
     assert model.fields["postcode"].origin == "degenerate"
     assert any("postcode" in w and "no evidence" in w for w in model_warnings(rules, model))
+
+
+def test_a_stored_model_with_other_levels_falls_back_to_priors(sqlite_engine: object) -> None:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+    from context.identity import service
+    from context.identity.models import IdentityState
+    from context.identity.rules import default_rules
+
+    assert isinstance(sqlite_engine, Engine)
+    rules = default_rules()
+    stored = service.prior_model(rules)
+    stored.fields["first_name"].m = [0.9, 0.05, 0.03, 0.02]  # the four levels of an older version
+    stored.fields["first_name"].u = [0.01, 0.01, 0.01, 0.97]
+    with Session(sqlite_engine) as session:
+        session.add(IdentityState(key="model", value=stored.model_dump(mode="json")))
+        session.commit()
+    model = service.load_model(engine=sqlite_engine, rules=rules)
+    assert len(model.fields["first_name"].m) == rules.probabilistic.fields[0].n_levels
