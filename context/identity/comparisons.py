@@ -208,13 +208,15 @@ def dl(a: str, b: str) -> int:
     return damerau_levenshtein(a, b) if a <= b else damerau_levenshtein(b, a)
 
 
-def first_names_compatible(a: str, b: str, established: frozenset[str] = frozenset()) -> bool:
-    """Whether two cleaned first names may belong to one person: equal, an initial, a nickname or one typo.
+def first_names_compatible(a: str, b: str, established: frozenset[str] = frozenset(), *, strict: bool = False) -> bool:
+    """Whether two cleaned first names may belong to one person: equal, an initial, a nickname or a typo.
 
-    Deliberately strict: housemates are often named alike (Patricia/Patrick, Brandon/Bradley), so a
-    similar-looking name is not enough for a hard guard; the scorer weighs similarity as evidence. Two
-    `established` names (each common in the data, see `scoring.established_names`) one edit apart are
-    two names (Julian and Julia), not a typo: a typo rarely makes a name that many other people carry.
+    Housemates are often named alike (Patricia/Patrick, Julian/Julia), so a similar-looking name alone
+    is not enough. With `established` names (each common in the data, see `scoring.established_names`)
+    the data tells the two apart: two established names are two names, while a rare spelling close to a
+    name (Jaro-Winkler >= 0.8: jshua, joshhua) is a typo, since a typo rarely makes a name many other people
+    carry. Without them (small data, no term frequencies), or `strict` (the scorer deciding whether
+    household fields count once), only one edit counts as a typo.
     """
     if a == b:
         return True
@@ -224,6 +226,8 @@ def first_names_compatible(a: str, b: str, established: frozenset[str] = frozens
         return True
     if a in established and b in established:
         return False
+    if established and not strict:
+        return jw(a, b) >= 0.8
     distance = dl(a, b)
     if distance <= 1 and min(len(a), len(b)) >= 3:
         return True

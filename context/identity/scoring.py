@@ -270,7 +270,7 @@ def _score(
                     a is not None
                     and b is not None
                     and min(len(a), len(b)) > 1
-                    and first_names_compatible(a, b, established_names(rules, model))
+                    and first_names_compatible(a, b, established_names(rules, model), strict=True)
                 )
             )
         elif comp.name == family_field and level is not None:
