@@ -76,6 +76,16 @@ NICKNAMES = [
     {"abigail", "abby"},
     {"madeline", "maddie", "madeleine"},
     {"isabella", "bella", "izzy", "isabelle"},
+    # Spelling variants of one name (both common, so the data alone would call them two names).
+    {"sarah", "sara"},
+    {"brian", "bryan"},
+    {"mohammed", "muhammad", "mohammad", "mohamed"},
+    {"geoffrey", "jeffrey", "geoff", "jeff"},
+    {"philip", "phillip", "phil"},
+    {"alan", "allan", "allen", "al"},
+    {"ann", "anne", "anna"},
+    {"nicola", "nikola", "nicole", "nikki"},
+    {"louis", "lewis", "luis"},
 ]
 _NICK: dict[str, set[str]] = defaultdict(set)
 for _group in NICKNAMES:
