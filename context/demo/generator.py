@@ -84,6 +84,24 @@ SUBSCRIBED = frozenset({"active", "trialing", "past_due", "canceled", "unpaid"})
 CLEAN_RATE = 0.15  # people never mis-written anywhere
 COMPANY_GROUP_RATE = 0.035  # units that are 3-4 colleagues sharing info@<company>
 HOUSEHOLD_RATE = 0.025  # units that are 2 people sharing a home phone
+# Household stress set (only with `households=True`): units of 2-4 people under one roof with the same last
+# name, address and phone and first names that look alike, twins, or a parent and a child of the same name
+# with a suffix. Off by default so the demo's bytes for a seed never change.
+STRESS_HOUSEHOLD_RATE = 0.12
+SIMILAR_FIRST_NAMES = [
+    ("Patricia", "Patrick"),
+    ("Brandon", "Bradley"),
+    ("Daniel", "Danielle"),
+    ("Christian", "Christina"),
+    ("Julian", "Julia"),
+    ("Marian", "Marion"),
+    ("Adrian", "Adriana"),
+    ("Caroline", "Carolina"),
+    ("Eric", "Erica"),
+    ("Gabriel", "Gabriella"),
+    ("Jayden", "Jaylen"),
+    ("Aiden", "Aidan"),
+]
 WEAK_LINK_RATE = 0.04  # people with one record linkable only by name + postcode / company
 INVALID_EMAIL_RATE = 0.01
 EMAIL_VARIANT_RATE = 0.08
@@ -199,9 +217,10 @@ def _slug(text: str) -> str:
 class _Generator:
     """The state of one generation run: RNG, id counters and the writer."""
 
-    def __init__(self, writer: DemoWriter, rng: random.Random) -> None:
+    def __init__(self, writer: DemoWriter, rng: random.Random, *, households: bool = False) -> None:
         self.w = writer
         self.rng = rng
+        self.households = households
         self.serial = 0
         self.unit = 0
         self.groups = 0
@@ -287,7 +306,9 @@ class _Generator:
             self.w.flush_due(self.unit)
             left = target - self.serial
             r = rng.random()
-            if r < COMPANY_GROUP_RATE and left >= 3:
+            if self.households and r >= 1 - STRESS_HOUSEHOLD_RATE and left >= 4:
+                self._stress_household()
+            elif r < COMPANY_GROUP_RATE and left >= 3:
                 self._company_group(4 if left >= 4 and rng.random() < 0.3 else 3)
             elif r < COMPANY_GROUP_RATE + HOUSEHOLD_RATE and left >= 2:
                 first = self.person()
@@ -300,6 +321,30 @@ class _Generator:
             if progress is not None and self.serial >= next_report:
                 progress(self.serial)
                 next_report = self.serial + 2_000
+
+    def _stress_household(self) -> None:
+        """Two to four people under one roof who look alike on paper (see STRESS_HOUSEHOLD_RATE)."""
+        rng = self.rng
+        head = self.person()
+        members = [head]
+        kind = rng.randrange(3)
+        if kind == 0:  # housemates with similar first names (Patricia and Patrick)
+            pair = SIMILAR_FIRST_NAMES[rng.randrange(len(SIMILAR_FIRST_NAMES))]
+            other = self.person(last=head.last, share_home_with=head)
+            head.first, other.first = pair if rng.random() < 0.5 else pair[::-1]
+            members.append(other)
+        elif kind == 1:  # twins: similar first names, same surname and home, plus a parent
+            pair = SIMILAR_FIRST_NAMES[rng.randrange(len(SIMILAR_FIRST_NAMES))]
+            twins = [self.person(last=head.last, share_home_with=head) for _ in range(2)]
+            twins[0].first, twins[1].first = pair
+            members += twins
+        else:  # a parent and a child of the same name, the child with a suffix, plus a sibling
+            child = self.person(last=f"{head.last} Jr", share_home_with=head)
+            child.first = head.first
+            members += [child, self.person(last=head.last, share_home_with=head)]
+        for p in members:
+            p.clean = False
+            self.emit(p)
 
     def _company_group(self, size: int) -> None:
         rng = self.rng
@@ -817,8 +862,14 @@ class _Generator:
         }
 
 
-def generate(out_dir: Path, *, customers: int, seed: int = 7, progress: ProgressFn | None = None) -> GeneratedDataset:
-    """Write the demo sources for `customers` people (personas included), ground truth and contextdesk.yaml."""
+def generate(
+    out_dir: Path, *, customers: int, seed: int = 7, progress: ProgressFn | None = None, households: bool = False
+) -> GeneratedDataset:
+    """Write the demo sources for `customers` people (personas included), ground truth and contextdesk.yaml.
+
+    `households=True` adds the household stress set (STRESS_HOUSEHOLD_RATE): look-alike housemates, twins,
+    parents and children of one name; without it the output for a seed is unchanged.
+    """
     if customers < len(PERSONAS):
         raise ValueError(f"customers must be at least {len(PERSONAS)} (the hand-crafted personas)")
     started = time.perf_counter()
@@ -826,7 +877,7 @@ def generate(out_dir: Path, *, customers: int, seed: int = 7, progress: Progress
     writer = DemoWriter(out_dir)
     try:
         personas = write_personas(writer)
-        gen = _Generator(writer, random.Random(seed))
+        gen = _Generator(writer, random.Random(seed), households=households)
         gen.run(customers - personas, progress)
     finally:
         counts = writer.close()

@@ -18,71 +18,38 @@ from __future__ import annotations
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from context.errors import StandardizationError
+from context.identity.comparisons import dl, first_names_compatible, jw
 from context.identity.errors import InputError
 from context.identity.rules import IdentifierRule, IdentityRules
 from context.identity.scoring import (
+    SUFFIX_KEY,
     FSModel,
     clean,
+    clean_for,
+    established_names,
     fast_probability,
-    jaro_winkler,
     probability_and_coverage,
     score_pair,
+    split_suffix,
 )
 from context.intake.standardize import standardize_email
 
-# First names that are the same person although their spellings are far apart.
-NICKNAMES = [
-    {"robert", "rob", "bob", "bobby"},
-    {"william", "will", "bill", "billy", "liam"},
-    {"elizabeth", "liz", "beth", "eliza", "betty"},
-    {"katherine", "catherine", "kate", "kathy", "cathy", "katie"},
-    {"michael", "mike", "mick"},
-    {"james", "jim", "jimmy", "jamie"},
-    {"richard", "rick", "dick", "rich"},
-    {"margaret", "maggie", "peggy", "meg"},
-    {"alexander", "alex", "sasha"},
-    {"alexandra", "alex", "sasha"},
-    {"jennifer", "jen", "jenny"},
-    {"thomas", "tom", "tommy"},
-    {"christopher", "chris"},
-    {"christine", "chris", "christina"},
-    {"daniel", "dan", "danny"},
-    {"joseph", "joe", "joey"},
-    {"edward", "ed", "eddie", "ted"},
-    {"susan", "sue", "suzy"},
-    {"anthony", "tony"},
-    {"patricia", "pat", "patty"},
-    {"samuel", "sam"},
-    {"samantha", "sam"},
-    {"benjamin", "ben"},
-    {"nicholas", "nick"},
-    {"matthew", "matt"},
-    {"andrew", "andy", "drew"},
-    {"stephen", "steven", "steve"},
-    {"rebecca", "becky"},
-    {"deborah", "debbie", "deb"},
-]
-_NICK: dict[str, set[str]] = defaultdict(set)
-for _group in NICKNAMES:
-    for _name in _group:
-        _NICK[_name] |= _group
 
-
-def first_names_compatible(a: str, b: str) -> bool:
-    """Whether two cleaned first names may belong to one person (typos, initials, nicknames)."""
-    if a == b:
+def person_names_compatible(
+    x: tuple[str | None, str | None], y: tuple[str | None, str | None], established: frozenset[str] = frozenset()
+) -> bool:
+    """(first, last) of two records: first names compatible, or given and family name exchanged."""
+    fx, lx = x
+    fy, ly = y
+    if not fx or not fy:
         return True
-    if len(a) == 1 or len(b) == 1:
-        return a[0] == b[0]
-    if b in _NICK.get(a, ()):
-        return True
-    return (jaro_winkler(a, b) if a <= b else jaro_winkler(b, a)) >= 0.8
+    return first_names_compatible(fx, fy, established) or (ly is not None and fx == ly) or (lx is not None and fy == lx)
 
 
 @dataclass(frozen=True)
@@ -132,6 +99,8 @@ class Resolution:
     edges: list[Edge]
     reviews: list[ReviewItem]
     hubs: set[tuple[str, str]] = field(default_factory=set)
+    # What the run did: blocks (with at least two records), pairs_scored, candidate_edges.
+    stats: dict[str, int] = field(default_factory=dict)
 
     def cluster_of(self) -> dict[str, int]:
         """Record key -> index into `clusters`."""
@@ -158,28 +127,36 @@ class Prepared:
     name_key: str | None
     block_keys: list[str]
     last_name: str | None = None
+    suffix: str | None = None
+
+    @property
+    def source(self) -> str:
+        """The record's source (the key's part before ':')."""
+        return self.key.partition(":")[0]
 
 
-def names_conflict(a: Prepared, b: Prepared) -> bool:
+def names_conflict(a: Prepared, b: Prepared, established: frozenset[str] = frozenset()) -> bool:
     """Both records have first names, and they cannot be the same person's."""
     if not (a.first_name and b.first_name):
         return False
-    return not first_names_compatible(a.first_name, b.first_name)
+    return not first_names_compatible(a.first_name, b.first_name, established)
 
 
-def names_agree(a: Prepared, b: Prepared) -> bool:
+def names_agree(a: Prepared, b: Prepared, established: frozenset[str] = frozenset()) -> bool:
     """Both records name the person: compatible first names, and similar last names where both have one."""
-    if not (a.first_name and b.first_name) or not first_names_compatible(a.first_name, b.first_name):
+    if not (a.first_name and b.first_name) or not first_names_compatible(a.first_name, b.first_name, established):
         return False
+    if a.suffix != b.suffix:
+        return False  # John Smith and John Smith Jr are father and son
     la, lb = a.last_name, b.last_name
     if not (la and lb) or la == lb:
         return True
-    return (jaro_winkler(la, lb) if la <= lb else jaro_winkler(lb, la)) >= 0.9
+    return jw(la, lb) >= 0.9
 
 
-def full_names_agree(a: Prepared, b: Prepared) -> bool:
+def full_names_agree(a: Prepared, b: Prepared, established: frozenset[str] = frozenset()) -> bool:
     """Both records carry first and last names, first names compatible and last names similar."""
-    return bool(a.last_name and b.last_name) and names_agree(a, b)
+    return bool(a.last_name and b.last_name) and names_agree(a, b, established)
 
 
 _NON_DIGIT = re.compile(r"\D+")
@@ -246,19 +223,26 @@ def prepare(record: Record, rules: IdentityRules) -> Prepared:
         raw = attrs.get(comp.name)
         if isinstance(raw, list | tuple | set | frozenset):
             raw = next(iter(raw), None)
-        values[comp.name] = None if raw is None else clean(raw, field=comp.name)
-    first = clean(attrs.get(rules.first_name_field))
-    last = clean(attrs.get(rules.last_name_field))
-    if (first is None or last is None) and attrs.get(rules.full_name_field):
-        parts = (clean(attrs.get(rules.full_name_field)) or "").split()
+        values[comp.name] = None if raw is None else clean_for(comp, raw)
+    given_field, family_field, full_field = rules.given_name_field, rules.family_name_field, rules.full_name_field
+    first = clean(attrs.get(given_field)) if given_field else None
+    last, suffix = split_suffix(clean(attrs.get(family_field)) if family_field else None)
+    if (first is None or last is None) and full_field and attrs.get(full_field):
+        full, full_suffix = split_suffix(clean(attrs.get(full_field)))
+        suffix = suffix or full_suffix
+        parts = (full or "").split()
         if parts:
             first = first or parts[0]
             last = last or (parts[-1] if len(parts) > 1 else None)
     if first and " " in first:
         first = first.split()[0]
-    for name, val in ((rules.first_name_field, first), (rules.last_name_field, last)):
+    if family_field in values and values[family_field] is not None:
+        values[family_field] = split_suffix(values[family_field])[0]
+    for name, val in ((given_field, first), (family_field, last)):
         if name in values and values[name] is None and val is not None:
             values[name] = val
+    if suffix is not None:
+        values[SUFFIX_KEY] = suffix
     name_key = f"{(first or '?')[0]}|{last}" if last else None
     blocks = []
     for i, fields in enumerate(rules.probabilistic.blocking):
@@ -268,7 +252,7 @@ def prepare(record: Record, rules: IdentityRules) -> Prepared:
     updated = record.updated_at
     updated_text = updated.isoformat() if isinstance(updated, datetime) else (updated or "~")
     rank = (rules.source_rank(source), updated_text, key)
-    return Prepared(key, rank, identifiers, values, first, name_key, blocks, last)
+    return Prepared(key, rank, identifiers, values, first, name_key, blocks, last, suffix)
 
 
 def _first(value: Any) -> Any:
@@ -279,15 +263,22 @@ def _first(value: Any) -> Any:
 class _Clusters:
     """Union-find whose roots carry what the guards check."""
 
-    def __init__(self, prepared: Mapping[str, Prepared], rules: IdentityRules, dnl: Mapping[str, set[str]]):
+    def __init__(
+        self,
+        prepared: Mapping[str, Prepared],
+        rules: IdentityRules,
+        dnl: Mapping[str, set[str]],
+        established: frozenset[str] = frozenset(),
+    ):
+        self.established = established
         self.prepared = prepared
         self.parent = {k: k for k in prepared}
         self.members = {k: [k] for k in prepared}
         # Identifier values and first names per root, built on first use (most records never need them).
         self.values: dict[str, dict[str, set[str]]] = {}
-        self.firsts: dict[str, set[str]] = {}
+        self.firsts: dict[str, set[tuple[str | None, str | None]]] = {}
         self.limits = {r.kind: r.limit for r in rules.identifiers if r.limit}
-        self.name_guard = rules.probabilistic.name_guard is not None
+        self.typo_tolerant = {r.kind for r in rules.identifiers if r.limit_ignores_typos}
         self.dnl = dnl
 
     def _values(self, root: str) -> dict[str, set[str]]:
@@ -296,11 +287,11 @@ class _Clusters:
             vals = self.values[root] = {kind: set(v) for kind, v in self.prepared[root].identifiers.items()}
         return vals
 
-    def _firsts(self, root: str) -> set[str]:
+    def _firsts(self, root: str) -> set[tuple[str | None, str | None]]:
         names = self.firsts.get(root)
         if names is None:
-            first = self.prepared[root].first_name
-            names = self.firsts[root] = {first} if first else set()
+            p = self.prepared[root]
+            names = self.firsts[root] = {(p.first_name, p.last_name)} if p.first_name else set()
         return names
 
     def find(self, k: str) -> str:
@@ -311,7 +302,7 @@ class _Clusters:
             self.parent[k], k = root, self.parent[k]
         return root
 
-    def refusal(self, ra: str, rb: str, *, manual: bool) -> str | None:
+    def refusal(self, ra: str, rb: str, *, manual: bool, guard_names: bool) -> str | None:
         """Why the two clusters may not merge (None if they may)."""
         small, other = (ra, rb) if len(self.members[ra]) <= len(self.members[rb]) else (rb, ra)
         for key in self.members[small]:
@@ -327,14 +318,18 @@ class _Clusters:
                 continue  # one side has none: the union holds no more values than the other side
             if len(va) + len(vb) <= limit:
                 continue
-            merged = len(va | vb)
+            new = vb - va
+            if kind in self.typo_tolerant:
+                # A value one edit away from a value the other side holds is that value mistyped.
+                new = {v for v in new if not any(dl(v, w) <= 1 for w in va)}
+            merged = len(va) + len(new)
             if merged > limit and merged > max(len(va), len(vb)):
-                return f"limit: more than {limit} distinct {kind} values"
-        if self.name_guard:
+                return f"limit: the customers would hold more than {limit} distinct {kind} values"
+        if guard_names:
             for x in self._firsts(ra):
                 for y in self._firsts(rb):
-                    if not first_names_compatible(x, y):
-                        return f"name conflict: first names {x!r} and {y!r}"
+                    if not person_names_compatible(x, y, self.established):
+                        return f"name conflict: first names {x[0]!r} and {y[0]!r}"
         return None
 
     def union(self, ra: str, rb: str) -> None:
@@ -387,9 +382,13 @@ def resolve(
     known_hubs: set[tuple[str, str]] | None = None,
     oversized_blocks: set[str] | None = None,
     prepared: Mapping[str, Prepared] | None = None,
+    link_only: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> Resolution:
     """Cluster records; `manual_links` are (a, b, approver) links a human made.
 
+    `link_only`: compare records of different sources only (several inputs, each already deduplicated).
+    `progress` is called with the number of pairs scored so far, every 50,000 pairs.
     `known_hubs` and `oversized_blocks` let a caller that resolves part of a larger record set pass
     facts about the whole set (the database layer does this).
     """
@@ -416,6 +415,7 @@ def resolve(
     # Integer positions in rank order: they sort exactly like the rank tuples, far faster.
     rank = {k: i for i, k in enumerate(sorted(prep, key=lambda k: prep[k].rank))}
     by_kind = {r.kind: r for r in rules.identifiers}
+    established = established_names(rules, model)
 
     # Candidate edges, each with a sort key that depends only on record content.
     ordered: list[tuple[tuple[Any, ...], Edge]] = []
@@ -429,7 +429,7 @@ def resolve(
             continue
         rule = by_kind[kind]
         if rule.is_blocked(value) or (kind, value) in hubs:
-            shared_edges(rule, value, keys, prep, rank, ordered)
+            shared_edges(rule, value, keys, prep, rank, ordered, established)
             continue
         keys.sort(key=rank.__getitem__)
         if rule.require_name:
@@ -439,11 +439,13 @@ def resolve(
                 if len(keys) <= 30
                 else itertools.chain(((keys[0], k) for k in keys[1:]), itertools.pairwise(keys[1:]))
             )
-            pairs = [(a, b) for a, b in candidates if names_agree(prep[a], prep[b])]
+            pairs = [(a, b) for a, b in candidates if names_agree(prep[a], prep[b], established)]
         elif len(keys) <= 10:
             pairs = [(keys[i], keys[j]) for i in range(len(keys)) for j in range(i + 1, len(keys))]
         else:
             pairs = [(keys[0], k) for k in keys[1:]] + list(itertools.pairwise(keys[1:]))
+        if link_only:
+            pairs = [(a, b) for a, b in pairs if prep[a].source != prep[b].source]
         # Every pair of the group has the same evidence: one list shared by all (never mutated).
         evidence = [{"field": kind, "left": value, "right": value, "level": "exact identifier"}]
         ordered.extend(
@@ -466,7 +468,8 @@ def resolve(
         if ra != rb:
             pre[ra] = rb
 
-    review_candidates: list[tuple[float, str, str]] = []
+    review_candidates: list[tuple[float, str, str, str]] = []
+    stats: dict[str, int] = defaultdict(int)
     prob = rules.probabilistic
     if prob.enabled and prob.fields:
         blocks: dict[str, list[str]] = defaultdict(list)
@@ -489,7 +492,9 @@ def resolve(
         for bk, keys in blocks.items():
             n = len(keys)
             if n < 2 or n > prob.max_block_size or bk in skip:
+                stats["oversized_blocks"] += n > prob.max_block_size
                 continue
+            stats["blocks"] += 1
             roots = [root[k] for k in keys]
             if n == 2 and roots[0] == roots[1]:
                 continue
@@ -499,31 +504,44 @@ def resolve(
                     if roots[j] == ri:
                         continue
                     kj = keys[j]
+                    if link_only and prep[ki].source == prep[kj].source:
+                        continue
                     a, b = (ki, kj) if rank[ki] <= rank[kj] else (kj, ki)
                     if (a, b) in seen:
                         continue
                     seen.add((a, b))
+                    stats["pairs_scored"] += 1
+                    if progress is not None and stats["pairs_scored"] % 50_000 == 0:
+                        progress(stats["pairs_scored"])
                     pr = fast_probability(rules, model, guarded(a), guarded(b))
-                    if pr >= prob.upper and prob.require_name and not names_agree(prep[a], prep[b]):
-                        # Place, company or address alone fit housemates and colleagues too: a human
-                        # decides when a name is missing; different first names are different people.
-                        if not names_conflict(prep[a], prep[b]):
-                            review_candidates.append((pr, a, b))
+                    if pr >= prob.upper and prob.require_name and not names_agree(prep[a], prep[b], established):
+                        # require_name: a human decides every probable match without agreeing names.
+                        held = (
+                            "held for review: first names differ (require_name)"
+                            if names_conflict(prep[a], prep[b], established)
+                            else "held for review: a name is missing (require_name)"
+                        )
+                        review_candidates.append((pr, a, b, held))
                     elif pr >= prob.upper:
                         ordered.append(
                             ((3, -pr, rank[a], rank[b]), Edge(a, b, "probabilistic", "fellegi-sunter", pr, []))
                         )
                     elif pr >= prob.lower:
-                        review_candidates.append((pr, a, b))
+                        review_candidates.append((pr, a, b, "probable match below the auto-link threshold"))
 
     ordered.sort(key=lambda item: item[0])
-    clusters = _Clusters(prep, rules, dnl)
+    clusters = _Clusters(prep, rules, dnl, established)
     accepted: list[Edge] = []
     reviews: list[ReviewItem] = []
     for _, edge in ordered:
         ra, rb = clusters.find(edge.a), clusters.find(edge.b)
         if ra != rb:
-            why = clusters.refusal(ra, rb, manual=edge.kind == "manual")
+            guard = (
+                prob.name_guard is not None
+                if edge.kind == "probabilistic"
+                else edge.kind == "deterministic" and by_kind[edge.rule.split("+")[0]].name_guard
+            )
+            why = clusters.refusal(ra, rb, manual=edge.kind == "manual", guard_names=guard)
             if why is None and edge.kind == "probabilistic":
                 why = _weakest_link(clusters, ra, rb, rules, model, prep, hubs, by_kind)
             if why is not None:
@@ -538,21 +556,23 @@ def resolve(
         if edge.kind == "probabilistic":
             edge.evidence = _evidence(rules, model, prep, edge, hubs)
         accepted.append(edge)
-    for pr, a, b in sorted(review_candidates, key=lambda t: (-t[0], rank[t[1]], rank[t[2]])):
+    for pr, a, b, reason in sorted(review_candidates, key=lambda t: (-t[0], rank[t[1]], rank[t[2]])):
         if clusters.find(a) != clusters.find(b) and b not in dnl.get(a, ()):
             edge = Edge(a, b, "probabilistic", "fellegi-sunter", pr, [])
-            reviews.append(
-                ReviewItem(
-                    a, b, "probable match below the auto-link threshold", pr, _evidence(rules, model, prep, edge, hubs)
-                )
-            )
+            reviews.append(ReviewItem(a, b, reason, pr, _evidence(rules, model, prep, edge, hubs)))
 
     groups: dict[str, list[str]] = defaultdict(list)
     for k in prep:
         groups[clusters.find(k)].append(k)
     ordered_clusters = sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
+    stats["records"] = len(prep)
+    stats["candidate_edges"] = len(ordered)
     return Resolution(
-        clusters=ordered_clusters, edges=accepted, reviews=_dedupe_reviews(reviews, clusters.find), hubs=hubs
+        clusters=ordered_clusters,
+        edges=accepted,
+        reviews=_dedupe_reviews(reviews, clusters.find),
+        hubs=hubs,
+        stats=dict(stats),
     )
 
 
@@ -563,6 +583,7 @@ def shared_edges(
     prep: Mapping[str, Prepared],
     rank: Mapping[str, int],
     ordered: list[tuple[tuple[Any, ...], Edge]],
+    established: frozenset[str] = frozenset(),
 ) -> None:
     """Edges through a blocklisted or hub value held by a small group: only between agreeing full names.
 
@@ -577,7 +598,7 @@ def shared_edges(
     named = sorted((k for k in keys if prep[k].last_name and prep[k].first_name), key=rank.__getitem__)
     for i, a in enumerate(named):
         for b in named[i + 1 :]:
-            if full_names_agree(prep[a], prep[b]):
+            if full_names_agree(prep[a], prep[b], established):
                 evidence = [
                     {
                         "field": rule.kind,

@@ -152,6 +152,8 @@ class ReviewPublic(BaseModel):
     status: str
     evidence: list[dict[str, Any]]
     decided_by: str | None
+    name_a: str | None = None
+    name_b: str | None = None
 
 
 class EdgePublic(BaseModel):

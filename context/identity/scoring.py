@@ -15,12 +15,24 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from context.identity.comparisons import (
+    Level,
+    clean_date,
+    first_names_compatible,
+    jaro_winkler,
+    level_index,
+    levels_of,
+    prior_levels,
+)
 from context.identity.rules import ComparisonField, IdentityRules
+
+__all__ = ["jaro_winkler"]  # re-exported: callers import the similarity from here
 
 # Documented priors (m, u per non-null level, best first). Chosen so that a full name agreeing plus one
 # place/company field agreeing passes the default upper threshold, and a name alone does not.
@@ -61,46 +73,37 @@ def _clean(value: str, field: str) -> str | None:
         text = " ".join(words)
     elif field == "postcode":
         text = text.replace(" ", "")
+    elif field == "date":
+        return clean_date(value)
     return text or None
 
 
-@lru_cache(maxsize=200_000)
-def jaro_winkler(a: str, b: str) -> float:
-    """Jaro-Winkler similarity (prefix scale 0.1, prefix up to 4), as Splink's DuckDB backend computes it."""
-    if a == b:
-        return 1.0
-    la, lb = len(a), len(b)
-    if not la or not lb:
-        return 0.0
-    window = max(max(la, lb) // 2 - 1, 0)
-    a_flags = [False] * la
-    b_flags = [False] * lb
-    matches = 0
-    for i, ch in enumerate(a):
-        lo, hi = max(0, i - window), min(i + window + 1, lb)
-        for j in range(lo, hi):
-            if not b_flags[j] and b[j] == ch:
-                a_flags[i] = b_flags[j] = True
-                matches += 1
-                break
-    if not matches:
-        return 0.0
-    transpositions = 0
-    k = 0
-    for i in range(la):
-        if a_flags[i]:
-            while not b_flags[k]:
-                k += 1
-            if a[i] != b[k]:
-                transpositions += 1
-            k += 1
-    jaro = (matches / la + matches / lb + (matches - transpositions / 2) / matches) / 3
-    prefix = 0
-    for x, y in zip(a[:4], b[:4], strict=False):
-        if x != y:
-            break
-        prefix += 1
-    return jaro + prefix * 0.1 * (1 - jaro)
+def clean_for(comp: ComparisonField, value: Any) -> str | None:
+    """Comparison form of a value for one comparison field (dates as YYYYMMDD, ids without spaces)."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if comp.compare == "date":
+        return _clean(text, "date")
+    if comp.compare == "dl":
+        cleaned = _clean(text, comp.name)
+        return None if cleaned is None else cleaned.replace(" ", "")
+    return _clean(text, comp.name)
+
+
+# Generational suffixes: a father and son share every household field and often the first name too.
+SUFFIXES = {"jr", "junior", "sr", "senior", "ii", "iii", "iv", "2nd", "3rd"}
+_SUFFIX_CANON = {"junior": "jr", "senior": "sr", "2nd": "ii", "3rd": "iii"}
+
+
+def split_suffix(name: str | None) -> tuple[str | None, str | None]:
+    """A cleaned name without its trailing generational suffix, and the suffix ('smith jr' -> smith, jr)."""
+    if not name:
+        return name, None
+    words = name.split()
+    if len(words) > 1 and words[-1] in SUFFIXES:
+        return " ".join(words[:-1]), _SUFFIX_CANON.get(words[-1], words[-1])
+    return name, None
 
 
 class FieldParams(BaseModel):
@@ -108,7 +111,8 @@ class FieldParams(BaseModel):
 
     m: list[float]
     u: list[float]
-    origin: str = "prior"  # prior | splink
+    origin: str = "prior"  # prior | splink | degenerate
+    note: str = ""
 
 
 class FSModel(BaseModel):
@@ -153,19 +157,15 @@ def prior_model(rules: IdentityRules) -> FSModel:
     """The model of documented priors (and rule overrides), without term frequencies."""
     fields = {}
     for comp in rules.probabilistic.fields:
-        fields[comp.name] = FieldParams(
-            m=list(comp.m or _prior(comp, PRIOR_M)), u=list(comp.u or _prior(comp, PRIOR_U))
-        )
+        m, u = _prior(comp)
+        fields[comp.name] = FieldParams(m=list(comp.m or m), u=list(comp.u or u))
     return FSModel(prior_match_probability=rules.probabilistic.prior_match_probability, fields=fields)
 
 
-def _prior(comp: ComparisonField, table: dict[str, list[float]]) -> list[float]:
-    base = table[comp.compare]
-    if len(base) == comp.n_levels:
-        return base
-    # Custom threshold count: exact and else from the table, the middle levels share the rest evenly.
-    middle = (1.0 - base[0] - base[-1]) / max(comp.n_levels - 2, 1)
-    return [base[0], *([middle] * (comp.n_levels - 2)), base[-1]]
+def _prior(comp: ComparisonField) -> tuple[list[float], list[float]]:
+    if comp.compare in PRIOR_M and comp.compare != "name" and len(PRIOR_M[comp.compare]) == comp.n_levels:
+        return PRIOR_M[comp.compare], PRIOR_U[comp.compare]
+    return prior_levels(comp)
 
 
 def term_frequencies(rules: IdentityRules, values: Iterable[Mapping[str, str | None]]) -> dict[str, dict[str, float]]:
@@ -184,29 +184,154 @@ def term_frequencies(rules: IdentityRules, values: Iterable[Mapping[str, str | N
     return out
 
 
-def level_of(comp: ComparisonField, left: str | None, right: str | None) -> int | None:
+# Levels per comparison field object, and household fields per rules object: both are asked for on every
+# scored pair. The objects are kept in the values so their ids stay unique while cached.
+_LEVELS: dict[int, tuple[ComparisonField, list[Level]]] = {}
+_HOUSEHOLD: dict[int, tuple[IdentityRules, frozenset[str]]] = {}
+
+
+def _levels(comp: ComparisonField) -> list[Level]:
+    hit = _LEVELS.get(id(comp))
+    if hit is None or hit[0] is not comp:
+        if len(_LEVELS) > 4096:
+            _LEVELS.clear()
+        hit = _LEVELS[id(comp)] = (comp, levels_of(comp))
+    return hit[1]
+
+
+def _household(rules: IdentityRules) -> frozenset[str]:
+    hit = _HOUSEHOLD.get(id(rules))
+    if hit is None or hit[0] is not rules:
+        if len(_HOUSEHOLD) > 256:
+            _HOUSEHOLD.clear()
+        hit = _HOUSEHOLD[id(rules)] = (rules, frozenset(rules.household if rules.given_name_field else ()))
+    return hit[1]
+
+
+def level_of(
+    comp: ComparisonField,
+    left: str | None,
+    right: str | None,
+    left_values: Mapping[str, str | None] | None = None,
+    right_values: Mapping[str, str | None] | None = None,
+) -> int | None:
     """The comparison level index (0 = exact, ..., last = else), or None for the null level."""
-    if left is None or right is None:
-        return None
-    if left == right:
-        return 0
-    if comp.thresholds:
-        sim = jaro_winkler(left, right) if left <= right else jaro_winkler(right, left)
-        for i, threshold in enumerate(comp.thresholds):
-            if sim >= threshold:
-                return i + 1
-    return comp.n_levels - 1
+    return level_index(comp, _levels(comp), left, right, left_values or {}, right_values or {})
 
 
 def level_label(comp: ComparisonField, level: int | None) -> str:
     """A readable name of a level."""
     if level is None:
         return "missing"
-    if level == 0:
-        return "exact"
-    if level == comp.n_levels - 1:
-        return "different"
-    return f"similar (JW ≥ {comp.thresholds[level - 1]})"
+    return _levels(comp)[level].label
+
+
+# Given-name levels that say "the same first name" (with one typo, see `first_names_compatible`): anything
+# else (a merely similar name such as Patricia/Patrick, an initial, a different or missing name), or a
+# different family name, lets household fields count only once.
+_SAME_GIVEN = {"exact", "nickname", "swapped"}
+
+
+@dataclass
+class _Scored:
+    total: float
+    compared: int
+    parts: list[tuple[ComparisonField, int | None, float, bool]]
+    household_collapsed: bool
+
+
+def _score(
+    rules: IdentityRules, model: FSModel, left: Mapping[str, str | None], right: Mapping[str, str | None]
+) -> _Scored:
+    prior = model.prior_match_probability
+    total = math.log2(prior / (1 - prior))
+    compared = 0
+    parts: list[tuple[ComparisonField, int | None, float, bool]] = []
+    given_field, family_field = rules.given_name_field, rules.family_name_field
+    given_same = family_same = True
+    for comp in rules.probabilistic.fields:
+        a, b = left.get(comp.name), right.get(comp.name)
+        level = level_of(comp, a, b, left, right)
+        bits = 0.0
+        tf_adjusted = False
+        if level is not None:
+            compared += 1
+            params = model.fields[comp.name]
+            m, u = params.m[level], params.u[level]
+            if level == 0 and comp.tf and a is not None and params.origin != "degenerate":
+                tf = model.tf_u(comp.name, a)
+                if tf is not None:
+                    u, tf_adjusted = tf, True
+            bits = math.log2(m / u)
+        if comp.name == given_field:
+            given_same = level is not None and (
+                _levels(comp)[level].kind in _SAME_GIVEN
+                or (
+                    a is not None
+                    and b is not None
+                    and min(len(a), len(b)) > 1
+                    and first_names_compatible(a, b, established_names(rules, model), strict=True)
+                )
+            )
+        elif comp.name == family_field and level is not None:
+            lv = _levels(comp)[level]
+            # Colleagues share a company and its address: a different family name splits the group too.
+            family_same = lv.kind in _SAME_GIVEN or (lv.kind == "jw" and lv.param >= 0.88) or lv.kind == "dl"
+        parts.append((comp, level, bits, tf_adjusted))
+    given_same = given_same and family_same
+    if left.get(SUFFIX_KEY) != right.get(SUFFIX_KEY):
+        # John Smith and John Smith Jr: two generations of one household, whose shared first name says
+        # nothing about being one person.
+        given_same = False
+        parts = [(c, lv, min(bits, 0.0) if c.name == given_field else bits, tf) for c, lv, bits, tf in parts]
+    elif not given_same and rules.date_of_birth_field:
+        # The same date of birth is evidence about the person, not the household: with it, a different
+        # first name is a data error to weigh, not a sign of a housemate.
+        born_l, born_r = left.get(rules.date_of_birth_field), right.get(rules.date_of_birth_field)
+        given_same = born_l is not None and born_l == born_r
+    household = _household(rules)
+    collapsed = False
+    if household and not given_same:
+        # Household fields are one piece of evidence here: keep the strongest positive one, drop the rest.
+        best = max((bits for comp, _, bits, _ in parts if comp.name in household and bits > 0), default=0.0)
+        kept = False
+        new_parts = []
+        for comp, level, bits, tf_adjusted in parts:
+            if comp.name in household and bits > 0:
+                if bits == best and not kept:
+                    kept = True
+                else:
+                    collapsed = True
+                    bits = 0.0
+            new_parts.append((comp, level, bits, tf_adjusted))
+        parts = new_parts
+    total += sum(bits for _, _, bits, _ in parts)
+    return _Scored(total, compared, parts, collapsed)
+
+
+# A given name carried by at least this share of records, and by at least ESTABLISHED_NAME_COUNT of them,
+# is an established name (see `comparisons.first_names_compatible`): in small data every name seen once
+# would otherwise pass the share.
+ESTABLISHED_NAME_SHARE = 0.0005
+ESTABLISHED_NAME_COUNT = 5
+_ESTABLISHED: dict[int, tuple[FSModel, frozenset[str]]] = {}
+
+
+def established_names(rules: IdentityRules, model: FSModel) -> frozenset[str]:
+    """Given names common in the data the model was fitted on (none without a term-frequency table)."""
+    hit = _ESTABLISHED.get(id(model))
+    if hit is None or hit[0] is not model:
+        table = model.tf.get(rules.given_name_field or "", {})
+        floor = max(ESTABLISHED_NAME_SHARE, ESTABLISHED_NAME_COUNT / max(model.trained_on, 1))
+        names = frozenset(v for v, share in table.items() if share >= floor)
+        if len(_ESTABLISHED) > 64:
+            _ESTABLISHED.clear()
+        hit = _ESTABLISHED[id(model)] = (model, names)
+    return hit[1]
+
+
+# Key of the generational suffix in a record's comparison values (set by `graph.prepare`).
+SUFFIX_KEY = "__suffix"
 
 
 def score_pair(
@@ -215,27 +340,24 @@ def score_pair(
     """Score two records given as cleaned comparison values; symmetric in left/right."""
     prior = model.prior_match_probability
     prior_bits = math.log2(prior / (1 - prior))
-    total = prior_bits
-    contributions = []
-    for comp in rules.probabilistic.fields:
-        a, b = left.get(comp.name), right.get(comp.name)
-        level = level_of(comp, a, b)
-        bits = 0.0
-        tf_adjusted = False
-        if level is not None:
-            params = model.fields[comp.name]
-            m, u = params.m[level], params.u[level]
-            if level == 0 and comp.tf and a is not None:
-                tf = model.tf_u(comp.name, a)
-                if tf is not None:
-                    u, tf_adjusted = tf, True
-            bits = math.log2(m / u)
-        total += bits
-        contributions.append(
-            Contribution(
-                field=comp.name, level=level_label(comp, level), left=a, right=b, bits=bits, tf_adjusted=tf_adjusted
-            )
+    scored = _score(rules, model, left, right)
+    contributions = [
+        Contribution(
+            field=comp.name,
+            level=level_label(comp, level)
+            + (
+                " (household: counted once)"
+                if level is not None and bits == 0 and scored.household_collapsed and comp.name in _household(rules)
+                else ""
+            ),
+            left=left.get(comp.name),
+            right=right.get(comp.name),
+            bits=bits,
+            tf_adjusted=tf_adjusted,
         )
+        for comp, level, bits, tf_adjusted in scored.parts
+    ]
+    total = scored.total
     probability = 1.0 / (1.0 + 2.0 ** (-total)) if total > -1000 else 0.0
     return PairScore(prior_bits=prior_bits, contributions=contributions, weight=total, probability=probability)
 
@@ -251,20 +373,29 @@ def probability_and_coverage(
     rules: IdentityRules, model: FSModel, left: Mapping[str, str | None], right: Mapping[str, str | None]
 ) -> tuple[float, int]:
     """The match probability and how many fields were present on both sides."""
-    compared = 0
-    prior = model.prior_match_probability
-    total = math.log2(prior / (1 - prior))
+    scored = _score(rules, model, left, right)
+    total = scored.total
+    return (1.0 / (1.0 + 2.0 ** (-total)) if total > -1000 else 0.0), scored.compared
+
+
+# A field whose most common value is on at least this share of records cannot tell people apart.
+DEGENERATE_SHARE = 0.9
+
+
+def model_warnings(rules: IdentityRules, model: FSModel) -> list[str]:
+    """Readable warnings about a model: fields with no evidence, fields left on priors, no training."""
+    out = []
+    if model.origin != "splink":
+        out.append(
+            f"m/u not trained ({model.trained_on:,} records; Splink training needs at least 1,000 and is "
+            "on unless --no-train): every field uses the documented priors"
+        )
     for comp in rules.probabilistic.fields:
-        a, b = left.get(comp.name), right.get(comp.name)
-        level = level_of(comp, a, b)
-        if level is None:
+        params = model.fields.get(comp.name)
+        if params is None:
             continue
-        compared += 1
-        params = model.fields[comp.name]
-        u = params.u[level]
-        if level == 0 and comp.tf and a is not None:
-            tf = model.tf_u(comp.name, a)
-            if tf is not None:
-                u = tf
-        total += math.log2(params.m[level] / u)
-    return (1.0 / (1.0 + 2.0 ** (-total)) if total > -1000 else 0.0), compared
+        if params.origin == "degenerate":
+            out.append(f"{comp.name}: {params.note}; it counts as no evidence")
+        elif model.origin == "splink" and params.origin == "prior":
+            out.append(f"{comp.name}: Splink's estimates were missing or implausible; documented priors used")
+    return out

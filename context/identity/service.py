@@ -154,9 +154,17 @@ def load_model(*, engine: Engine, rules: IdentityRules) -> FSModel:
                 model = FSModel.model_validate(data)
                 _MODEL_CACHE.clear()
                 _MODEL_CACHE[cache_key] = model
-    if model is not None and set(model.fields) == {f.name for f in rules.probabilistic.fields}:
+    if model is not None and _fits(model, rules):
         return model
     return prior_model(rules)
+
+
+def _fits(model: FSModel, rules: IdentityRules) -> bool:
+    """Whether a stored model has exactly the rules' fields and levels (older models had fewer levels)."""
+    fields = {f.name: f for f in rules.probabilistic.fields}
+    if set(model.fields) != set(fields):
+        return False
+    return all(len(p.m) == len(p.u) == fields[name].n_levels for name, p in model.fields.items())
 
 
 def train(*, engine: Engine, rules: IdentityRules, now: datetime, use_splink: bool = True) -> FSModel:
@@ -752,7 +760,7 @@ def unmerge(
 
 
 def list_reviews(*, engine: Engine, status: str = "pending", limit: int = 50) -> list[ReviewPublic]:
-    """Review items with a status, strongest first."""
+    """Review items with a status, strongest first, with the names on both records."""
     with Session(engine) as session:
         rows = session.exec(
             select(IdentityReview)
@@ -760,7 +768,27 @@ def list_reviews(*, engine: Engine, status: str = "pending", limit: int = 50) ->
             .order_by(col(IdentityReview.score).desc(), col(IdentityReview.id))
             .limit(limit)
         ).all()
-        return [ReviewPublic.model_validate(r, from_attributes=True) for r in rows]
+        items = [ReviewPublic.model_validate(r, from_attributes=True) for r in rows]
+        ids = _ids_for_keys(session, {k for i in items for k in (i.record_a, i.record_b)})
+        names: dict[int, str | None] = {}
+        for batch in _chunks(sorted(set(ids.values()))):
+            sql = (
+                f"SELECT id, full_name, first_name, last_name FROM customer_records WHERE id IN ({_marks(len(batch))})"
+            )
+            for rid, full, first, last in _rows(session, sql, batch):
+                names[rid] = full or " ".join(x for x in (first, last) if x) or None
+        for item in items:
+            item.name_a = names.get(ids.get(item.record_a, -1))
+            item.name_b = names.get(ids.get(item.record_b, -1))
+        return items
+
+
+def count_reviews(*, engine: Engine, status: str = "pending") -> int:
+    """How many review items have a status (the whole queue, not one page of it)."""
+    with Session(engine) as session:
+        return int(
+            session.exec(select(func.count()).select_from(IdentityReview).where(IdentityReview.status == status)).one()
+        )
 
 
 def _pending_review(session: Session, review_id: int) -> IdentityReview:
@@ -1068,6 +1096,7 @@ __all__ = [
     "Edge",
     "approve_review",
     "canonical_customer_id",
+    "count_reviews",
     "customers_snapshot",
     "explain_customer",
     "explain_pair",

@@ -9,14 +9,19 @@ implausible (m not above u on the exact level), the documented priors of `contex
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from context.identity.comparisons import derived_columns, splink_comparison
 from context.identity.graph import Prepared, hub_values
 from context.identity.rules import IdentityRules
-from context.identity.scoring import FieldParams, FSModel, prior_model, term_frequencies
+from context.identity.scoring import DEGENERATE_SHARE, FieldParams, FSModel, prior_model, term_frequencies
 
 MIN_TRAINING_RECORDS = 1000
+# The share of true pairs the deterministic rules (identifiers; names + date of birth) are assumed to find,
+# as in Splink's documented examples (0.8-0.9).
+DETERMINISTIC_RECALL = 0.8
 # Term frequencies from a handful of rows are noise (in ten rows, a name seen three times looks "common").
 MIN_TF_RECORDS = 200
 log = logging.getLogger(__name__)
@@ -29,17 +34,9 @@ def splink_settings(
     prior: float | None = None,
 ) -> Any:
     """A Splink `SettingsCreator` with the same comparisons and blocking as the rules."""
-    import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
-    comparisons: list[Any] = []
-    for comp in rules.probabilistic.fields:
-        c = (
-            cl.ExactMatch(comp.name)
-            if comp.compare == "exact"
-            else cl.JaroWinklerAtThresholds(comp.name, comp.thresholds)
-        )
-        comparisons.append(c.configure(term_frequency_adjustments=True) if comp.tf else c)
+    comparisons: list[Any] = [splink_comparison(comp) for comp in rules.probabilistic.fields]
     return SettingsCreator(
         link_type=link_type,
         comparisons=comparisons,
@@ -53,7 +50,16 @@ def splink_settings(
 def splink_rows(prepared: Iterable[Prepared], rules: IdentityRules) -> list[dict[str, Any]]:
     """Rows for Splink: unique_id plus each comparison field's cleaned value."""
     names = [c.name for c in rules.probabilistic.fields]
-    return [{"unique_id": p.key, **{n: p.values.get(n) for n in names}} for p in prepared]
+    derived = [(c.name, col, fn) for c in rules.probabilistic.fields for col, fn in derived_columns(c).items()]
+    rows = []
+    for p in prepared:
+        row: dict[str, Any] = {"unique_id": p.key}
+        for n in names:
+            row[n] = p.values.get(n)
+        for n, col, fn in derived:
+            row[col] = fn(p.values.get(n))
+        rows.append(row)
+    return rows
 
 
 def estimate_prior(prepared: Sequence[Prepared], rules: IdentityRules) -> float:
@@ -69,6 +75,7 @@ def estimate_prior(prepared: Sequence[Prepared], rules: IdentityRules) -> float:
     hubs = hub_values(prepared, rules)
     first_holder: dict[tuple[str, str], str] = {}
     blocked = {r.kind: r for r in rules.identifiers}
+    dob = rules.date_of_birth_field
     for p in prepared:
         for kind, vals in p.identifiers.items():
             for v in vals:
@@ -76,6 +83,11 @@ def estimate_prior(prepared: Sequence[Prepared], rules: IdentityRules) -> float:
                     continue
                 other = first_holder.setdefault((kind, v), p.key)
                 parent[find(p.key)] = find(other)
+        # Splink's documented deterministic rule: same given name, family name and date of birth.
+        born = p.values.get(dob) if dob else None
+        if born and p.first_name and p.last_name:
+            other = first_holder.setdefault(("~name+dob", f"{p.first_name}|{p.last_name}|{born}"), p.key)
+            parent[find(p.key)] = find(other)
     sizes: dict[str, int] = {}
     for p in prepared:
         r = find(p.key)
@@ -84,16 +96,27 @@ def estimate_prior(prepared: Sequence[Prepared], rules: IdentityRules) -> float:
     if n < 2:
         return rules.probabilistic.prior_match_probability
     pairs = sum(s * (s - 1) / 2 for s in sizes.values())
+    # As Splink's estimate_probability_two_random_records_match: the deterministic rules find about
+    # DETERMINISTIC_RECALL of the true pairs.
+    pairs /= DETERMINISTIC_RECALL
     return max(pairs / (n * (n - 1) / 2), 1e-7) if pairs else rules.probabilistic.prior_match_probability
 
 
-def fit_model(prepared: Sequence[Prepared], rules: IdentityRules, *, train: bool = True, seed: int = 42) -> FSModel:
-    """Term frequencies from the records, plus Splink-trained m/u when there is enough data."""
+def fit_model(
+    prepared: Sequence[Prepared], rules: IdentityRules, *, train: bool = True, seed: int = 42, link_only: bool = False
+) -> FSModel:
+    """Term frequencies from the records, plus Splink-trained m/u when there is enough data.
+
+    `link_only` (several inputs compared across only) trains on their union all the same: u comes from
+    random pairs and m from EM within blocks, neither of which depends on which pairs are linked later.
+    """
     model = prior_model(rules)
     if len(prepared) >= MIN_TF_RECORDS:
         model.tf = term_frequencies(rules, (p.values for p in prepared))
     model.trained_on = len(prepared)
     if not train or len(prepared) < MIN_TRAINING_RECORDS or not rules.probabilistic.fields:
+        if len(prepared) >= MIN_TF_RECORDS:
+            _neutralize_degenerate(prepared, rules, model)
         return model
     try:
         trained = _train_with_splink(prepared, rules, seed=seed)
@@ -104,7 +127,46 @@ def fit_model(prepared: Sequence[Prepared], rules: IdentityRules, *, train: bool
     for name, params in trained.items():
         model.fields[name] = params
     model.origin = "splink" if trained else "prior"
+    _neutralize_degenerate(prepared, rules, model)
     return model
+
+
+def _neutralize_degenerate(prepared: Sequence[Prepared], rules: IdentityRules, model: FSModel) -> None:
+    """A field whose one value is on most records (a postcode on 97%) gets weight 0 at every level."""
+    for comp in rules.probabilistic.fields:
+        counts: Counter[str] = Counter(v for p in prepared if (v := p.values.get(comp.name)) is not None)
+        total = sum(counts.values())
+        if total < MIN_TF_RECORDS:
+            continue
+        value, top = counts.most_common(1)[0]
+        share = top / total
+        if share >= DEGENERATE_SHARE:
+            params = model.fields[comp.name]
+            model.fields[comp.name] = FieldParams(
+                m=list(params.u),
+                u=list(params.u),
+                origin="degenerate",
+                note=f"one value ({value!r}) is on {share:.0%} of the records that have one",
+            )
+
+
+def em_blocks(rules: IdentityRules) -> list[list[str]]:
+    """The blocking rules EM runs on: in order, each one that trains a field no earlier one trained.
+
+    EM cannot estimate the fields it blocks on, so every field must lie outside at least one chosen rule;
+    running EM on every blocking rule instead costs a pass each and adds nothing.
+    """
+    names = {f.name for f in rules.probabilistic.fields}
+    untrained = set(names)
+    chosen = []
+    for block in rules.probabilistic.blocking:
+        gains = untrained - set(block)
+        if gains and len(set(block) & names) < len(names):
+            chosen.append(block)
+            untrained -= gains
+        if not untrained:
+            break
+    return chosen
 
 
 def _train_with_splink(prepared: Sequence[Prepared], rules: IdentityRules, *, seed: int) -> dict[str, FieldParams]:
@@ -127,31 +189,37 @@ def _train(
     db = DuckDBAPI()
     df = db.register(splink_rows(prepared, rules))
     linker = Linker(df, splink_settings(rules), log_level=None)
-    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
-    for block in rules.probabilistic.blocking:
-        # EM cannot estimate the fields it blocks on; each rule trains the others.
-        if len(block) < len(rules.probabilistic.fields):
-            try:
-                linker.training.estimate_parameters_using_expectation_maximisation(
-                    block_on(*block), fix_u_probabilities=True
-                )
-            except Exception as exc:  # a rule with too few pairs: the others still train
-                log.info("EM on %s skipped: %s", block, type(exc).__name__)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=seed)
+    for block in em_blocks(rules):
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*block), fix_u_probabilities=True
+            )
+        except Exception as exc:  # a rule with too few pairs: the others still train
+            log.info("EM on %s skipped: %s", block, type(exc).__name__)
     return _read_params(linker.misc.save_model_to_json(), rules)
 
 
 def _read_params(settings: Mapping[str, Any], rules: IdentityRules) -> dict[str, FieldParams]:
     out: dict[str, FieldParams] = {}
     by_name = {c["output_column_name"]: c for c in settings["comparisons"]}
+    priors = prior_model(rules)
     for comp in rules.probabilistic.fields:
         if comp.name not in by_name:
             continue
         levels = [lv for lv in by_name[comp.name]["comparison_levels"] if not lv.get("is_null_level")]
-        m = [lv.get("m_probability") for lv in levels]
-        u = [lv.get("u_probability") for lv in levels]
-        if len(m) != comp.n_levels or any(v is None or not 0 < v <= 1 for v in [*m, *u]):
-            continue  # unstable: keep the prior for this field
-        if m[0] <= u[0] or m[-1] >= 1:
+        if len(levels) != comp.n_levels:
             continue
-        out[comp.name] = FieldParams(m=[float(v) for v in m], u=[float(v) for v in u], origin="splink")
+        prior = priors.fields[comp.name]
+        # A level the data never showed (no swapped names in this data set, say) has no estimate: that level
+        # keeps its prior and the others keep what Splink learned.
+        m = [_valid(lv.get("m_probability"), prior.m[i]) for i, lv in enumerate(levels)]
+        u = [_valid(lv.get("u_probability"), prior.u[i]) for i, lv in enumerate(levels)]
+        if m[0] <= u[0] or m[-1] >= 1:
+            continue  # unstable: keep the prior for this field
+        out[comp.name] = FieldParams(m=m, u=u, origin="splink")
     return out
+
+
+def _valid(value: Any, fallback: float) -> float:
+    return float(value) if isinstance(value, int | float) and 0 < value <= 1 else fallback

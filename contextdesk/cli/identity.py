@@ -89,15 +89,18 @@ def review_list(
 
     from context.identity import service
 
-    items = service.list_reviews(engine=engine(), status=status, limit=limit)
+    eng = engine()
+    items = service.list_reviews(engine=eng, status=status, limit=limit)
+    total = service.count_reviews(engine=eng, status=status)
     if as_json:
         console.print_json(json.dumps([i.model_dump() for i in items]))
         return
-    table = Table(title=f"{len(items)} {status} review items")
-    for column in ("id", "record A", "record B", "score", "reason"):
+    shown = f" (showing the strongest {len(items)}; --limit for more)" if total > len(items) else ""
+    table = Table(title=f"{total} {status} review items{shown}")
+    for column in ("id", "record A", "name A", "record B", "name B", "score", "reason"):
         table.add_column(column)
     for i in items:
-        table.add_row(str(i.id), i.record_a, i.record_b, f"{i.score:.4f}", i.reason)
+        table.add_row(str(i.id), i.record_a, i.name_a or "∅", i.record_b, i.name_b or "∅", f"{i.score:.4f}", i.reason)
     console.print(table)
 
 
@@ -192,16 +195,108 @@ def link(
     out: Path = typer.Option(..., "--out", help="Output CSV: source,record_id,cluster_id,match_probability."),
     id_column: str | None = typer.Option(None, "--id-column", help="Record id column (default: the first column)."),
     train: bool = typer.Option(True, "--train/--no-train", help="Estimate m/u with Splink when there is enough data."),
+    link_only: bool = typer.Option(
+        False, "--link-only", help="Link across the input files only; do not dedupe inside each file."
+    ),
+    review_out: Path | None = typer.Option(None, "--review-out", help="Write the pairs needing review to this CSV."),
 ) -> None:
     """Deduplicate or link arbitrary CSV files; no database involved."""
-    from context.identity.csvlink import link_csv, write_clusters
+    import sys
+    import time
+
+    from context.identity.csvlink import link_csv, write_clusters, write_reviews
     from context.identity.rules import load_rules
 
-    with console.status("linking…"):
-        records, resolution = link_csv(inputs, load_rules(rules), id_column=id_column, train=train)
-        write_clusters(out, records, resolution)
-    multi = sum(1 for c in resolution.clusters if len(c) > 1)
+    r = load_rules(rules)
+    started = time.perf_counter()
+    if sys.stderr.isatty():
+        with console.status("linking…") as status:
+            records, resolution, report = link_csv(
+                inputs,
+                r,
+                id_column=id_column,
+                train=train,
+                link_only=link_only,
+                progress=lambda msg: status.update(f"linking… {msg}"),
+            )
+    else:
+        # No terminal (a pipeline, a CI log): periodic lines instead of a spinner.
+        def line(msg: str) -> None:
+            print(f"[{time.perf_counter() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+        records, resolution, report = link_csv(
+            inputs, r, id_column=id_column, train=train, link_only=link_only, progress=line
+        )
+    write_clusters(out, records, resolution)
+    if review_out is not None:
+        write_reviews(review_out, records, resolution)
+    mode = "link-only across files" if link_only else ("dedupe" if len(inputs) == 1 else "link and dedupe")
     console.print(
-        f"{len(records)} records → {len(resolution.clusters)} clusters ({multi} with several records); "
-        f"{len(resolution.reviews)} pairs need review; wrote {out}"
+        f"{report.records:,} records ({mode}): {report.blocks:,} blocks, {report.pairs_scored:,} pairs scored, "
+        f"{report.links:,} links → {report.clusters:,} clusters ({report.multi_record_clusters:,} with several "
+        f"records); {report.reviews:,} pairs need review; {report.seconds:.1f}s"
     )
+    model = report.model
+    trained = "trained with Splink (EM)" if model.origin == "splink" else "not trained: documented priors"
+    console.print(
+        f"model: {trained} on {model.trained_on:,} records; prior match probability {model.prior_match_probability:.2e}"
+    )
+    _print_model(r, model)
+    console.print(f"wrote {out}" + (f" and {review_out}" if review_out else ""))
+
+
+def _print_model(rules: IdentityRules, model: object) -> None:
+    """Per field and level: m, u, weight; fields that fell back to priors or cannot discriminate flagged."""
+    from rich.table import Table
+
+    from context.identity.scoring import FSModel, model_warnings
+
+    assert isinstance(model, FSModel)
+    table = Table(title="fitted parameters (m = P(level | match), u = P(level | non-match))")
+    for column in ("field", "level", "m", "u", "weight (bits)", "from"):
+        table.add_column(column, justify="right" if column in ("m", "u", "weight (bits)") else "left")
+    import math
+
+    from context.identity.scoring import level_label
+
+    for comp in rules.probabilistic.fields:
+        params = model.fields.get(comp.name)
+        if params is None:
+            continue
+        for i, (m, u) in enumerate(zip(params.m, params.u, strict=True)):
+            table.add_row(
+                comp.name if i == 0 else "",
+                level_label(comp, i),
+                f"{m:.4f}",
+                f"{u:.5f}",
+                f"{math.log2(m / u):+.2f}",
+                params.origin if i == 0 else "",
+            )
+    console.print(table)
+    for warning in model_warnings(rules, model):
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+model_app = typer.Typer(help="The fitted probabilistic model.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("show")
+@friendly_errors
+def model_show(rules: Path | None = RulesOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Print the stored model's parameters and flag fields whose estimates fell back or cannot discriminate."""
+    from context.identity import service
+    from context.identity.scoring import model_warnings
+
+    r = _rules(rules)
+    model = service.load_model(engine=engine(), rules=r)
+    if as_json:
+        data = model.model_dump(mode="json", exclude={"tf"})
+        data["warnings"] = model_warnings(r, model)
+        console.print_json(json.dumps(data))
+        return
+    console.print(
+        f"model: {model.origin} m/u, trained on {model.trained_on:,} records; prior match probability "
+        f"{model.prior_match_probability:.2e}; term-frequency tables: {', '.join(sorted(model.tf)) or 'none'}"
+    )
+    _print_model(r, model)

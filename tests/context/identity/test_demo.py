@@ -55,3 +55,18 @@ def test_demo_personas_and_ground_truth(sqlite_engine: Engine, tmp_path: Path) -
     assert [a.action for a in service.list_actions(engine=sqlite_engine)] == ["resolve"]
     again = service.resolve_pending(now=NOW, engine=sqlite_engine, rules=default_rules())
     assert again.records == 0 and service.customers_snapshot(engine=sqlite_engine) == snap
+
+
+def test_household_stress_set_keeps_look_alike_housemates_apart(sqlite_engine: Engine, tmp_path: Path) -> None:
+    dataset = generate(tmp_path / "demo", customers=1500, seed=11, households=True)
+    sync(clock=tick, engine=sqlite_engine, config=load_intake_config(dataset.config_path))
+    service.resolve_pending(now=NOW, engine=sqlite_engine, rules=default_rules())
+    snap = service.customers_snapshot(engine=sqlite_engine)
+    with dataset.ground_truth_path.open(newline="") as handle:
+        truth = {f"{r['source']}:{r['record_id']}": r["person_id"] for r in csv.DictReader(handle)}
+    mixed = [keys for keys in snap.values() if len({truth[k] for k in keys}) > 1]
+    tp = predicted = 0
+    for keys in snap.values():
+        predicted += len(keys) * (len(keys) - 1) // 2
+        tp += sum(c * (c - 1) // 2 for c in Counter(truth[k] for k in keys).values())
+    assert tp / predicted >= 0.99, mixed[:5]

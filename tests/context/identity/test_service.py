@@ -297,3 +297,20 @@ def test_one_review_item_per_customer_pair(engine: Engine) -> None:
     service.resolve_pending(now=NOW, engine=engine, rules=RULES)
     reviews = service.list_reviews(engine=engine)
     assert len(reviews) == 1 and "vip:1" in (reviews[0].record_a, reviews[0].record_b)
+
+
+def test_review_list_shows_names_and_the_whole_pending_count(engine: Engine) -> None:
+    add_records(
+        engine,
+        [
+            Person("crm", "1", "Jamie", "Okafor", postcode="30301"),
+            Person("vip", "1", "Jamiee", "Okafor", postcode="30301"),
+            Person("crm", "2", "Priya", "Raman", postcode="10001"),
+            Person("vip", "2", "Priyaa", "Raman", postcode="10001"),
+        ],
+    )
+    service.resolve_pending(now=NOW, engine=engine, rules=RULES)
+    assert service.count_reviews(engine=engine) == 2
+    [first] = service.list_reviews(engine=engine, limit=1)
+    assert {first.name_a, first.name_b} in ({"Jamie Okafor", "Jamiee Okafor"}, {"Priya Raman", "Priyaa Raman"})
+    assert first.reason == "probable match below the auto-link threshold"
