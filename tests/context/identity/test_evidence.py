@@ -15,6 +15,7 @@ from context.identity.rules import parse_rules
 from context.identity.scoring import model_warnings
 from context.identity.splink_model import fit_model
 from contextdesk.cli.identity import app
+from tests.clock import NOW
 
 PERSON = {
     "given_name_field": "given",
@@ -195,7 +196,7 @@ def test_a_stored_model_with_other_levels_falls_back_to_priors(sqlite_engine: ob
     stored.fields["first_name"].m = [0.9, 0.05, 0.03, 0.02]  # the four levels of an older version
     stored.fields["first_name"].u = [0.01, 0.01, 0.01, 0.97]
     with Session(sqlite_engine) as session:
-        session.add(IdentityState(key="model", value=stored.model_dump(mode="json")))
+        session.add(IdentityState(key="model", value=stored.model_dump(mode="json"), updated_at=NOW))
         session.commit()
     model = service.load_model(engine=sqlite_engine, rules=rules)
     assert len(model.fields["first_name"].m) == rules.probabilistic.fields[0].n_levels
