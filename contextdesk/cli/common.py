@@ -79,7 +79,8 @@ def config_path(explicit: Path | None = None) -> Path:
 
 def fail(message: str, code: int = 1) -> Any:
     """Print an error and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    # One line, never wrapped: an error names a file, a setting or a value a person may copy.
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code)
 
 
