@@ -5,6 +5,7 @@ over them (routes per route and per key), so changing one tone does not drop the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import time
 from decimal import Decimal
 from functools import lru_cache
@@ -82,26 +83,26 @@ class RouteConfig(BaseModel):
     @field_validator("topics", "escalate_intents")
     @classmethod
     def _known_intents(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(INTENTS))
-        if unknown:
-            raise ValueError(f"unknown intents {unknown}; known: {list(INTENTS)}")
-        return value
+        return _only_known(value, INTENTS, "intents")
 
     @field_validator("commitments")
     @classmethod
     def _known_commitments(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(COMMITMENTS))
-        if unknown:
-            raise ValueError(f"unknown commitments {unknown}; known: {list(COMMITMENTS)}")
-        return value
+        return _only_known(value, COMMITMENTS, "commitments")
 
     @field_validator("context_sections")
     @classmethod
     def _known_sections(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(SECTIONS))
-        if unknown:
-            raise ValueError(f"unknown sections {unknown}; known: {list(SECTIONS)}")
-        return value
+        return _only_known(value, SECTIONS, "sections")
+
+
+def _only_known(value: list[str], vocabulary: Iterable[str], what: str) -> list[str]:
+    """`value` unchanged, or a ValueError naming the words that are not in `vocabulary`."""
+    known = list(vocabulary)
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known: {known}")
+    return value
 
 
 def _known_zone(value: str) -> str:
