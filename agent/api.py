@@ -18,7 +18,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from agent import service
-from agent.identity import sign_identity
 from agent.models import (
     ConversationCreate,
     ConversationPublic,
@@ -30,6 +29,7 @@ from agent.models import (
     TurnReply,
 )
 from agent.service import AgentDeps
+from agent.visitor_identity import sign_identity
 from context.customer_context.api import require_api_key
 
 PAGE = Path(__file__).with_name("static") / "index.html"

@@ -2,7 +2,7 @@
 
 Facts are order (or ticket) references, money amounts, percentages, calendar dates, tracking numbers and
 commitments (a refund, discount, credit, replacement or compensation promised or approved). The grounding
-check of chat replies (agent/grounding.py), the handoff summary's unsupported-fact filter (handoff/facts.py)
+check of chat replies (agent/grounding_check.py), the handoff summary's unsupported-fact filter (handoff/facts.py)
 and the evals' invented-fact count all use this module, so a phrasing caught in one place is caught in all.
 
 Forms recognised (the tests in tests/agent/chat/test_facts.py list them):

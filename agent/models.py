@@ -159,7 +159,9 @@ class ConversationCreate(BaseModel):
     """Start a conversation; send an `identity_token`, or `user_id`/`email` with its `user_hash`, to be recognised."""
 
     user_id: str | None = PField(
-        None, max_length=200, description="The site's id for the signed-in user (bound to agent.identity.user_id_kind)."
+        None,
+        max_length=200,
+        description="The site's id for the signed-in user (bound to agent.identity.user_id_kind).",
     )
     email: str | None = PField(None, max_length=320, description="The signed-in user's email.")
     user_hash: str | None = PField(

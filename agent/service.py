@@ -22,12 +22,11 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from agent import escalation, grounded
+from agent import escalation, grounded_responder
 from agent.config import AgentConfig, RouteConfig
 from agent.errors import ConversationNotFound, HandoffStateError, LLMError
-from agent.grounding import check_answer
+from agent.grounding_check import check_answer
 from agent.hours import human_eta
-from agent.identity import verify_identity
 from agent.intents import TOPIC_OF_INTENT, lead_details, read_message, strip_injections
 from agent.limits import RateLimiter, check_message
 from agent.llm.base import AgentAnswer, ChatModel
@@ -48,6 +47,7 @@ from agent.models import (
 )
 from agent.prompt import assemble_prompt
 from agent.turn import HistoryMessage, Passage, TurnInput
+from agent.visitor_identity import verify_identity
 from context.customer_context import ContextConfig, build_customer_context, render_context
 from context.customer_context.errors import CustomerNotFoundError
 from context.customer_context.models import (
@@ -334,13 +334,15 @@ def _today(deps: AgentDeps, turn: TurnInput) -> date:
 
 
 def _grounded(turn: TurnInput, today: date) -> tuple[_Outcome, None]:
-    reply = grounded.respond(turn)
+    reply = grounded_responder.respond(turn)
     # The grounded responder is checked too: a bug there must not send an invented fact either.
     issues = check_answer(reply.answer, turn, today=today)
     if issues:
         log.error("grounded reply failed its own grounding check (%d issues)", len(issues))  # no values: PII
-        text = "I'm sorry — I couldn't put together a reliable answer. " + grounded.disclosure(turn.context is not None)
-        reply = grounded.GroundedReply(AgentAnswer(answer=text, confidence=0.0), False)
+        text = "I'm sorry — I couldn't put together a reliable answer. " + grounded_responder.disclosure(
+            turn.context is not None
+        )
+        reply = grounded_responder.GroundedReply(AgentAnswer(answer=text, confidence=0.0), False)
     decision = escalation.decide_after(turn, answered=reply.answered, conflict=reply.conflict)
     return (
         _Outcome(

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pydantic import SecretStr
 
 from agent.config import parse_agent_config
-from agent.identity import sign_identity
 from agent.models import ConversationCreate
 from agent.service import AgentDeps, handle_message, start_conversation
+from agent.visitor_identity import sign_identity
 from context.customer_context import ContextConfig
 from context.demo import generate
 from context.demo.personas import PERSONAS

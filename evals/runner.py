@@ -28,11 +28,11 @@ from sqlmodel import Session
 from agent import service
 from agent.config import SiteIdentity
 from agent.errors import AgentError
-from agent.identity import sign_identity, verify_identity
 from agent.intents import TOPIC_OF_INTENT
 from agent.limits import RateLimiter
 from agent.models import ConversationCreate, Turn
 from agent.service import AgentDeps
+from agent.visitor_identity import sign_identity, verify_identity
 from context.customer_context import ContextConfig
 from context.intake.models import SyncRun
 from evals.errors import EvalError, TargetError
@@ -234,7 +234,7 @@ class EvalEnv:
     judge: Judge | None = None
     summary_check: Callable[[Engine, datetime], SummaryCheck | None] | None = None
     workers: int = 1
-    # What a signed site user id means in the target's config (agent.identity), to sign scenarios' user ids.
+    # What a signed site user id means in the target's config (agent.visitor_identity), to sign scenarios' user ids.
     identity: SiteIdentity = field(default_factory=SiteIdentity)
 
 

@@ -32,7 +32,7 @@ from context.dbtypes import Clock
 from handoff.config import HandoffConfig, TargetConfig
 from handoff.errors import DeliveryError
 from handoff.models import HandoffSummary
-from handoff.render import render_markdown, render_text
+from handoff.summary_text import render_markdown, render_text
 
 SIGNATURE_HEADER = "X-ContextDesk-Signature"
 TIMESTAMP_HEADER = "X-ContextDesk-Timestamp"

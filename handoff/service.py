@@ -33,8 +33,8 @@ from handoff.models import (
     NotePublic,
     StateChangePublic,
 )
-from handoff.render import render_markdown, render_text
 from handoff.summary import gather_inputs, write_summary
+from handoff.summary_text import render_markdown, render_text
 
 log = logging.getLogger(__name__)
 

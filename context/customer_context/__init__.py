@@ -1,8 +1,8 @@
 """The resolved customer context: build, look up, apply the privacy policy, render within a token budget."""
 
 from context.customer_context.config import ContextConfig, load_context_config, parse_context_config
+from context.customer_context.context_markdown import render_context
 from context.customer_context.models import CustomerContext, LookupResult, RenderedContext
-from context.customer_context.render import render_context
 from context.customer_context.service import build_customer_context, find_by_identifier, lookup_customer
 
 __all__ = [

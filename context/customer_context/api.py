@@ -16,8 +16,8 @@ from pydantic import BaseModel, SecretStr
 from sqlalchemy.engine import Engine
 
 from context.customer_context.config import ContextConfig
+from context.customer_context.context_markdown import render_context
 from context.customer_context.models import CustomerContext, LookupResult, RenderedContext
-from context.customer_context.render import render_context
 from context.customer_context.service import build_customer_context, lookup_customer
 from context.dbtypes import Clock
 

@@ -57,7 +57,8 @@ from context.demo.reference import (
     Place,
     Product,
 )
-from context.demo.render import (
+from context.demo.sinks import DemoWriter
+from context.demo.source_exports import (
     day,
     form_time,
     ny_naive,
@@ -67,7 +68,6 @@ from context.demo.render import (
     stripe_subscription,
     zendesk_ticket,
 )
-from context.demo.sinks import DemoWriter
 
 REF = int(datetime.fromisoformat(REFERENCE_DATE).timestamp())
 HOUR = 3600

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from context.demo.reference import PRODUCTS, WHOLESALE_PRODUCTS, Product
-from context.demo.render import (
+from context.demo.sinks import DemoWriter
+from context.demo.source_exports import (
     NEW_YORK,
     day,
     form_time,
@@ -22,7 +23,6 @@ from context.demo.render import (
     stripe_subscription,
     zendesk_ticket,
 )
-from context.demo.sinks import DemoWriter
 
 _SKU = {p.sku: p for p in (*PRODUCTS, *WHOLESALE_PRODUCTS)}
 

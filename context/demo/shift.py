@@ -4,7 +4,7 @@ The story is set on STORY_NOW (Monday 2026-11-02, 10:00 in New York; the data's 
 Maya's order shipped last week, Emma renews on Wednesday, Liam's trial ends on Sunday. `shift_dataset` rewrites
 a demo folder (the bundled context/demo/data, or one written by `context.demo.generate`) into another
 folder with every timestamp moved by the same number of days, each in its source's own format
-(context/demo/render.py): naive New York CRM times, Shopify ISO times with the store's offset, Zendesk UTC
+(context/demo/source_exports.py): naive New York CRM times, Shopify ISO times with the store's offset, Zendesk UTC
 `Z` times, US 12-hour web-form times, spreadsheet dates and Stripe epoch seconds. The fields come from the
 demo's render code (TIMESTAMPS below; a test checks it covers every time field of the demo's mapping).
 
@@ -34,7 +34,7 @@ from typing import Any, Literal
 from context.demo.mapping import CONFIG_FILE, GROUND_TRUTH_FILE, SOURCE_FILES
 from context.demo.models import DemoShift
 from context.demo.reference import REFERENCE_DATE, STORY_NOW
-from context.demo.render import NEW_YORK, form_time, ny_naive, ny_offset, utc_z
+from context.demo.source_exports import NEW_YORK, form_time, ny_naive, ny_offset, utc_z
 from context.errors import MalformedSourceError
 
 Format = Literal["ny_naive", "ny_offset", "utc_z", "form_time", "day", "epoch"]

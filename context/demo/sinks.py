@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from context.demo.mapping import GROUND_TRUTH_FILE, SOURCE_FILES
-from context.demo.render import CRM_COLUMNS, VIP_COLUMNS, WEBFORM_COLUMNS, row
+from context.demo.source_exports import CRM_COLUMNS, VIP_COLUMNS, WEBFORM_COLUMNS, row
 
 _BUFFER = 1 << 20
 

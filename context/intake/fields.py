@@ -71,7 +71,7 @@ CANONICAL_FIELDS: dict[str, FieldType] = {
 # [{name:, value:}] pairs.
 ITEM_FIELDS = frozenset({"sku", "name", "quantity", "unit_price", "options"})
 
-# Label fields whose values the responder acts on (agent/grounded.py). Map your source's words onto these with
+# Label fields whose values the responder acts on (agent/grounded_responder.py). Map your source's words onto these with
 # `map:`; any other value is stored but read as "not shipped yet".
 KNOWN_LABELS: dict[str, tuple[str, ...]] = {
     "order.fulfillment_status": (

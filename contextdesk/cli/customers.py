@@ -112,7 +112,7 @@ def show(
         console.print_json(ctx.model_dump_json())
         return
     if render:
-        from context.customer_context.render import render_context  # tiktoken: only for --render
+        from context.customer_context.context_markdown import render_context  # tiktoken: only for --render
 
         rendered = render_context(ctx, max_tokens=max_tokens)
         console.print(rendered.text, markup=False, highlight=False)

@@ -273,8 +273,8 @@ def test_capture_turns_a_conversation_into_a_scenario(demo_home: DemoHome, tmp_p
     import yaml
 
     from agent import service
-    from agent.identity import sign_identity
     from agent.models import ConversationCreate
+    from agent.visitor_identity import sign_identity
     from context.customer_context import ContextConfig
     from contextdesk.app import _agent_deps
     from evals.capture import capture_conversation

@@ -15,9 +15,9 @@ from agent.service import AgentDeps, handle_message, start_conversation
 from handoff.facts import Evidence
 from handoff.models import HandoffSummary
 from handoff.quality import check_summary
-from handoff.render import render_markdown, render_text
 from handoff.service import HandoffDeps, create_handoff, get_handoff
 from handoff.summary import gather_inputs
+from handoff.summary_text import render_markdown, render_text
 from tests.agent.chat.helpers import MAYA, PERSONA_EMAILS, signed
 from tests.agent.fake_openai import FakeOpenAI
 from tests.clock import NOW

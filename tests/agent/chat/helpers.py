@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from agent.identity import sign_identity
+from agent.visitor_identity import sign_identity
 
 SECRET = SecretStr("test-identity-secret-0123456789")
 ARTICLES = [

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from agent.config import SiteIdentity
-from agent.identity import sign_identity, sign_identity_token
+from agent.visitor_identity import sign_identity, sign_identity_token
 from contextdesk.app import create_app
 from contextdesk.settings import Settings
 from knowledge.store import KnowledgeStore

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from agent.config import SiteIdentity
-from agent.identity import sign_identity, sign_identity_token, verify_identity
 from agent.models import ConversationCreate
 from agent.service import AgentDeps, handle_message, start_conversation
+from agent.visitor_identity import sign_identity, sign_identity_token, verify_identity
 from context.canonical.models import CustomerRecord, Identifier
 from tests.agent.chat.helpers import MAYA, SECRET
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent.grounding import check_answer
+from agent.grounding_check import check_answer
 from agent.intents import read_message
 from agent.llm.base import AgentAnswer
 from agent.llm.factory import build_chat_model

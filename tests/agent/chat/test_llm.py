@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
-from agent.grounding import check_answer
+from agent.grounding_check import check_answer
 from agent.intents import read_message
 from agent.llm.base import AgentAnswer
 from agent.llm.factory import build_chat_model

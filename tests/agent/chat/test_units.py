@@ -12,10 +12,10 @@ from pydantic import SecretStr
 from agent.config import BusinessHours, SiteIdentity, load_agent_config, parse_agent_config
 from agent.errors import AgentConfigError, RateLimited
 from agent.hours import human_eta, is_open
-from agent.identity import check_signature, sign_identity, verify_identity
 from agent.limits import RateLimiter
 from agent.prompt import defuse
 from agent.service import AgentDeps
+from agent.visitor_identity import check_signature, sign_identity, verify_identity
 from tests.agent.chat.helpers import MAYA, SECRET
 
 NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ from context.customer_context import ContextConfig, build_customer_context, look
 from context.demo import DATA_DIR, generate
 from context.demo.mapping import CONFIG_FILE, GROUND_TRUTH_FILE, SOURCE_FILES
 from context.demo.reference import STORY_NOW
-from context.demo.render import NEW_YORK
 from context.demo.shift import MANIFEST_FILE, TIMESTAMPS, read_shift, shift_dataset, shift_days, shift_instant
+from context.demo.source_exports import NEW_YORK
 from context.errors import MalformedSourceError
 from context.identity import service as identity
 from context.identity.rules import load_rules
