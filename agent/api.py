@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from agent import service
@@ -29,7 +29,6 @@ from agent.models import (
     TurnReply,
 )
 from agent.service import AgentDeps
-from agent.visitor_identity import sign_identity
 from context.customer_context.api import require_api_key
 
 PAGE = Path(__file__).with_name("static") / "index.html"
@@ -160,24 +159,3 @@ def hand_back(request: Request, conversation_id: str, body: HumanAction) -> Tran
 def demo_page() -> Response:
     """The plain demo chat page."""
     return HTMLResponse(PAGE.read_text(encoding="utf-8"))
-
-
-@page_router.get("/demo/identities", include_in_schema=False)
-def demo_identities(request: Request) -> JSONResponse:
-    """Demo personas with server-computed signed identities (only when the app runs in demo mode)."""
-    deps = _deps(request)
-    if not getattr(request.app.state, "demo", False) or deps.identity_secret is None:
-        return JSONResponse([])
-    from context.demo.personas import PERSONAS
-
-    return JSONResponse(
-        [
-            {
-                "name": p.name,
-                "email": p.email,
-                "summary": p.summary,
-                "user_hash": sign_identity(secret=deps.identity_secret, kind="email", identifier=p.email),
-            }
-            for p in PERSONAS
-        ]
-    )

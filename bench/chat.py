@@ -31,8 +31,6 @@ from agent.models import ConversationCreate
 from agent.service import AgentDeps, handle_message, start_conversation
 from agent.visitor_identity import sign_identity
 from context.customer_context import ContextConfig
-from context.demo import generate
-from context.demo.personas import PERSONAS
 from context.identity import service as identity
 from context.identity.rules import load_rules
 from context.intake.config import load_intake_config
@@ -40,7 +38,9 @@ from context.intake.service import sync
 from context.profiles import recompute_profiles
 from contextdesk.clock import system_now
 from contextdesk.db import make_engine, upgrade
-from knowledge.demo import ARTICLES_DIR
+from demo import generate
+from demo.help_center import ARTICLES_DIR
+from demo.personas import PERSONAS
 from knowledge.embedders import MiniLMEmbedder
 from knowledge.service import ingest
 from knowledge.store import open_store

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from context.demo.generator import generate
+from demo.generator import generate
 
 
 def main() -> None:

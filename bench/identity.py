@@ -4,7 +4,7 @@
     python bench/identity.py --customers 100000     # the large run (or --large)
     python bench/identity.py --data /tmp/idb        # keep generated data + synced DB between runs
 
-Pipeline, as a deployment runs it: `context.demo.generator.generate(out, customers=N, seed=7)` writes six
+Pipeline, as a deployment runs it: `demo.generator.generate(out, customers=N, seed=7)` writes six
 sources + ground_truth.csv + contextdesk.yaml; the real intake (`context.intake.service.sync`) loads them
 into a SQLite database; identity resolution then runs from that database:
 
@@ -65,10 +65,10 @@ def pairwise(clusters: list[list[str]] | list[frozenset[str]], truth: Truth) -> 
 
 def prepare_data(customers: int, seed: int, data_dir: Path, *, households: bool = False) -> tuple[Engine, Truth, float]:
     """Generate the demo sources and sync them through intake into SQLite (reused when already there)."""
-    from context.demo.generator import generate
     from context.intake.config import load_intake_config
     from context.intake.service import sync
     from contextdesk.db import make_engine, upgrade
+    from demo.generator import generate
 
     tag = f"demo-{customers}-{seed}" + ("-households" if households else "")
     out = data_dir / tag

@@ -48,7 +48,7 @@ def generate(records: int, seed: int) -> Path:
     if not (out / "contextdesk.yaml").exists():
         print(f"generating {customers:,} customers into {out} …", flush=True)
         code = (
-            "from pathlib import Path; from context.demo.generator import generate; "
+            "from pathlib import Path; from demo.generator import generate; "
             f"generate(Path({str(out)!r}), customers={customers}, seed={seed})"
         )
         subprocess.run([sys.executable, "-c", code], check=True)

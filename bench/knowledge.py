@@ -36,7 +36,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import numpy as np  # noqa: E402
 
-from knowledge.demo import ARTICLES_DIR, QUESTIONS_PATH  # noqa: E402
+from demo.help_center import ARTICLES_DIR, QUESTIONS_PATH  # noqa: E402
 from knowledge.embedders import MiniLMEmbedder, Vectors  # noqa: E402
 from knowledge.evaluation import load_questions  # noqa: E402
 from knowledge.retrieval import lexical_index, search  # noqa: E402

@@ -23,6 +23,7 @@ from context.dbtypes import Clock
 from contextdesk.api_docs import ASSETS_PREFIX, DOCS_CSP, install_docs
 from contextdesk.clock import system_now
 from contextdesk.db import is_up_to_date, make_engine, upgrade
+from contextdesk.demo_routes import router as demo_router
 from contextdesk.http_errors import install_error_handlers, install_openapi
 from contextdesk.http_security import (
     API_CSP,
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False, clock: C
     app.include_router(chat_router)
     app.include_router(chat_human_router)
     app.include_router(chat_page_router)
+    app.include_router(demo_router)
     app.state.handoff = _handoff_deps(settings, engine, app.state.agent)
     app.state.handoff_worker = None
     if settings.handoff_worker:

@@ -66,7 +66,7 @@ from evals.truth import build_corpus, truth_for
 log = logging.getLogger(__name__)
 
 #: Reference time of the demo business (docs/demo-business.md): a Monday morning in business hours.
-DEMO_NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # = context.demo.reference.STORY_NOW (a test checks it)
+DEMO_NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # = demo.reference.STORY_NOW (a test checks it)
 SummaryCheck = Callable[[int], tuple[bool | None, str]]
 _FORGED = "0" * 64
 

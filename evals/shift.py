@@ -1,6 +1,6 @@
 """A suite's story moved in time: its expectation dates shifted by the days the demo data was shifted.
 
-`contextdesk demo run` loads the demo with its dates moved by whole days (context/demo/shift.py, manifest
+`contextdesk demo run` loads the demo with its dates moved by whole days (demo/shift.py, manifest
 demo_shift.json). A suite that declares the story's `reference_date` is then checked against the same
 move: ISO dates and date-times in `contains` / `any_of` / `not_contains` and in inline records are moved by
 the same days (on the New York wall clock), and a bare month name ("extend my trial to December") in what
@@ -8,7 +8,7 @@ the customer says and in those expectations becomes the month it falls in after 
 scenario tells holds (the trial still ends the month before the one asked for). Dates written another way
 ("November 10") cannot be moved reliably: such a suite is rejected with the scenario named.
 
-The demo's own rule for moving an instant (context.demo.shift.shift_instant, on the New York wall clock) is
+The demo's own rule for moving an instant (demo.shift.shift_instant, on the New York wall clock) is
 passed in by the composition root, so this package neither imports the demo nor keeps a second copy of it.
 """
 

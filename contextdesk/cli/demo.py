@@ -39,8 +39,8 @@ def generate(
     About 2.9 source records per person: --customers 350000 gives roughly a million records.
     Point `contextdesk sync --config OUT/contextdesk.yaml` at the result.
     """
-    from context.demo.generator import generate as run_generator
-    from context.demo.personas import PERSONAS
+    from demo.generator import generate as run_generator
+    from demo.personas import PERSONAS
 
     if customers < len(PERSONAS):
         fail(f"--customers must be at least {len(PERSONAS)} (the hand-crafted personas are always included)")
@@ -92,10 +92,10 @@ def run(
     business day), so renewals, trials and recent orders are as near as the story says. Safe to run again: on
     the same day nothing changes; a day later the moved records are updated.
     """
-    from context.demo import DATA_DIR
-    from context.demo.shift import shift_dataset, shift_days
     from context.intake.config import load_intake_config
     from contextdesk.cli.intake import print_summary, resolve_identities, run_sync
+    from demo import DATA_DIR
+    from demo.shift import shift_dataset, shift_days
 
     # The composition root reads the clock once: the demo's story is moved to the day of this load.
     load_time = system_now()

@@ -48,7 +48,7 @@ def _require_customers(eng: Any) -> None:
 @app.command("run")
 @friendly_errors
 def run(
-    suites: list[Path] = typer.Argument(..., help="Suite YAML files (e.g. evals/suites/demo.yaml)."),
+    suites: list[Path] = typer.Argument(..., help="Suite YAML files (e.g. demo/suites/demo.yaml)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for results.json, report.html and summary.md."),
     target: str = typer.Option(
         "in-process", "--target", help="`in-process` (default) or the base URL of a running server (http://…)."
@@ -81,14 +81,14 @@ def run(
     """
     from agent.config import load_agent_config
     from context.customer_context.config import load_context_config
-    from context.demo.shift import read_shift, shift_instant, shift_of
+    from demo.help_center import ARTICLES_DIR
+    from demo.shift import read_shift, shift_instant, shift_of
     from evals.models import load_suite
     from evals.perturbations import parse_perturbation
     from evals.report import write_results
     from evals.runner import DEMO_NOW, EvalEnv, http_runner, in_process_runner
     from evals.shift import shift_suite
     from evals.truth import load_kb_text
-    from knowledge.demo import ARTICLES_DIR
 
     t0 = time.perf_counter()
     loaded = [load_suite(p) for p in suites]

@@ -69,8 +69,8 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Index documents incrementally: unchanged ones are skipped, removed ones disappear from the index."""
+    from demo.help_center import ARTICLES_DIR
     from knowledge.crawl import CrawlConfig
-    from knowledge.demo import ARTICLES_DIR
     from knowledge.models import AUDIENCES, DocumentOutcome
     from knowledge.service import expand_sources, is_url
     from knowledge.service import ingest as run_ingest
@@ -188,7 +188,7 @@ def evaluate(
     if all_sets:
         _evaluate_all(as_json=as_json)
         return
-    from knowledge.demo import QUESTIONS_PATH
+    from demo.help_center import QUESTIONS_PATH
     from knowledge.evaluation import (
         check_gold,
         cross_validate_threshold,
@@ -273,7 +273,7 @@ def _evaluate_all(*, as_json: bool) -> None:
     """Every bundled evaluation help center: modes, fusion candidates, leave-one-set-out choice, calibration."""
     import tempfile
 
-    from knowledge.eval_sets import EVAL_SETS
+    from demo.kb_eval_sets import EVAL_SETS
     from knowledge.evaluation import (
         MAX_FALSE_FLAGS,
         choose_fusion,

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from demo import DEMO_SUITE
+
 FIXTURE = Path(__file__).parent / "fixtures" / "candle_shop"
 
 
@@ -156,7 +158,7 @@ def test_candle_shop_from_raw_files_to_a_customer(tmp_path: Path) -> None:
 
 
 def test_eval_on_an_empty_store_says_how_to_load_customers(tmp_path: Path) -> None:
-    suite = Path(__file__).resolve().parents[2] / "evals" / "suites" / "demo.yaml"
+    suite = DEMO_SUITE
     result = cli("eval", "run", str(suite), "--out", str(tmp_path / "out"), cwd=tmp_path, home=tmp_path / "home")
     assert result.returncode == 1
     err = flat(result.stderr)

@@ -19,13 +19,13 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from context.customer_context import ContextConfig
-from context.demo.models import DemoShift
 from contextdesk.clock import system_now
 from contextdesk.settings import Settings
+from demo.help_center import ARTICLES_DIR
+from demo.models import DemoShift
 from evals.models import Suite
 from evals.runner import EvalEnv, Runner, in_process_runner
 from evals.truth import load_kb_text
-from knowledge.demo import ARTICLES_DIR
 from tests.agent.fake_openai import FakeOpenAI
 from tests.clock import NOW, tick
 
@@ -60,14 +60,14 @@ class DemoHome:
 
 def _build_home(home: Path, *, shift_days: int | None) -> DemoHome:
     """Generate personas + 30 people into `home`, optionally moved by whole days, and load them."""
-    from context.demo import generate
-    from context.demo.shift import shift_dataset
     from context.identity import service as identity
     from context.identity.rules import load_rules
     from context.intake.config import load_intake_config
     from context.intake.service import sync
     from context.profiles import recompute_profiles
     from contextdesk.db import make_engine, upgrade
+    from demo import generate
+    from demo.shift import shift_dataset
     from knowledge.embedders import MiniLMEmbedder
     from knowledge.service import ingest
     from knowledge.store import open_store
@@ -110,7 +110,7 @@ def _build_home(home: Path, *, shift_days: int | None) -> DemoHome:
 
 def shifted_suite(suite: Suite, shift: DemoShift) -> Suite:
     """The suite moved as the demo data was (what `contextdesk eval run` does with demo_shift.json)."""
-    from context.demo.shift import shift_instant
+    from demo.shift import shift_instant
     from evals.shift import shift_suite
 
     return shift_suite(
@@ -133,7 +133,7 @@ def shifted_demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo
     This fixture is the tests' composition point, so it reads the real clock (under `faketime -f +365d` the
     story moves 365 days, to a business day).
     """
-    from context.demo.shift import shift_days
+    from demo.shift import shift_days
 
     today = system_now()
     built = _build_home(tmp_path_factory.mktemp("shiftedhome"), shift_days=shift_days(today))

@@ -1,7 +1,7 @@
-"""The whole demo suite (evals/suites/demo.yaml) against the grounded responder, gated on the committed baseline
-(evals/baselines/grounded): no scenario that passed there may fail now, the overall pass rate may not drop,
+"""The whole demo suite (demo/suites/demo.yaml) against the grounded responder, gated on the committed baseline
+(demo/baselines/grounded): no scenario that passed there may fail now, the overall pass rate may not drop,
 and no privacy failure or invented fact may appear. CI runs this; regenerate the baseline with
-`contextdesk eval run evals/suites/demo.yaml --out evals/baselines/grounded` after a deliberate improvement.
+`contextdesk eval run demo/suites/demo.yaml --out demo/baselines/grounded` after a deliberate improvement.
 
 The store is loaded the way `contextdesk demo run` loads it: the demo's dates moved by whole days to the
 week the tests run in, so the suite runs with the clock and its expected dates moved as much (evals/shift.py);
@@ -15,19 +15,20 @@ from pathlib import Path
 import pytest
 
 from context.customer_context import ContextConfig
+from demo import DEMO_SUITE, GROUNDED_BASELINE
+from demo.help_center import ARTICLES_DIR
 from evals.compare import compare_runs
 from evals.handoff_check import summary_check_factory
 from evals.models import RunResult, load_suite
 from evals.report import load_results
 from evals.runner import EvalEnv, in_process_runner
 from evals.truth import load_kb_text
-from knowledge.demo import ARTICLES_DIR
 from tests.clock import tick
 from tests.evals.conftest import SECRET, DemoHome, shifted_suite
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITE = ROOT / "evals" / "suites" / "demo.yaml"
-BASELINE = ROOT / "evals" / "baselines" / "grounded"
+SUITE = DEMO_SUITE
+BASELINE = GROUNDED_BASELINE
 
 
 @pytest.fixture(scope="module")

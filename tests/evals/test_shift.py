@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 
-from context.demo.reference import STORY_NOW
-from context.demo.shift import shift_of
+from demo import DEMO_SUITE
+from demo.reference import STORY_NOW
+from demo.shift import shift_of
 from evals.errors import SuiteError
 from evals.models import Suite, load_suite
 from evals.runner import DEMO_NOW
 from evals.shift import month_after
 from tests.evals.conftest import shifted_suite
 
-DEMO = Path(__file__).resolve().parents[2] / "evals" / "suites" / "demo.yaml"
+DEMO = DEMO_SUITE
 
 
 def test_the_demo_suite_declares_its_reference_date_and_four_weeks_later_its_dates_move_28_days() -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from demo import DEMO_SUITE
 from evals.errors import SuiteError
 from evals.models import CATEGORIES, load_suite
 
-DEMO = Path(__file__).parents[2] / "evals" / "suites" / "demo.yaml"
+DEMO = DEMO_SUITE
 
 
 def test_demo_suite_covers_every_category_with_many_multi_turn_scenarios() -> None:

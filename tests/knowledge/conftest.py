@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from demo.help_center import ARTICLES_DIR
 from knowledge.chunking import TokenCounter, minilm_token_counter
-from knowledge.demo import ARTICLES_DIR
 from knowledge.embedders import MiniLMEmbedder
 from knowledge.service import ingest
 from knowledge.store import KnowledgeStore, open_store
@@ -69,7 +69,7 @@ def make_pdf(pages: list[str]) -> bytes:
 
 
 def _eval_store(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedder, name: str) -> KnowledgeStore:
-    from knowledge.eval_sets import eval_set
+    from demo.kb_eval_sets import eval_set
 
     store = open_store(path=tmp_path_factory.mktemp(name) / "chroma", embedder=embedder)
     report = ingest([eval_set(name).articles], store=store)

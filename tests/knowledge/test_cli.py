@@ -46,7 +46,7 @@ def test_search_with_bad_viewer_is_a_clear_error(home: Path) -> None:
 
 
 def test_eval_calibrate_stores_the_threshold_in_the_index(home: Path) -> None:
-    from knowledge.eval_sets import eval_set
+    from demo.kb_eval_sets import eval_set
 
     runner = CliRunner()
     aerio = eval_set("aerio")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.demo import QUESTIONS_PATH
+from demo.help_center import QUESTIONS_PATH
 from knowledge.errors import EvalSetError
 from knowledge.evaluation import evaluate, load_questions
 from knowledge.store import KnowledgeStore

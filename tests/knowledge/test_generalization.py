@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.eval_sets import EVAL_SETS, eval_set
+from demo.kb_eval_sets import EVAL_SETS, eval_set
 from knowledge.evaluation import (
     calibrate_threshold,
     evaluate,

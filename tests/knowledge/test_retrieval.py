@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.demo import QUESTIONS_PATH
+from demo.help_center import QUESTIONS_PATH
 from knowledge.evaluation import load_questions
 from knowledge.models import SearchFilters, Viewer
 from knowledge.readers import read_file

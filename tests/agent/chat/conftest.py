@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from agent.config import AgentConfig, parse_agent_config
 from agent.service import AgentDeps
 from context.customer_context import ContextConfig
-from knowledge.demo import ARTICLES_DIR
+from demo.help_center import ARTICLES_DIR
 from knowledge.embedders import MiniLMEmbedder
 from knowledge.service import ingest
 from knowledge.store import KnowledgeStore, open_store
@@ -25,13 +25,13 @@ from tests.clock import NOW, tick
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """Personas + 30 generated people: generate → sync → resolve identities → profiles (real SQLite)."""
-    from context.demo import generate
     from context.identity import service as identity
     from context.identity.rules import load_rules
     from context.intake.config import load_intake_config
     from context.intake.service import sync
     from context.profiles import recompute_profiles
     from contextdesk.db import make_engine, upgrade
+    from demo import generate
 
     out = tmp_path_factory.mktemp("chatdemo")
     result = generate(out, customers=30, seed=7)

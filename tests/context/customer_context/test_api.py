@@ -9,10 +9,10 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from context.customer_context import ContextConfig
-from context.demo import bundled_config_path
 from context.profiles import recompute_profiles
 from contextdesk.app import create_app
 from contextdesk.settings import Settings
+from demo import bundled_config_path
 from tests.clock import NOW, tick
 from tests.context.profiles.factories import customer, day, order, record, subscription
 

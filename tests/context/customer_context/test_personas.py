@@ -10,13 +10,13 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from context.customer_context import ContextConfig, build_customer_context, lookup_customer, render_context
-from context.demo import generate
 from context.identity import service as identity
 from context.identity.rules import load_rules
 from context.intake.config import load_intake_config
 from context.intake.service import sync
 from context.profiles import recompute_profiles
 from contextdesk.db import make_engine, upgrade
+from demo import generate
 from tests.clock import NOW, tick
 
 

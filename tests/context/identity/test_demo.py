@@ -8,11 +8,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from context.demo.generator import generate
 from context.identity import service
 from context.identity.rules import default_rules
 from context.intake.config import load_intake_config
 from context.intake.service import sync
+from demo.generator import generate
 from tests.clock import NOW, tick
 
 

@@ -9,9 +9,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from context.canonical.models import CustomerRecord, Order, OrderItem, Subscription
-from context.demo import bundled_config_path
 from context.intake.config import load_intake_config
 from context.intake.service import list_quarantine, sync
+from demo import bundled_config_path
 from tests.clock import tick
 
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from context.demo.mapping import GROUND_TRUTH_FILE, SOURCE_FILES
+from demo.mapping import GROUND_TRUTH_FILE, SOURCE_FILES
 
 
 def read_source(folder: Path, source: str) -> list[dict[str, Any]]:

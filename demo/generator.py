@@ -5,7 +5,7 @@ Zendesk JSON, web-form CSV, VIP CSV) for N people, `ground_truth.csv` (source, r
 every record) and a `contextdesk.yaml` mapping them. People are generated one small "unit" at a time
 (a single person, a household sharing a phone, or colleagues sharing an info@ address) and their
 records are written straight to disk, so memory stays flat at any size. The same seed gives the same
-bytes. The hand-crafted personas (context.demo.personas) come first and never change.
+bytes. The hand-crafted personas (demo.personas) come first and never change.
 
 The mess is deliberate and rate-controlled: case/spacing variants, phone formats, within- and
 cross-source duplicates, stale CRM statuses, placeholders, name typos, invalid emails and phones, shared
@@ -24,9 +24,9 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from context.demo.mapping import CONFIG_FILE, CONFIG_YAML, GROUND_TRUTH_FILE, SOURCE_FILES
-from context.demo.models import GeneratedDataset
-from context.demo.people import (
+from demo.mapping import CONFIG_FILE, CONFIG_YAML, GROUND_TRUTH_FILE, SOURCE_FILES
+from demo.models import GeneratedDataset
+from demo.people import (
     Person,
     email_variant,
     invalid_email,
@@ -36,8 +36,8 @@ from context.demo.people import (
     phone_text,
     typo,
 )
-from context.demo.personas import PERSONAS, write_personas
-from context.demo.reference import (
+from demo.personas import PERSONAS, write_personas
+from demo.reference import (
     COMPANY_WORDS_A,
     COMPANY_WORDS_B,
     COUNTRY_NAMES,
@@ -57,8 +57,8 @@ from context.demo.reference import (
     Place,
     Product,
 )
-from context.demo.sinks import DemoWriter
-from context.demo.source_exports import (
+from demo.sinks import DemoWriter
+from demo.source_exports import (
     day,
     form_time,
     ny_naive,

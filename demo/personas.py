@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from context.demo.reference import PRODUCTS, WHOLESALE_PRODUCTS, Product
-from context.demo.sinks import DemoWriter
-from context.demo.source_exports import (
+from demo.reference import PRODUCTS, WHOLESALE_PRODUCTS, Product
+from demo.sinks import DemoWriter
+from demo.source_exports import (
     NEW_YORK,
     day,
     form_time,

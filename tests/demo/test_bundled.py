@@ -7,12 +7,12 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from context.demo import BUNDLED_CUSTOMERS, BUNDLED_SEED, DATA_DIR, bundled_config_path, generate
-from context.demo.check import check_mapping
-from context.demo.mapping import CONFIG_FILE, GROUND_TRUTH_FILE, SOURCE_FILES
 from context.intake.config import load_intake_config
 from contextdesk.cli import app
-from tests.context.demo.helpers import read_source, truth
+from demo import BUNDLED_CUSTOMERS, BUNDLED_SEED, DATA_DIR, bundled_config_path, generate
+from demo.check import check_mapping
+from demo.mapping import CONFIG_FILE, GROUND_TRUTH_FILE, SOURCE_FILES
+from tests.demo.helpers import read_source, truth
 
 
 def test_bundled_config_loads_and_maps_real_columns() -> None:

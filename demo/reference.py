@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 # All generated timestamps are relative to this instant (UTC); `contextdesk demo run` shifts them by whole
-# weeks to the load time (context/demo/shift.py), so the story stays current.
+# weeks to the load time (demo/shift.py), so the story stays current.
 REFERENCE_DATE = "2026-11-01T00:00:00+00:00"
 # The moment the story is told: Monday 2026-11-02, 10:00 in New York (business hours). The evals' clock.
 STORY_NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from knowledge.demo import ARTICLES_DIR, QUESTIONS_PATH
+from demo.help_center import ARTICLES_DIR, QUESTIONS_PATH
 
 EVAL_SETS_DIR = Path(__file__).parent
 

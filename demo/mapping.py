@@ -17,7 +17,7 @@ CONFIG_FILE = "contextdesk.yaml"
 # Dotted paths (as context.intake.mapping.compile_path reads them): a column named exactly like the path
 # wins; otherwise `a.b` reads key b inside object a and a numeric part (`data.0`) indexes a list.
 CONFIG_YAML = """\
-# Brightleaf Tea Co. demo sources, written by `contextdesk demo generate` (context/demo/generator.py).
+# Brightleaf Tea Co. demo sources, written by `contextdesk demo generate` (demo/generator.py).
 # Paths are relative to this file; ground_truth.csv says which records are the same person.
 default_region: US
 timezone: UTC

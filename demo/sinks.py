@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from context.demo.mapping import GROUND_TRUTH_FILE, SOURCE_FILES
-from context.demo.source_exports import CRM_COLUMNS, VIP_COLUMNS, WEBFORM_COLUMNS, row
+from demo.mapping import GROUND_TRUTH_FILE, SOURCE_FILES
+from demo.source_exports import CRM_COLUMNS, VIP_COLUMNS, WEBFORM_COLUMNS, row
 
 _BUFFER = 1 << 20
 

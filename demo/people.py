@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from context.demo.reference import NAME_TYPOS, Place
+from demo.reference import NAME_TYPOS, Place
 
 
 @dataclass(slots=True)

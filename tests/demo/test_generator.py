@@ -11,13 +11,13 @@ import phonenumbers
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
-from context.demo import generate
-from context.demo.check import check_mapping
-from context.demo.mapping import CONFIG_FILE, GROUND_TRUTH_FILE, SOURCE_FILES
-from context.demo.people import INVALID_PHONES
-from context.demo.personas import INFO_EMAIL, PERSONA_IDS
 from context.intake.config import load_intake_config
-from tests.context.demo.helpers import RECORD_ID, by_person, emails_of, phones_of, read_source, truth
+from demo import generate
+from demo.check import check_mapping
+from demo.mapping import CONFIG_FILE, GROUND_TRUTH_FILE, SOURCE_FILES
+from demo.people import INVALID_PHONES
+from demo.personas import INFO_EMAIL, PERSONA_IDS
+from tests.demo.helpers import RECORD_ID, by_person, emails_of, phones_of, read_source, truth
 
 REF = int(datetime.fromisoformat("2026-11-01T00:00:00+00:00").timestamp())
 ALL_FILES = [*SOURCE_FILES.values(), GROUND_TRUTH_FILE, CONFIG_FILE]

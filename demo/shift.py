@@ -2,9 +2,9 @@
 
 The story is set on STORY_NOW (Monday 2026-11-02, 10:00 in New York; the data's REFERENCE_DATE is 2026-11-01):
 Maya's order shipped last week, Emma renews on Wednesday, Liam's trial ends on Sunday. `shift_dataset` rewrites
-a demo folder (the bundled context/demo/data, or one written by `context.demo.generate`) into another
+a demo folder (the bundled demo/data, or one written by `demo.generate`) into another
 folder with every timestamp moved by the same number of days, each in its source's own format
-(context/demo/source_exports.py): naive New York CRM times, Shopify ISO times with the store's offset, Zendesk UTC
+(demo/source_exports.py): naive New York CRM times, Shopify ISO times with the store's offset, Zendesk UTC
 `Z` times, US 12-hour web-form times, spreadsheet dates and Stripe epoch seconds. The fields come from the
 demo's render code (TIMESTAMPS below; a test checks it covers every time field of the demo's mapping).
 
@@ -31,11 +31,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from context.demo.mapping import CONFIG_FILE, GROUND_TRUTH_FILE, SOURCE_FILES
-from context.demo.models import DemoShift
-from context.demo.reference import REFERENCE_DATE, STORY_NOW
-from context.demo.source_exports import NEW_YORK, form_time, ny_naive, ny_offset, utc_z
 from context.errors import MalformedSourceError
+from demo.mapping import CONFIG_FILE, GROUND_TRUTH_FILE, SOURCE_FILES
+from demo.models import DemoShift
+from demo.reference import REFERENCE_DATE, STORY_NOW
+from demo.source_exports import NEW_YORK, form_time, ny_naive, ny_offset, utc_z
 
 Format = Literal["ny_naive", "ny_offset", "utc_z", "form_time", "day", "epoch"]
 MANIFEST_FILE = "demo_shift.json"

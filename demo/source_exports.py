@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from context.demo.reference import PLANS, PRICE_IDS, Product
+from demo.reference import PLANS, PRICE_IDS, Product
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -12,18 +12,18 @@ import yaml
 from sqlalchemy.engine import Engine
 
 from context.customer_context import ContextConfig, build_customer_context, lookup_customer
-from context.demo import DATA_DIR, generate
-from context.demo.mapping import CONFIG_FILE, GROUND_TRUTH_FILE, SOURCE_FILES
-from context.demo.reference import STORY_NOW
-from context.demo.shift import MANIFEST_FILE, TIMESTAMPS, read_shift, shift_dataset, shift_days, shift_instant
-from context.demo.source_exports import NEW_YORK
 from context.errors import MalformedSourceError
 from context.identity import service as identity
 from context.identity.rules import load_rules
 from context.intake.config import load_intake_config
 from context.intake.service import sync
 from context.profiles import recompute_profiles
-from tests.context.demo.helpers import read_source
+from demo import DATA_DIR, generate
+from demo.mapping import CONFIG_FILE, GROUND_TRUTH_FILE, SOURCE_FILES
+from demo.reference import STORY_NOW
+from demo.shift import MANIFEST_FILE, TIMESTAMPS, read_shift, shift_dataset, shift_days, shift_instant
+from demo.source_exports import NEW_YORK
+from tests.demo.helpers import read_source
 
 
 def _local(value: Any, fmt: str) -> datetime | date:
