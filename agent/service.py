@@ -49,7 +49,6 @@ from agent.prompt import assemble_prompt
 from agent.turn import HistoryMessage, Passage, TurnInput
 from agent.visitor_identity import verify_identity
 from context.customer_context import ContextConfig, build_customer_context, render_context
-from context.customer_context.errors import CustomerNotFoundError
 from context.customer_context.models import (
     CrmInfo,
     CustomerContext,
@@ -59,6 +58,7 @@ from context.customer_context.models import (
     Subscriptions,
     Tickets,
 )
+from context.errors import CustomerNotFoundError
 from knowledge.models import SearchFilters
 from knowledge.retrieval import search
 from knowledge.store import KnowledgeStore

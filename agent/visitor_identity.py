@@ -32,8 +32,7 @@ from sqlalchemy.engine import Engine
 from agent.config import OWN_CUSTOMER_IDS, SiteIdentity
 from context.customer_context import find_by_identifier, lookup_customer
 from context.customer_context.errors import LookupInputError
-from context.errors import ContextError
-from context.identity.errors import UnknownCustomerError
+from context.errors import ContextError, CustomerNotFoundError
 from context.identity.service import canonical_customer_id
 
 IdentityKind = Literal["user_id", "email", "token"]
@@ -192,7 +191,7 @@ def _customer_of_user_id(engine: Engine, binding: SiteIdentity, user_id: str) ->
     if binding.user_id_kind == OWN_CUSTOMER_IDS:
         try:
             return canonical_customer_id(engine=engine, customer_id=value), ""
-        except UnknownCustomerError:
+        except CustomerNotFoundError:
             return None, "matches no customer in our records"
     found = find_by_identifier(engine=engine, kind=binding.user_id_kind, value=binding.user_id_format.format(value))
     if found.outcome == "ambiguous":

@@ -22,6 +22,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from demo import context_config as demo_context_config
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydantic import SecretStr
@@ -30,7 +32,6 @@ from agent.config import parse_agent_config
 from agent.models import ConversationCreate
 from agent.service import AgentDeps, handle_message, start_conversation
 from agent.visitor_identity import sign_identity
-from context.customer_context import ContextConfig
 from context.identity import service as identity
 from context.identity.rules import load_rules
 from context.intake.config import load_intake_config
@@ -75,7 +76,7 @@ def main() -> None:
         upgrade(engine)
         sync(clock=tick, engine=engine, config=load_intake_config(data.config_path), workers=0)
         identity.resolve_pending(now=NOW, engine=engine, rules=load_rules(data.config_path))
-        recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
+        recompute_profiles(now=NOW, engine=engine, config=demo_context_config().profiles)
         print(f"demo business ({args.customers} people) ready in {time.perf_counter() - t0:.1f} s")
 
         t0 = time.perf_counter()

@@ -26,6 +26,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from demo import context_config as demo_context_config
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text
@@ -42,7 +44,7 @@ from context.canonical.models import (
     Subscription,
     Ticket,
 )
-from context.customer_context import ContextConfig, build_customer_context, lookup_customer, render_context
+from context.customer_context import build_customer_context, lookup_customer, render_context
 from context.intake.models import SyncRun
 from context.profiles import recompute_profiles
 from contextdesk.db import make_engine, upgrade
@@ -305,7 +307,7 @@ def run(label: str, engine: Engine, args: argparse.Namespace) -> None:
         f"{counts['tickets']:,} tickets, "
         f"{counts['subscriptions']:,} subscriptions, {counts['records']:,} source records (filled in {fill_s:.0f}s)"
     )
-    config = ContextConfig()
+    config = demo_context_config()
     summary = recompute_profiles(now=NOW, engine=engine, config=config.profiles, full=True)
     print(
         f"[{label}] profile recomputation: {summary.customers:,} profiles from {summary.records:,} records in "

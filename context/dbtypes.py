@@ -1,4 +1,4 @@
-"""Column types shared by the context tables."""
+"""Column types and table helpers shared by the context tables."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, DateTime, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -41,3 +41,9 @@ Clock = Callable[[], datetime]
 
 
 JSONType = JSON().with_variant(JSON(none_as_null=True), "postgresql")
+
+
+def table_of(model: Any) -> Table:
+    """The Core `Table` of a SQLModel table class (for bulk reads and writes that skip the ORM)."""
+    table: Table = model.__table__
+    return table

@@ -6,6 +6,7 @@ ContextError                      root: anything raised on purpose by context/
 │   └── MalformedSourceError      bad CSV quoting, invalid JSON, wrong encoding (names file and line)
 ├── StandardizationError          one value failed standardization (record, field, raw value, reason)
 └── NotFoundError                 a customer, record or identifier does not exist
+    └── CustomerNotFoundError     no customer with that id (neither a customer nor an alias left by a merge)
 """
 
 from __future__ import annotations
@@ -48,3 +49,11 @@ class StandardizationError(ContextError):
 
 class NotFoundError(ContextError):
     """Something looked up does not exist."""
+
+
+class CustomerNotFoundError(NotFoundError):
+    """No customer with that id (neither a customer nor an alias): the one "not found" of every context package."""
+
+    def __init__(self, customer_id: str) -> None:
+        super().__init__(f"no customer {customer_id!r}")
+        self.customer_id = customer_id

@@ -20,9 +20,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.errors import AgentError, ChatLimitError, ConversationNotFound, HandoffStateError, RateLimited
 from agent.models import VISIBLE_TEXT
+from context.customer_context.errors import ProfileNotReadyError
 from context.errors import ConfigError, ContextError, NotFoundError
-from context.identity.errors import UnknownCustomerError
 from handoff.errors import HandoffConfigError, HandoffError, HandoffNotFound, InboxStateError
+from knowledge.errors import KnowledgeError
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,12 @@ def error_response(
 
 #: Checked in order: the first class the exception is an instance of gives the status.
 _STATUS_OF: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
-    ((NotFoundError, UnknownCustomerError, ConversationNotFound, HandoffNotFound), 404),
+    ((NotFoundError, ConversationNotFound, HandoffNotFound), 404),  # CustomerNotFoundError is a NotFoundError
     ((HandoffStateError, InboxStateError), 409),
     (ValueError, 422),  # bad input a schema cannot express, e.g. a lookup without usable criteria
     ((ConfigError, HandoffConfigError), 500),
+    # Not yet there, or not reachable: the help center's index or embedder, a profile still being computed.
+    ((KnowledgeError, ProfileNotReadyError), 503),
     ((ContextError, HandoffError), 400),
     (AgentError, 500),
 )
@@ -92,6 +95,11 @@ async def _domain_error(_request: Request, exc: Exception) -> ErrorResponse:
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(int(exc.retry_after_s + 0.999))
+    if status == 503:
+        # Temporarily unavailable (the help center's index, a profile not computed yet): worth a retry.
+        log.warning("%s: %s", type(exc).__name__, exc)
+        detail = "temporarily unavailable; retry shortly"
+        return error_response(status, type(exc).__name__, detail, headers={"Retry-After": "5"})
     if status >= 500:
         # A configuration problem: the operator reads the log; the caller gets no internals.
         log.error("%s: %s", type(exc).__name__, exc)
@@ -139,7 +147,7 @@ async def _unexpected_error(_request: Request, exc: Exception) -> ErrorResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Map every exception to the one JSON error shape."""
-    for root in (ContextError, AgentError, HandoffError):
+    for root in (ContextError, KnowledgeError, AgentError, HandoffError):
         app.add_exception_handler(root, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

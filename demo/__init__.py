@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from context.customer_context.config import ContextConfig, load_context_config
 from demo.generator import generate
 from demo.models import GeneratedDataset
 
@@ -26,6 +27,11 @@ def bundled_config_path() -> Path:
     return DATA_DIR / "contextdesk.yaml"
 
 
+def context_config() -> ContextConfig:
+    """The customer-context settings the demo's contextdesk.yaml gives (generated demos share that file)."""
+    return load_context_config(bundled_config_path())
+
+
 __all__ = [
     "BUNDLED_CUSTOMERS",
     "BUNDLED_SEED",
@@ -34,5 +40,6 @@ __all__ = [
     "GROUNDED_BASELINE",
     "GeneratedDataset",
     "bundled_config_path",
+    "context_config",
     "generate",
 ]

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from context.customer_context import ContextConfig, build_customer_context
-from context.customer_context.errors import CustomerNotFoundError
 from context.customer_context.models import CustomerContext
+from context.errors import CustomerNotFoundError
 from evals.expectations import Corpus, Truth, date_keys_of, dates_in, emails_in, phones_in
 
 _SENT = re.compile(r"(?<=[.!?;])\s+")

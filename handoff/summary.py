@@ -21,8 +21,8 @@ from agent.llm.base import ChatMessage, StructuredChatModel
 from agent.models import Conversation, ConversationMessage, HandoffRequest, Turn
 from agent.prompt import data_block, neutralize, new_fence
 from context.customer_context import ContextConfig, build_customer_context, render_context
-from context.customer_context.errors import CustomerNotFoundError
 from context.customer_context.models import CustomerContext, OrderInfo
+from context.errors import CustomerNotFoundError
 from handoff.config import PriorityConfig
 from handoff.errors import HandoffNotFound
 from handoff.facts import TRACKING, Evidence, Fact, strip_unsupported, unsupported

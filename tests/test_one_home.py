@@ -99,15 +99,8 @@ def test_only_the_listed_functions_count_tokens() -> None:
 
 def test_phone_numbers_are_parsed_in_intake_standardization() -> None:
     owner = "context/intake/standardize.py"
-    known_debts = {
-        # lookup_customer parses the phone it is given with phonenumbers itself (same library, a second set of
-        # rules). Paying it: call intake.standardize's phone normalizer (the lookup path belongs to the
-        # identity-verification work this session).
-        "context/customer_context/service.py",
-    }
     users = _importers_of(("phonenumbers",))
-    assert users - known_debts == {owner}
-    assert known_debts <= users, "a listed debt is paid: remove it from known_debts"
+    assert users == {owner}
 
 
 def _string_literals(tree: ast.Module) -> Iterator[str]:
@@ -129,17 +122,5 @@ def test_the_demo_sources_id_formats_live_in_the_demo_config_only() -> None:
     # The demo's identifier formats (demo/mapping.py); a real business configures its own in
     # contextdesk.yaml, so code that spells them out works only on the demo's data.
     prefixes = ("stripe:", "shopify:customer:", "crm:contact:", "zendesk:user:")
-    known_debts = {
-        # lookup_customer turns a bare external id into the demo's namespaced forms. Paying it: derive the forms
-        # from the intake config's identifier formats (passed in by the composition root), or match on the id
-        # part of the stored identifier.
-        "context/customer_context/service.py",
-    }
-    found = {
-        rel
-        for rel, tree in _modules()
-        if not rel.startswith(("demo/", "demo/help_center/"))
-        and any(s.startswith(prefixes) for s in _string_literals(tree))
-    }
-    assert found - known_debts == set(), "demo identifier formats in production code"
-    assert known_debts <= found, "a listed debt is paid: remove it from known_debts"
+    found = {rel for rel, tree in _modules() if any(s.startswith(prefixes) for s in _string_literals(tree))}
+    assert found == set(), "demo identifier formats in production code"

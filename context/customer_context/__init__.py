@@ -2,8 +2,9 @@
 
 from context.customer_context.config import ContextConfig, load_context_config, parse_context_config
 from context.customer_context.context_markdown import render_context
+from context.customer_context.lookup import find_by_identifier, lookup_customer
 from context.customer_context.models import CustomerContext, LookupResult, RenderedContext
-from context.customer_context.service import build_customer_context, find_by_identifier, lookup_customer
+from context.customer_context.service import build_customer_context
 
 __all__ = [
     "ContextConfig",

@@ -17,8 +17,9 @@ from sqlalchemy.engine import Engine
 
 from context.customer_context.config import ContextConfig
 from context.customer_context.context_markdown import render_context
+from context.customer_context.lookup import lookup_customer
 from context.customer_context.models import CustomerContext, LookupResult, RenderedContext
-from context.customer_context.service import build_customer_context, lookup_customer
+from context.customer_context.service import build_customer_context
 from context.dbtypes import Clock
 
 # Declared as a security scheme so the OpenAPI document (and Swagger UI's "Authorize") knows about the key.
@@ -81,6 +82,7 @@ def lookup(
         external_id=external_id,
         name=name,
         postcode=postcode,
+        external_id_formats=_config(request).external_id_formats,
     )
 
 

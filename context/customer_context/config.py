@@ -8,13 +8,18 @@ Example::
       ticket_sources: [zendesk]
       crm_sources: [crm]
       verified_sources: [crm, shopify, stripe, zendesk]   # identifiers seen here count as verified
+      external_id_formats: ["stripe:{}", "shopify:customer:{}"]   # a bare id "cus_1" is tried as "stripe:cus_1"
       stale_after_hours: 24            # older syncs are reported as a gap ("orders last synced 3 days ago")
       recent_orders: 5
       resolved_tickets: 3
       recent_interactions: 5
 
-Left out, the source lists are taken from the entity kinds of the configured sources (when the intake
-config is known) or default to the demo's source names.
+Left out, each list is derived from the configured `sources:` of the same file: billing/order/ticket sources
+from their `entity`, CRM sources from the CRM fields they map, verified sources = the systems of record (sources
+that issue account ids, i.e. declare `identifiers:`; a web form or a sheet does not), and the external id
+formats a bare id is tried in (`lookup_customer(external_id=…)`) from those identifiers' `format`. With no
+sources at all every list is empty: no section claims a source, and the gaps say so ("no billing source
+connected") — nothing defaults to the demo's names.
 """
 
 from __future__ import annotations
@@ -35,11 +40,13 @@ class ContextConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    billing_sources: list[str] = Field(default_factory=lambda: ["stripe"])
-    order_sources: list[str] = Field(default_factory=lambda: ["shopify"])
-    ticket_sources: list[str] = Field(default_factory=lambda: ["zendesk"])
-    crm_sources: list[str] = Field(default_factory=lambda: ["crm"])
-    verified_sources: list[str] = Field(default_factory=lambda: ["crm", "shopify", "stripe", "zendesk"])
+    billing_sources: list[str] = Field(default_factory=list)
+    order_sources: list[str] = Field(default_factory=list)
+    ticket_sources: list[str] = Field(default_factory=list)
+    crm_sources: list[str] = Field(default_factory=list)
+    verified_sources: list[str] = Field(default_factory=list)
+    #: Namespaced forms a bare external id is tried in ("stripe:{}"), from the sources' identifier formats.
+    external_id_formats: list[str] = Field(default_factory=list)
     stale_after_hours: float = 24.0
     recent_orders: int = Field(5, ge=1, le=100)
     resolved_tickets: int = Field(3, ge=0, le=50)
@@ -68,6 +75,15 @@ def parse_context_config(data: dict[str, Any], *, origin: str = "config") -> Con
                 if isinstance(s, dict) and {"lifecycle_stage", "crm_owner"} & set(s.get("fields") or {})
             ],
         )
+        with_ids = [s for s in sources if isinstance(s, dict) and isinstance(s.get("identifiers"), dict)]
+        section.setdefault("verified_sources", [s["name"] for s in with_ids if "name" in s])
+        formats = [
+            spec["format"]
+            for s in with_ids
+            for spec in s["identifiers"].values()
+            if isinstance(spec, dict) and isinstance(spec.get("format"), str) and "{}" in spec["format"]
+        ]
+        section.setdefault("external_id_formats", list(dict.fromkeys(formats)))
     privacy = parse_privacy_policy(data, origin=origin)
     profiles = parse_profiles_config(data, origin=origin)
     try:

@@ -4,12 +4,14 @@ CustomerContextError (ContextError)   root: anything raised on purpose by contex
 ├── ContextConfigError                the `customer_context:` section is invalid
 │   └── PrivacyConfigError            the `privacy:` section is invalid, or a purpose is unknown
 ├── LookupInputError                  a lookup was asked without usable criteria (e.g. postcode without name)
-└── CustomerNotFoundError             no such customer (neither an id nor an alias)
+└── ProfileNotReadyError              the customer exists but its profile was never computed (run the pipeline)
+
+A customer id that matches nobody raises context.errors.CustomerNotFoundError (shared with identity).
 """
 
 from __future__ import annotations
 
-from context.errors import ConfigError, ContextError, NotFoundError
+from context.errors import ConfigError, ContextError
 
 
 class CustomerContextError(ContextError):
@@ -28,9 +30,12 @@ class LookupInputError(CustomerContextError, ValueError):
     """A lookup cannot be run with the given criteria."""
 
 
-class CustomerNotFoundError(CustomerContextError, NotFoundError):
-    """No customer with that id."""
+class ProfileNotReadyError(CustomerContextError):
+    """The customer exists but has no golden profile yet: profiles are computed after identity resolution."""
 
     def __init__(self, customer_id: str) -> None:
-        super().__init__(f"no customer {customer_id!r}")
+        super().__init__(
+            f"customer {customer_id!r} has no profile yet: profiles are computed after identity resolution "
+            "(`contextdesk sync` does it; `contextdesk customers recompute` after a manual change)"
+        )
         self.customer_id = customer_id

@@ -4,7 +4,6 @@ IdentityError                     root (a ContextError): anything identity resol
 ├── RulesError                    identity rules are invalid (names the file and key)
 ├── InputError                    a record or CSV row is unusable (names the file/record and field)
 ├── UnknownRecordError            a record key does not exist
-├── UnknownCustomerError          a customer id (or alias) does not exist
 ├── ReviewStateError              a review item is missing or already decided
 └── ActionError                   an action cannot be applied or undone in the current state
 """
@@ -32,14 +31,6 @@ class UnknownRecordError(IdentityError):
     def __init__(self, key: str) -> None:
         super().__init__(f"no customer record {key!r} (expected 'source:source_record_id')")
         self.key = key
-
-
-class UnknownCustomerError(IdentityError):
-    """A customer id does not exist (neither as a customer nor as an alias)."""
-
-    def __init__(self, customer_id: str) -> None:
-        super().__init__(f"no customer {customer_id!r}")
-        self.customer_id = customer_id
 
 
 class ReviewStateError(IdentityError):

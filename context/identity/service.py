@@ -24,13 +24,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, delete, func, or_, update
+from sqlalchemy import bindparam, delete, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from context.bulkwrite import bulk_insert
 from context.canonical.models import Customer, CustomerRecord, Identifier
-from context.identity.errors import ActionError, ReviewStateError, UnknownCustomerError, UnknownRecordError
+from context.dbtypes import table_of
+from context.errors import CustomerNotFoundError
+from context.identity.errors import ActionError, ReviewStateError, UnknownRecordError
 from context.identity.graph import (
     Edge,
     Prepared,
@@ -180,15 +182,11 @@ def train(*, engine: Engine, rules: IdentityRules, now: datetime, use_splink: bo
 # ----------------------------------------------------------------------------------------- records
 
 
-def _table(model: Any) -> Table:
-    return model.__table__
-
-
 def _load_prepared(session: Session, ids: Iterable[int | None] | None, rules: IdentityRules) -> dict[int, Prepared]:
     """Prepared records by customer_records.id (`ids=None`: every record, read in one pass)."""
     out: dict[int, Prepared] = {}
     attr_of = {r.kind: r.attribute for r in rules.identifiers}
-    records = _table(CustomerRecord)
+    records = table_of(CustomerRecord)
     columns = [records.c.id, records.c.source, records.c.source_record_id, records.c.source_updated_at]
     columns += [records.c[f] for f in _PERSON_FIELDS]
     # Plain column tuples through the driver, not ORM objects: loading is the largest cost of a rebuild.
@@ -256,7 +254,7 @@ def _canonical(session: Session, customer_id: str) -> str:
     alias = session.get(CustomerAlias, customer_id)
     if alias is not None and session.get(Customer, alias.customer_id) is not None:
         return alias.customer_id
-    raise UnknownCustomerError(customer_id)
+    raise CustomerNotFoundError(customer_id)
 
 
 def _customer_record_ids(session: Session, customer_id: str) -> list[int | None]:
@@ -280,7 +278,7 @@ def _write_block_keys(session: Session, prepared: dict[int, Prepared]) -> None:
         )
     rows = [{"record_id": rid, "key": bk} for rid, p in prepared.items() for bk in p.block_keys]
     for batch4 in _chunks(rows, 5000):
-        bulk_insert(session.connection(), _table(BlockKey), batch4)
+        bulk_insert(session.connection(), table_of(BlockKey), batch4)
 
 
 def _closure(session: Session, seeds: dict[int, Prepared], rules: IdentityRules, model: FSModel) -> _Closure:
@@ -457,7 +455,7 @@ def _apply(
             if not any(old.get(by_key[k]) for k in res.clusters[i]):
                 stats["created"] += 1
     for batch12 in _chunks(new_customers, 2000):
-        bulk_insert(session.connection(), _table(Customer), batch12)
+        bulk_insert(session.connection(), table_of(Customer), batch12)
     changes: dict[str, list[int]] = defaultdict(list)
     for i, cluster in enumerate(res.clusters):
         for key in cluster:
@@ -466,7 +464,7 @@ def _apply(
                 changes[assigned[i]].append(rid)
     if changes:
         # One executemany instead of a statement per customer: a rebuild touches every record.
-        records = _table(CustomerRecord)
+        records = table_of(CustomerRecord)
         session.connection().execute(
             update(records).where(records.c.id == bindparam("rid")).values(customer_id=bindparam("cid")),
             [{"rid": rid, "cid": cid} for cid, rids in changes.items() for rid in rids],
@@ -525,7 +523,7 @@ def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution
         if e.kind != "manual"
     ]
     for batch15 in _chunks(edge_rows, 2000):
-        bulk_insert(session.connection(), _table(IdentityEdge), batch15)
+        bulk_insert(session.connection(), table_of(IdentityEdge), batch15)
     wanted = {_pair(r.a, r.b): r for r in res.reviews}
     for pair, row in existing.items():
         if row.status != "pending":
@@ -550,7 +548,7 @@ def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution
         if pair not in existing
     ]
     for batch16 in _chunks(review_rows, 2000):
-        bulk_insert(session.connection(), _table(IdentityReview), batch16)
+        bulk_insert(session.connection(), table_of(IdentityReview), batch16)
 
 
 def _summary(records: int, res: Resolution | None, stats: dict[str, int], affected: int, t0: float) -> ResolveSummary:
@@ -627,7 +625,7 @@ def rebuild(
         session.exec(delete(BlockKey))
         rows = [{"record_id": rid, "key": bk} for rid, p in prepared.items() for bk in p.block_keys]
         for batch17 in _chunks(rows, 5000):
-            bulk_insert(session.connection(), _table(BlockKey), batch17)
+            bulk_insert(session.connection(), table_of(BlockKey), batch17)
         holders: dict[tuple[str, str], int] = defaultdict(int)
         for p in prepared.values():
             for kind, values in p.identifiers.items():
@@ -745,7 +743,7 @@ def unmerge(
         existing = {(r.record_a, r.record_b) for r in session.exec(select(DoNotLink)).all()} if rows else set()
         rows = [r for r in rows if (r["record_a"], r["record_b"]) not in existing]
         for batch19 in _chunks(rows, 2000):
-            bulk_insert(session.connection(), _table(DoNotLink), batch19)
+            bulk_insert(session.connection(), table_of(DoNotLink), batch19)
         session.flush()
         _resolve_from(session, member_ids, rules, model, now)
         result = sorted(

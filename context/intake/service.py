@@ -33,7 +33,7 @@ from context.canonical.models import (
     Subscription,
     Ticket,
 )
-from context.dbtypes import Clock
+from context.dbtypes import Clock, table_of
 from context.errors import ContextError
 from context.intake.check import fill_rates, mapping_warnings
 from context.intake.config import IntakeConfig, SourceConfig
@@ -48,25 +48,20 @@ BATCH_SIZE = 2000
 ProgressCallback = Callable[[str, int, int | None, int], None]
 
 
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
-
-
-RAW = _table(RawRecord)
-HEADS = _table(RecordHead)
-QUARANTINE = _table(QuarantinedValue)
-RUNS = _table(SyncRun)
-RECORDS = _table(CustomerRecord)
-IDENTIFIERS = _table(Identifier)
-COMPANIES = _table(Company)
-ORDERS = _table(Order)
-ITEMS = _table(OrderItem)
+RAW = table_of(RawRecord)
+HEADS = table_of(RecordHead)
+QUARANTINE = table_of(QuarantinedValue)
+RUNS = table_of(SyncRun)
+RECORDS = table_of(CustomerRecord)
+IDENTIFIERS = table_of(Identifier)
+COMPANIES = table_of(Company)
+ORDERS = table_of(Order)
+ITEMS = table_of(OrderItem)
 ENTITY_TABLES: dict[str, Table] = {
     "order": ORDERS,
-    "subscription": _table(Subscription),
-    "ticket": _table(Ticket),
-    "interaction": _table(Interaction),
+    "subscription": table_of(Subscription),
+    "ticket": table_of(Ticket),
+    "interaction": table_of(Interaction),
 }
 PERSON_COLUMNS = [
     c.name

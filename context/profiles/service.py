@@ -16,11 +16,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from context.bulkwrite import bulk_insert
 from context.canonical.models import CustomerRecord, Order, Subscription, Ticket
+from context.dbtypes import table_of
 from context.profiles.config import PROFILE_FIELDS, ProfilesConfig
 from context.profiles.errors import ProfileNotFoundError
 from context.profiles.models import (
@@ -40,18 +41,13 @@ BATCH = 500  # customers per batch: well under SQLite's bound-parameter limit
 T = TypeVar("T")
 
 
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
-
-
-R = _table(CustomerRecord)
-S = _table(Subscription)
-O = _table(Order)  # noqa: E741
-TK = _table(Ticket)
-P = _table(CustomerProfile)
-C = _table(ProfileConflict)
-H = _table(StatusChange)
+R = table_of(CustomerRecord)
+S = table_of(Subscription)
+O = table_of(Order)  # noqa: E741
+TK = table_of(Ticket)
+P = table_of(CustomerProfile)
+C = table_of(ProfileConflict)
+H = table_of(StatusChange)
 
 
 def _chunks(items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:

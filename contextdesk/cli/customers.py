@@ -38,8 +38,8 @@ def resolve_identifier(identifier: str) -> str:
     from sqlalchemy import select
 
     from context.canonical.models import Customer
-    from context.customer_context.service import lookup_customer
-    from context.identity.errors import UnknownCustomerError
+    from context.customer_context.lookup import lookup_customer
+    from context.errors import CustomerNotFoundError
     from context.identity.service import canonical_customer_id
 
     eng = engine()
@@ -48,7 +48,7 @@ def resolve_identifier(identifier: str) -> str:
             return identifier
     try:
         return canonical_customer_id(engine=eng, customer_id=identifier)
-    except UnknownCustomerError:
+    except CustomerNotFoundError:
         pass
     text = identifier.strip()
     if "@" in text:
@@ -66,7 +66,7 @@ def resolve_identifier(identifier: str) -> str:
     else:
         result = lookup_customer(engine=eng, order=text)
         if result.outcome == "not_found" and not text.startswith("#"):
-            result = lookup_customer(engine=eng, external_id=text)
+            result = lookup_customer(engine=eng, external_id=text, external_id_formats=_id_formats())
     if result.outcome == "found" and result.customer_id:
         return result.customer_id
     if result.outcome == "ambiguous":
@@ -228,7 +228,7 @@ def search(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Find customers by name, email or phone (profiles), by name + postcode, or by an order number."""
-    from context.customer_context.service import lookup_customer
+    from context.customer_context.lookup import lookup_customer
     from context.profiles.errors import ProfileNotFoundError
     from context.profiles.service import get_profile, search_profiles
 
@@ -353,3 +353,10 @@ def recompute(
         f"({rate:,.0f} records/s): {summary.status_changes:,} status changes, {summary.conflicts:,} conflicts, "
         f"{summary.removed:,} removed"
     )
+
+
+def _id_formats() -> list[str]:
+    """The identifier formats of the configured sources: a bare id is tried in each ("stripe:{}")."""
+    from context.customer_context import load_context_config
+
+    return load_context_config(settings().resolved_config_file).external_id_formats

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import Engine
 
-from context.customer_context import ContextConfig, build_customer_context, lookup_customer
+from context.customer_context import build_customer_context, lookup_customer
 from context.errors import MalformedSourceError
 from context.identity import service as identity
 from context.identity.rules import load_rules
@@ -19,6 +19,7 @@ from context.intake.config import load_intake_config
 from context.intake.service import sync
 from context.profiles import recompute_profiles
 from demo import DATA_DIR, generate
+from demo import context_config as demo_context_config
 from demo.mapping import CONFIG_FILE, GROUND_TRUTH_FILE, SOURCE_FILES
 from demo.reference import STORY_NOW
 from demo.shift import MANIFEST_FILE, TIMESTAMPS, read_shift, shift_dataset, shift_days, shift_instant
@@ -142,10 +143,12 @@ def test_shifted_demo_syncs_with_the_story_intact_and_a_same_day_reload_changes_
     config_path = tmp_path / "moved" / CONFIG_FILE
     sync(clock=lambda: shift.now, engine=engine, config=load_intake_config(config_path), workers=0)
     identity.resolve_pending(now=shift.now, engine=engine, rules=load_rules(config_path))
-    recompute_profiles(now=shift.now, engine=engine, config=ContextConfig().profiles)
+    recompute_profiles(now=shift.now, engine=engine, config=demo_context_config().profiles)
     found = lookup_customer(engine=engine, email="maya.chen@example.com")
     assert found.customer_id is not None
-    ctx = build_customer_context(engine=engine, customer_id=found.customer_id, now=shift.now)
+    ctx = build_customer_context(
+        config=demo_context_config(), engine=engine, customer_id=found.customer_id, now=shift.now
+    )
     # The story: Maya's annual plan renews next week and her last order was placed last Tuesday.
     renewal = ctx.status.renewal_at
     assert renewal is not None and renewal.astimezone(NEW_YORK).date() == date(2026, 11, 10) - timedelta(days=59)

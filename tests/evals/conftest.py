@@ -18,9 +18,9 @@ import uvicorn
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
-from context.customer_context import ContextConfig
 from contextdesk.clock import system_now
 from contextdesk.settings import Settings
+from demo import context_config as demo_context_config
 from demo.help_center import ARTICLES_DIR
 from demo.models import DemoShift
 from evals.models import Suite
@@ -60,12 +60,8 @@ class DemoHome:
 
 def _build_home(home: Path, *, shift_days: int | None) -> DemoHome:
     """Generate personas + 30 people into `home`, optionally moved by whole days, and load them."""
-    from context.identity import service as identity
-    from context.identity.rules import load_rules
-    from context.intake.config import load_intake_config
-    from context.intake.service import sync
-    from context.profiles import recompute_profiles
     from contextdesk.db import make_engine, upgrade
+    from contextdesk.pipeline import load_business
     from demo import generate
     from demo.shift import shift_dataset
     from knowledge.embedders import MiniLMEmbedder
@@ -87,9 +83,7 @@ def _build_home(home: Path, *, shift_days: int | None) -> DemoHome:
     def clock() -> datetime:
         return start + timedelta(milliseconds=next(ticks))
 
-    sync(clock=clock, engine=engine, config=load_intake_config(config_path), workers=0)
-    identity.resolve_pending(now=start, engine=engine, rules=load_rules(config_path))
-    recompute_profiles(now=start, engine=engine, config=ContextConfig().profiles)
+    load_business(engine=engine, config_file=config_path, clock=clock, workers=0)
     kb_dir = home / "help"
     kb_dir.mkdir()
     for name in ARTICLES:
@@ -146,12 +140,12 @@ def make_runner(demo_home: DemoHome) -> Callable[..., Runner]:
     """An in-process runner over the demo home (a fresh one per call: each works on its own store copies)."""
     from contextdesk.app import _agent_deps
 
-    deps = _agent_deps(demo_home.settings, demo_home.engine, ContextConfig())
+    deps = _agent_deps(demo_home.settings, demo_home.engine, demo_context_config())
 
     def build(**env_overrides: object) -> Runner:
         fields: dict[str, object] = {
             "engine": demo_home.engine,
-            "context_config": ContextConfig(),
+            "context_config": demo_context_config(),
             "kb": load_kb_text(demo_home.kb_dir),
             "secret": SECRET,
             "clock": tick,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from context.customer_context import ContextConfig
 from demo import DEMO_SUITE, GROUNDED_BASELINE
+from demo import context_config as demo_context_config
 from demo.help_center import ARTICLES_DIR
 from evals.compare import compare_runs
 from evals.handoff_check import summary_check_factory
@@ -45,7 +45,7 @@ def demo_run(shifted_demo_home: DemoHome, tmp_path_factory: pytest.TempPathFacto
     settings = demo_home.settings.model_copy(update={"chroma_path": chroma})
     report = ingest([ARTICLES_DIR], store=open_store(path=chroma, embedder=_embedder(settings)))
     assert report.count("failed") == 0, report.outcomes
-    context_config = ContextConfig()
+    context_config = demo_context_config()
     env = EvalEnv(
         engine=demo_home.engine,
         context_config=context_config,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from demo import context_config as demo_context_config
 from evals.compare import compare_runs
 from evals.judge import LLMJudge, parse_verdict
 from evals.metrics import compute_metrics
@@ -246,12 +247,11 @@ def test_report_renders_in_headless_chromium(base_run: RunResult, tmp_path: Path
 
 
 def test_http_target_against_a_live_server(live_server: str, demo_home: DemoHome) -> None:
-    from context.customer_context import ContextConfig
     from evals.truth import load_kb_text
 
     env = EvalEnv(
         engine=demo_home.engine,
-        context_config=ContextConfig(),
+        context_config=demo_context_config(),
         kb=load_kb_text(demo_home.kb_dir),
         secret=SECRET,
         clock=tick,
@@ -275,11 +275,10 @@ def test_capture_turns_a_conversation_into_a_scenario(demo_home: DemoHome, tmp_p
     from agent import service
     from agent.models import ConversationCreate
     from agent.visitor_identity import sign_identity
-    from context.customer_context import ContextConfig
     from contextdesk.app import _agent_deps
     from evals.capture import capture_conversation
 
-    deps = _agent_deps(demo_home.settings, demo_home.engine, ContextConfig())
+    deps = _agent_deps(demo_home.settings, demo_home.engine, demo_context_config())
     email = "maya.chen@example.com"
     conv = service.start_conversation(
         deps=deps,

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from agent.service import AgentDeps
-from context.customer_context import ContextConfig
+from demo import context_config as demo_context_config
 from handoff.config import HandoffConfig, RetryConfig, TargetConfig
 from handoff.delivery import build_targets
 from handoff.service import HandoffDeps
@@ -57,7 +57,7 @@ def make_handoff_deps(demo_db: Engine) -> Callable[..., HandoffDeps]:  # noqa: F
             engine=engine or demo_db,
             now=kw.pop("now", tick),
             config=config,
-            context_config=ContextConfig(),
+            context_config=demo_context_config(),
             targets=build_targets(config, clock=tick),
             **kw,
         )

@@ -13,33 +13,26 @@ from sqlalchemy.engine import Engine
 
 from agent.config import AgentConfig, parse_agent_config
 from agent.service import AgentDeps
-from context.customer_context import ContextConfig
 from demo.help_center import ARTICLES_DIR
 from knowledge.embedders import MiniLMEmbedder
 from knowledge.service import ingest
 from knowledge.store import KnowledgeStore, open_store
 from tests.agent.chat.helpers import ARTICLES, INJECTED_PAGE, SECRET
-from tests.clock import NOW, tick
+from tests.clock import tick
 
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """Personas + 30 generated people: generate → sync → resolve identities → profiles (real SQLite)."""
-    from context.identity import service as identity
-    from context.identity.rules import load_rules
-    from context.intake.config import load_intake_config
-    from context.intake.service import sync
-    from context.profiles import recompute_profiles
     from contextdesk.db import make_engine, upgrade
+    from contextdesk.pipeline import load_business
     from demo import generate
 
     out = tmp_path_factory.mktemp("chatdemo")
     result = generate(out, customers=30, seed=7)
     engine = make_engine(f"sqlite:///{out / 'store.db'}")
     upgrade(engine)
-    sync(clock=tick, engine=engine, config=load_intake_config(result.config_path), workers=0)
-    identity.resolve_pending(now=NOW, engine=engine, rules=load_rules(result.config_path))
-    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
+    load_business(engine=engine, config_file=result.config_path, clock=tick, workers=0)
     yield engine
     engine.dispose()
 

@@ -10,7 +10,8 @@ from sqlalchemy.engine import Engine
 
 from agent.models import ConversationCreate
 from agent.service import AgentDeps, handle_message, start_conversation
-from context.customer_context import ContextConfig, lookup_customer
+from context.customer_context import lookup_customer
+from demo import context_config as demo_context_config
 from evals.models import Perturbation
 from evals.perturbations import apply_perturbation, copy_store
 from tests.agent.chat.helpers import MAYA, signed
@@ -29,7 +30,7 @@ def test_conflicting_order_records_are_named_and_handed_over(
         customer_id=found.customer_id,
         perturbation=Perturbation.model_validate({"kind": "conflict", "entity": "order"}),
         now=OPEN,
-        profiles=ContextConfig().profiles,
+        profiles=demo_context_config().profiles,
     )
     deps = make_deps(engine=store, now=lambda: OPEN)
     conv = start_conversation(deps=deps, request=ConversationCreate(**signed(MAYA)))

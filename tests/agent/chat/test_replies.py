@@ -13,7 +13,8 @@ from agent.errors import RateLimited
 from agent.intents import detect_intent
 from agent.models import ConversationCreate, TurnReply
 from agent.service import AgentDeps, handle_message, list_turns, start_conversation
-from context.customer_context import ContextConfig, build_customer_context, lookup_customer, render_context
+from context.customer_context import build_customer_context, lookup_customer, render_context
+from demo import context_config as demo_context_config
 from tests.agent.chat.helpers import MAYA, PERSONA_EMAILS, signed
 from tests.clock import NOW
 
@@ -54,7 +55,7 @@ def test_rendered_context_shows_dates_in_the_given_zone(make_deps: Callable[...,
     engine = make_deps().engine
     found = lookup_customer(engine=engine, email=NOAH)
     assert found.customer_id is not None
-    ctx = build_customer_context(now=NOW, engine=engine, customer_id=found.customer_id, config=ContextConfig())
+    ctx = build_customer_context(now=NOW, engine=engine, customer_id=found.customer_id, config=demo_context_config())
     local = render_context(ctx, max_tokens=4000, timezone=ZoneInfo("America/New_York")).text
     stored = render_context(ctx, max_tokens=4000).text
     assert "#1060 (shopify) placed 2026-10-22" in local

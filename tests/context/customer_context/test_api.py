@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Engine
 
-from context.customer_context import ContextConfig
 from context.profiles import recompute_profiles
 from contextdesk.app import create_app
 from contextdesk.settings import Settings
 from demo import bundled_config_path
+from demo import context_config as demo_context_config
 from tests.clock import NOW, tick
 from tests.context.profiles.factories import customer, day, order, record, subscription
 
@@ -43,7 +43,7 @@ def test_context_and_lookup_endpoints(sqlite_engine: Engine) -> None:
     record(sqlite_engine, cid, "crm", "c1", email="maya@example.com", full_name="Maya Chen", notes="VIP-ONLY-NOTE")
     subscription(sqlite_engine, cid, "sub_M", "active", plan="pro", current_period_end=day(9))
     order(sqlite_engine, cid, "#1042", day(-5))
-    recompute_profiles(now=NOW, engine=sqlite_engine, config=ContextConfig().profiles)
+    recompute_profiles(now=NOW, engine=sqlite_engine, config=demo_context_config().profiles)
     settings = _settings(sqlite_engine)
     headers = {"X-API-Key": KEY}
 

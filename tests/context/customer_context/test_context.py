@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from context.customer_context import ContextConfig, build_customer_context, lookup_customer, render_context
 from context.customer_context.config import parse_context_config
-from context.customer_context.errors import CustomerNotFoundError, LookupInputError, PrivacyConfigError
+from context.customer_context.errors import LookupInputError, PrivacyConfigError, ProfileNotReadyError
 from context.customer_context.privacy import mask_cards
+from context.errors import CustomerNotFoundError
 from context.profiles import recompute_profiles
+from context.profiles.models import CustomerProfile
+from demo import context_config as demo_context_config
 from tests.context.profiles.factories import (
     customer,
     day,
@@ -60,13 +64,15 @@ def _rich_customer(engine: Engine) -> str:
     )
     for source in ("crm", "shopify", "stripe", "zendesk"):
         sync_run(engine, source, NOW - timedelta(hours=1))
-    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
+    recompute_profiles(now=NOW, engine=engine, config=demo_context_config().profiles)
     return cid
 
 
 def test_context_has_sections_with_freshness_and_sources(engine: Engine) -> None:
     cid = _rich_customer(engine)
-    ctx = build_customer_context(engine=engine, customer_id=cid, purpose="handoff", now=NOW)
+    ctx = build_customer_context(
+        config=demo_context_config(), engine=engine, customer_id=cid, purpose="handoff", now=NOW
+    )
     assert ctx.identity.name == "Ana Ruiz"
     assert ctx.status.status == "active" and "sub_R" in ctx.status.cause
     assert ctx.status.renewal_at == day(3)
@@ -86,7 +92,8 @@ def test_known_gaps_are_explicit(engine: Engine) -> None:
     record(engine, cid, "crm", "c1", email="g@example.com")
     sync_run(engine, "crm", NOW - timedelta(hours=2))
     sync_run(engine, "shopify", NOW - timedelta(days=3, hours=1))
-    config = ContextConfig(billing_sources=[], ticket_sources=["zendesk"])
+    config = ContextConfig(order_sources=["shopify"], ticket_sources=["zendesk"], crm_sources=["crm"])
+    recompute_profiles(now=NOW, engine=engine, config=config.profiles, customer_ids=[cid])
     ctx = build_customer_context(engine=engine, customer_id=cid, config=config, now=NOW)
     assert any(g.startswith("no billing source connected") for g in ctx.gaps)
     assert any(g.startswith("orders last synced 3 days ago") for g in ctx.gaps)
@@ -95,7 +102,9 @@ def test_known_gaps_are_explicit(engine: Engine) -> None:
 
 
 def _outputs(engine: Engine, cid: str, purpose: str, topic: str | None = None) -> list[str]:
-    ctx = build_customer_context(engine=engine, customer_id=cid, purpose=purpose, topic=topic, now=NOW)  # type: ignore[arg-type]
+    ctx = build_customer_context(
+        config=demo_context_config(), engine=engine, customer_id=cid, purpose=purpose, topic=topic, now=NOW
+    )  # type: ignore[arg-type]
     return [ctx.model_dump_json(), render_context(ctx, max_tokens=4000).text, render_context(ctx, max_tokens=150).text]
 
 
@@ -114,7 +123,9 @@ def test_privacy_policy_keeps_denied_fields_out_of_every_output(engine: Engine) 
     # The human colleague sees the notes; card numbers stay masked for everyone.
     handoff = _outputs(engine, cid, "handoff")
     assert SECRET_NOTE in handoff[0] and "[card ending 4242]" in handoff[0] and CARD not in handoff[0]
-    ctx = build_customer_context(engine=engine, customer_id=cid, purpose="llm_prompt", now=NOW)
+    ctx = build_customer_context(
+        config=demo_context_config(), engine=engine, customer_id=cid, purpose="llm_prompt", now=NOW
+    )
     assert "crm.notes" in ctx.withheld
 
 
@@ -153,7 +164,7 @@ def test_lookups_by_identifier_order_and_ambiguity(engine: Engine) -> None:
     order(engine, sofia, "#1055", day(-3))
     twin = customer(engine)
     record(engine, twin, "webforms", "w1", full_name="Sofia Rossi", postcode="97205")
-    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
+    recompute_profiles(now=NOW, engine=engine, config=demo_context_config().profiles)
 
     shared = lookup_customer(engine=engine, email=" INFO@copperkettle.example ")
     assert shared.outcome == "ambiguous" and shared.customer_id is None
@@ -161,7 +172,9 @@ def test_lookups_by_identifier_order_and_ambiguity(engine: Engine) -> None:
     assert lookup_customer(engine=engine, order="1055").customer_id == sofia
     by_phone = lookup_customer(engine=engine, phone="(503) 201-0108")
     assert by_phone.outcome == "found" and by_phone.customer_id == daniel and by_phone.confidence > 0.5
-    assert lookup_customer(engine=engine, external_id="cus_DK1").customer_id == daniel
+    assert (
+        lookup_customer(engine=engine, external_id="cus_DK1", external_id_formats=["stripe:{}"]).customer_id == daniel
+    )
     assert lookup_customer(engine=engine, name="Daniel Kim", postcode="97205").customer_id == daniel
     same_name = lookup_customer(engine=engine, name="sofia  ROSSI", postcode="97205")
     assert same_name.outcome == "ambiguous" and {c.customer_id for c in same_name.candidates} == {sofia, twin}
@@ -169,7 +182,7 @@ def test_lookups_by_identifier_order_and_ambiguity(engine: Engine) -> None:
     with pytest.raises(LookupInputError):
         lookup_customer(engine=engine, name="Sofia Rossi")
     with pytest.raises(CustomerNotFoundError):
-        build_customer_context(now=NOW, engine=engine, customer_id="cus_nope")
+        build_customer_context(config=demo_context_config(), now=NOW, engine=engine, customer_id="cus_nope")
 
 
 def test_token_budget_keeps_newest_orders_and_open_tickets(sqlite_engine: Engine) -> None:
@@ -192,7 +205,7 @@ def test_token_budget_keeps_newest_orders_and_open_tickets(sqlite_engine: Engine
         )
     for n in range(5):
         interaction(engine, cid, f"wf{n}", day(-200 + n), kind="newsletter_signup", message="Hello there " * 10)
-    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
+    recompute_profiles(now=NOW, engine=engine, config=demo_context_config().profiles)
     config = ContextConfig(recent_orders=10)
     ctx = build_customer_context(engine=engine, customer_id=cid, config=config, now=NOW)
     full = render_context(ctx, max_tokens=10_000)
@@ -207,3 +220,42 @@ def test_token_budget_keeps_newest_orders_and_open_tickets(sqlite_engine: Engine
     assert "Hello there" not in small.text and "DONE0" not in small.text
     assert any("older orders" in d for d in small.dropped) and any("interactions" in d for d in small.dropped)
     assert "Left out to fit" in small.text
+
+
+def test_a_context_is_read_only_a_missing_profile_is_an_error_not_a_write(engine: Engine) -> None:
+    cid = customer(engine)
+    record(engine, cid, "crm", "c1", email="nopro@example.com")
+    with pytest.raises(ProfileNotReadyError, match="no profile yet"):
+        build_customer_context(engine=engine, customer_id=cid, config=demo_context_config(), now=NOW)
+    with engine.connect() as conn:  # nothing was computed behind the reader's back
+        assert conn.execute(select(func.count()).select_from(CustomerProfile)).scalar_one() == 0
+
+
+def test_a_bare_external_id_is_tried_only_in_the_configured_formats(engine: Engine) -> None:
+    cid = customer(engine)
+    record(engine, cid, "billing", "b1", email="fmt@example.com", identifiers={"billing_customer": "acme:cus_77"})
+    recompute_profiles(now=NOW, engine=engine, config=demo_context_config().profiles, customer_ids=[cid])
+    # The demo's formats ("stripe:{}", …) know nothing of this store's "acme:{}" namespace.
+    assert lookup_customer(engine=engine, external_id="cus_77").outcome == "not_found"
+    found = lookup_customer(engine=engine, external_id="cus_77", external_id_formats=["acme:{}"])
+    assert found.customer_id == cid
+
+
+def test_section_sources_come_from_the_configured_sources_never_from_the_demo() -> None:
+    assert ContextConfig().order_sources == [] and ContextConfig().verified_sources == []
+    config = parse_context_config(
+        {
+            "sources": [
+                {
+                    "name": "till",
+                    "entity": "order",
+                    "identifiers": {"pos_customer": {"from": "cid", "format": "pos:{}"}},
+                },
+                {"name": "signup_form", "fields": {"email": "Email"}},
+            ]
+        }
+    )
+    assert config.order_sources == ["till"] and config.billing_sources == []
+    # A system that issues account ids is a system of record; a form a visitor fills in is not.
+    assert config.verified_sources == ["till"]
+    assert config.external_id_formats == ["pos:{}"]

@@ -6,8 +6,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from context.customer_context import ContextConfig, build_customer_context, render_context
+from context.customer_context import build_customer_context, render_context
 from context.profiles import recompute_profiles
+from demo import context_config as demo_context_config
 from tests.context.profiles.factories import customer, day, subscription
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -16,14 +17,14 @@ NEW_YORK = ZoneInfo("America/New_York")
 def test_a_renewal_after_now_is_upcoming_and_one_before_now_is_marked_stale(engine: Engine) -> None:
     cid = customer(engine)
     subscription(engine, cid, "sub_RENEW", "active", plan="pro", started_at=day(-300), current_period_end=day(9))
-    recompute_profiles(now=day(0), engine=engine, config=ContextConfig().profiles, customer_ids=[cid])
+    recompute_profiles(now=day(0), engine=engine, config=demo_context_config().profiles, customer_ids=[cid])
 
-    before = build_customer_context(engine=engine, customer_id=cid, now=day(8))
+    before = build_customer_context(config=demo_context_config(), engine=engine, customer_id=cid, now=day(8))
     assert before.subscriptions.items[0].passed == [] and before.status.passed == []
     assert not any("has passed" in g for g in before.gaps)
     assert "PASSED" not in render_context(before, timezone=NEW_YORK).text
 
-    after = build_customer_context(engine=engine, customer_id=cid, now=day(30))
+    after = build_customer_context(config=demo_context_config(), engine=engine, customer_id=cid, now=day(30))
     assert after.subscriptions.items[0].passed == ["current_period_end"]
     assert after.status.passed == ["renewal_at"]
     gap = next(g for g in after.gaps if "has passed" in g)
@@ -73,16 +74,23 @@ def test_passed_trial_end_and_cancellation_are_marked_but_an_ended_or_past_due_o
         engine, overdue, "sub_DUE", "past_due", plan="basic", started_at=day(-200), current_period_end=day(-12)
     )
     recompute_profiles(
-        now=day(0), engine=engine, config=ContextConfig().profiles, customer_ids=[trial, cancelling, ended, overdue]
+        now=day(0),
+        engine=engine,
+        config=demo_context_config().profiles,
+        customer_ids=[trial, cancelling, ended, overdue],
     )
 
     def passed(cid: str, now_day: float) -> list[str]:
-        return build_customer_context(engine=engine, customer_id=cid, now=day(now_day)).subscriptions.items[0].passed
+        return (
+            build_customer_context(config=demo_context_config(), engine=engine, customer_id=cid, now=day(now_day))
+            .subscriptions.items[0]
+            .passed
+        )
 
     assert passed(trial, 3) == [] and passed(cancelling, 13) == []
     assert passed(trial, 5) == ["trial_end", "current_period_end"]
     assert passed(cancelling, 15) == ["cancel_at"]
-    ctx = build_customer_context(engine=engine, customer_id=cancelling, now=day(15))
+    ctx = build_customer_context(config=demo_context_config(), engine=engine, customer_id=cancelling, now=day(15))
     assert ctx.status.passed == ["ends_at"]
     assert any(g.startswith("cancellation date 2026-11-15") for g in ctx.gaps)
     # Dates of an ended subscription, and the missed due date of a past-due one, are the past they describe.

@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from context.customer_context import ContextConfig, build_customer_context, lookup_customer, render_context
+from context.customer_context import build_customer_context, lookup_customer, render_context
 from context.identity import service as identity
 from context.identity.rules import load_rules
 from context.intake.config import load_intake_config
 from context.intake.service import sync
 from context.profiles import recompute_profiles
 from contextdesk.db import make_engine, upgrade
+from demo import context_config as demo_context_config
 from demo import generate
 from tests.clock import NOW, tick
 
@@ -29,7 +30,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, Pat
     upgrade(engine)
     sync(clock=tick, engine=engine, config=load_intake_config(result.config_path), workers=0)
     identity.resolve_pending(now=NOW, engine=engine, rules=load_rules(result.config_path))
-    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles)
+    recompute_profiles(now=NOW, engine=engine, config=demo_context_config().profiles)
     yield engine, result.config_path
     engine.dispose()
 
@@ -49,9 +50,12 @@ def test_persona_status_and_context(
     demo: tuple[Engine, Path], query: dict[str, str], name: str, status: str, cause_bits: list[str]
 ) -> None:
     engine, _ = demo
-    found = lookup_customer(engine=engine, **query)
+    # A bare external id is tried in the identifier formats of the demo's sources ("stripe:{}").
+    found = lookup_customer(engine=engine, **query, external_id_formats=demo_context_config().external_id_formats)
     assert found.outcome == "found", found
-    ctx = build_customer_context(now=NOW, engine=engine, customer_id=str(found.customer_id), purpose="handoff")
+    ctx = build_customer_context(
+        config=demo_context_config(), now=NOW, engine=engine, customer_id=str(found.customer_id), purpose="handoff"
+    )
     assert name in (ctx.identity.name or "")
     assert ctx.status.status == status
     for bit in cause_bits:
@@ -63,7 +67,9 @@ def test_persona_status_and_context(
 def test_maya_in_transit_order_and_shared_info_address(demo: tuple[Engine, Path]) -> None:
     engine, _ = demo
     maya = lookup_customer(engine=engine, order="#1042")
-    ctx = build_customer_context(now=NOW, engine=engine, customer_id=str(maya.customer_id))
+    ctx = build_customer_context(
+        config=demo_context_config(), now=NOW, engine=engine, customer_id=str(maya.customer_id)
+    )
     newest = ctx.orders.recent[0]
     assert newest.number == "#1042" and newest.tracking_numbers == ["1Z999AA10123456784"] and newest.carrier == "UPS"
     shared = lookup_customer(engine=engine, email="info@copperkettle.example")

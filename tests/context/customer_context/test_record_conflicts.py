@@ -6,6 +6,7 @@ from sqlalchemy.engine import Engine
 
 from context.customer_context import ContextConfig, build_customer_context
 from context.profiles import recompute_profiles
+from demo import context_config as demo_context_config
 from tests.context.profiles.factories import customer, day, order, subscription
 
 NOW = day(0)
@@ -16,8 +17,8 @@ def test_same_order_number_with_other_status_is_marked_with_sources_and_values(e
     order(engine, cid, "#3001", day(-5), fulfillment_status="fulfilled", tracking_numbers=["1Z777"], carrier="UPS")
     order(engine, cid, "3001", day(-5), fulfillment_status="restocked", financial_status="refunded")
     order(engine, cid, "#3002", day(-9), fulfillment_status="fulfilled")
-    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles, customer_ids=[cid])
-    ctx = build_customer_context(engine=engine, customer_id=cid, now=NOW)
+    recompute_profiles(now=NOW, engine=engine, config=demo_context_config().profiles, customer_ids=[cid])
+    ctx = build_customer_context(config=demo_context_config(), engine=engine, customer_id=cid, now=NOW)
     marked = [o for o in ctx.orders.recent if o.number and o.number.lstrip("#") == "3001"]
     assert len(marked) == 2 and all(o.conflicts for o in marked)
     status = next(c for c in marked[0].conflicts if c.field == "fulfillment_status")
@@ -41,8 +42,8 @@ def test_overlapping_subscription_disagreeing_is_marked_but_an_old_ended_one_is_
         canceled_at=day(-400),
         current_period_end=day(-390),
     )
-    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles, customer_ids=[cid])
-    ctx = build_customer_context(engine=engine, customer_id=cid, now=NOW)
+    recompute_profiles(now=NOW, engine=engine, config=demo_context_config().profiles, customer_ids=[cid])
+    ctx = build_customer_context(config=demo_context_config(), engine=engine, customer_id=cid, now=NOW)
     assert [s.conflicts for s in ctx.subscriptions.items] == [[], []]
 
     subscription(
@@ -55,8 +56,8 @@ def test_overlapping_subscription_disagreeing_is_marked_but_an_old_ended_one_is_
         canceled_at=day(-10),
         current_period_end=day(-5),
     )
-    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles, customer_ids=[cid])
-    ctx = build_customer_context(engine=engine, customer_id=cid, now=NOW)
+    recompute_profiles(now=NOW, engine=engine, config=demo_context_config().profiles, customer_ids=[cid])
+    ctx = build_customer_context(config=demo_context_config(), engine=engine, customer_id=cid, now=NOW)
     current = ctx.subscriptions.items[0]
     assert current.ref == "sub_NOW"
     by_field = {c.field: sorted(v.value or "" for v in c.values) for c in current.conflicts}
@@ -70,8 +71,8 @@ def test_a_withheld_field_never_appears_through_its_conflict_note(engine: Engine
     cid = customer(engine)
     order(engine, cid, "#3101", day(-3), fulfillment_status="fulfilled", tracking_numbers=["1Z111AAA"], carrier="UPS")
     order(engine, cid, "3101", day(-3), fulfillment_status="fulfilled", tracking_numbers=["1Z222BBB"], carrier="UPS")
-    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles, customer_ids=[cid])
-    open_ctx = build_customer_context(engine=engine, customer_id=cid, now=NOW)
+    recompute_profiles(now=NOW, engine=engine, config=demo_context_config().profiles, customer_ids=[cid])
+    open_ctx = build_customer_context(config=demo_context_config(), engine=engine, customer_id=cid, now=NOW)
     assert any(c.field == "tracking_numbers" for o in open_ctx.orders.recent for c in o.conflicts)
     config = ContextConfig(
         privacy=PrivacyPolicy(purposes={"llm_prompt": PurposePolicy(deny=["orders.tracking_numbers"])})
@@ -88,8 +89,10 @@ def test_the_prompt_rendering_spells_out_disagreeing_records(engine: Engine) -> 
     cid = customer(engine)
     order(engine, cid, "#3201", day(-2), fulfillment_status="fulfilled", tracking_numbers=["1Z333"], carrier="UPS")
     order(engine, cid, "3201", day(-2), fulfillment_status="restocked")
-    recompute_profiles(now=NOW, engine=engine, config=ContextConfig().profiles, customer_ids=[cid])
-    ctx = build_customer_context(engine=engine, customer_id=cid, purpose="llm_prompt", now=NOW)
+    recompute_profiles(now=NOW, engine=engine, config=demo_context_config().profiles, customer_ids=[cid])
+    ctx = build_customer_context(
+        config=demo_context_config(), engine=engine, customer_id=cid, purpose="llm_prompt", now=NOW
+    )
     text = render_context(ctx, max_tokens=2000).text
     assert "RECORDS DISAGREE" in text
     line = next(part for part in text.split("\n") if "RECORDS DISAGREE" in part)
