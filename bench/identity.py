@@ -41,7 +41,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from context.canonical.models import CustomerRecord, Identifier
-from context.identity import service
+from context.identity import resolution, service
 from context.identity.graph import Prepared, hub_values, resolve
 from context.identity.rules import IdentityRules, default_rules
 from context.identity.splink_model import splink_rows, splink_settings
@@ -110,7 +110,7 @@ def snapshot_engine(engine: Engine, tmp: Path) -> Engine:
 def load_prepared(engine: Engine, rules: IdentityRules) -> dict[str, Prepared]:
     """All records as the resolver sees them."""
     with Session(engine) as session:
-        prepared = service._load_prepared(session, None, rules)
+        prepared = resolution._load_prepared(session, None, rules)
     return {p.key: p for p in prepared.values()}
 
 

@@ -12,7 +12,7 @@ from context.identity.csvlink import link_csv
 from context.identity.errors import InputError, RulesError
 from context.identity.graph import Record, prepare, resolve
 from context.identity.rules import parse_rules
-from context.identity.scoring import model_warnings
+from context.identity.scoring import model_warnings, prior_model
 from context.identity.splink_model import fit_model
 from contextdesk.cli.identity import app
 from tests.clock import NOW
@@ -192,7 +192,7 @@ def test_a_stored_model_with_other_levels_falls_back_to_priors(sqlite_engine: ob
 
     assert isinstance(sqlite_engine, Engine)
     rules = default_rules()
-    stored = service.prior_model(rules)
+    stored = prior_model(rules)
     stored.fields["first_name"].m = [0.9, 0.05, 0.03, 0.02]  # the four levels of an older version
     stored.fields["first_name"].u = [0.01, 0.01, 0.01, 0.97]
     with Session(sqlite_engine) as session:

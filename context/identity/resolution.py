@@ -1,0 +1,645 @@
+"""Layer 2: identity resolution on the database — graph, stable ids, review queue, constraints, action log.
+
+Incremental resolution finds the *candidate closure* of the changed records — every record reachable
+through a shared identifier value, a blocking key with a score at or above the review threshold, a
+manual link, or current membership of the same customer — and re-clusters that closure with the pure
+`graph.resolve()`. A closure is a union of whole candidate components, and `resolve()` decides each
+component independently of arrival order, so the incremental path gives the same clusters as a full
+`rebuild()` and as any other arrival order.
+
+Stable ids: each resulting cluster takes an existing customer id by this rule — previous ids, oldest
+first (created_at, then id), each claim the cluster holding most of their records (ties: the cluster
+with the smallest record key) unless another older id claimed it already. So a merge keeps the older id
+(the absorbed id becomes an alias) and a split leaves the id on the larger side; clusters left without
+an id get a new one.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import bindparam, delete, func, or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from context.bulkwrite import bulk_insert
+from context.canonical.models import Customer, CustomerRecord
+from context.dbtypes import table_of
+from context.errors import CustomerNotFoundError
+from context.identity.errors import UnknownRecordError
+from context.identity.graph import (
+    Prepared,
+    Record,
+    Resolution,
+    normalize_identifier,
+    prepare,
+    resolve,
+)
+from context.identity.models import (
+    BlockKey,
+    CustomerAlias,
+    IdentityAction,
+    IdentityEdge,
+    IdentityReview,
+    IdentityState,
+    ResolveSummary,
+)
+from context.identity.rules import IdentityRules
+from context.identity.scoring import FSModel, fast_probability, prior_model
+from context.identity.splink_model import fit_model
+
+CHUNK = 900  # stays under SQLite's bound-parameter limit
+HOLDER_CAP = 1000  # an identifier value on more records than this is a hub without looking further
+T = TypeVar("T")
+
+_PERSON_FIELDS = [
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "full_name",
+    "company",
+    "job_title",
+    "country",
+    "region",
+    "city",
+    "postcode",
+    "address",
+]
+
+
+def _chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _rows(session: Session, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Run SQL written with '?' placeholders straight through the driver.
+
+    The incremental path issues a few dozen small indexed queries per record; SQLAlchemy's statement
+    construction and compilation cost several times what SQLite or PostgreSQL spend answering them.
+    """
+    conn = session.connection()
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    return list(conn.exec_driver_sql(sql, tuple(params)).fetchall())
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def record_key(source: str, source_record_id: str) -> str:
+    """The record key 'source:source_record_id'."""
+    return f"{source}:{source_record_id}"
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a <= b else (b, a)
+
+
+# --------------------------------------------------------------------------------------------- state
+
+
+def _log(session: Session, action: str, actor: str, payload: dict[str, Any], now: datetime) -> IdentityAction:
+    row = IdentityAction(action=action, actor=actor, payload=payload, created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _get_state(session: Session, key: str) -> dict[str, Any] | None:
+    row = session.get(IdentityState, key)
+    return None if row is None else dict(row.value)
+
+
+def _set_state(session: Session, key: str, value: dict[str, Any], now: datetime) -> None:
+    row = session.get(IdentityState, key)
+    if row is None:
+        session.add(IdentityState(key=key, value=value, updated_at=now))
+    else:
+        row.value = value
+        row.updated_at = now
+        session.add(row)
+
+
+def _set_watermark(session: Session, latest: datetime, now: datetime) -> None:
+    """Remember the newest synced_at resolved, and which records carry exactly that instant."""
+    at_mark = session.exec(select(col(CustomerRecord.id)).where(CustomerRecord.synced_at == latest)).all()
+    _set_state(session, "watermark", {"synced_at": latest.isoformat(), "ids": sorted(i for i in at_mark if i)}, now)
+
+
+# Parsed models by (database, stored time): validating the term-frequency tables costs milliseconds,
+# which an incremental resolution of one record cannot afford on every call.
+_MODEL_CACHE: dict[tuple[str, str], FSModel] = {}
+
+
+def load_model(*, engine: Engine, rules: IdentityRules) -> FSModel:
+    """The stored fitted model, or the documented priors when none was trained (or the fields changed)."""
+    with Session(engine) as session:
+        row = session.exec(select(IdentityState.updated_at).where(IdentityState.key == "model")).first()
+        model = None
+        if row is not None:
+            cache_key = (str(engine.url), row.isoformat())
+            model = _MODEL_CACHE.get(cache_key)
+            if model is None:
+                data = _get_state(session, "model")
+                model = FSModel.model_validate(data)
+                _MODEL_CACHE.clear()
+                _MODEL_CACHE[cache_key] = model
+    if model is not None and _fits(model, rules):
+        return model
+    return prior_model(rules)
+
+
+def _fits(model: FSModel, rules: IdentityRules) -> bool:
+    """Whether a stored model has exactly the rules' fields and levels (older models had fewer levels)."""
+    fields = {f.name: f for f in rules.probabilistic.fields}
+    if set(model.fields) != set(fields):
+        return False
+    return all(len(p.m) == len(p.u) == fields[name].n_levels for name, p in model.fields.items())
+
+
+def train(*, engine: Engine, rules: IdentityRules, now: datetime, use_splink: bool = True) -> FSModel:
+    """Fit term frequencies (and Splink m/u when there is enough data) on all records and store the model."""
+    with Session(engine) as session:
+        prepared = list(_load_prepared(session, None, rules).values())
+        model = fit_model(prepared, rules, train=use_splink)
+        _set_state(session, "model", model.model_dump(mode="json"), now)
+        session.commit()
+    return model
+
+
+# ----------------------------------------------------------------------------------------- records
+
+
+def _load_prepared(session: Session, ids: Iterable[int | None] | None, rules: IdentityRules) -> dict[int, Prepared]:
+    """Prepared records by customer_records.id (`ids=None`: every record, read in one pass)."""
+    out: dict[int, Prepared] = {}
+    attr_of = {r.kind: r.attribute for r in rules.identifiers}
+    records = table_of(CustomerRecord)
+    columns = [records.c.id, records.c.source, records.c.source_record_id, records.c.source_updated_at]
+    columns += [records.c[f] for f in _PERSON_FIELDS]
+    # Plain column tuples through the driver, not ORM objects: loading is the largest cost of a rebuild.
+    conn = session.connection()
+    batches: Iterable[list[int] | None] = [None] if ids is None else _chunks(sorted({i for i in ids if i is not None}))
+    rec_sql = f"SELECT {', '.join(c.name for c in columns)} FROM customer_records"
+    id_sql = "SELECT record_id, kind, value FROM identifiers"
+    for batch1 in batches:
+        if batch1 is None:
+            rec_rows = conn.exec_driver_sql(rec_sql).fetchall()
+            id_rows = conn.exec_driver_sql(id_sql).fetchall()
+        else:
+            rec_rows = _rows(session, f"{rec_sql} WHERE id IN ({_marks(len(batch1))})", batch1)
+            id_rows = _rows(session, f"{id_sql} WHERE record_id IN ({_marks(len(batch1))})", batch1)
+        idents: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for rid, kind, value in id_rows:
+            idents[rid][kind].append(value)
+        for row in rec_rows:
+            attrs: dict[str, Any] = dict(zip(_PERSON_FIELDS, row[4:], strict=True))
+            for kind, values in idents.get(row[0], {}).items():
+                attr = attr_of.get(kind, kind)
+                primary = attrs.get(attr)
+                attrs[attr] = ([primary] if primary else []) + sorted(v for v in values if v != primary)
+            updated = row[3]
+            if isinstance(updated, str):  # raw SQLite text (UTC): the same value SQLAlchemy would return
+                updated = datetime.fromisoformat(updated).replace(tzinfo=UTC)
+            out[row[0]] = prepare(Record(row[1], row[2], attrs, updated), rules)
+    return out
+
+
+def _ids_for_keys(session: Session, keys: Iterable[str]) -> dict[str, int]:
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        source, _, rid = key.partition(":")
+        by_source[source].append(rid)
+    out: dict[str, int] = {}
+    for source, rids in by_source.items():
+        for batch2 in _chunks(rids):
+            sql = (
+                "SELECT source_record_id, source, id FROM customer_records "
+                f"WHERE source = ? AND source_record_id IN ({_marks(len(batch2))})"
+            )
+            for rid, sid, pk in _rows(session, sql, [source, *batch2]):
+                out[record_key(sid, rid)] = pk or 0
+    return out
+
+
+def _require_keys(session: Session, keys: Sequence[str]) -> dict[str, int]:
+    found = _ids_for_keys(session, keys)
+    for key in keys:
+        if key not in found:
+            raise UnknownRecordError(key)
+    return found
+
+
+def canonical_customer_id(*, engine: Engine, customer_id: str) -> str:
+    """The current id of a customer, following aliases left by merges."""
+    with Session(engine) as session:
+        return _canonical(session, customer_id)
+
+
+def _canonical(session: Session, customer_id: str) -> str:
+    if session.get(Customer, customer_id) is not None:
+        return customer_id
+    alias = session.get(CustomerAlias, customer_id)
+    if alias is not None and session.get(Customer, alias.customer_id) is not None:
+        return alias.customer_id
+    raise CustomerNotFoundError(customer_id)
+
+
+def _customer_record_ids(session: Session, customer_id: str) -> list[int | None]:
+    return list(session.exec(select(col(CustomerRecord.id)).where(CustomerRecord.customer_id == customer_id)))
+
+
+# -------------------------------------------------------------------------------------- resolution
+
+
+@dataclass
+class _Closure:
+    prepared: dict[int, Prepared]
+    known_hubs: set[tuple[str, str]]
+    oversized: set[str]
+
+
+def _write_block_keys(session: Session, prepared: dict[int, Prepared]) -> None:
+    for batch3 in _chunks(prepared):
+        session.connection().exec_driver_sql(
+            f"DELETE FROM identity_block_keys WHERE record_id IN ({','.join(str(int(i)) for i in batch3)})"
+        )
+    rows = [{"record_id": rid, "key": bk} for rid, p in prepared.items() for bk in p.block_keys]
+    for batch4 in _chunks(rows, 5000):
+        bulk_insert(session.connection(), table_of(BlockKey), batch4)
+
+
+def _closure(session: Session, seeds: dict[int, Prepared], rules: IdentityRules, model: FSModel) -> _Closure:
+    """Every record a change can affect: see the module docstring."""
+    prepared = dict(seeds)
+    known_hubs: set[tuple[str, str]] = set()
+    oversized: set[str] = set()
+    by_kind = {r.kind: r for r in rules.identifiers}
+    lower = rules.probabilistic.lower
+    frontier = set(seeds)
+    visited = set(seeds)
+    while frontier:
+        found: set[int] = set()
+        # 1. Shared identifier values (all holders, so hub status is judged on the whole set).
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for rid in frontier:
+            for kind, values in prepared[rid].identifiers.items():
+                for v in values:
+                    if not by_kind[kind].is_blocked(v) and (kind, v) not in known_hubs:
+                        wanted[kind].add(v)
+        for kind, wanted_values in wanted.items():
+            for batch5 in _chunks(sorted(wanted_values)):
+                holders: dict[str, set[int]] = defaultdict(set)
+                sql = f"SELECT record_id, value FROM identifiers WHERE kind = ? AND value IN ({_marks(len(batch5))})"
+                for rid, value in _rows(session, sql, [kind, *batch5]):
+                    holders[value].add(rid)
+                for value, rids in holders.items():
+                    if len(rids) > HOLDER_CAP:
+                        known_hubs.add((kind, value))
+                    else:
+                        found |= rids
+        # 2. Same current customer and manual links.
+        keys = {prepared[rid].key for rid in frontier}
+        for batch6 in _chunks(sorted(frontier)):
+            sql = (
+                "SELECT id FROM customer_records WHERE customer_id IN "
+                f"(SELECT customer_id FROM customer_records WHERE id IN ({_marks(len(batch6))}))"
+            )
+            found |= {i for (i,) in _rows(session, sql, batch6)}
+        manual_keys: set[str] = set()
+        for batch8 in _chunks(sorted(keys), CHUNK // 2):
+            marks = _marks(len(batch8))
+            sql = (
+                "SELECT record_a, record_b FROM identity_edges WHERE kind = 'manual' "
+                f"AND (record_a IN ({marks}) OR record_b IN ({marks}))"
+            )
+            for a, b in _rows(session, sql, [*batch8, *batch8]):
+                manual_keys |= {a, b}
+        if manual_keys - keys:
+            found |= set(_ids_for_keys(session, manual_keys - keys).values())
+        # 3. Blocking keys: co-members scoring at least the review threshold.
+        if rules.probabilistic.enabled and rules.probabilistic.fields:
+            bkeys = {bk for rid in frontier for bk in prepared[rid].block_keys} - oversized
+            members: dict[str, set[int]] = defaultdict(set)
+            for batch9 in _chunks(sorted(bkeys)):
+                sql = f"SELECT record_id, key FROM identity_block_keys WHERE key IN ({_marks(len(batch9))})"
+                for rid, bk in _rows(session, sql, batch9):
+                    members[bk].add(rid)
+            unknown = {rid for rids in members.values() for rid in rids} - set(prepared)
+            prepared.update(_load_prepared(session, unknown, rules))
+            for bk, rids in members.items():
+                if len(rids) > rules.probabilistic.max_block_size:
+                    oversized.add(bk)
+                    continue
+                for rid in frontier:
+                    if bk not in prepared[rid].block_keys:
+                        continue
+                    for other in rids - {rid} - found:
+                        p = fast_probability(
+                            rules, model, _hidden(prepared[rid], rules), _hidden(prepared[other], rules)
+                        )
+                        if p >= lower:
+                            found.add(other)
+        new = found - visited
+        prepared.update(_load_prepared(session, new - set(prepared), rules))
+        visited |= new
+        frontier = new
+    return _Closure({rid: prepared[rid] for rid in visited}, known_hubs, oversized)
+
+
+def _hidden(p: Prepared, rules: IdentityRules) -> dict[str, str | None]:
+    """Comparison values with blocklisted identifier values hidden (hubs are judged in `resolve`)."""
+    out = p.values
+    for rule in rules.identifiers:
+        v = out.get(rule.attribute)
+        if v is not None and rule.is_blocked(normalize_identifier(rule, v) or v):
+            out = {**out, rule.attribute: None}
+    return out
+
+
+def _constraints(
+    session: Session, keys: set[str], *, full: bool
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """Manual links and do-not-link pairs with both ends inside `keys`."""
+    manual: dict[tuple[str, str], str] = {}
+    dnl: set[tuple[str, str]] = set()
+    edge_sql = "SELECT record_a, record_b, approved_by FROM identity_edges WHERE kind = 'manual'"
+    dnl_sql = "SELECT record_a, record_b FROM identity_do_not_link"
+    batches: Iterable[list[str] | None] = [None] if full else _chunks(sorted(keys), CHUNK // 2)
+    for batch in batches:
+        if batch is None:
+            edge_rows, dnl_rows = _rows(session, edge_sql), _rows(session, dnl_sql)
+        else:
+            marks = _marks(len(batch))
+            touching = f"(record_a IN ({marks}) OR record_b IN ({marks}))"
+            edge_rows = _rows(session, f"{edge_sql} AND {touching}", [*batch, *batch])
+            dnl_rows = _rows(session, f"{dnl_sql} WHERE {touching}", [*batch, *batch])
+        for a, b, who in edge_rows:
+            if a in keys and b in keys:
+                manual[_pair(a, b)] = who
+        for a, b in dnl_rows:
+            if a in keys and b in keys:
+                dnl.add(_pair(a, b))
+    return [(a, b, who) for (a, b), who in sorted(manual.items())], sorted(dnl)
+
+
+def _new_customer_id() -> str:
+    return f"cus_{uuid.uuid4().hex[:24]}"
+
+
+def _apply(
+    session: Session,
+    closure: _Closure,
+    rules: IdentityRules,
+    model: FSModel,
+    *,
+    now: datetime,
+    full: bool = False,
+) -> tuple[Resolution, dict[str, int]]:
+    """Re-cluster the closure and write customers, ids, edges and reviews."""
+    by_key = {p.key: rid for rid, p in closure.prepared.items()}
+    keys = set(by_key)
+    manual, dnl = _constraints(session, keys, full=full)
+    res = resolve(
+        [],
+        rules,
+        model,
+        manual_links=manual,
+        do_not_link=dnl,
+        known_hubs=closure.known_hubs,
+        oversized_blocks=closure.oversized,
+        prepared={p.key: p for p in closure.prepared.values()},
+    )
+    old: dict[int, str | None] = {}
+    for batch10 in _chunks(sorted(closure.prepared)):
+        sql = f"SELECT id, customer_id FROM customer_records WHERE id IN ({_marks(len(batch10))})"
+        old.update(_rows(session, sql, batch10))
+    overlap: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for i, cluster in enumerate(res.clusters):
+        for key in cluster:
+            cid = old.get(by_key[key])
+            if cid:
+                overlap[cid][i] += 1
+    created: dict[str, datetime] = {}
+    for batch11 in _chunks(overlap):
+        created.update(
+            session.exec(select(Customer.id, Customer.created_at).where(col(Customer.id).in_(batch11))).all()
+        )
+    far_future = datetime.max.replace(tzinfo=now.tzinfo)
+    assigned: dict[int, str] = {}
+    losers: dict[str, int] = {}
+    for cid in sorted(overlap, key=lambda c: (created.get(c, far_future), c)):
+        best = min(overlap[cid].items(), key=lambda t: (-t[1], res.clusters[t[0]][0]))[0]
+        if best in assigned:
+            losers[cid] = best
+        else:
+            assigned[best] = cid
+    stats = {"created": 0, "merged": 0, "split": sum(1 for parts in overlap.values() if len(parts) > 1)}
+    new_customers = []
+    for i in range(len(res.clusters)):
+        if i not in assigned:
+            assigned[i] = _new_customer_id()
+            new_customers.append({"id": assigned[i], "created_at": now})
+            if not any(old.get(by_key[k]) for k in res.clusters[i]):
+                stats["created"] += 1
+    for batch12 in _chunks(new_customers, 2000):
+        bulk_insert(session.connection(), table_of(Customer), batch12)
+    changes: dict[str, list[int]] = defaultdict(list)
+    for i, cluster in enumerate(res.clusters):
+        for key in cluster:
+            rid = by_key[key]
+            if old.get(rid) != assigned[i]:
+                changes[assigned[i]].append(rid)
+    if changes:
+        # One executemany instead of a statement per customer: a rebuild touches every record.
+        records = table_of(CustomerRecord)
+        session.connection().execute(
+            update(records).where(records.c.id == bindparam("rid")).values(customer_id=bindparam("cid")),
+            [{"rid": rid, "cid": cid} for cid, rids in changes.items() for rid in rids],
+        )
+    still_used = set(assigned.values())
+    for cid in set(overlap) - still_used:
+        remaining = session.exec(
+            select(func.count()).select_from(CustomerRecord).where(CustomerRecord.customer_id == cid)
+        ).one()
+        if remaining:
+            continue  # records outside the closure still point at it (cannot happen for a consistent graph)
+        target = assigned[losers[cid]] if cid in losers else assigned[max(overlap[cid], key=lambda i: overlap[cid][i])]
+        session.exec(update(CustomerAlias).where(col(CustomerAlias.customer_id) == cid).values(customer_id=target))
+        if session.get(CustomerAlias, cid) is None:
+            session.add(CustomerAlias(alias_id=cid, customer_id=target, reason="merge", created_at=now))
+        session.exec(delete(Customer).where(col(Customer.id) == cid))
+        stats["merged"] += 1
+    session.flush()
+    _replace_edges_and_reviews(session, keys, res, full=full, now=now)
+    return res, stats
+
+
+def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution, *, full: bool, now: datetime) -> None:
+    """Replace the system edges of the closure; keep review items that are still open (their ids stay)."""
+    existing: dict[tuple[str, str], IdentityReview] = {}
+    if full:
+        session.exec(delete(IdentityEdge).where(col(IdentityEdge.kind) != "manual"))
+        existing = {(r.record_a, r.record_b): r for r in session.exec(select(IdentityReview)).all()}
+    else:
+        for batch14 in _chunks(sorted(keys), CHUNK // 2):
+            marks = _marks(len(batch14))
+            sql = (
+                "DELETE FROM identity_edges WHERE kind <> 'manual' "
+                f"AND (record_a IN ({marks}) OR record_b IN ({marks}))"
+            )
+            conn = session.connection()
+            conn.exec_driver_sql(
+                sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s"), (*batch14, *batch14)
+            )
+            rtouch = or_(col(IdentityReview.record_a).in_(batch14), col(IdentityReview.record_b).in_(batch14))
+            existing.update(
+                {(r.record_a, r.record_b): r for r in session.exec(select(IdentityReview).where(rtouch)).all()}
+            )
+    edge_rows = [
+        {
+            "record_a": e.a,
+            "record_b": e.b,
+            "kind": e.kind,
+            "rule": e.rule,
+            "score": e.score,
+            "evidence": e.evidence,
+            "approved_by": e.approved_by,
+            "created_at": now,
+        }
+        for e in res.edges
+        if e.kind != "manual"
+    ]
+    for batch15 in _chunks(edge_rows, 2000):
+        bulk_insert(session.connection(), table_of(IdentityEdge), batch15)
+    wanted = {_pair(r.a, r.b): r for r in res.reviews}
+    for pair, row in existing.items():
+        if row.status != "pending":
+            continue
+        item = wanted.get(pair)
+        if item is None:
+            session.delete(row)
+        else:
+            row.reason, row.score, row.evidence = item.reason, item.score, item.evidence
+            session.add(row)
+    review_rows = [
+        {
+            "record_a": pair[0],
+            "record_b": pair[1],
+            "reason": r.reason,
+            "score": r.score,
+            "evidence": r.evidence,
+            "status": "pending",
+            "created_at": now,
+        }
+        for pair, r in sorted(wanted.items())
+        if pair not in existing
+    ]
+    for batch16 in _chunks(review_rows, 2000):
+        bulk_insert(session.connection(), table_of(IdentityReview), batch16)
+
+
+def _summary(records: int, res: Resolution | None, stats: dict[str, int], affected: int, t0: float) -> ResolveSummary:
+    return ResolveSummary(
+        records=records,
+        affected=affected,
+        customers_created=stats.get("created", 0),
+        customers_merged=stats.get("merged", 0),
+        customers_split=stats.get("split", 0),
+        edges=len(res.edges) if res else 0,
+        reviews=len(res.reviews) if res else 0,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _resolve_from(
+    session: Session, record_ids: Iterable[int | None], rules: IdentityRules, model: FSModel, now: datetime
+) -> dict[str, int]:
+    seeds = _load_prepared(session, record_ids, rules)
+    _write_block_keys(session, seeds)
+    session.flush()
+    closure = _closure(session, seeds, rules, model)
+    _res, stats = _apply(session, closure, rules, model, now=now)
+    return stats
+
+
+def resolve_pending(
+    *, engine: Engine, rules: IdentityRules, now: datetime, model: FSModel | None = None, actor: str = "system"
+) -> ResolveSummary:
+    """Resolve records synced since the last run (and any without a customer) against the existing graph.
+
+    Call it right after an intake sync; a run with nothing new returns an all-zero summary and logs
+    nothing. Each run that resolved records is logged as a `resolve` action (not undoable).
+    """
+    t0 = time.perf_counter()
+    if model is None:
+        with Session(engine) as session:
+            trained = session.get(IdentityState, "model") is not None
+        # The first run fits the model on what intake loaded (later runs reuse it; `train` refits).
+        model = load_model(engine=engine, rules=rules) if trained else train(engine=engine, rules=rules, now=now)
+    with Session(engine) as session:
+        mark = _get_state(session, "watermark")
+        query = select(CustomerRecord.id, CustomerRecord.synced_at)
+        seen_at_mark: set[int] = set()
+        if mark and mark.get("synced_at"):
+            since = datetime.fromisoformat(mark["synced_at"])
+            # >= rather than >: a record synced in the same instant as the last one seen is not missed;
+            # the records already resolved at exactly that instant are remembered and skipped.
+            query = query.where(or_(col(CustomerRecord.synced_at) >= since, col(CustomerRecord.customer_id).is_(None)))
+            seen_at_mark = set(mark.get("ids", []))
+        rows = [r for r in session.exec(query).all() if r[0] not in seen_at_mark]
+        if not rows:
+            return _summary(0, None, {}, 0, t0)
+        seeds = _load_prepared(session, [r[0] for r in rows], rules)
+        _write_block_keys(session, seeds)
+        session.flush()
+        closure = _closure(session, seeds, rules, model)
+        res, stats = _apply(session, closure, rules, model, now=now)
+        _set_watermark(session, max(r[1] for r in rows), now)
+        summary = _summary(len(rows), res, stats, len(closure.prepared), t0)
+        _log(session, "resolve", actor, summary.model_dump(mode="json"), now)
+        session.commit()
+        return summary
+
+
+def rebuild(
+    *, engine: Engine, rules: IdentityRules, now: datetime, model: FSModel | None = None, actor: str = "system"
+) -> ResolveSummary:
+    """Recompute every customer from the raw records; ids are kept by the stable-id rule."""
+    t0 = time.perf_counter()
+    with Session(engine) as session:
+        model = model or load_model(engine=engine, rules=rules)
+        prepared = _load_prepared(session, None, rules)
+        session.exec(delete(BlockKey))
+        rows = [{"record_id": rid, "key": bk} for rid, p in prepared.items() for bk in p.block_keys]
+        for batch17 in _chunks(rows, 5000):
+            bulk_insert(session.connection(), table_of(BlockKey), batch17)
+        holders: dict[tuple[str, str], int] = defaultdict(int)
+        for p in prepared.values():
+            for kind, values in p.identifiers.items():
+                for v in values:
+                    holders[(kind, v)] += 1
+        known = {kv for kv, n in holders.items() if n > HOLDER_CAP}
+        res, stats = _apply(session, _Closure(prepared, known, set()), rules, model, now=now, full=True)
+        latest = session.exec(select(func.max(CustomerRecord.synced_at))).one()
+        if latest is not None:
+            _set_watermark(session, latest, now)
+        summary = _summary(len(prepared), res, stats, len(prepared), t0)
+        _log(session, "rebuild", actor, summary.model_dump(mode="json"), now)
+        session.commit()
+        return summary
