@@ -7,10 +7,9 @@ dropped by more than allowed, or a privacy failure or invented fact appeared tha
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
-from evals.models import RunResult
+from evals.models import Baseline, RunResult, baseline_of
 
 
 @dataclass
@@ -44,16 +43,11 @@ class Comparison:
         return problems
 
 
-def _status(run: RunResult) -> dict[str, bool]:
-    runs: dict[str, list[bool]] = defaultdict(list)
-    for r in run.scenarios:
-        runs[r.key].append(r.passed)
-    return {k: all(v) for k, v in runs.items()}
-
-
-def compare_runs(baseline: RunResult, new: RunResult) -> Comparison:
-    """Per-scenario and per-category differences of two runs."""
-    old, cur = _status(baseline), _status(new)
+def compare_runs(baseline: Baseline | RunResult, new: RunResult) -> Comparison:
+    """Per-scenario and per-category differences of a baseline (or a whole earlier run) and a new run."""
+    if isinstance(baseline, RunResult):
+        baseline = baseline_of(baseline)
+    old, cur = baseline.passed, baseline_of(new).passed
     out = Comparison()
     for key in sorted(old.keys() | cur.keys()):
         if key not in cur:

@@ -348,3 +348,36 @@ class RunResult(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     goals: dict[str, Any] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+
+
+class Baseline(BaseModel):
+    """What a later run is gated against (baseline.json): each scenario's outcome and the goal metrics.
+
+    A compact cut of a RunResult: the gate (evals/compare.py) reads nothing else, so a committed baseline need
+    not carry every turn's reply and context (results.json holds those, for reading a run).
+    """
+
+    schema_version: int = 1
+    suites: list[str]
+    responder: str | None = None
+    #: Scenario key (id, or id@perturbation) → passed in every repeat.
+    passed: dict[str, bool]
+    #: Only the metrics the gate and the summary's goal lines read.
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    goals: dict[str, Any] = Field(default_factory=dict)
+
+
+#: The metrics a baseline keeps (the gate's, and the goal figures).
+BASELINE_METRICS = ("scenarios", "passed", "overall_pass_rate", "privacy_failures", "invented_facts")
+
+
+def baseline_of(run: RunResult) -> Baseline:
+    """The compact baseline of a run."""
+    passed: dict[str, bool] = {}
+    for r in run.scenarios:
+        passed[r.key] = passed.get(r.key, True) and r.passed
+    metrics: dict[str, Any] = {k: run.metrics[k] for k in BASELINE_METRICS if k in run.metrics}
+    metrics["categories"] = {
+        c: {"pass_rate": v.get("pass_rate")} for c, v in (run.metrics.get("categories") or {}).items()
+    }
+    return Baseline(suites=run.suites, responder=run.responder, passed=passed, metrics=metrics, goals=run.goals)

@@ -11,14 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from evals.errors import ResultsError
-from evals.models import RunResult
+from evals.models import Baseline, RunResult, baseline_of
 
 
 def write_results(run: RunResult, out: Path) -> dict[str, Path]:
-    """Write results.json, summary.md and report.html into `out`; returns their paths."""
+    """Write results.json, baseline.json, summary.md and report.html into `out`; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"results": out / "results.json", "summary": out / "summary.md", "report": out / "report.html"}
+    paths = {
+        "results": out / "results.json",
+        "baseline": out / "baseline.json",
+        "summary": out / "summary.md",
+        "report": out / "report.html",
+    }
     paths["results"].write_text(run.model_dump_json(indent=1), encoding="utf-8")
+    paths["baseline"].write_text(baseline_of(run).model_dump_json(indent=1), encoding="utf-8")
     paths["summary"].write_text(summary_md(run), encoding="utf-8")
     paths["report"].write_text(report_html(run), encoding="utf-8")
     return paths
@@ -33,6 +39,17 @@ def load_results(folder: Path) -> RunResult:
         raise ResultsError(f"{path}: cannot read results: {exc}") from exc
     except ValueError as exc:
         raise ResultsError(f"{path}: not a results.json of `contextdesk eval run`: {exc}") from exc
+
+
+def load_baseline(folder: Path) -> Baseline:
+    """Read what to gate against from a run folder: its baseline.json, else the baseline of its results.json."""
+    path = folder / "baseline.json" if folder.is_dir() else folder
+    if path.name == "baseline.json" and path.exists():
+        try:
+            return Baseline.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ResultsError(f"{path}: not a baseline.json of `contextdesk eval run`: {exc}") from exc
+    return baseline_of(load_results(folder))
 
 
 def _f(value: Any, pct: bool = True) -> str:
@@ -341,4 +358,4 @@ def metric_value(metrics: dict[str, Any], key: str) -> Any:
     return value
 
 
-__all__ = ["json", "load_results", "metric_value", "report_html", "summary_md", "write_results"]
+__all__ = ["json", "load_baseline", "load_results", "metric_value", "report_html", "summary_md", "write_results"]

@@ -217,7 +217,7 @@ def run(
 @app.command("compare")
 @friendly_errors
 def compare(
-    baseline: Path = typer.Argument(..., help="Baseline run folder (or its results.json)."),
+    baseline: Path = typer.Argument(..., help="Baseline run folder (its baseline.json, or results.json)."),
     new: Path = typer.Argument(..., help="New run folder (or its results.json)."),
     max_regressions: int = typer.Option(0, "--max-regressions", help="Regressed scenarios allowed before failing."),
     max_drop: float = typer.Option(0.0, "--max-drop", help="Overall pass-rate drop allowed (0.02 = 2 points)."),
@@ -225,9 +225,9 @@ def compare(
 ) -> None:
     """Show what improved and regressed per scenario and category; exit 1 on a regression beyond the threshold."""
     from evals.compare import compare_runs
-    from evals.report import load_results
+    from evals.report import load_baseline, load_results
 
-    cmp = compare_runs(load_results(baseline), load_results(new))
+    cmp = compare_runs(load_baseline(baseline), load_results(new))
     problems = cmp.gate(max_regressions=max_regressions, max_drop=max_drop)
     if as_json:
         console.print_json(

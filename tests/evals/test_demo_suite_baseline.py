@@ -1,7 +1,8 @@
 """The whole demo suite (demo/suites/demo.yaml) against the grounded responder, gated on the committed baseline
 (demo/baselines/grounded): no scenario that passed there may fail now, the overall pass rate may not drop,
 and no privacy failure or invented fact may appear. CI runs this; regenerate the baseline with
-`contextdesk eval run demo/suites/demo.yaml --out demo/baselines/grounded` after a deliberate improvement.
+`contextdesk eval run demo/suites/demo.yaml --out DIR` after a deliberate improvement and copy DIR's baseline.json and
+summary.md into demo/baselines/grounded.
 
 The store is loaded the way `contextdesk demo run` loads it: the demo's dates moved by whole days to the
 week the tests run in, so the suite runs with the clock and its expected dates moved as much (evals/shift.py);
@@ -20,7 +21,7 @@ from demo.help_center import ARTICLES_DIR
 from evals.compare import compare_runs
 from evals.handoff_check import summary_check_factory
 from evals.models import RunResult, load_suite
-from evals.report import load_results
+from evals.report import load_baseline
 from evals.runner import EvalEnv, in_process_runner
 from evals.truth import load_kb_text
 from tests.clock import tick
@@ -28,7 +29,6 @@ from tests.evals.conftest import SECRET, DemoHome, shifted_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = DEMO_SUITE
-BASELINE = GROUNDED_BASELINE
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def demo_run(shifted_demo_home: DemoHome, tmp_path_factory: pytest.TempPathFacto
 
 
 def test_demo_suite_does_not_regress_against_the_committed_baseline(demo_run: RunResult) -> None:
-    baseline = load_results(BASELINE)
+    baseline = load_baseline(GROUNDED_BASELINE)
     comparison = compare_runs(baseline, demo_run)
     problems = comparison.gate()
     assert not problems, (problems, comparison.details)

@@ -19,7 +19,7 @@ from evals.judge import LLMJudge, parse_verdict
 from evals.metrics import compute_metrics
 from evals.models import JudgeScore, RunResult, Suite, load_suite
 from evals.perturbations import parse_perturbation
-from evals.report import load_results, metric_value, write_results
+from evals.report import load_baseline, load_results, metric_value, write_results
 from evals.runner import EvalEnv, Runner, http_runner
 from tests.agent.fake_openai import FakeOpenAI
 from tests.clock import tick
@@ -193,6 +193,11 @@ def test_compare_detects_a_planted_regression(base_run: RunResult, tmp_path: Pat
     write_results(worse, tmp_path / "new")
     cmp = compare_runs(load_results(tmp_path / "base"), load_results(tmp_path / "new"))
     assert cmp.regressed == ["maya-order"] and not cmp.improved
+    # The compact baseline.json (what the repository commits) gates exactly like the whole results.json.
+    (tmp_path / "compact").mkdir()
+    (tmp_path / "compact" / "baseline.json").write_bytes((tmp_path / "base" / "baseline.json").read_bytes())
+    compact = compare_runs(load_baseline(tmp_path / "compact"), load_results(tmp_path / "new"))
+    assert compact.regressed == cmp.regressed and compact.gate() == cmp.gate()
     assert cmp.gate() and not cmp.gate(max_regressions=1, max_drop=0.2)
     assert not compare_runs(base_run, base_run).gate()
     from contextdesk.cli import app
