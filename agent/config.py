@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.errors import AgentConfigError
+from context.errors import validation_problems
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 
@@ -283,9 +284,7 @@ def parse_agent_config(data: dict[str, Any] | None, *, origin: str = "config") -
     try:
         return AgentConfig.model_validate(_merge(_defaults(), section))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"agent.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
-        )
+        problems = validation_problems(exc, prefix="agent.")
         raise AgentConfigError(f"{origin}: {problems}") from exc
 
 

@@ -11,6 +11,12 @@ ContextError                      root: anything raised on purpose by context/
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class ContextError(Exception):
     """Root of every error raised on purpose by the context package."""
@@ -57,3 +63,22 @@ class CustomerNotFoundError(NotFoundError):
     def __init__(self, customer_id: str) -> None:
         super().__init__(f"no customer {customer_id!r}")
         self.customer_id = customer_id
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def validation_problems(
+    exc: ValidationError, *, prefix: str = "", where: Callable[[tuple[int | str, ...]], str] | None = None
+) -> str:
+    """Every invalid field of a pydantic error as `where: message`, joined by "; " — the one wording of all configs.
+
+    `where` names a location (default: the dotted path, after `prefix`, e.g. "agent." → "agent.limits.max"). The
+    "Value error, " pydantic puts before a validator's own message is dropped: the message says it all.
+    """
+    name = where or (lambda loc: prefix + _dotted(loc))
+    return "; ".join(
+        f"{name(tuple(err['loc']))}: {str(err['msg']).removeprefix('Value error, ')}"
+        for err in exc.errors(include_url=False)
+    )

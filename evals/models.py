@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from context.errors import validation_problems
 from evals.errors import SuiteError
 
 CATEGORIES = (
@@ -234,16 +235,16 @@ def load_suite(path: Path) -> Suite:
     try:
         return Suite.model_validate(data)
     except ValidationError as exc:
-        problems = []
         scenarios = data.get("scenarios") or []
-        for err in exc.errors(include_url=False):
-            loc = list(err["loc"])
-            where = ".".join(str(p) for p in loc)
+
+        def where(loc: tuple[int | str, ...]) -> str:
+            # Name the scenario by its id, not by its index in the list.
             if len(loc) >= 2 and loc[0] == "scenarios" and isinstance(loc[1], int) and loc[1] < len(scenarios):
                 sid = (scenarios[loc[1]] or {}).get("id", f"#{loc[1]}")
-                where = f"scenario {sid}: " + ".".join(str(p) for p in loc[2:])
-            problems.append(f"{where}: {err['msg']}")
-        raise SuiteError(f"{path}: " + "; ".join(problems)) from exc
+                return f"scenario {sid}: " + ".".join(str(p) for p in loc[2:])
+            return ".".join(str(p) for p in loc)
+
+        raise SuiteError(f"{path}: " + validation_problems(exc, where=where)) from exc
 
 
 # --- results ---------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
 from context.canonical.models import Customer, CustomerRecord, Identifier, Order, Subscription
+from context.dbtypes import table_of
 from context.engine import make_engine
 from context.intake.models import SyncRun
 from context.profiles import recompute_profiles
@@ -148,7 +149,7 @@ def apply_perturbation(
             applied = Applied(f"{p.field} blanked", values)
         elif p.kind == "stale":
             when = now - timedelta(hours=p.hours)
-            runs = SyncRun.__table__  # type: ignore[attr-defined]
+            runs = table_of(SyncRun)
             conn.execute(runs.update().where(runs.c.source == p.source).values(finished_at=when, started_at=when))
             applied = Applied(f"source {p.source} last synced {p.hours:g} hours ago")
         else:
@@ -175,7 +176,9 @@ def _conflict(conn: Connection, *, customer_id: str, record_ids: list[int], enti
     )
     if entity == "subscription":
         c.execute(
-            Subscription.__table__.insert().values(  # type: ignore[attr-defined]
+            table_of(Subscription)
+            .insert()
+            .values(
                 source="stripe",
                 source_record_id=f"evals-conflict-sub-{customer_id}",
                 record_id=rec_id,
@@ -191,7 +194,7 @@ def _conflict(conn: Connection, *, customer_id: str, record_ids: list[int], enti
             )
         )
         return Applied("a conflicting cancelled Basic subscription added", conflicting_values=["basic", "canceled"])
-    o = Order.__table__  # type: ignore[attr-defined]
+    o = table_of(Order)
     latest = c.execute(
         select(o.c.order_number, o.c.placed_at, o.c.currency, o.c.total)
         .where(o.c.record_id.in_(record_ids))
@@ -201,7 +204,9 @@ def _conflict(conn: Connection, *, customer_id: str, record_ids: list[int], enti
     if latest is None:
         raise PerturbationError(f"customer {customer_id}: no order to contradict")
     c.execute(
-        Order.__table__.insert().values(  # type: ignore[attr-defined]
+        table_of(Order)
+        .insert()
+        .values(
             source="shopify",
             source_record_id=f"evals-conflict-order-{customer_id}",
             record_id=rec_id,
@@ -230,7 +235,9 @@ def _insert_record(
 ) -> int:
     c = conn
     result = c.execute(
-        CustomerRecord.__table__.insert().values(  # type: ignore[attr-defined]
+        table_of(CustomerRecord)
+        .insert()
+        .values(
             source=source,
             source_record_id=record_key,
             email=email,
@@ -245,9 +252,9 @@ def _insert_record(
     rec_id = int(result.inserted_primary_key[0])  # type: ignore[index]
     if email:
         c.execute(
-            Identifier.__table__.insert().values(  # type: ignore[attr-defined]
-                source=source, source_record_id=record_key, record_id=rec_id, kind="email", value=email.lower()
-            )
+            table_of(Identifier)
+            .insert()
+            .values(source=source, source_record_id=record_key, record_id=rec_id, kind="email", value=email.lower())
         )
     return rec_id
 
@@ -258,10 +265,12 @@ def insert_inline_customer(
     """Insert a made-up customer (records, orders, subscription) into a copied store; returns its customer id."""
     cid = f"evals-{scenario_id}"[:40]
     with engine.begin() as conn:
-        conn.execute(Customer.__table__.insert().values(id=cid, created_at=now))  # type: ignore[attr-defined]
+        conn.execute(table_of(Customer).insert().values(id=cid, created_at=now))
         first, _, last = customer.name.partition(" ")
         rec = conn.execute(
-            CustomerRecord.__table__.insert().values(  # type: ignore[attr-defined]
+            table_of(CustomerRecord)
+            .insert()
+            .values(
                 source="shopify" if customer.orders else "stripe",
                 source_record_id=f"{cid}-person",
                 email=customer.email.lower(),
@@ -277,7 +286,9 @@ def insert_inline_customer(
         )
         rec_id = int(rec.inserted_primary_key[0])  # type: ignore[index]
         conn.execute(
-            Identifier.__table__.insert().values(  # type: ignore[attr-defined]
+            table_of(Identifier)
+            .insert()
+            .values(
                 source="shopify",
                 source_record_id=f"{cid}-person",
                 record_id=rec_id,
@@ -287,7 +298,9 @@ def insert_inline_customer(
         )
         for i, o in enumerate(customer.orders):
             conn.execute(
-                Order.__table__.insert().values(  # type: ignore[attr-defined]
+                table_of(Order)
+                .insert()
+                .values(
                     source="shopify",
                     source_record_id=f"{cid}-order-{i}",
                     record_id=rec_id,
@@ -306,7 +319,9 @@ def insert_inline_customer(
         if customer.subscription is not None:
             s = customer.subscription
             conn.execute(
-                Subscription.__table__.insert().values(  # type: ignore[attr-defined]
+                table_of(Subscription)
+                .insert()
+                .values(
                     source="stripe",
                     source_record_id=f"{cid}-sub",
                     record_id=rec_id,

@@ -34,6 +34,7 @@ from agent.models import ConversationCreate, Turn
 from agent.service import AgentDeps
 from agent.visitor_identity import sign_identity, verify_identity
 from context.customer_context import ContextConfig
+from context.dbtypes import table_of
 from context.intake.models import SyncRun
 from evals.errors import EvalError, TargetError
 from evals.expectations import (
@@ -386,7 +387,7 @@ class Runner:
             engine = copy_store(env.engine, self.workdir / f"store-{name}.db")
             if env.synced_at is not None:
                 with engine.begin() as conn:
-                    runs = SyncRun.__table__  # type: ignore[attr-defined]
+                    runs = table_of(SyncRun)
                     conn.execute(runs.update().values(started_at=env.synced_at, finished_at=env.synced_at))
         else:
             engine = env.engine

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from context.errors import validation_problems
 from handoff.errors import HandoffConfigError
 
 TargetKind = Literal["webhook", "zendesk", "email"]
@@ -114,9 +115,7 @@ def parse_handoff_config(data: dict[str, Any] | None, *, origin: str = "config")
     try:
         return HandoffConfig.model_validate(section)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"handoff.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
-        )
+        problems = validation_problems(exc, prefix="handoff.")
         raise HandoffConfigError(f"{origin}: {problems}") from exc
 
 

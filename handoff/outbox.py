@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from context.dbtypes import Clock
+from context.dbtypes import Clock, table_of
 from handoff.config import RetryConfig, TargetConfig
 from handoff.delivery import Envelope, Target
 from handoff.errors import DeliveryError, HandoffNotFound, InboxStateError
@@ -62,7 +62,7 @@ def enqueue(session: Session, handoff: Handoff, targets: list[TargetConfig], *, 
 
 def claim(engine: Engine, delivery_id: int, *, lease_s: float, now: datetime) -> bool:
     """Take a pending (or abandoned) delivery for this worker; False when someone else has it."""
-    table = HandoffDelivery.__table__  # type: ignore[attr-defined]
+    table = table_of(HandoffDelivery)
     with engine.begin() as conn:
         result = conn.execute(
             update(table)

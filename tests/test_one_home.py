@@ -124,3 +124,31 @@ def test_the_demo_sources_id_formats_live_in_the_demo_config_only() -> None:
     prefixes = ("stripe:", "shopify:customer:", "crm:contact:", "zendesk:user:")
     found = {rel for rel, tree in _modules() if any(s.startswith(prefixes) for s in _string_literals(tree))}
     assert found == set(), "demo identifier formats in production code"
+
+
+def test_validation_errors_are_worded_in_one_place() -> None:
+    # Every config, settings and suite error lists its invalid fields through context.errors.validation_problems;
+    # the HTTP layer turns request validation into its structured per-field error body.
+    owners = {"context/errors.py", "contextdesk/http_errors.py"}
+    found = {
+        rel
+        for rel, tree in _modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "errors"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "exc"
+    }
+    assert found == owners
+
+
+def test_core_tables_have_one_helper() -> None:
+    # context.dbtypes.table_of is the one way to get a model's Core table.
+    found = {
+        rel
+        for rel, tree in _modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr == "__table__"
+    }
+    assert found <= {"context/dbtypes.py", "contextdesk/models_registry.py", "contextdesk/migrations/env.py"}, found

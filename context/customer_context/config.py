@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from context.customer_context.errors import ContextConfigError
 from context.customer_context.privacy import PrivacyPolicy, parse_privacy_policy
+from context.errors import validation_problems
 from context.intake.config import load_yaml
 from context.profiles.config import ProfilesConfig, parse_profiles_config
 
@@ -89,10 +90,7 @@ def parse_context_config(data: dict[str, Any], *, origin: str = "config") -> Con
     try:
         return ContextConfig.model_validate({**section, "privacy": privacy, "profiles": profiles})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"customer_context.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors(include_url=False)
-        )
+        problems = validation_problems(exc, prefix="customer_context.")
         raise ContextConfigError(f"{origin}: {problems}") from exc
 
 

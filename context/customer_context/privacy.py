@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from context.customer_context.errors import PrivacyConfigError
 from context.customer_context.models import CustomerContext, Purpose
+from context.errors import validation_problems
 
 # Field names the policy can deny, and what each one clears in the context.
 POLICY_FIELDS: dict[str, str] = {
@@ -135,9 +136,7 @@ def parse_privacy_policy(data: dict[str, Any], *, origin: str = "config") -> Pri
     try:
         return PrivacyPolicy.model_validate(data.get("privacy") or {})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"privacy.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
-        )
+        problems = validation_problems(exc, prefix="privacy.")
         raise PrivacyConfigError(f"{origin}: {problems}") from exc
 
 

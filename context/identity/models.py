@@ -15,13 +15,13 @@ from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from context.canonical.models import CustomerRecord
-from context.dbtypes import JSONType, UTCDateTime
+from context.dbtypes import JSONType, UTCDateTime, table_of
 
 KEY_LEN = 330  # 'source:source_record_id' (64 + 1 + 255)
 
 # Incremental resolution reads the records synced since its watermark; without this index each call scans
 # every record (tens of milliseconds at 100k customers). Identity is the only reader, so it owns the index.
-SYNCED_AT_INDEX = Index("ix_customer_records_synced_at", CustomerRecord.__table__.c.synced_at)  # type: ignore[attr-defined]
+SYNCED_AT_INDEX = Index("ix_customer_records_synced_at", table_of(CustomerRecord).c.synced_at)
 
 
 def _now_column() -> Any:

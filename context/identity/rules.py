@@ -31,6 +31,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from context.errors import validation_problems
 from context.identity.errors import RulesError
 
 Normalizer = Literal["email", "phone", "text", "id"]
@@ -382,9 +383,7 @@ def parse_rules(data: dict[str, Any], *, origin: str = "rules") -> IdentityRules
     try:
         return IdentityRules.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
-        )
+        problems = validation_problems(exc)
         raise RulesError(f"{origin}: {problems}") from exc
 
 

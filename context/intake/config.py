@@ -34,7 +34,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from context.errors import ConfigError
+from context.errors import ConfigError, validation_problems
 from context.intake.fields import CANONICAL_FIELDS, ITEM_FIELDS
 
 SourceKind = Literal["csv", "json", "jsonl"]
@@ -236,8 +236,5 @@ def parse_intake_config(data: dict[str, Any], *, base_dir: Path, origin: str = "
     try:
         return IntakeConfig.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
-            for err in exc.errors(include_url=False)
-        )
+        problems = validation_problems(exc)
         raise ConfigError(f"{origin}: {problems}") from exc

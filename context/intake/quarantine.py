@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import Table, func, select
 from sqlalchemy.engine import Engine
 
+from context.dbtypes import table_of
 from context.intake.models import QuarantinedValue
 
-QUARANTINE: Table = QuarantinedValue.__table__  # type: ignore[attr-defined]
+QUARANTINE: Table = table_of(QuarantinedValue)
 
 
 def list_quarantine(

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from context.errors import validation_problems
 from context.intake.config import load_yaml
 from context.profiles.errors import ProfilesConfigError
 
@@ -187,9 +188,7 @@ def parse_profiles_config(data: dict[str, Any], *, origin: str = "config") -> Pr
             {"profiles": data.get("profiles") or {}, "status": data.get("status") or {}}
         )
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
-        )
+        problems = validation_problems(exc)
         raise ProfilesConfigError(f"{origin}: {problems}") from exc
 
 

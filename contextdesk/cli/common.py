@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
+from context.errors import validation_problems
 from contextdesk.clock import system_now
 
 if TYPE_CHECKING:
@@ -43,10 +44,8 @@ def settings() -> Settings:
     try:
         return load_settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            (f"CONTEXTDESK_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")
-            + err["msg"].removeprefix("Value error, ")
-            for err in exc.errors(include_url=False)
+        problems = validation_problems(
+            exc, where=lambda loc: f"CONTEXTDESK_{'_'.join(str(p) for p in loc).upper()}" if loc else "settings"
         )
         return fail(f"invalid settings: {problems}")
 
