@@ -78,6 +78,14 @@ class CustomerRecordBase(SQLModel):
     notes: str | None = None
 
 
+#: What a source says about the account rather than about who the person is (CRM stage, owner, plan, notes).
+ACCOUNT_FIELDS: tuple[str, ...] = ("lifecycle_stage", "crm_owner", "deal_stage", "plan", "notes")
+#: Every standardized field of a record (the `*_original` copies of the raw text left out), in column order.
+RECORD_FIELDS: tuple[str, ...] = tuple(f for f in CustomerRecordBase.model_fields if not f.endswith("_original"))
+#: Who the person is — what identity resolution compares: the record fields less the account facts.
+PERSON_FIELDS: tuple[str, ...] = tuple(f for f in RECORD_FIELDS if f not in ACCOUNT_FIELDS)
+
+
 class CustomerRecord(SourceRowMixin, CustomerRecordBase, table=True):
     """The person as one source record sees them (a node of the identity graph)."""
 

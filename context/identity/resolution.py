@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from context.bulkwrite import bulk_insert
-from context.canonical.models import Customer, CustomerRecord
+from context.canonical.models import PERSON_FIELDS, Customer, CustomerRecord
 from context.dbtypes import table_of
 from context.errors import CustomerNotFoundError
 from context.identity.errors import UnknownRecordError
@@ -57,21 +57,6 @@ from context.identity.splink_model import fit_model
 CHUNK = 900  # stays under SQLite's bound-parameter limit
 HOLDER_CAP = 1000  # an identifier value on more records than this is a hub without looking further
 T = TypeVar("T")
-
-_PERSON_FIELDS = [
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "full_name",
-    "company",
-    "job_title",
-    "country",
-    "region",
-    "city",
-    "postcode",
-    "address",
-]
 
 
 def _chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
@@ -191,7 +176,7 @@ def _load_prepared(session: Session, ids: Iterable[int | None] | None, rules: Id
     attr_of = {r.kind: r.attribute for r in rules.identifiers}
     records = table_of(CustomerRecord)
     columns = [records.c.id, records.c.source, records.c.source_record_id, records.c.source_updated_at]
-    columns += [records.c[f] for f in _PERSON_FIELDS]
+    columns += [records.c[f] for f in PERSON_FIELDS]
     # Plain column tuples through the driver, not ORM objects: loading is the largest cost of a rebuild.
     conn = session.connection()
     batches: Iterable[list[int] | None] = [None] if ids is None else _chunks(sorted({i for i in ids if i is not None}))
@@ -208,7 +193,7 @@ def _load_prepared(session: Session, ids: Iterable[int | None] | None, rules: Id
         for rid, kind, value in id_rows:
             idents[rid][kind].append(value)
         for row in rec_rows:
-            attrs: dict[str, Any] = dict(zip(_PERSON_FIELDS, row[4:], strict=True))
+            attrs: dict[str, Any] = dict(zip(PERSON_FIELDS, row[4:], strict=True))
             for kind, values in idents.get(row[0], {}).items():
                 attr = attr_of.get(kind, kind)
                 primary = attrs.get(attr)

@@ -23,33 +23,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from context.canonical.models import RECORD_FIELDS
 from context.errors import validation_problems
 from context.intake.config import load_yaml
 from context.profiles.errors import ProfilesConfigError
 
 Rule = Literal["source_priority", "most_recent", "most_frequent", "same_source_as", "earliest"]
 
-# Person fields a profile carries (CustomerRecord columns), plus `plan` which subscriptions also feed.
-PROFILE_FIELDS = (
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "full_name",
-    "company",
-    "job_title",
-    "country",
-    "region",
-    "city",
-    "postcode",
-    "address",
-    "lifecycle_stage",
-    "crm_owner",
-    "deal_stage",
-    "plan",
-    "notes",
-    "signed_up_at",
-)
+# The fields a profile carries: every standardized record field (`plan` is fed by subscriptions too) + sign-up.
+PROFILE_FIELDS = (*RECORD_FIELDS, "signed_up_at")
 STATUSES = ("trial", "active", "past_due", "former", "lead", "customer", "unknown")
 
 
