@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from context.dbtypes import Clock
+    from context.intake.connectors import Connections
     from contextdesk.settings import Settings
     from knowledge.embedders import Embedder
 
@@ -28,3 +30,10 @@ def build_embedder(settings: Settings) -> Embedder:
     from knowledge.embedders import MiniLMEmbedder
 
     return MiniLMEmbedder()
+
+
+def build_connections(settings: Settings, *, clock: Clock) -> Connections:
+    """How connectors reach vendors: the credentials of `CONTEXTDESK_SOURCES`, real sleeps, the given clock."""
+    from context.intake.connectors import Connections
+
+    return Connections(credentials=dict(settings.sources), clock=clock)

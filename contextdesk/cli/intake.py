@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from contextdesk.cli.common import config_path, console, engine, friendly_errors, refresh_profiles
+from contextdesk.cli.common import config_path, console, engine, friendly_errors, refresh_profiles, settings
 from contextdesk.clock import system_now
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ def run_sync(config: IntakeConfig, sources: list[str] | None) -> list[SourceSumm
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from context.intake.service import sync
+    from contextdesk.wiring import build_connections
 
     tasks: dict[str, TaskID] = {}
     with Progress(
@@ -48,7 +49,14 @@ def run_sync(config: IntakeConfig, sources: list[str] | None) -> list[SourceSumm
                 tasks[source] = progress.add_task(source, total=total, records=0)
             progress.update(tasks[source], completed=done, total=total, records=records)
 
-        return sync(engine=engine(), config=config, clock=system_now, source_names=sources, on_progress=on_progress)
+        return sync(
+            engine=engine(),
+            config=config,
+            clock=system_now,
+            source_names=sources,
+            on_progress=on_progress,
+            connections=build_connections(settings(), clock=system_now),
+        )
 
 
 def print_summary(summaries: list[SourceSummary]) -> None:
