@@ -1011,37 +1011,59 @@ def _tombstone(
     return customers
 
 
-def apply_records(
-    *,
-    engine: Engine,
-    config: IntakeConfig,
-    source: SourceConfig,
-    payloads: Sequence[dict[str, Any]],
-    deleted: Sequence[str] = (),
-    at: datetime,
-    first: Callable[[Connection], None] | None = None,
-) -> Applied:
-    """Store records that arrived outside a sync (a webhook, a push) exactly as a sync would store them.
+class RecordWriter:
+    """Stores records of one source that arrive outside a sync (webhooks, pushes), mapping compiled once."""
 
-    `first` runs first inside the transaction (e.g. marking the webhook applied, so both commit together).
-    """
-    mapper = RecordMapper(config, source)
-    counts, stats = _Counts(), MapStats()
-    layout = _layout(engine.dialect.name, source.entity)
-    items = _last_wins(mapper, [SourcePayload(dict(p), None) for p in payloads])
-    return apply_batch(
-        engine,
-        source,
-        mapper,
-        mapping_fingerprint(config, source),
-        layout,
-        items,
-        list(deleted),
-        counts,
-        stats,
-        at,
-        first=first,
-    )
+    def __init__(self, config: IntakeConfig, source: SourceConfig, dialect_name: str) -> None:
+        self.config = config
+        self.source = source
+        self.mapper = RecordMapper(config, source)
+        self.fingerprint = mapping_fingerprint(config, source)
+        self.layout = _layout(dialect_name, source.entity)
+
+    def record_id(self, payload: dict[str, Any]) -> str | None:
+        """The id the mapping reads from a payload."""
+        return self.mapper.record_id(payload)
+
+    def apply(
+        self,
+        *,
+        engine: Engine,
+        payloads: Sequence[dict[str, Any]],
+        deleted: Sequence[str] = (),
+        at: datetime,
+        first: Callable[[Connection], None] | None = None,
+    ) -> Applied:
+        """Store records and tombstones exactly as a sync would, in one transaction.
+
+        `first` runs first inside the transaction (e.g. marking the webhook applied, so both commit together).
+        """
+        items = _last_wins(self.mapper, [SourcePayload(dict(p), None) for p in payloads])
+        self.mapper.take_stats()  # only a sync reports fill rates
+        return apply_batch(
+            engine,
+            self.source,
+            self.mapper,
+            self.fingerprint,
+            self.layout,
+            items,
+            list(deleted),
+            _Counts(),
+            MapStats(),
+            at,
+            first=first,
+        )
+
+
+def stored_as_of(*, engine: Engine, source: str, record_id: str) -> datetime | None:
+    """When the stored version of a record was fetched (None if there is none)."""
+    with engine.connect() as conn:
+        value = conn.execute(
+            select(RAW.c.fetched_at)
+            .select_from(HEADS.join(RAW, RAW.c.id == HEADS.c.raw_record_id))
+            .where(HEADS.c.source == source, HEADS.c.source_record_id == record_id)
+        ).scalar()
+    return value if isinstance(value, datetime) else None
 
 
 # Reading the quarantine lives in its own light module (CLI start-up); re-exported here for callers.
