@@ -14,9 +14,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from context.customer_context.api import require_api_key
 from context.errors import WebhookRejected
 from context.intake.webhooks import receive_webhook
 from context.live.propagate import PropagationDeps
+from context.live.scheduler import SourceHealth, source_health
 from context.live.worker import InboxWorker
 
 router = APIRouter(tags=["sources"])
@@ -54,9 +56,7 @@ def _live(request: Request) -> LiveDeps:
         503: {"description": "Webhooks are not configured on this server."},
     },
     # The raw body is read as bytes (the signature covers exactly those), so it is declared here.
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
-    },
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}},
 )
 async def receive(source: str, request: Request, live: Annotated[LiveDeps, Depends(_live)]) -> WebhookAck:
     """Verify the signature on the raw body, store the delivery, acknowledge; processing is asynchronous."""
@@ -86,3 +86,24 @@ async def receive(source: str, request: Request, live: Annotated[LiveDeps, Depen
     if live.worker is not None and not received.duplicate:
         live.worker.notify()
     return WebhookAck(received=True, duplicate=received.duplicate)
+
+
+class SourcesHealth(BaseModel):
+    """Freshness of every configured source and the webhook inbox."""
+
+    ok: bool
+    sources: list[SourceHealth]
+
+
+@router.get(
+    "/v1/health/sources",
+    response_model=SourcesHealth,
+    dependencies=[Depends(require_api_key)],
+    summary="Freshness of each source",
+)
+def health(live: Annotated[LiveDeps, Depends(_live)]) -> SourcesHealth:
+    """Per source: last successful sync, last run's status and error, overdue, webhooks pending and failed."""
+    deps = live.propagation
+    rows = source_health(engine=deps.engine, sources=deps.intake.sources, now=deps.clock())
+    healthy = all(not r.overdue and r.last_status != "failed" and r.webhooks_failed == 0 for r in rows)
+    return SourcesHealth(ok=healthy, sources=rows)
