@@ -3,7 +3,10 @@
 ContextError                      root: anything raised on purpose by context/
 ├── ConfigError                   contextdesk.yaml is invalid (names the source and key)
 ├── SourceError                   a source could not be read
-│   └── MalformedSourceError      bad CSV quoting, invalid JSON, wrong encoding (names file and line)
+│   ├── MalformedSourceError      bad CSV quoting, invalid JSON, wrong encoding (names file and line)
+│   └── ConnectorError            a vendor API refused or failed (names the source, the call and the status)
+│       └── ConnectorAuthError    credentials missing or refused (401/403): says which setting to fix
+├── WebhookRejected               a webhook's signature or timestamp did not verify (forged or replayed)
 ├── StandardizationError          one value failed standardization (record, field, raw value, reason)
 └── NotFoundError                 a customer, record or identifier does not exist
     └── CustomerNotFoundError     no customer with that id (neither a customer nor an alias left by a merge)
@@ -82,3 +85,24 @@ def validation_problems(
         f"{name(tuple(err['loc']))}: {str(err['msg']).removeprefix('Value error, ')}"
         for err in exc.errors(include_url=False)
     )
+
+
+class ConnectorError(SourceError):
+    """A vendor API call failed after its retries (or cannot succeed, like a 404 on the whole endpoint)."""
+
+    def __init__(self, source: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(source, message)
+        self.status = status
+
+
+class ConnectorAuthError(ConnectorError):
+    """The vendor refused the credentials, or none are configured."""
+
+
+class WebhookRejected(ContextError):
+    """A webhook did not verify: bad or missing signature, or a timestamp outside the tolerance."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"webhook for {source!r} rejected: {reason}")
+        self.source = source
+        self.reason = reason

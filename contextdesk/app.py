@@ -112,17 +112,36 @@ def _handoff_deps(settings: Settings, engine: Engine, agent: AgentDeps) -> Hando
     )
 
 
+def _install_live(app: FastAPI, settings: Settings, engine: Engine, clock: Clock) -> None:
+    """Webhooks (/v1/webhooks/{source}) and source health, with the inbox worker when enabled (docs/sources.md)."""
+    from context.live.api import LiveDeps
+    from context.live.api import router as live_router
+    from context.live.worker import InboxWorker
+    from contextdesk.wiring import build_propagation
+
+    propagation = build_propagation(settings, engine, clock=clock)
+    app.state.live = LiveDeps(
+        propagation=propagation, worker=InboxWorker(propagation) if settings.webhook_worker else None
+    )
+    app.include_router(live_router)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The outbox worker resumes what a crash left (escalations without a handoff, undelivered rows) at start.
     worker = getattr(app.state, "handoff_worker", None)
     if worker is not None:
         worker.start()
+    live = getattr(app.state, "live", None)
+    if live is not None and live.worker is not None:
+        live.worker.start()  # webhooks stored before a crash are processed first
     try:
         yield
     finally:
         if worker is not None:
             worker.stop()
+        if live is not None and live.worker is not None:
+            live.worker.stop()
 
 
 API_DESCRIPTION = (
@@ -175,6 +194,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False, clock: C
         app.state.agent.on_handoff = app.state.handoff_worker.notify
     app.include_router(inbox_router)
     app.include_router(inbox_page_router)
+    _install_live(app, settings, engine, clock)
     install_docs(app)
     install_openapi(
         app,

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from context.intake.connectors.base import SourceCredentials
+
 
 class Settings(BaseSettings):
     """ContextDesk settings, read from `CONTEXTDESK_*` environment variables (and a `.env` file)."""
@@ -57,6 +59,15 @@ class Settings(BaseSettings):
         None, description="Public base URL of this server for links in handoff summaries (default from YAML)."
     )
     handoff_worker: bool = Field(True, description="Run the handoff outbox worker inside the API server.")
+
+    # --- connectors and webhooks (docs/sources.md) ---
+    sources: dict[str, SourceCredentials] = Field(
+        default_factory=dict,
+        description='Credentials of vendor sources by their name in contextdesk.yaml (JSON), e.g. {"shopify": '
+        '{"base_url": "https://STORE.myshopify.com", "token": "shpat_…", "webhook_secrets": ["…"]}}.',
+    )
+    live_lookup_timeout_seconds: float = Field(0.8, gt=0, description="Deadline of one live lookup at chat time.")
+    webhook_worker: bool = Field(True, description="Process received webhooks inside the API server.")
 
     # --- the public HTTP surface (docs/deployment.md) ---
     trusted_proxies: list[str] = Field(

@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from context.dbtypes import Clock
+    from context.intake.connectors import Connections
+    from context.live.propagate import PropagationDeps
     from contextdesk.settings import Settings
     from knowledge.embedders import Embedder
 
@@ -28,3 +33,30 @@ def build_embedder(settings: Settings) -> Embedder:
     from knowledge.embedders import MiniLMEmbedder
 
     return MiniLMEmbedder()
+
+
+def build_connections(settings: Settings, *, clock: Clock) -> Connections:
+    """How connectors reach vendors: the credentials of `CONTEXTDESK_SOURCES`, real sleeps, the given clock."""
+    from context.intake.connectors import Connections
+
+    return Connections(credentials=dict(settings.sources), clock=clock)
+
+
+def build_propagation(settings: Settings, engine: Engine, *, clock: Clock) -> PropagationDeps:
+    """Webhook processing for the configured sources: intake config, identity rules, profiles, connections."""
+    from context.identity.rules import default_rules, load_rules
+    from context.intake.config import IntakeConfig, load_intake_config, load_yaml
+    from context.live.propagate import PropagationDeps
+    from context.profiles.config import load_profiles_config
+
+    path = settings.resolved_config_file
+    # A contextdesk.yaml without sources (only agent settings, say) has nothing to receive or sync.
+    has_sources = path is not None and "sources" in load_yaml(path)
+    return PropagationDeps(
+        engine=engine,
+        intake=load_intake_config(path) if path and has_sources else IntakeConfig(),
+        profiles=load_profiles_config(path),
+        rules=load_rules(path) if path and has_sources else default_rules(),
+        connections=build_connections(settings, clock=clock),
+        clock=clock,
+    )

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from context.customer_context.errors import ContextConfigError
 from context.customer_context.privacy import PrivacyPolicy, parse_privacy_policy
 from context.errors import validation_problems
-from context.intake.config import load_yaml
+from context.intake.config import expand_sources, load_yaml
 from context.profiles.config import ProfilesConfig, parse_profiles_config
 
 
@@ -64,7 +64,18 @@ def parse_context_config(data: dict[str, Any], *, origin: str = "config") -> Con
     """Validate `customer_context:`, `privacy:`, `profiles:` and `status:` of a parsed contextdesk.yaml."""
     section = dict(data.get("customer_context") or {})
     # Derive the source lists from the configured sources' entity kinds unless given explicitly.
-    sources = data.get("sources") or []
+    # A connector entry (kind: shopify) counts as its streams (shopify-customers, shopify-orders).
+    sources = expand_sources(data.get("sources") or [], origin=origin)
+    streams: dict[str, list[str]] = {}
+    for s in sources:
+        if isinstance(s, dict) and s.get("connector"):
+            streams.setdefault(s["connector"], []).append(s["name"])
+    for key in ("billing_sources", "order_sources", "ticket_sources", "crm_sources", "verified_sources"):
+        if isinstance(section.get(key), list):
+            section[key] = [n for name in section[key] for n in ([name, *streams[name]] if name in streams else [name])]
+    if streams and "verified_sources" not in section:
+        defaults = ContextConfig.model_fields["verified_sources"].get_default(call_default_factory=True)
+        section["verified_sources"] = [*defaults, *(n for c, names in streams.items() if c in defaults for n in names)]
     if sources:
         for entity, key in _ENTITY_KEYS.items():
             section.setdefault(key, [s["name"] for s in sources if isinstance(s, dict) and s.get("entity") == entity])

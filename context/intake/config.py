@@ -37,7 +37,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from context.errors import ConfigError, validation_problems
 from context.intake.fields import CANONICAL_FIELDS, ITEM_FIELDS
 
-SourceKind = Literal["csv", "json", "jsonl"]
+FileKind = Literal["csv", "json", "jsonl"]
+FILE_KINDS: tuple[str, ...] = ("csv", "json", "jsonl")
+# Vendor APIs with a default mapping per stream (context/intake/connectors/mappings/KIND.yaml).
+VENDOR_KINDS: tuple[str, ...] = ("shopify", "stripe", "hubspot", "zendesk", "intercom")
+# A paginated REST endpoint mapped like a file, and records POSTed to /v1/push/{source}.
+SourceKind = Literal["csv", "json", "jsonl", "shopify", "stripe", "hubspot", "zendesk", "intercom", "http_json", "push"]
+CONNECTOR_KINDS: tuple[str, ...] = (*VENDOR_KINDS, "http_json", "push")
 EntityKind = Literal["contact", "order", "subscription", "ticket", "interaction"]
 
 BUILTIN_NULL_VALUES = frozenset(
@@ -115,7 +121,7 @@ class SourceConfig(BaseModel):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")
     kind: SourceKind
-    path: Path
+    path: Path | None = None  # files only
     records: str | None = None  # JSON only: dotted path to the list of records
     encoding: str = "utf-8"
     delimiter: str = ","
@@ -129,6 +135,18 @@ class SourceConfig(BaseModel):
     null_values: list[str] = Field(default_factory=list)
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
     identifiers: dict[str, IdentifierSpec] = Field(default_factory=dict)
+    # Connectors (docs/sources.md): one entry of a vendor kind becomes one source per stream, named
+    # `{entry}-{stream}`; `connector` is the entry's name (credentials in settings are keyed by it).
+    connector: str | None = None
+    stream: str | None = None
+    interval: float | None = None  # seconds between scheduled syncs (`contextdesk worker`); None: not scheduled
+    options: dict[str, Any] = Field(default_factory=dict)  # vendor options (api version, page size, url, cursor)
+    live: list[str] = Field(default_factory=list)  # field groups looked up at chat time (live lookups)
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
 
     @field_validator("timezone")
     @classmethod
@@ -149,8 +167,15 @@ class SourceConfig(BaseModel):
             return value
         return {k: ({"from": v} if isinstance(v, str | list) else v) for k, v in value.items()}
 
+    @property
+    def connector_name(self) -> str:
+        """The name credentials and webhooks are keyed by: the YAML entry's name."""
+        return self.connector or self.name
+
     @model_validator(mode="after")
     def _known_fields(self) -> SourceConfig:
+        if self.kind in FILE_KINDS and self.path is None:
+            raise ValueError(f"a {self.kind} source needs 'path'")
         unknown = [f for f in self.fields if f not in CANONICAL_FIELDS]
         if unknown:
             raise ValueError(f"unknown canonical fields {unknown}; see docs/configuration.md for the list")
@@ -207,6 +232,8 @@ class IntakeConfig(BaseModel):
 
     def resolve_path(self, source: SourceConfig) -> Path:
         """The source's file path, relative paths taken from the YAML file's folder."""
+        if source.path is None:
+            raise ConfigError(f"source {source.name!r} ({source.kind}) has no file path")
         return source.path if source.path.is_absolute() else self.base_dir / source.path
 
 
@@ -234,7 +261,88 @@ def load_intake_config(path: Path) -> IntakeConfig:
 def parse_intake_config(data: dict[str, Any], *, base_dir: Path, origin: str = "config") -> IntakeConfig:
     """Validate an already-parsed config mapping."""
     try:
-        return IntakeConfig.model_validate({**data, "base_dir": base_dir})
+        sources = expand_sources(data.get("sources") or [], origin=origin)
+        return IntakeConfig.model_validate({**data, "sources": sources, "base_dir": base_dir})
     except ValidationError as exc:
         problems = validation_problems(exc)
         raise ConfigError(f"{origin}: {problems}") from exc
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str) -> float:
+    """Seconds in `90`, `30s`, `15m`, `1h` or `1d`."""
+    text = value.strip().lower()
+    try:
+        if text and text[-1] in _DURATION_UNITS:
+            return float(text[:-1]) * _DURATION_UNITS[text[-1]]
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a duration like 30s, 15m, 1h or 1d") from None
+
+
+def default_mapping(kind: str) -> dict[str, Any]:
+    """The mapping shipped for a vendor kind: its streams with entity, id, fields and identifiers."""
+    from importlib import resources
+
+    text = resources.files("context.intake.connectors").joinpath("mappings", f"{kind}.yaml").read_text("utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+_CONNECTOR_KEYS = {
+    "name",
+    "kind",
+    "streams",
+    "interval",
+    "options",
+    "live",
+    "timezone",
+    "default_region",
+    "null_values",
+}
+
+
+def expand_sources(entries: list[Any], *, origin: str = "config") -> list[Any]:
+    """Sources with each vendor entry replaced by one source per stream, from the shipped default mapping.
+
+    A vendor entry needs only `name` and `kind`; `streams:` selects streams (a list) or adds to their
+    mapping (a mapping of stream name to `fields`/`identifiers`/`updated_at` overrides).
+    """
+    out: list[Any] = []
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("kind") not in VENDOR_KINDS:
+            out.append(entry)
+            continue
+        name, kind = entry.get("name"), entry["kind"]
+        unknown = sorted(set(entry) - _CONNECTOR_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"{origin}: source {name!r} ({kind}): unknown keys {unknown}; the mapping comes from the default "
+                f"for {kind} (override it under streams: STREAM: fields:), vendor options go under options:"
+            )
+        defaults = default_mapping(kind)["streams"]
+        chosen = entry.get("streams") or list(defaults)
+        overrides: dict[str, Any] = chosen if isinstance(chosen, dict) else {s: {} for s in chosen}
+        for stream in overrides:
+            if stream not in defaults:
+                raise ConfigError(
+                    f"{origin}: source {name!r}: {kind} has no stream {stream!r} (has {sorted(defaults)})"
+                )
+        for stream, override in overrides.items():
+            base = dict(defaults[stream])
+            override = dict(override or {})
+            for key in ("fields", "identifiers"):
+                base[key] = {**(base.get(key) or {}), **(override.pop(key, None) or {})}
+            base.update(override)
+            base.update(
+                {
+                    k: v
+                    for k, v in entry.items()
+                    if k in {"interval", "options", "live", "timezone", "default_region", "null_values"}
+                }
+            )
+            base.update(name=f"{name}-{stream}", kind=kind, connector=name, stream=stream)
+            out.append(base)
+    return out

@@ -1,4 +1,5 @@
-"""Intake tables: raw records (append-only per version), their heads, quarantine and sync runs."""
+"""Intake tables: raw records (append-only per version), their heads, quarantine, sync runs; connector cursors,
+the webhook inbox and source locks."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from context.dbtypes import JSONType, UTCDateTime
@@ -26,6 +27,8 @@ class RawRecord(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     fetched_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     sync_run_id: int | None = Field(default=None, foreign_key="sync_runs.id")
+    # A tombstone: the vendor deleted the record (its canonical rows are gone; earlier versions stay here).
+    deleted: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
 class RecordHead(SQLModel, table=True):
@@ -89,6 +92,7 @@ class SyncRun(SQLModel, table=True):
     # Rows whose id already appeared earlier in the same source file (the first one is kept).
     duplicates: int = 0
     quarantined: int = 0
+    deleted: int = Field(default=0, sa_column=Column("deleted", Integer, nullable=False, server_default="0"))
     error: str | None = None
 
 
@@ -105,6 +109,7 @@ class SourceSummary(BaseModel):
     # Rows whose id already appeared earlier in the same source file (the first one is kept).
     duplicates: int = 0
     quarantined: int = 0
+    deleted: int = 0
     error: str | None = None
     seconds: float = 0.0
     # Records standardized this run (new, changed, remapped) and how many got each mapped field.
@@ -112,3 +117,88 @@ class SourceSummary(BaseModel):
     fill: list[tuple[str, int, int]] = []
     # Mapping problems: columns found in no record, status words the responder does not know.
     warnings: list[str] = []
+
+
+class SourceCursor(SQLModel, table=True):
+    """Where a connector stream's next incremental pull starts; written in the same transaction as its page."""
+
+    __tablename__ = "source_cursors"
+
+    source: str = Field(primary_key=True, max_length=64)
+    cursor: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class SourceLock(SQLModel, table=True):
+    """Who is syncing a source now: a worker takes the row (or an expired one) before it syncs."""
+
+    __tablename__ = "source_locks"
+
+    source: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class WebhookEvent(SQLModel, table=True):
+    """One received webhook, stored raw before it is acknowledged; processed asynchronously."""
+
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (
+        UniqueConstraint("source", "event_id"),
+        Index("ix_webhook_inbox_pending", "status", "id"),
+        Index("ix_webhook_inbox_object", "source", "object_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)  # the connector (YAML entry) name
+    event_id: str = Field(max_length=255)
+    topic: str = Field(max_length=128)
+    object_id: str | None = Field(default=None, max_length=255)
+    # When the vendor says the change happened (event time or the object's updated_at), to order deliveries.
+    occurred_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    headers: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    status: str = Field(default="pending", max_length=16)  # pending | applied | stale | refetched | failed
+    processed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    attempts: int = 0
+    error: str | None = None
+
+
+class WebhookEventPublic(BaseModel):
+    """A received webhook as shown to people (no body: it holds personal data)."""
+
+    source: str
+    event_id: str
+    topic: str
+    object_id: str | None
+    received_at: datetime
+    status: str
+    error: str | None
+
+
+class RejectedWebhook(SQLModel, table=True):
+    """A webhook that failed verification (forged, replayed, unsigned): logged without its body."""
+
+    __tablename__ = "webhook_rejections"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    reason: str = Field(max_length=255)
+    remote: str | None = Field(default=None, max_length=64)
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class SyncRunPublic(BaseModel):
+    """One sync run as `contextdesk sync history` shows it."""
+
+    id: int
+    source: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    read: int
+    new: int
+    changed: int
+    deleted: int
+    error: str | None

@@ -7,19 +7,24 @@ that identity resolution points at).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from queue import Empty, Queue
 from typing import Any
 
+import httpx
 import orjson
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, column, delete, func, insert, select, text, update
+from sqlalchemy import table as bare_table
 from sqlalchemy.engine import Connection, Engine
 
 from context.bulkwrite import Converter, bulk_insert, column_converters, convert_values, insert_tuples, update_tuples
@@ -34,12 +39,13 @@ from context.canonical.models import (
     Ticket,
 )
 from context.dbtypes import Clock, table_of
-from context.errors import ContextError
+from context.errors import ConnectorError, ContextError
 from context.intake.check import fill_rates, mapping_warnings
 from context.intake.config import IntakeConfig, SourceConfig
+from context.intake.connectors import Connections, Connector, Page, open_connector
 from context.intake.mapping import MappedRecord, MapStats, Quarantined, RecordMapper, content_hash
-from context.intake.models import QuarantinedValue, RawRecord, RecordHead, SourceSummary, SyncRun
-from context.intake.sources import SourcePayload, open_source
+from context.intake.models import QuarantinedValue, RawRecord, RecordHead, SourceCursor, SourceSummary, SyncRun
+from context.intake.sources import Source, SourcePayload, open_source
 from context.intake.standardize import label_key
 
 BATCH_SIZE = 2000
@@ -52,6 +58,10 @@ RAW = table_of(RawRecord)
 HEADS = table_of(RecordHead)
 QUARANTINE = table_of(QuarantinedValue)
 RUNS = table_of(SyncRun)
+CURSORS = table_of(SourceCursor)
+# Identity's block keys point at customer records; a tombstone removes its record's keys first. Named here
+# as a bare table (not imported): intake sits below identity and must not import it.
+BLOCK_KEYS = bare_table("identity_block_keys", column("record_id"))
 RECORDS = table_of(CustomerRecord)
 IDENTIFIERS = table_of(Identifier)
 COMPANIES = table_of(Company)
@@ -106,13 +116,47 @@ def sync(
     source_names: Sequence[str] | None = None,
     on_progress: ProgressCallback | None = None,
     workers: int = 1,
+    connections: Connections | None = None,
 ) -> list[SourceSummary]:
-    """Sync the named sources (all by default); a failing source is reported and the others still sync."""
-    selected = [config.source(n) for n in source_names] if source_names else list(config.sources)
+    """Sync the named sources (all by default); a failing source is reported and the others still sync.
+
+    `source_names` may name a connector entry (`shopify`) for all its streams. Push sources are skipped (they
+    receive records, there is nothing to read).
+    """
+    selected = select_sources(config, source_names)
     return [
-        sync_source(engine=engine, config=config, source=s, clock=clock, on_progress=on_progress, workers=workers)
+        sync_source(
+            engine=engine,
+            config=config,
+            source=s,
+            clock=clock,
+            on_progress=on_progress,
+            workers=workers,
+            connections=connections,
+        )
         for s in selected
+        if s.kind != "push"
     ]
+
+
+def select_sources(config: IntakeConfig, names: Sequence[str] | None) -> list[SourceConfig]:
+    """The sources called `names` (a connector's name selects all its streams); all of them when None."""
+    if not names:
+        return list(config.sources)
+    out: list[SourceConfig] = []
+    for name in names:
+        streams = [s for s in config.sources if s.connector == name]
+        out.extend(streams or [config.source(name)])
+    return out
+
+
+def open_reader(config: IntakeConfig, source: SourceConfig, connections: Connections | None) -> Source:
+    """The reader of a source: a file reader, or a connector stream (which needs `connections`)."""
+    if source.kind in ("csv", "json", "jsonl"):
+        return open_source(config, source)
+    if connections is None:
+        raise ContextError(f"source {source.name!r} ({source.kind}) needs connections (credentials) to read")
+    return open_connector(source, connections)
 
 
 def mapping_fingerprint(config: IntakeConfig, source: SourceConfig) -> str:
@@ -136,6 +180,7 @@ class _Counts:
     remapped: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    deleted: int = 0
 
 
 def sync_source(
@@ -147,6 +192,7 @@ def sync_source(
     on_progress: ProgressCallback | None = None,
     workers: int = 1,
     batch_size: int = BATCH_SIZE,
+    connections: Connections | None = None,
 ) -> SourceSummary:
     """Sync one source in batches; returns its summary (status `failed` with the error if it could not be read).
 
@@ -162,78 +208,84 @@ def sync_source(
     stats = MapStats()
     status, error = "ok", None
     pool: ProcessPoolExecutor | None = None
+    reader: Source | None = None
     try:
-        reader = open_source(config, source)
+        reader = open_reader(config, source, connections)
         mapper = RecordMapper(config, source)
         fingerprint = mapping_fingerprint(config, source)
-        # Batches standardized (in workers) but not yet written, oldest first; at most `workers` in flight.
-        pending: deque[_Batch] = deque()
-        seen: set[int] = set()
-        batch: list[SourcePayload] = []
-        batches_seen = 0
+        if isinstance(reader, Connector):
+            _sync_pages(engine, source, reader, mapper, fingerprint, run_id, counts, stats, clock, on_progress)
+        else:
+            # Batches standardized (in workers) but not yet written, oldest first; at most `workers` in flight.
+            pending: deque[_Batch] = deque()
+            seen: set[int] = set()
+            batch: list[SourcePayload] = []
+            batches_seen = 0
 
-        layout = _layout(engine.dialect.name, source.entity)
+            layout = _layout(engine.dialect.name, source.entity)
 
-        def write_next() -> None:
-            plan = pending.popleft()
-            if plan.mapped is None and plan.future is None:  # a first batch that never got a worker
-                plan.mapped = _map_records(mapper, layout, plan.to_map)
-            _write_batch(engine, source, fingerprint, run_id, plan, counts, stats, clock())
-
-        def handle(items: list[SourcePayload]) -> None:
-            nonlocal pool, batches_seen
-            batches_seen += 1
-            # Ids are unique across batches (see `seen`), so batches in flight never touch the same record.
-            plan = _plan_batch(engine, mapper, fingerprint, source, items, counts, seen)
-            if workers > 0 and pool is None and batches_seen > 1:
-                # Only sources bigger than one batch are worth a second process.
-                pool = ProcessPoolExecutor(
-                    max_workers=workers,
-                    mp_context=multiprocessing.get_context("fork"),
-                    initializer=_init_worker,
-                    initargs=(config, source, engine.dialect.name),
-                )
-                for waiting in pending:
-                    if waiting.mapped is None and waiting.future is None:
-                        waiting.future = pool.submit(_map_in_worker, waiting.to_map)
-            if plan.to_map:
-                if pool is not None:
-                    plan.future = pool.submit(_map_in_worker, plan.to_map)
-                elif workers == 0:
+            def write_next() -> None:
+                plan = pending.popleft()
+                if plan.mapped is None and plan.future is None:  # a first batch that never got a worker
                     plan.mapped = _map_records(mapper, layout, plan.to_map)
-                # else: the first batch waits, unmapped, to see whether a worker is worth starting.
-                pending.append(plan)
-            while len(pending) > max(workers, 1) or (pending and workers == 0):
-                write_next()
+                _write_batch(engine, source, fingerprint, run_id, plan, counts, stats, clock())
 
-        try:
-            for item in reader.read():
-                batch.append(item)
-                if len(batch) >= batch_size:
+            def handle(items: list[SourcePayload]) -> None:
+                nonlocal pool, batches_seen
+                batches_seen += 1
+                # Ids are unique across batches (see `seen`), so batches in flight never touch the same record.
+                plan = _plan_batch(engine, mapper, fingerprint, source, items, counts, seen)
+                if workers > 0 and pool is None and batches_seen > 1:
+                    # Only sources bigger than one batch are worth a second process.
+                    pool = ProcessPoolExecutor(
+                        max_workers=workers,
+                        mp_context=multiprocessing.get_context("fork"),
+                        initializer=_init_worker,
+                        initargs=(config, source, engine.dialect.name),
+                    )
+                    for waiting in pending:
+                        if waiting.mapped is None and waiting.future is None:
+                            waiting.future = pool.submit(_map_in_worker, waiting.to_map)
+                if plan.to_map:
+                    if pool is not None:
+                        plan.future = pool.submit(_map_in_worker, plan.to_map)
+                    elif workers == 0:
+                        plan.mapped = _map_records(mapper, layout, plan.to_map)
+                    # else: the first batch waits, unmapped, to see whether a worker is worth starting.
+                    pending.append(plan)
+                while len(pending) > max(workers, 1) or (pending and workers == 0):
+                    write_next()
+
+            try:
+                for item in reader.read():
+                    batch.append(item)
+                    if len(batch) >= batch_size:
+                        handle(batch)
+                        batch = []
+                        if on_progress:
+                            done, total = reader.progress()
+                            on_progress(source.name, done, total, counts.read)
+                if batch:
                     handle(batch)
-                    batch = []
-                    if on_progress:
-                        done, total = reader.progress()
-                        on_progress(source.name, done, total, counts.read)
-            if batch:
-                handle(batch)
-        except ContextError:
-            # A malformed line stops the source, but every good record read before it is still stored.
-            if batch:
-                handle(batch)
+            except ContextError:
+                # A malformed line stops the source, but every good record read before it is still stored.
+                if batch:
+                    handle(batch)
+                while pending:
+                    write_next()
+                raise
             while pending:
                 write_next()
-            raise
-        while pending:
-            write_next()
-        if on_progress:
-            done, total = reader.progress()
-            on_progress(source.name, total or done, total, counts.read)
+            if on_progress:
+                done, total = reader.progress()
+                on_progress(source.name, total or done, total, counts.read)
     except ContextError as exc:
         status, error = "failed", str(exc)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        if isinstance(reader, Connector):
+            reader.close()
     with engine.begin() as conn:
         conn.execute(
             update(RUNS)
@@ -249,6 +301,7 @@ def sync_source(
                 remapped=counts.remapped,
                 duplicates=counts.duplicates,
                 quarantined=counts.quarantined,
+                deleted=counts.deleted,
             )
         )
     return SourceSummary(
@@ -261,6 +314,7 @@ def sync_source(
         remapped=counts.remapped,
         duplicates=counts.duplicates,
         quarantined=counts.quarantined,
+        deleted=counts.deleted,
         error=error,
         seconds=time.perf_counter() - started,
         mapped=stats.mapped,
@@ -494,7 +548,15 @@ def _write_batch(
     counts: _Counts,
     stats: MapStats,
     at: datetime,
-) -> None:
+    *,
+    first: Callable[[Connection], None] | None = None,
+    last: Callable[[Connection], None] | None = None,
+) -> dict[str, int]:
+    """Write one planned batch in one transaction; returns the customer record id of each written record.
+
+    `first` must write (it takes SQLite's write lock when there is no sync run to update); `last` runs
+    inside the same transaction after the heads (a connector's cursor, tombstones).
+    """
     if plan.future is not None:
         mapped, batch_stats = plan.future.result()
     else:
@@ -506,9 +568,13 @@ def _write_batch(
     name = source.name
     latest, heads = plan.latest, plan.heads
     new_ids, changed_ids, remap_ids = plan.new_ids, plan.changed_ids, plan.remap_ids
+    run_ref = run_id or None
     with engine.begin() as conn:
         # A write first: on SQLite this takes the database's write lock for the whole batch (see _allocate_ids).
-        conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(read=counts.read))
+        if first is not None:
+            first(conn)
+        else:
+            conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(read=counts.read))
 
         # 1. Raw first: every new or changed version is kept exactly as read.
         raw_ids: dict[str, int] = {}
@@ -521,7 +587,7 @@ def _write_batch(
                 payload, digest = latest[record_id]
                 head = heads.get(record_id)
                 version = (head.version + 1) if head else 1
-                raw_rows.append((name, record_id, version, digest, json(payload), now, run_id, raw_id))
+                raw_rows.append((name, record_id, version, digest, json(payload), now, run_ref, raw_id))
                 raw_ids[record_id] = raw_id
             insert_tuples(conn, RAW, RAW_INSERT, raw_rows)
         for record_id in remap_ids:
@@ -536,7 +602,7 @@ def _write_batch(
         record_ids = _write_person_rows(conn, name, mapped, existing, company_ids, now)
         _write_identifiers(conn, name, mapped, record_ids)
         _write_entities(conn, name, layout, mapped, record_ids)
-        counts.quarantined += _write_quarantine(conn, name, mapped, raw_ids, run_id, now)
+        counts.quarantined += _write_quarantine(conn, name, mapped, raw_ids, run_ref, now)
 
         # 3. Heads last: a crash before this point re-processes the batch next time.
         new_heads = [(name, rid, 1, latest[rid][1], fingerprint, raw_ids[rid], record_ids[rid]) for rid in new_ids]
@@ -567,6 +633,9 @@ def _write_batch(
                 ),
                 moved,
             )
+        if last is not None:
+            last(conn)
+    return record_ids
 
 
 def _company_ids(conn: Connection, source: str, records: list[Prepared]) -> dict[str, int]:
@@ -682,7 +751,7 @@ def _write_quarantine(
     source: str,
     mapped: list[Prepared],
     raw_ids: dict[str, int],
-    run_id: int,
+    run_id: int | None,
     now: Any,
 ) -> int:
     rows = [
@@ -692,6 +761,304 @@ def _write_quarantine(
     ]
     insert_tuples(conn, QUARANTINE, QUARANTINE_INSERT, rows)
     return len(rows)
+
+
+# ------------------------------------------------------------------------------------------ connectors
+
+
+def load_cursor(*, engine: Engine, source: str) -> dict[str, Any] | None:
+    """The committed cursor of a connector stream (None: the next pull starts from the beginning)."""
+    with engine.connect() as conn:
+        value = conn.execute(select(CURSORS.c.cursor).where(CURSORS.c.source == source)).scalar()
+    return dict(value) if isinstance(value, dict) else None
+
+
+def reset_cursor(*, engine: Engine, source: str) -> None:
+    """Forget a stream's cursor: its next pull lists everything again."""
+    with engine.begin() as conn:
+        conn.execute(delete(CURSORS).where(CURSORS.c.source == source))
+
+
+def _save_cursor(conn: Connection, source: str, cursor: dict[str, Any], at: datetime) -> None:
+    updated = conn.execute(
+        update(CURSORS).where(CURSORS.c.source == source).values(cursor=cursor, updated_at=at)
+    ).rowcount
+    if not updated:
+        conn.execute(insert(CURSORS).values(source=source, cursor=cursor, updated_at=at))
+
+
+def _prefetch(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
+    """Read the next pages on a thread while this one writes (network and database overlap)."""
+    queue: Queue[tuple[str, Any]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if stop.is_set():
+                    return
+                queue.put(("page", page))
+            queue.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which raises it in the sync's thread
+            queue.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="connector-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(Empty):
+                queue.get(timeout=0.05)
+
+
+def _sync_pages(
+    engine: Engine,
+    source: SourceConfig,
+    reader: Connector,
+    mapper: RecordMapper,
+    fingerprint: str,
+    run_id: int,
+    counts: _Counts,
+    stats: MapStats,
+    clock: Clock,
+    on_progress: ProgressCallback | None,
+    batch_size: int = BATCH_SIZE,
+) -> None:
+    """Pull a connector stream page by page; each batch commits with the cursor of its last page and its tombstones."""
+    cursor = load_cursor(engine=engine, source=source.name)
+    layout = _layout(engine.dialect.name, source.entity)
+    buffer: list[SourcePayload] = []
+    deleted: list[str] = []
+    pending_cursor: dict[str, Any] | None = None
+
+    def flush() -> None:
+        nonlocal buffer, deleted, pending_cursor
+        if not buffer and not deleted and pending_cursor is None:
+            return
+        items, gone, to_commit = _last_wins(mapper, buffer), deleted, pending_cursor
+        buffer, deleted, pending_cursor = [], [], None
+        apply_batch(
+            engine,
+            source,
+            mapper,
+            fingerprint,
+            layout,
+            items,
+            gone,
+            counts,
+            stats,
+            clock(),
+            run_id=run_id,
+            cursor=to_commit,
+        )
+
+    try:
+        for page in _prefetch(reader.pages(cursor)):
+            buffer.extend(SourcePayload(record, None) for record in page.records)
+            deleted.extend(page.deleted)
+            if page.cursor is not None:
+                pending_cursor = page.cursor
+            if len(buffer) >= batch_size or deleted:
+                flush()
+            if on_progress:
+                done, total = reader.progress()
+                on_progress(source.name, done, total, counts.read)
+        flush()
+    except ContextError:
+        flush()  # what was read before the failure is stored; its cursor too, so the next pull resumes there
+        raise
+    except (ValueError, KeyError, TypeError, httpx.HTTPError) as exc:
+        raise ConnectorError(source.name, f"unexpected answer from the vendor: {type(exc).__name__}: {exc}") from exc
+    if on_progress:
+        done, total = reader.progress()
+        on_progress(source.name, done, total if total is not None else done, counts.read)
+
+
+def _last_wins(mapper: RecordMapper, items: list[SourcePayload]) -> list[SourcePayload]:
+    """Within a pull a record listed twice changed in between: keep its later version."""
+    by_id: dict[Any, SourcePayload] = {}
+    for item in items:
+        by_id.pop(key := (mapper.record_id(item.payload) or id(item)), None)
+        by_id[key] = item
+    return list(by_id.values())
+
+
+@dataclass(slots=True)
+class Applied:
+    """What one applied batch touched, so the caller can resolve and recompute just those customers."""
+
+    record_ids: list[int]
+    previous_customers: set[str]
+
+
+def apply_batch(
+    engine: Engine,
+    source: SourceConfig,
+    mapper: RecordMapper,
+    fingerprint: str,
+    layout: _Layout,
+    items: list[SourcePayload],
+    deleted: list[str],
+    counts: _Counts,
+    stats: MapStats,
+    at: datetime,
+    *,
+    run_id: int | None = None,
+    cursor: dict[str, Any] | None = None,
+    first: Callable[[Connection], None] | None = None,
+) -> Applied:
+    """Store records and tombstones of one source in one transaction (with the cursor, when given)."""
+    plan = _plan_batch(engine, mapper, fingerprint, source, items, counts, set())
+    plan.mapped = _map_records(mapper, layout, plan.to_map)
+    previous: set[str] = set()
+    before = [plan.heads[r].customer_record_id for r in plan.changed_ids + plan.remap_ids if r in plan.heads]
+
+    def last(conn: Connection) -> None:
+        previous.update(_tombstone(conn, source.name, deleted, run_id, at, counts))
+        if cursor is not None:
+            _save_cursor(conn, source.name, cursor, at)
+
+    def begin(conn: Connection) -> None:
+        if first is not None:
+            first(conn)
+        elif run_id is not None:
+            conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(read=counts.read))
+        if before:
+            previous.update(
+                c
+                for c in conn.execute(
+                    select(RECORDS.c.customer_id).where(RECORDS.c.id.in_([b for b in before if b is not None]))
+                ).scalars()
+                if c
+            )
+
+    written = _write_batch(engine, source, fingerprint, run_id or 0, plan, counts, stats, at, first=begin, last=last)
+    return Applied(record_ids=list(written.values()), previous_customers=previous)
+
+
+def _tombstone(
+    conn: Connection, source: str, record_ids: list[str], run_id: int | None, now: datetime, counts: _Counts
+) -> set[str]:
+    """Deleted at the vendor: a tombstone raw version, canonical rows removed; returns the customers affected."""
+    if not record_ids:
+        return set()
+    heads = {
+        row.source_record_id: row
+        for row in conn.execute(select(HEADS).where(HEADS.c.source == source, HEADS.c.source_record_id.in_(record_ids)))
+    }
+    alive = {rid: head for rid, head in heads.items() if head.customer_record_id is not None}
+    if not alive:
+        return set()
+    record_pks = [head.customer_record_id for head in alive.values()]
+    customers = {
+        c for c in conn.execute(select(RECORDS.c.customer_id).where(RECORDS.c.id.in_(record_pks))).scalars() if c
+    }
+    raw_ids = _allocate_ids(conn, RAW, len(alive))
+    rows = []
+    for (rid, head), raw_id in zip(alive.items(), raw_ids, strict=True):
+        payload = {"id": rid, "deleted": True}
+        rows.append(
+            {
+                "id": raw_id,
+                "source": source,
+                "source_record_id": rid,
+                "version": head.version + 1,
+                "content_hash": content_hash(payload),
+                "payload": payload,
+                "fetched_at": now,
+                "sync_run_id": run_id,
+                "deleted": True,
+            }
+        )
+    conn.execute(insert(RAW), rows)
+    conn.execute(
+        update(HEADS)
+        .where(HEADS.c.source == source, HEADS.c.source_record_id == bindparam("_rid"))
+        .values(
+            version=bindparam("version"),
+            content_hash=bindparam("content_hash"),
+            raw_record_id=bindparam("raw_record_id"),
+            customer_record_id=None,
+        ),
+        [
+            {
+                "_rid": r["source_record_id"],
+                "version": r["version"],
+                "content_hash": r["content_hash"],
+                "raw_record_id": r["id"],
+            }
+            for r in rows
+        ],
+    )
+    # Heads no longer point at the records, so they can go (with identity's block keys of them).
+    _delete_canonical(conn, source, record_pks, list(alive))
+    conn.execute(delete(BLOCK_KEYS).where(BLOCK_KEYS.c.record_id.in_(record_pks)))
+    conn.execute(delete(RECORDS).where(RECORDS.c.id.in_(record_pks)))
+    counts.deleted += len(alive)
+    return customers
+
+
+class RecordWriter:
+    """Stores records of one source that arrive outside a sync (webhooks, pushes), mapping compiled once."""
+
+    def __init__(self, config: IntakeConfig, source: SourceConfig, dialect_name: str) -> None:
+        self.config = config
+        self.source = source
+        self.mapper = RecordMapper(config, source)
+        self.fingerprint = mapping_fingerprint(config, source)
+        self.layout = _layout(dialect_name, source.entity)
+
+    def record_id(self, payload: dict[str, Any]) -> str | None:
+        """The id the mapping reads from a payload."""
+        return self.mapper.record_id(payload)
+
+    def apply(
+        self,
+        *,
+        engine: Engine,
+        payloads: Sequence[dict[str, Any]],
+        deleted: Sequence[str] = (),
+        at: datetime,
+        first: Callable[[Connection], None] | None = None,
+    ) -> Applied:
+        """Store records and tombstones exactly as a sync would, in one transaction.
+
+        `first` runs first inside the transaction (e.g. marking the webhook applied, so both commit together).
+        """
+        items = _last_wins(self.mapper, [SourcePayload(dict(p), None) for p in payloads])
+        self.mapper.take_stats()  # only a sync reports fill rates
+        return apply_batch(
+            engine,
+            self.source,
+            self.mapper,
+            self.fingerprint,
+            self.layout,
+            items,
+            list(deleted),
+            _Counts(),
+            MapStats(),
+            at,
+            first=first,
+        )
+
+
+def stored_as_of(*, engine: Engine, source: str, record_id: str) -> datetime | None:
+    """When the stored version of a record was fetched (None if there is none)."""
+    with engine.connect() as conn:
+        value = conn.execute(
+            select(RAW.c.fetched_at)
+            .select_from(HEADS.join(RAW, RAW.c.id == HEADS.c.raw_record_id))
+            .where(HEADS.c.source == source, HEADS.c.source_record_id == record_id)
+        ).scalar()
+    return value if isinstance(value, datetime) else None
 
 
 # Reading the quarantine lives in its own light module (CLI start-up); re-exported here for callers.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from contextdesk.cli import chat, customers, db, demo, handoff, identity, intake, kb, sources
+from contextdesk.cli import chat, customers, db, demo, handoff, identity, intake, kb, sources, worker
 from contextdesk.cli import eval as eval_cli
 from contextdesk.cli.common import add_config_option
 
@@ -23,6 +23,7 @@ app.add_typer(identity.app, name="identity")
 app.add_typer(kb.app, name="kb")
 intake.register(app)
 app.command("serve")(chat.serve)
+app.command("worker")(worker.worker_command)
 # Every command that reads contextdesk.yaml takes --config (sync and sources check declare their own).
 _groups = (app, chat.app, customers.app, eval_cli.app, handoff.app, handoff.deliveries_app, identity.app)
 for _group in (*_groups, identity.review_app):

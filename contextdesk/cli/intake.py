@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from contextdesk.cli.common import config_path, console, engine, friendly_errors, refresh_profiles
+from contextdesk.cli.common import config_path, console, engine, friendly_errors, refresh_profiles, settings
 from contextdesk.clock import system_now
 
 if TYPE_CHECKING:
@@ -18,11 +18,12 @@ if TYPE_CHECKING:
     from context.intake.models import SourceSummary
 
 quarantine_app = typer.Typer(help="Values that failed validation, kept with their reason.", no_args_is_help=True)
+sync_app = typer.Typer(invoke_without_command=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add the intake commands to the main app."""
-    app.command("sync")(sync_command)
+    app.add_typer(sync_app, name="sync")
     app.add_typer(quarantine_app, name="quarantine")
 
 
@@ -31,6 +32,7 @@ def run_sync(config: IntakeConfig, sources: list[str] | None) -> list[SourceSumm
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from context.intake.service import sync
+    from contextdesk.wiring import build_connections
 
     tasks: dict[str, TaskID] = {}
     with Progress(
@@ -48,7 +50,14 @@ def run_sync(config: IntakeConfig, sources: list[str] | None) -> list[SourceSumm
                 tasks[source] = progress.add_task(source, total=total, records=0)
             progress.update(tasks[source], completed=done, total=total, records=records)
 
-        return sync(engine=engine(), config=config, clock=system_now, source_names=sources, on_progress=on_progress)
+        return sync(
+            engine=engine(),
+            config=config,
+            clock=system_now,
+            source_names=sources,
+            on_progress=on_progress,
+            connections=build_connections(settings(), clock=system_now),
+        )
 
 
 def print_summary(summaries: list[SourceSummary]) -> None:
@@ -130,8 +139,10 @@ def resolve_identities(config_file: Path) -> None:
     refresh_profiles(config_file)
 
 
+@sync_app.callback()
 @friendly_errors
 def sync_command(
+    ctx: typer.Context,
     config: Path | None = typer.Option(None, "--config", "-c", help="contextdesk.yaml (default: ./contextdesk.yaml)."),
     source: list[str] | None = typer.Option(None, "--source", "-s", help="Sync only this source (repeatable)."),
     resolve: bool = typer.Option(True, help="Resolve identities of new and changed records after the sync."),
@@ -139,10 +150,13 @@ def sync_command(
     """Read every configured source, store raw records and standardized rows, and print a summary.
 
     Idempotent: records whose content did not change are skipped; changed ones get a new raw version.
-    A source that cannot be read is reported and the others still sync (exit code 1).
+    A source that cannot be read is reported and the others still sync (exit code 1). Vendor sources pull
+    incrementally from their cursor. `contextdesk sync history` lists past runs.
     """
     from context.intake.config import load_intake_config
 
+    if ctx.invoked_subcommand is not None:
+        return
     path = config_path(config)
     cfg = load_intake_config(path)
     summaries = run_sync(cfg, source)
@@ -153,6 +167,42 @@ def sync_command(
         resolve_identities(path)
     if any(s.status != "ok" for s in summaries):
         raise typer.Exit(1)
+
+
+@sync_app.command("history")
+@friendly_errors
+def sync_history_command(
+    source: str | None = typer.Option(None, "--source", "-s", help="Only this source (or connector)."),
+    limit: int = typer.Option(30, "--limit", "-n", help="At most this many runs, newest first."),
+) -> None:
+    """Past sync runs (scheduled, manual): when, how long, what they read and changed, and errors."""
+    from context.live.scheduler import sync_history
+
+    runs = sync_history(engine=engine(), source=source, limit=limit)
+    if not runs:
+        console.print("No sync has run yet: [bold]contextdesk sync[/] or [bold]contextdesk worker[/].")
+        return
+    table = Table(title="Sync history (newest first)", box=box.SIMPLE_HEAD)
+    for column in ("run", "source", "started (UTC)", "s", "status", "read", "new", "changed", "deleted", "error"):
+        table.add_column(
+            column, justify="right" if column in ("run", "s", "read", "new", "changed", "deleted") else "left"
+        )
+    for run in runs:
+        took = f"{(run.finished_at - run.started_at).total_seconds():.1f}" if run.finished_at else "…"
+        colour = {"ok": "green", "failed": "red"}.get(run.status, "yellow")
+        table.add_row(
+            str(run.id),
+            run.source,
+            f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+            took,
+            f"[{colour}]{run.status}[/]",
+            f"{run.read:,}",
+            f"{run.new:,}",
+            f"{run.changed:,}",
+            f"{run.deleted:,}",
+            run.error or "",
+        )
+    console.print(table)
 
 
 @quarantine_app.command("list")

@@ -22,13 +22,18 @@ from demo import DEMO_SUITE
 FIXTURE = Path(__file__).parent / "fixtures" / "candle_shop"
 
 
-def cli(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, cwd: Path, home: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """A real `contextdesk` process, its output captured (not a terminal: tables must stay readable)."""
-    env = {**os.environ, "CONTEXTDESK_HOME": str(home)}
+    child = {**os.environ, **(env or {}), "CONTEXTDESK_HOME": str(home)}
     for name in ("DATABASE_URL", "CONTEXTDESK_DATABASE_URL", "CONTEXTDESK_CONFIG_FILE", "COLUMNS"):
-        env.pop(name, None)
+        child.pop(name, None)
     return subprocess.run(
-        [sys.executable, "-m", "contextdesk.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "contextdesk.cli", *args],
+        cwd=cwd,
+        env=child,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

@@ -1,0 +1,207 @@
+"""Webhook receivers: verify the vendor's signature on the raw bytes, store the delivery in the inbox, and say
+which stream and object it is about. Processing (intake → identity → profile) is asynchronous: context/live.
+
+Each vendor signs differently; all comparisons are constant-time (`hmac.compare_digest`) and each accepts any
+of the configured secrets (two during a rotation). Timestamped schemes refuse deliveries outside their window,
+so a captured request cannot be replayed later; a replay inside the window is a duplicate event id.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import SecretStr
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from context.dbtypes import table_of
+from context.errors import WebhookRejected
+from context.intake.models import RejectedWebhook, WebhookEvent
+
+STRIPE_TOLERANCE = timedelta(seconds=300)
+HUBSPOT_WINDOW = timedelta(minutes=5)
+ZENDESK_TOLERANCE = timedelta(minutes=5)
+# Headers kept with a delivery (signatures are dropped: they are useless once verified).
+KEPT_HEADERS = (
+    "content-type",
+    "user-agent",
+    "x-shopify-topic",
+    "x-shopify-shop-domain",
+    "x-shopify-webhook-id",
+    "x-shopify-triggered-at",
+    "x-shopify-api-version",
+    "x-request-id",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a verified webhook is about."""
+
+    event_id: str
+    topic: str
+    object_id: str | None
+    occurred_at: datetime | None
+
+
+def _secrets(source: str, secrets: Sequence[SecretStr]) -> list[bytes]:
+    if not secrets:
+        raise WebhookRejected(source, "no webhook secret configured for this source (settings: webhook_secrets)")
+    return [s.get_secret_value().encode("utf-8") for s in secrets]
+
+
+def _any_match(expected: Sequence[bytes], given: bytes) -> bool:
+    # Every secret is compared (no early exit), so timing says nothing about which one matched.
+    matched = False
+    for candidate in expected:
+        matched |= hmac.compare_digest(candidate, given)
+    return matched
+
+
+def _json(source: str, body: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise WebhookRejected(source, "body is not JSON") from None
+    if not isinstance(value, dict):
+        raise WebhookRejected(source, "body is not a JSON object")
+    return value
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(float(value) / (1000 if value > 1e11 else 1), UTC)
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def verify_shopify(
+    source: str, body: bytes, headers: Mapping[str, str], secrets: Sequence[SecretStr], now: datetime
+) -> Delivery:
+    """X-Shopify-Hmac-Sha256: base64 HMAC-SHA256 of the raw body with the app's client secret."""
+    given = headers.get("x-shopify-hmac-sha256", "").encode()
+    if not given:
+        raise WebhookRejected(source, "missing X-Shopify-Hmac-Sha256")
+    keys = _secrets(source, secrets)
+    expected = [base64.b64encode(hmac.new(k, body, hashlib.sha256).digest()) for k in keys]
+    if not _any_match(expected, given):
+        raise WebhookRejected(source, "signature does not match (X-Shopify-Hmac-Sha256)")
+    payload = _json(source, body)
+    topic = headers.get("x-shopify-topic", "")
+    event_id = headers.get("x-shopify-webhook-id") or headers.get("x-shopify-event-id")
+    if not event_id:
+        raise WebhookRejected(source, "missing X-Shopify-Webhook-Id")
+    object_id = payload.get("order_id") if topic.startswith("fulfillments/") else payload.get("id")
+    occurred = _when(payload.get("updated_at")) or _when(headers.get("x-shopify-triggered-at"))
+    return Delivery(event_id, topic, None if object_id is None else str(object_id), occurred)
+
+
+def verify_stripe(
+    source: str, body: bytes, headers: Mapping[str, str], secrets: Sequence[SecretStr], now: datetime
+) -> Delivery:
+    """Stripe-Signature `t=…,v1=…`: HMAC-SHA256 of "t.body", t within 300 s of now."""
+    header = headers.get("stripe-signature", "")
+    parts: dict[str, list[str]] = {}
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        parts.setdefault(key, []).append(value)
+    if not parts.get("t") or not parts.get("v1"):
+        raise WebhookRejected(source, "missing or malformed Stripe-Signature")
+    try:
+        timestamp = int(parts["t"][0])
+    except ValueError:
+        raise WebhookRejected(source, "malformed Stripe-Signature timestamp") from None
+    if abs(now.timestamp() - timestamp) > STRIPE_TOLERANCE.total_seconds():
+        raise WebhookRejected(source, "timestamp outside the 300 s tolerance (replayed or clock skew)")
+    signed = parts["t"][0].encode() + b"." + body
+    expected = [hmac.new(k, signed, hashlib.sha256).hexdigest().encode() for k in _secrets(source, secrets)]
+    if not any(_any_match(expected, v.encode()) for v in parts["v1"]):
+        raise WebhookRejected(source, "signature does not match (Stripe-Signature v1)")
+    event = _json(source, body)
+    obj = (event.get("data") or {}).get("object") or {}
+    if not event.get("id"):
+        raise WebhookRejected(source, "event has no id")
+    return Delivery(str(event["id"]), str(event.get("type", "")), obj.get("id"), _when(event.get("created")))
+
+
+VERIFIERS = {"shopify": verify_shopify, "stripe": verify_stripe}
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A stored delivery: its inbox id, and whether the same event had arrived before."""
+
+    inbox_id: int | None
+    duplicate: bool
+    delivery: Delivery
+
+
+def receive_webhook(
+    *,
+    engine: Engine,
+    source: str,
+    kind: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    secrets: Sequence[SecretStr],
+    now: datetime,
+    remote: str | None = None,
+) -> Received:
+    """Verify a delivery and store it raw in the inbox (before the 2xx); a repeated event id is a duplicate.
+
+    Raises WebhookRejected (after logging it, without the body) when the signature or timestamp fails.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    verifier = VERIFIERS.get(kind)
+    try:
+        if verifier is None:
+            raise WebhookRejected(source, f"{kind} sources do not take webhooks")
+        delivery = verifier(source, body, lowered, secrets, now)
+    except WebhookRejected as exc:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(RejectedWebhook).values(source=source, reason=exc.reason[:255], remote=remote, received_at=now)
+            )
+        raise
+    kept = {k: lowered[k] for k in KEPT_HEADERS if k in lowered}
+    try:
+        with engine.begin() as conn:
+            inbox_id = conn.execute(
+                insert(WebhookEvent)
+                .values(
+                    source=source,
+                    event_id=delivery.event_id[:255],
+                    topic=delivery.topic[:128],
+                    object_id=delivery.object_id,
+                    occurred_at=delivery.occurred_at,
+                    body=body,
+                    headers=kept,
+                    received_at=now,
+                    status="pending",
+                    attempts=0,
+                )
+                .returning(table_of(WebhookEvent).c.id)
+            ).scalar_one()
+    except IntegrityError:
+        with engine.connect() as conn:
+            existing = conn.execute(
+                select(table_of(WebhookEvent).c.id).where(
+                    table_of(WebhookEvent).c.source == source,
+                    table_of(WebhookEvent).c.event_id == delivery.event_id[:255],
+                )
+            ).scalar()
+        return Received(existing, True, delivery)
+    return Received(int(inbox_id), False, delivery)

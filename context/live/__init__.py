@@ -1,0 +1,1 @@
+"""Keeping customer context current: webhook propagation, scheduled syncs, live lookups at chat time."""
