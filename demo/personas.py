@@ -1,20 +1,28 @@
 """Hand-crafted demo personas: fixed people, ids and facts that demos and eval scenarios rely on.
 
-They are written first, identically for every seed and size, and are documented in
-docs/demo-business.md ("Demo personas"). Times are fixed relative to the reference date 2026-11-01.
+The facts live in demo/personas.yaml (one entry per persona: its headline and its source records); this module
+validates that file and renders the records in each source's native shape (demo.source_exports). They are written
+first, identically for every seed and size, and are documented in docs/demo-business.md ("Demo personas").
+Times in the file are New York wall-clock times, fixed relative to the reference date 2026-11-01.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Literal
 
-from demo.reference import PRODUCTS, WHOLESALE_PRODUCTS, Product
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from context.errors import validation_problems
+from demo.reference import PLANS, PRODUCTS, WHOLESALE_PRODUCTS, Product
 from demo.sinks import DemoWriter
 from demo.source_exports import (
     NEW_YORK,
-    day,
     form_time,
     ny_naive,
     shopify_fulfillment,
@@ -24,16 +32,480 @@ from demo.source_exports import (
     zendesk_ticket,
 )
 
+PERSONAS_FILE = Path(__file__).with_name("personas.yaml")
+INFO_EMAIL = "info@copperkettle.example"
+
 _SKU = {p.sku: p for p in (*PRODUCTS, *WHOLESALE_PRODUCTS)}
+_WALL_CLOCK = "%Y-%m-%d %H:%M"
 
 
-def _et(text: str) -> int:
-    """Epoch seconds of a New York wall-clock time 'YYYY-MM-DD HH:MM'."""
-    return int(datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=NEW_YORK).timestamp())
+class PersonaFileError(ValueError):
+    """The personas file cannot be read or is invalid; the message names the file, the persona and the field."""
 
 
-def _items(*pairs: tuple[str, int]) -> list[tuple[Product, int]]:
-    return [(_SKU[sku], qty) for sku, qty in pairs]
+# --- value types -------------------------------------------------------------------------------------------
+
+
+def _epoch(value: object) -> int:
+    """Epoch seconds of a New York wall-clock time 'YYYY-MM-DD HH:MM' (the file's one way to write a time)."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a New York wall-clock time 'YYYY-MM-DD HH:MM', got {value!r}")
+    try:
+        local = datetime.strptime(value, _WALL_CLOCK)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a New York wall-clock time 'YYYY-MM-DD HH:MM'") from None
+    ts = int(local.replace(tzinfo=NEW_YORK).timestamp())
+    # A time in the spring-forward gap would silently move by an hour: refuse it instead.
+    if datetime.fromtimestamp(ts, NEW_YORK).replace(tzinfo=None) != local:
+        raise ValueError(f"{value!r} does not exist in New York (the clocks skip it at the DST change)")
+    return ts
+
+
+def _day(value: object) -> str:
+    """A date as 'YYYY-MM-DD' (YAML reads an unquoted date as a date)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        date.fromisoformat(value)  # a ValueError names an impossible day
+        return value
+    raise ValueError(f"expected a date 'YYYY-MM-DD', got {value!r}")
+
+
+def _text(value: object) -> object:
+    """Text stays text: YAML reads an unquoted 02139, +1415..., 2026-06-15 or NO as a number, date or boolean."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"YAML read this as {str(value).lower()}: put the text in quotes")
+    if isinstance(value, int | float | date):
+        what = "a date" if isinstance(value, date) else "a number"
+        raise ValueError(f"YAML read {value} as {what}: put the text in quotes")
+    return value  # anything else gets pydantic's own "valid string" error
+
+
+def _reserved(low: int, high: int, what: str) -> AfterValidator:
+    """Ids in the range docs/demo-business.md reserves for personas (generated people start after it)."""
+
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(f"{value} is outside the personas' reserved {what} {low}-{high}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _reserved_label(pattern: str, low: int, high: int, what: str) -> AfterValidator:
+    """String ids like 'wf-0000001' whose number is in the personas' reserved range."""
+
+    def check(value: str) -> str:
+        m = re.fullmatch(pattern, value)
+        if m is None or not low <= int(m.group(1)) <= high:
+            raise ValueError(f"{value!r} is not one of the personas' reserved {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _known_sku(value: str) -> str:
+    if value not in _SKU:
+        raise ValueError(f"unknown SKU {value!r} (the catalogue is demo/reference.py PRODUCTS, WHOLESALE_PRODUCTS)")
+    return value
+
+
+NyTime = Annotated[int, BeforeValidator(_epoch)]
+ShipmentStatus = Literal[
+    "label_printed",
+    "label_purchased",
+    "attempted_delivery",
+    "ready_for_pickup",
+    "confirmed",
+    "in_transit",
+    "out_for_delivery",
+    "delivered",
+    "failure",
+]
+Day = Annotated[str, BeforeValidator(_day)]
+Str = Annotated[str, BeforeValidator(_text)]
+Text = Annotated[str | None, BeforeValidator(_text)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- the records, one model per source ---------------------------------------------------------------------
+
+
+class CrmContact(_Model):
+    """A CRM contact row; fields are the export's columns (demo.source_exports.CRM_COLUMNS)."""
+
+    contact_id: Annotated[int, _reserved(100_001, 100_099, "CRM contact ids")]
+    firstname: Text = None
+    lastname: Text = None
+    email: Text = None
+    billing_email: Text = None
+    contact_email: Text = None
+    phone: Text = None
+    mobilephone: Text = None
+    company: Text = None
+    jobtitle: Text = None
+    address: Text = None
+    city: Text = None
+    state: Text = None
+    zip: Text = None
+    country: Text = None
+    lifecyclestage: Text = None
+    contact_owner: Text = None
+    deal_stage: Text = None
+    club_plan: Text = None
+    createdate: NyTime
+    lastmodifieddate: NyTime
+    stripe_customer_id: Text = None
+    shopify_customer_id: int | None = None
+    notes: Text = None
+
+    def write(self, w: DemoWriter, person_id: str) -> None:
+        """Write the CSV row (times in the CRM's naive New York style)."""
+        values = self.model_dump()
+        values["createdate"] = ny_naive(self.createdate)
+        values["lastmodifieddate"] = ny_naive(self.lastmodifieddate)
+        w.crm(person_id, values)
+
+
+class WebForm(_Model):
+    """A web-form submission; fields are the export's columns (demo.source_exports.WEBFORM_COLUMNS)."""
+
+    submission_id: Annotated[str, _reserved_label(r"wf-(\d{7})", 1, 99, "web-form ids wf-0000001-wf-0000099")]
+    form: Literal["contact", "wholesale", "newsletter"]
+    name: Text = None
+    email: Text = None
+    phone: Text = None
+    company: Text = None
+    postcode: Text = None
+    country: Text = None
+    message: Text = None
+    utm_source: Text = None
+    utm_campaign: Text = None
+    page_url: Text = None
+    submitted: NyTime
+
+    def write(self, w: DemoWriter, person_id: str) -> None:
+        """Write the CSV row (submitted in the form tool's month-first 12-hour style)."""
+        values = self.model_dump()
+        values["submitted"] = form_time(self.submitted)
+        w.form(person_id, values)
+
+
+class VipRow(_Model):
+    """A row of the hand-kept VIP spreadsheet (demo.source_exports.VIP_COLUMNS, in snake case)."""
+
+    vip_id: Annotated[str, _reserved_label(r"VIP-(\d{4})", 1, 99, "VIP ids VIP-0001-VIP-0099")]
+    name: Text = None
+    email: Text = None
+    phone: Text = None
+    company: Text = None
+    country: Text = None
+    postcode: Text = None
+    tier: Text = None
+    lifetime_spend_cents: int = Field(ge=0)
+    vip_since: Day
+    last_updated: Day
+    notes: Text = None
+
+    def write(self, w: DemoWriter, person_id: str) -> None:
+        """Write the spreadsheet row (spend as '$1,234.50')."""
+        w.vip(
+            person_id,
+            {
+                "VIP ID": self.vip_id,
+                "Name": self.name,
+                "Email": self.email,
+                "Phone": self.phone,
+                "Company": self.company,
+                "Country": self.country,
+                "Postcode": self.postcode,
+                "Tier": self.tier,
+                "Lifetime Spend": spend(self.lifetime_spend_cents),
+                "VIP Since": self.vip_since,
+                "Last Updated": self.last_updated,
+                "Notes": self.notes,
+            },
+        )
+
+
+class ShopifyCustomer(_Model):
+    """The customer an order is attached to in Shopify."""
+
+    id: int
+    email: Text
+    first_name: Text
+    last_name: Text
+    phone: Text = None
+
+
+class ShippingAddress(_Model):
+    """A Shopify shipping address (key order is the export's)."""
+
+    first_name: Str
+    last_name: Str
+    company: Text = None
+    address1: Str
+    city: Str
+    zip: Str
+    province_code: Str
+    country_code: Str
+    country: Str
+    phone: Text = None
+
+
+class Item(_Model):
+    """One line of an order: a catalogue SKU and a quantity."""
+
+    sku: Annotated[str, AfterValidator(_known_sku)]
+    quantity: int = Field(ge=1)
+
+
+class Fulfillment(_Model):
+    """The order's shipment: when it left, the carrier, its tracking number and where it is now."""
+
+    shipped: NyTime
+    carrier: Str
+    tracking: Str
+    status: ShipmentStatus = "delivered"
+
+
+class Order(_Model):
+    """A Shopify order, paid; unfulfilled unless it has a fulfillment."""
+
+    number: Annotated[int, _reserved(1001, 1099, "order numbers")]
+    placed: NyTime
+    email: Text
+    customer: ShopifyCustomer | None = None
+    ship_to: ShippingAddress
+    items: list[Item] = Field(min_length=1)
+    currency: Str = "USD"
+    fulfillment: Fulfillment | None = None
+
+    def write(self, w: DemoWriter, person_id: str) -> None:
+        """Write the order (ids, totals and the free-shipping threshold as for generated orders)."""
+        items: list[tuple[Product, int]] = [(_SKU[i.sku], i.quantity) for i in self.items]
+        updated = self.placed + 600
+        fulfillments = []
+        if self.fulfillment is not None:
+            updated = self.fulfillment.shipped
+            fulfillments.append(
+                shopify_fulfillment(
+                    fulfillment_id=self.number * 100,
+                    created=updated,
+                    tracking_number=self.fulfillment.tracking,
+                    company=self.fulfillment.carrier,
+                    shipment_status=self.fulfillment.status,
+                )
+            )
+        subtotal = sum(p.price_cents * q for p, q in items)
+        w.order(
+            person_id,
+            shopify_order(
+                order_id=5_000_000_000_000 + self.number,
+                number=self.number,
+                created=self.placed,
+                updated=updated,
+                customer=None if self.customer is None else self.customer.model_dump(),
+                email=self.email,
+                shipping=self.ship_to.model_dump(),
+                items=items,
+                shipping_cents=0 if subtotal >= 4000 else 595,
+                currency=self.currency,
+                financial_status="paid",
+                fulfillment_status="fulfilled" if fulfillments else None,
+                fulfillments=fulfillments,
+            ),
+        )
+
+
+class StripeAddress(_Model):
+    """A Stripe customer address."""
+
+    line1: Text
+    city: Text
+    state: Text
+    postal_code: Text
+    country: Text
+
+
+class StripeCustomer(_Model):
+    """The Stripe customer, expanded into the subscription."""
+
+    id: Str
+    email: Text
+    name: Text
+    phone: Text = None
+    address: StripeAddress
+    metadata: dict[str, Str] = {}
+
+
+class Subscription(_Model):
+    """A Brightleaf Club subscription in Stripe."""
+
+    id: Annotated[str, Field(pattern=r"^sub_")]
+    customer: StripeCustomer
+    plan: Literal["basic", "plus", "pro"]
+    interval: Literal["month", "year"]
+    status: Literal["trialing", "active", "past_due", "canceled", "unpaid", "incomplete"]
+    created: NyTime
+    start_date: NyTime
+    trial_start: NyTime | None = None
+    trial_end: NyTime | None = None
+    current_period_start: NyTime
+    current_period_end: NyTime
+    cancel_at: NyTime | None = None
+    canceled_at: NyTime | None = None
+    currency: Str = "USD"
+
+    @model_validator(mode="after")
+    def _plan_exists(self) -> Subscription:
+        if (self.plan, self.interval) not in PLANS:
+            offered = ", ".join(f"{p}/{i}" for p, i in PLANS)
+            raise ValueError(f"no {self.plan} plan billed per {self.interval} (plans: {offered})")
+        return self
+
+    def write(self, w: DemoWriter, person_id: str) -> None:
+        """Write the subscription (price, items and the legacy plan field from the plan table)."""
+        c = self.customer
+        customer = {
+            "id": c.id,
+            "object": "customer",
+            "email": c.email,
+            "name": c.name,
+            "phone": c.phone,
+            "address": c.address.model_dump(),
+            "metadata": dict(c.metadata),
+        }
+        w.subscription(
+            person_id,
+            stripe_subscription(
+                sub_id=self.id,
+                customer=customer,
+                plan=(self.plan, self.interval),
+                status=self.status,
+                created=self.created,
+                start_date=self.start_date,
+                trial_start=self.trial_start,
+                trial_end=self.trial_end,
+                current_period_start=self.current_period_start,
+                current_period_end=self.current_period_end,
+                cancel_at=self.cancel_at,
+                canceled_at=self.canceled_at,
+                currency=self.currency,
+            ),
+        )
+
+
+class Requester(_Model):
+    """Who opened a Zendesk ticket, as Zendesk has them (names and addresses as typed)."""
+
+    id: int
+    name: Text
+    email: Text
+    phone: Text = None
+
+
+class Ticket(_Model):
+    """A Zendesk ticket."""
+
+    id: Annotated[int, _reserved(20_001, 20_099, "ticket ids")]
+    requester: Requester
+    subject: Str
+    description: Str
+    status: Literal["new", "open", "pending", "hold", "solved", "closed"]
+    priority: Literal["low", "normal", "high", "urgent"] | None
+    channel: Literal["email", "web", "chat", "api"]
+    created: NyTime
+    updated: NyTime
+    solved: NyTime | None = None
+    last_comment: Text = None
+    tags: list[Str] = []
+
+    def write(self, w: DemoWriter, person_id: str) -> None:
+        """Write the ticket with its requester and metric set."""
+        w.ticket(
+            person_id,
+            zendesk_ticket(
+                ticket_id=self.id,
+                requester=self.requester.model_dump(),
+                subject=self.subject,
+                description=self.description,
+                status=self.status,
+                priority=self.priority,
+                channel=self.channel,
+                created=self.created,
+                updated=self.updated,
+                solved=self.solved,
+                last_comment=self.last_comment,
+                tags=list(self.tags),
+            ),
+        )
+
+
+# Each record kind's id field: ids are unique per kind across the file, and errors name the record by it.
+_ID_KEYS = {
+    "crm": "contact_id",
+    "web_form": "submission_id",
+    "vip": "vip_id",
+    "order": "number",
+    "subscription": "id",
+    "ticket": "id",
+}
+
+
+SourceRecord = CrmContact | WebForm | VipRow | Order | Subscription | Ticket
+
+
+class Record(_Model):
+    """One source record of a persona: exactly one of the keys says which source it belongs to."""
+
+    crm: CrmContact | None = None
+    web_form: WebForm | None = None
+    vip: VipRow | None = None
+    order: Order | None = None
+    subscription: Subscription | None = None
+    ticket: Ticket | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Record:
+        kinds = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(kinds) != 1:
+            names = ", ".join(type(self).model_fields)
+            raise ValueError(f"a record is exactly one of {names}; got {', '.join(kinds) or 'none'}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which source this record belongs to (its key in the file)."""
+        return next(name for name in type(self).model_fields if getattr(self, name) is not None)
+
+    @property
+    def value(self) -> SourceRecord:
+        """The record itself."""
+        record: SourceRecord = getattr(self, self.kind)
+        return record
+
+    @property
+    def record_id(self) -> str:
+        """Its id within its source ('#1042' for an order), as errors and the uniqueness check name it."""
+        rid = getattr(self.value, _ID_KEYS[self.kind])
+        return f"#{rid}" if self.kind == "order" else str(rid)
+
+
+class PersonaSpec(_Model):
+    """One persona of the file: headline facts and source records (written in file order)."""
+
+    person_id: Annotated[str, Field(pattern=r"^persona-[a-z]+(-[a-z]+)*$")]
+    name: Str
+    email: Str
+    phone: Annotated[Str, Field(pattern=r"^\+[1-9]\d{6,14}$")]
+    summary: Str
+    records: list[Record] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
@@ -47,998 +519,93 @@ class Persona:
     summary: str
 
 
-PERSONAS: tuple[Persona, ...] = (
-    Persona(
-        "persona-maya-chen",
-        "Maya Chen",
-        "maya.chen@example.com",
-        "+14152010101",
-        "active Pro (annual); order #1042 in transit with UPS 1Z999AA10123456784; renews 2026-11-10",
-    ),
-    Persona(
-        "persona-liam-obrien",
-        "Liam O'Brien",
-        "liam.obrien@mail.example",
-        "+16172010102",
-        "trial of Plus (monthly), trial ends 2026-11-08; CRM still says Lead",
-    ),
-    Persona(
-        "persona-priya-natarajan",
-        "Priya Natarajan",
-        "priya.natarajan@example.org",
-        "+13122010103",
-        "past_due Basic (monthly): renewal on 2026-10-20 failed, dunning until 2026-11-03",
-    ),
-    Persona(
-        "persona-tomas-herrera",
-        "Tomás Herrera",
-        "tomas.herrera@inbox.example",
-        "+15122010104",
-        "former customer: Plus cancelled 2026-08-15 (ended 2026-09-01); CRM still says customer",
-    ),
-    Persona(
-        "persona-grace-okafor",
-        "Grace Okafor",
-        "grace.okafor@example.net",
-        "+442079460101",
-        "lead: wholesale enquiry for Sunhouse Tea Room (London), never bought",
-    ),
-    Persona(
-        "persona-ben-carter",
-        "Ben Carter",
-        "ben.carter@example.com",
-        "+12062010106",
-        "orders only: #1050 delivered (USPS), #1063 unfulfilled; no subscription",
-    ),
-    Persona(
-        "persona-sofia-rossi",
-        "Sofia Rossi",
-        "sofia.rossi@example.org",
-        "+15032010107",
-        "owner of Copper Kettle Tea Room; wholesale orders #1020, #1055 placed as info@copperkettle.example",
-    ),
-    Persona(
-        "persona-daniel-kim",
-        "Daniel Kim",
-        "daniel.kim@mail.example",
-        "+15032010108",
-        "manager at Copper Kettle Tea Room; also writes from info@copperkettle.example (a different person!)",
-    ),
-    Persona(
-        "persona-oliver-bennett",
-        "Oliver Bennett",
-        "oliver.bennett@post.example",
-        "+442079460958",
-        "UK VIP, active Pro (monthly) set to cancel at period end 2026-11-15; order #1025 (DHL)",
-    ),
-    Persona(
-        "persona-emma-fischer",
-        "Emma Fischer",
-        "emma.fischer@example.com",
-        "+13032010110",
-        "active Plus (monthly); shares the home phone with Noah Fischer",
-    ),
-    Persona(
-        "persona-noah-fischer",
-        "Noah Fischer",
-        "noah.fischer@example.net",
-        "+13032010110",
-        "orders only (#1060); same household phone as Emma Fischer",
-    ),
-    Persona(
-        "persona-hannah-schmidt",
-        "Hannah Schmidt",
-        "hannah.schmidt@example.org",
-        "+493010160111",
-        "Berlin; her web form says 'Hannah Schmitt' from a work address: linked only by name + postcode",
-    ),
-)
+# --- the file ----------------------------------------------------------------------------------------------
 
+
+def load_personas(path: Path = PERSONAS_FILE) -> tuple[PersonaSpec, ...]:
+    """Read and validate a personas file; every problem is reported, each naming its persona and field."""
+    try:
+        with path.open(encoding="utf-8") as stream:  # a stream, so YAML errors name the file
+            raw = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise PersonaFileError(f"{path}: cannot read the personas file: {exc}") from None
+    entries = raw.get("personas") if isinstance(raw, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise PersonaFileError(f"{path}: expected a top-level `personas:` list with one entry per persona")
+    problems: list[str] = []
+    specs: list[PersonaSpec] = []
+    for number, entry in enumerate(entries, start=1):
+        pid = entry.get("person_id") if isinstance(entry, dict) else None
+        label = f"persona {pid}" if isinstance(pid, str) else f"persona #{number} (no person_id)"
+        try:
+            specs.append(PersonaSpec.model_validate(entry))
+        except ValidationError as exc:
+            problems.append(f"{label}: {validation_problems(exc, where=_where(entry))}")
+    problems += _duplicates(specs)
+    if problems:
+        raise PersonaFileError(f"{path}: invalid personas file:\n  " + "\n  ".join(problems))
+    return tuple(specs)
+
+
+def _where(entry: object) -> Callable[[tuple[int | str, ...]], str]:
+    """Name a field by its dotted path, plus the record's own id so it can be found in the file."""
+
+    def where(loc: tuple[int | str, ...]) -> str:
+        path = ".".join(str(part) for part in loc)
+        if len(loc) < 3 or loc[0] != "records" or not isinstance(loc[1], int) or not isinstance(entry, dict):
+            return path
+        records, kind = entry.get("records"), str(loc[2])
+        record = records[loc[1]] if isinstance(records, list) and loc[1] < len(records) else None
+        body = record.get(kind) if isinstance(record, dict) else None
+        rid = body.get(_ID_KEYS.get(kind, "")) if isinstance(body, dict) else None
+        if not isinstance(rid, str | int):
+            return path
+        return f"{path} ({kind} {'#' if kind == 'order' else ''}{rid})"
+
+    return where
+
+
+def _duplicates(specs: list[PersonaSpec]) -> list[str]:
+    """Person ids and record ids (per source) used twice: ground truth needs each exactly once."""
+    problems = []
+    persons: set[str] = set()
+    owner: dict[tuple[str, str], str] = {}
+    for spec in specs:
+        if spec.person_id in persons:
+            problems.append(f"persona {spec.person_id}: person_id: used by an earlier persona too")
+        persons.add(spec.person_id)
+        for i, record in enumerate(spec.records):
+            key = (record.kind, record.record_id)
+            if key in owner:
+                problems.append(
+                    f"persona {spec.person_id}: records.{i}.{record.kind}: {record.kind} {record.record_id} "
+                    f"is already {owner[key]}'s"
+                )
+            owner.setdefault(key, spec.person_id)
+    return problems
+
+
+def write_personas(w: DemoWriter, specs: tuple[PersonaSpec, ...] | None = None) -> int:
+    """Write every persona's records (the bundled file's unless `specs` is given); returns the number of personas."""
+    specs = SPECS if specs is None else specs
+    for spec in specs:
+        for record in spec.records:
+            record.value.write(w, spec.person_id)
+    return len(specs)
+
+
+SPECS: tuple[PersonaSpec, ...] = load_personas()
+PERSONAS: tuple[Persona, ...] = tuple(Persona(s.person_id, s.name, s.email, s.phone, s.summary) for s in SPECS)
 PERSONA_IDS = frozenset(p.person_id for p in PERSONAS)
-INFO_EMAIL = "info@copperkettle.example"
 
-
-def _customer(cid: int, email: str, first: str, last: str, phone: str | None) -> dict[str, Any]:
-    return {"id": cid, "email": email, "first_name": first, "last_name": last, "phone": phone}
-
-
-def _ship(
-    first: str,
-    last: str,
-    address1: str,
-    city: str,
-    zip_: str,
-    province: str,
-    cc: str,
-    country: str,
-    phone: str | None = None,
-    company: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "first_name": first,
-        "last_name": last,
-        "company": company,
-        "address1": address1,
-        "city": city,
-        "zip": zip_,
-        "province_code": province,
-        "country_code": cc,
-        "country": country,
-        "phone": phone,
-    }
-
-
-def _order(
-    w: DemoWriter,
-    person_id: str,
-    *,
-    number: int,
-    placed: str,
-    customer: dict[str, Any] | None,
-    email: str,
-    ship: dict[str, Any],
-    items: list[tuple[Product, int]],
-    currency: str = "USD",
-    fulfilled: str | None = None,
-    carrier: str | None = None,
-    tracking: str | None = None,
-    shipment_status: str = "delivered",
-    fulfillment_status: str | None = None,
-) -> None:
-    created = _et(placed)
-    fulfillments = []
-    updated = created + 600
-    if fulfilled and carrier and tracking:
-        updated = _et(fulfilled)
-        fulfillments.append(
-            shopify_fulfillment(
-                fulfillment_id=number * 100,
-                created=updated,
-                tracking_number=tracking,
-                company=carrier,
-                shipment_status=shipment_status,
-            )
-        )
-    subtotal = sum(p.price_cents * q for p, q in items)
-    w.order(
-        person_id,
-        shopify_order(
-            order_id=5_000_000_000_000 + number,
-            number=number,
-            created=created,
-            updated=updated,
-            customer=customer,
-            email=email,
-            shipping=ship,
-            items=items,
-            shipping_cents=0 if subtotal >= 4000 else 595,
-            currency=currency,
-            financial_status="paid",
-            fulfillment_status=fulfillment_status or ("fulfilled" if fulfillments else None),
-            fulfillments=fulfillments,
-        ),
-    )
-
-
-def write_personas(w: DemoWriter) -> int:
-    """Write every persona's records; returns the number of personas."""
-    ny = _et
-    # --- Maya Chen: active Pro (annual), shipped order with UPS tracking, asks where it is. -------------
-    pid = "persona-maya-chen"
-    maya_ship = _ship("Maya", "Chen", "1450 Valencia St", "San Francisco", "94110", "CA", "US", "United States")
-    maya_c = _customer(7_000_000_000_101, "maya.chen@example.com", "Maya", "Chen", "+14152010101")
-    w.crm(
-        pid,
-        {
-            "contact_id": 100001,
-            "firstname": "Maya",
-            "lastname": "Chen",
-            "email": "maya.chen@example.com",
-            "phone": "(415) 201-0101",
-            "address": "1450 Valencia St",
-            "city": "San Francisco",
-            "state": "CA",
-            "zip": "94110",
-            "country": "United States",
-            "lifecyclestage": "customer",
-            "contact_owner": "Renee Castillo",
-            "club_plan": "Pro (annual)",
-            "createdate": ny_naive(ny("2025-06-02 09:12")),
-            "lastmodifieddate": ny_naive(ny("2026-10-30 11:40")),
-            "stripe_customer_id": "cus_BLmaya0000001",
-            "shopify_customer_id": 7_000_000_000_101,
-            "notes": "Prefers oolongs. Annual Pro since Nov 2025.",
-        },
-    )
-    w.crm(  # the same person entered again by hand, email in different case, spaces
-        pid,
-        {
-            "contact_id": 100002,
-            "firstname": "maya",
-            "lastname": "CHEN",
-            "email": " Maya.Chen@Example.com ",
-            "mobilephone": "415.201.0101",
-            "city": "San Francisco",
-            "zip": "94110",
-            "country": "USA",
-            "lifecyclestage": "Customer ",
-            "contact_owner": "Sam Whitaker",
-            "createdate": ny_naive(ny("2026-01-15 16:03")),
-            "lastmodifieddate": ny_naive(ny("2026-01-15 16:03")),
-        },
-    )
-    _order(
-        w,
-        pid,
-        number=1031,
-        placed="2026-06-12 08:41",
-        customer=maya_c,
-        email="maya.chen@example.com",
-        ship=maya_ship,
-        items=_items(("BL-WARE-KETTLE-01", 1), ("BL-TEA-EARLGREY-100", 2)),
-        fulfilled="2026-06-12 15:10",
-        carrier="USPS",
-        tracking="9400111899223344556631",
-    )
-    _order(
-        w,
-        pid,
-        number=1042,
-        placed="2026-10-27 10:15",
-        customer=maya_c,
-        email="maya.chen@example.com",
-        ship=maya_ship,
-        items=_items(("BL-TEA-OOLONG-100", 2), ("BL-TEA-SENCHA-100", 1)),
-        fulfilled="2026-10-28 12:30",
-        carrier="UPS",
-        tracking="1Z999AA10123456784",
-        shipment_status="in_transit",
-    )
-    w.subscription(
-        pid,
-        stripe_subscription(
-            sub_id="sub_BLmaya0000001",
-            customer={
-                "id": "cus_BLmaya0000001",
-                "object": "customer",
-                "email": "maya.chen@example.com",
-                "name": "Maya Chen",
-                "phone": "+14152010101",
-                "address": {
-                    "line1": "1450 Valencia St",
-                    "city": "San Francisco",
-                    "state": "CA",
-                    "postal_code": "94110",
-                    "country": "US",
-                },
-                "metadata": {"shopify_customer_id": "7000000000101"},
-            },
-            plan=("pro", "year"),
-            status="active",
-            created=ny("2025-11-10 09:00"),
-            start_date=ny("2025-11-10 09:00"),
-            trial_start=None,
-            trial_end=None,
-            current_period_start=ny("2025-11-10 09:00"),
-            current_period_end=ny("2026-11-10 09:00"),
-            cancel_at=None,
-            canceled_at=None,
-            currency="USD",
-        ),
-    )
-    w.ticket(
-        pid,
-        zendesk_ticket(
-            ticket_id=20001,
-            requester={"id": 390_000_000_001, "name": "Maya Chen", "email": "maya.chen@example.com", "phone": None},
-            subject="Where is my order #1042?",
-            description="Hi, my order #1042 shipped on Tuesday but the UPS tracking hasn't moved. Can you check?",
-            status="open",
-            priority="normal",
-            channel="email",
-            created=ny("2026-10-30 10:02"),
-            updated=ny("2026-10-31 09:15"),
-            solved=None,
-            last_comment="Still no movement on 1Z999AA10123456784 — I need it before the weekend.",
-            tags=["shipping", "where_is_my_order", "pro"],
-        ),
-    )
-    w.vip(
-        pid,
-        {
-            "VIP ID": "VIP-0001",
-            "Name": "MAYA CHEN",
-            "Email": "Maya.Chen@example.com ",
-            "Phone": "415.201.0101 ext 7",
-            "Company": "N/A",
-            "Country": "usa",
-            "Postcode": "94110",
-            "Tier": "Gold",
-            "Lifetime Spend": spend(40_900),
-            "VIP Since": "2026-06-15",
-            "Last Updated": "2026-10-28",
-            "Notes": "Annual Pro. Loves oolong; send new-harvest samples.",
-        },
-    )
-
-    # --- Liam O'Brien: trial of Plus, CRM still calls him a Lead. ----------------------------------------
-    pid = "persona-liam-obrien"
-    w.form(
-        pid,
-        {
-            "submission_id": "wf-0000001",
-            "form": "contact",
-            "name": "Liam O'Brien",
-            "email": "liam.obrien@mail.example",
-            "phone": "617-201-0102",
-            "postcode": "02139",
-            "country": "USA",
-            "message": "What's in the Plus box, and do you ship to Cambridge MA?",
-            "utm_source": "instagram",
-            "utm_campaign": "club_launch",
-            "page_url": "https://brightleaf.example/pages/contact?utm_source=instagram&utm_campaign=club_launch",
-            "submitted": form_time(ny("2026-10-20 14:05")),
-        },
-    )
-    w.crm(
-        pid,
-        {
-            "contact_id": 100003,
-            "firstname": "Liam",
-            "lastname": "O'Brien",
-            "email": "liam.obrien@mail.example",
-            "phone": "+1 617-201-0102",
-            "city": "Cambridge",
-            "state": "MA",
-            "zip": "02139",
-            "country": "US",
-            "lifecyclestage": "Lead",
-            "contact_owner": "Jordan Blake",
-            "createdate": ny_naive(ny("2026-10-20 14:06")),
-            "lastmodifieddate": ny_naive(ny("2026-10-21 10:00")),
-        },
-    )
-    w.subscription(
-        pid,
-        stripe_subscription(
-            sub_id="sub_BLliam0000002",
-            customer={
-                "id": "cus_BLliam0000002",
-                "object": "customer",
-                "email": "liam.obrien@mail.example",
-                "name": "Liam O'Brien",
-                "phone": None,
-                "address": {
-                    "line1": "77 Hampshire St",
-                    "city": "Cambridge",
-                    "state": "MA",
-                    "postal_code": "02139",
-                    "country": "US",
-                },
-                "metadata": {},
-            },
-            plan=("plus", "month"),
-            status="trialing",
-            created=ny("2026-10-25 19:30"),
-            start_date=ny("2026-10-25 19:30"),
-            trial_start=ny("2026-10-25 19:30"),
-            trial_end=ny("2026-11-08 19:30"),
-            current_period_start=ny("2026-10-25 19:30"),
-            current_period_end=ny("2026-11-08 19:30"),
-            cancel_at=None,
-            canceled_at=None,
-            currency="USD",
-        ),
-    )
-    w.ticket(
-        pid,
-        zendesk_ticket(
-            ticket_id=20002,
-            requester={
-                "id": 390_000_000_002,
-                "name": "Liam O'Brien",
-                "email": "liam.obrien@mail.example",
-                "phone": None,
-            },
-            subject="Will I be charged when my trial ends?",
-            description="I started the Plus trial on the 25th. When will my card be charged, and how much?",
-            status="pending",
-            priority="low",
-            channel="chat",
-            created=ny("2026-10-29 18:20"),
-            updated=ny("2026-10-29 18:45"),
-            solved=None,
-            last_comment="OK, and can I switch to Basic before it renews?",
-            tags=["trial", "billing"],
-        ),
-    )
-
-    # --- Priya Natarajan: past_due Basic, card declined at renewal. -----------------------------------
-    pid = "persona-priya-natarajan"
-    w.crm(
-        pid,
-        {
-            "contact_id": 100004,
-            "firstname": "Priya",
-            "lastname": "Natarajan",
-            "billing_email": "priya.natarajan@example.org",
-            "email": "priya.natarajan@example.org",
-            "phone": "312.201.0103",
-            "city": "Chicago",
-            "state": "IL",
-            "zip": "60614",
-            "country": "United States",
-            "lifecyclestage": "cust",
-            "contact_owner": "Alex Romero",
-            "club_plan": "Basic",
-            "createdate": ny_naive(ny("2026-02-18 12:00")),
-            "lastmodifieddate": ny_naive(ny("2026-10-21 08:30")),
-            "stripe_customer_id": "cus_BLpriya000003",
-        },
-    )
-    _order(
-        w,
-        pid,
-        number=1035,
-        placed="2026-03-02 20:11",
-        customer=_customer(7_000_000_000_103, "priya.natarajan@example.org", "Priya", "Natarajan", None),
-        email="priya.natarajan@example.org",
-        ship=_ship("Priya", "Natarajan", "2210 N Clark St", "Chicago", "60614", "IL", "US", "United States"),
-        items=_items(("BL-TEA-CHAMOMILE-50", 2), ("BL-WARE-INFUSER-02", 1)),
-        fulfilled="2026-03-03 11:00",
-        carrier="USPS",
-        tracking="9400111899223344556635",
-    )
-    w.subscription(
-        pid,
-        stripe_subscription(
-            sub_id="sub_BLpriya000003",
-            customer={
-                "id": "cus_BLpriya000003",
-                "object": "customer",
-                "email": "priya.natarajan@example.org",
-                "name": "Priya Natarajan",
-                "phone": "+13122010103",
-                "address": {
-                    "line1": "2210 N Clark St",
-                    "city": "Chicago",
-                    "state": "IL",
-                    "postal_code": "60614",
-                    "country": "US",
-                },
-                "metadata": {},
-            },
-            plan=("basic", "month"),
-            status="past_due",
-            created=ny("2026-02-20 10:00"),
-            start_date=ny("2026-02-20 10:00"),
-            trial_start=None,
-            trial_end=None,
-            current_period_start=ny("2026-09-20 10:00"),
-            current_period_end=ny("2026-10-20 10:00"),
-            cancel_at=None,
-            canceled_at=None,
-            currency="USD",
-        ),
-    )
-    w.ticket(
-        pid,
-        zendesk_ticket(
-            ticket_id=20003,
-            requester={
-                "id": 390_000_000_003,
-                "name": "Priya Natarajan",
-                "email": "priya.natarajan@example.org",
-                "phone": None,
-            },
-            subject="Payment failed - card expired?",
-            description="I got an email that my Brightleaf Club payment failed. My card expired last month.",
-            status="open",
-            priority="high",
-            channel="email",
-            created=ny("2026-10-21 08:12"),
-            updated=ny("2026-10-22 09:00"),
-            solved=None,
-            last_comment="I updated my card but the account still says past due.",
-            tags=["billing", "payment_failed"],
-        ),
-    )
-
-    # --- Tomás Herrera: former Plus subscriber; CRM never updated. ------------------------------------
-    pid = "persona-tomas-herrera"
-    w.crm(
-        pid,
-        {
-            "contact_id": 100005,
-            "firstname": "Tomás",
-            "lastname": "Herrera",
-            "email": "tomas.herrera@inbox.example",
-            "phone": "512-201-0104",
-            "city": "Austin",
-            "state": "TX",
-            "zip": "78704",
-            "country": "US",
-            "lifecyclestage": "customer",
-            "contact_owner": "Alex Romero",
-            "club_plan": "Plus",
-            "createdate": ny_naive(ny("2025-08-28 17:45")),
-            "lastmodifieddate": ny_naive(ny("2025-09-02 09:00")),
-            "stripe_customer_id": "cus_BLtomas000004",
-        },
-    )
-    _order(
-        w,
-        pid,
-        number=1010,
-        placed="2025-10-05 13:30",
-        customer=_customer(7_000_000_000_104, "tomas.herrera@inbox.example", "Tomas", "Herrera", "+15122010104"),
-        email="tomas.herrera@inbox.example",
-        ship=_ship("Tomas", "Herrera", "1201 S Congress Ave", "Austin", "78704", "TX", "US", "United States"),
-        items=_items(("BL-GIFT-SAMPLER-12", 1)),
-        fulfilled="2025-10-06 10:00",
-        carrier="FedEx",
-        tracking="771234567890",
-    )
-    w.subscription(
-        pid,
-        stripe_subscription(
-            sub_id="sub_BLtomas000004",
-            customer={
-                "id": "cus_BLtomas000004",
-                "object": "customer",
-                "email": "tomas.herrera@inbox.example",
-                "name": "Tomas Herrera",
-                "phone": None,
-                "address": {
-                    "line1": "1201 S Congress Ave",
-                    "city": "Austin",
-                    "state": "TX",
-                    "postal_code": "78704",
-                    "country": "US",
-                },
-                "metadata": {"shopify_customer_id": "7000000000104"},
-            },
-            plan=("plus", "month"),
-            status="canceled",
-            created=ny("2025-09-01 12:00"),
-            start_date=ny("2025-09-01 12:00"),
-            trial_start=None,
-            trial_end=None,
-            current_period_start=ny("2026-08-01 12:00"),
-            current_period_end=ny("2026-09-01 12:00"),
-            cancel_at=ny("2026-09-01 12:00"),
-            canceled_at=ny("2026-08-15 16:20"),
-            currency="USD",
-        ),
-    )
-    w.ticket(
-        pid,
-        zendesk_ticket(
-            ticket_id=20004,
-            requester={
-                "id": 390_000_000_004,
-                "name": "Tomás Herrera",
-                "email": "tomas.herrera@inbox.example",
-                "phone": None,
-            },
-            subject="Please cancel my subscription",
-            description="Moving abroad, please cancel my Brightleaf Club (Plus).",
-            status="solved",
-            priority="normal",
-            channel="web",
-            created=ny("2026-08-15 15:50"),
-            updated=ny("2026-08-15 16:25"),
-            solved=ny("2026-08-15 16:25"),
-            last_comment="Done: your Plus plan is cancelled and stays active until 2026-09-01.",
-            tags=["cancellation"],
-        ),
-    )
-
-    # --- Grace Okafor: wholesale lead, never bought. ------------------------------------------------------
-    pid = "persona-grace-okafor"
-    w.form(
-        pid,
-        {
-            "submission_id": "wf-0000002",
-            "form": "wholesale",
-            "name": "Grace Okafor",
-            "email": "grace.okafor@example.net",
-            "phone": "+44 20 7946 0101",
-            "company": "Sunhouse Tea Room",
-            "postcode": "N1 9GU",
-            "country": "U.K.",
-            "message": "We'd like wholesale pricing for Earl Grey, about 5 kg a month, delivered to London.",
-            "utm_source": "google",
-            "utm_campaign": "wholesale_q4",
-            "page_url": "https://brightleaf.example/pages/wholesale?utm_source=google&utm_campaign=wholesale_q4",
-            "submitted": form_time(ny("2026-10-12 09:41")),
-        },
-    )
-    w.crm(
-        pid,
-        {
-            "contact_id": 100006,
-            "firstname": "Grace",
-            "lastname": "Okafor",
-            "email": "grace.okafor@example.net",
-            "phone": "+44 20 7946 0101",
-            "company": "Sunhouse Tea Room",
-            "jobtitle": "Owner",
-            "city": "London",
-            "zip": "N1 9GU",
-            "country": "United Kingdom",
-            "lifecyclestage": "Lead",
-            "contact_owner": "Jordan Blake",
-            "deal_stage": "qualifiedtobuy",
-            "createdate": ny_naive(ny("2026-10-12 09:45")),
-            "lastmodifieddate": ny_naive(ny("2026-10-19 15:00")),
-            "notes": "Wants samples before committing. Follow up after 1 Nov.",
-        },
-    )
-
-    # --- Ben Carter: orders only, no subscription, no CRM contact. ---------------------------------------
-    pid = "persona-ben-carter"
-    ben_c = _customer(7_000_000_000_106, "ben.carter@example.com", "Ben", "Carter", "+12062010106")
-    ben_ship = _ship("Ben", "Carter", "4012 Fremont Ave N", "Seattle", "98103", "WA", "US", "United States")
-    _order(
-        w,
-        pid,
-        number=1050,
-        placed="2026-09-14 19:02",
-        customer=ben_c,
-        email="ben.carter@example.com",
-        ship=ben_ship,
-        items=_items(("BL-WARE-KETTLE-01", 1)),
-        fulfilled="2026-09-15 11:30",
-        carrier="USPS",
-        tracking="9400111899223344556650",
-    )
-    _order(
-        w,
-        pid,
-        number=1063,
-        placed="2026-10-31 15:30",
-        customer=ben_c,
-        email="ben.carter@example.com",
-        ship=ben_ship,
-        items=_items(("BL-TEA-ASSAM-250", 1), ("BL-BAG-PEPPERMINT-20", 2)),
-    )
-    w.ticket(
-        pid,
-        zendesk_ticket(
-            ticket_id=20005,
-            requester={"id": 390_000_000_005, "name": "ben carter", "email": "Ben.Carter@example.com", "phone": None},
-            subject="Return: kettle arrived dented",
-            description="The gooseneck kettle from order #1050 arrived with a dent in the lid.",
-            status="solved",
-            priority="normal",
-            channel="web",
-            created=ny("2026-09-18 10:00"),
-            updated=ny("2026-09-22 14:00"),
-            solved=ny("2026-09-22 14:00"),
-            last_comment="Replacement kettle shipped; no need to return the dented one.",
-            tags=["returns", "damaged"],
-        ),
-    )
-
-    # --- Copper Kettle Tea Room: two different people behind info@copperkettle.example. -------------------
-    pid = "persona-sofia-rossi"
-    ck_ship = _ship(
-        "Sofia",
-        "Rossi",
-        "12 Market St",
-        "Portland",
-        "97205",
-        "OR",
-        "US",
-        "United States",
-        company="Copper Kettle Tea Room",
-    )
-    w.crm(
-        pid,
-        {
-            "contact_id": 100007,
-            "firstname": "Sofia",
-            "lastname": "Rossi",
-            "email": INFO_EMAIL,
-            "phone": "503-201-0107",
-            "company": "Copper Kettle Tea Room",
-            "jobtitle": "Owner",
-            "address": "12 Market St",
-            "city": "Portland",
-            "state": "OR",
-            "zip": "97205",
-            "country": "US",
-            "lifecyclestage": "customer",
-            "contact_owner": "Jordan Blake",
-            "deal_stage": "closedwon",
-            "createdate": ny_naive(ny("2026-03-20 10:00")),
-            "lastmodifieddate": ny_naive(ny("2026-10-02 12:00")),
-            "shopify_customer_id": 7_000_000_000_107,
-        },
-    )
-    for number, placed, fulfilled, tracking in (
-        (1020, "2026-04-03 09:15", "2026-04-03 16:00", "1Z999AA10123456020"),
-        (1055, "2026-10-02 11:20", "2026-10-03 10:00", "1Z999AA10123456055"),
-    ):
-        _order(
-            w,
-            pid,
-            number=number,
-            placed=placed,
-            customer=_customer(7_000_000_000_107, INFO_EMAIL, "Sofia", "Rossi", "+15032010107"),
-            email=INFO_EMAIL,
-            ship=ck_ship,
-            items=_items(("BL-TEA-EARLGREY-1KG", 3), ("BL-BAG-BREAKFAST-200", 2)),
-            fulfilled=fulfilled,
-            carrier="UPS",
-            tracking=tracking,
-        )
-    w.form(
-        pid,
-        {
-            "submission_id": "wf-0000004",
-            "form": "newsletter",
-            "name": "Sofia Rossi",
-            "email": "sofia.rossi@example.org",
-            "postcode": "97205",
-            "country": "United States",
-            "utm_source": "newsletter",
-            "utm_campaign": "autumn_harvest_2026",
-            "page_url": "https://brightleaf.example/?utm_source=newsletter&utm_campaign=autumn_harvest_2026",
-            "submitted": form_time(ny("2026-09-01 07:55")),
-        },
-    )
-    pid = "persona-daniel-kim"
-    w.crm(
-        pid,
-        {
-            "contact_id": 100008,
-            "firstname": "Daniel",
-            "lastname": "Kim",
-            "email": INFO_EMAIL,
-            "mobilephone": "(503) 201-0108",
-            "company": "Copper Kettle Tea Room",
-            "jobtitle": "Manager",
-            "city": "Portland",
-            "state": "OR",
-            "zip": "97205",
-            "country": "US",
-            "lifecyclestage": "customer",
-            "contact_owner": "Jordan Blake",
-            "createdate": ny_naive(ny("2026-10-15 13:00")),
-            "lastmodifieddate": ny_naive(ny("2026-10-15 13:00")),
-        },
-    )
-    w.form(
-        pid,
-        {
-            "submission_id": "wf-0000003",
-            "form": "wholesale",
-            "name": "Daniel Kim",
-            "email": INFO_EMAIL,
-            "phone": "503.201.0108",
-            "company": "Copper Kettle Tea Room",
-            "postcode": "97205",
-            "country": "USA",
-            "message": "Can we add Sencha (1 kg) to our standing wholesale order?",
-            "utm_source": "",
-            "utm_campaign": "",
-            "page_url": "https://brightleaf.example/pages/wholesale",
-            "submitted": form_time(ny("2026-10-15 12:48")),
-        },
-    )
-    w.ticket(
-        pid,
-        zendesk_ticket(
-            ticket_id=20006,
-            requester={"id": 390_000_000_006, "name": "Daniel Kim", "email": INFO_EMAIL, "phone": None},
-            subject="Invoice copy for order #1055",
-            description="Could you send a VAT/invoice copy for order #1055 to this address? Thanks, Daniel",
-            status="solved",
-            priority="low",
-            channel="email",
-            created=ny("2026-10-06 09:30"),
-            updated=ny("2026-10-06 11:00"),
-            solved=ny("2026-10-06 11:00"),
-            last_comment="Invoice attached. Thanks for your order!",
-            tags=["invoice", "wholesale"],
-        ),
-    )
-    w.form(
-        pid,
-        {
-            "submission_id": "wf-0000005",
-            "form": "contact",
-            "name": "Daniel Kim",
-            "email": "daniel.kim@mail.example",
-            "phone": "(503) 201-0108",
-            "postcode": "97205",
-            "country": "US",
-            "message": "Do you sell the glass teapot in a larger size?",
-            "page_url": "https://brightleaf.example/pages/contact",
-            "submitted": form_time(ny("2026-07-09 20:15")),
-        },
-    )
-
-    # --- Oliver Bennett: UK VIP, Pro monthly cancelling at period end. ---------------------------------
-    pid = "persona-oliver-bennett"
-    _order(
-        w,
-        pid,
-        number=1025,
-        placed="2026-05-20 04:30",
-        customer=_customer(7_000_000_000_109, "oliver.bennett@post.example", "Oliver", "Bennett", "+44 20 7946 0958"),
-        email="oliver.bennett@post.example",
-        ship=_ship("Oliver", "Bennett", "8 Lower Marsh", "London", "SE1 7RJ", "", "GB", "United Kingdom"),
-        items=_items(("BL-WARE-TEAPOT-GLASS", 1), ("BL-TEA-MATCHA-30", 2)),
-        currency="GBP",
-        fulfilled="2026-05-20 15:00",
-        carrier="DHL",
-        tracking="1234567890",
-    )
-    w.subscription(
-        pid,
-        stripe_subscription(
-            sub_id="sub_BLoliver00009",
-            customer={
-                "id": "cus_BLoliver00009",
-                "object": "customer",
-                "email": "oliver.bennett@post.example",
-                "name": "Oliver Bennett",
-                "phone": "+442079460958",
-                "address": {
-                    "line1": "8 Lower Marsh",
-                    "city": "London",
-                    "state": None,
-                    "postal_code": "SE1 7RJ",
-                    "country": "GB",
-                },
-                "metadata": {"shopify_customer_id": "7000000000109"},
-            },
-            plan=("pro", "month"),
-            status="active",
-            created=ny("2026-01-15 05:00"),
-            start_date=ny("2026-01-15 05:00"),
-            trial_start=ny("2026-01-01 05:00"),
-            trial_end=ny("2026-01-15 05:00"),
-            current_period_start=ny("2026-10-15 05:00"),
-            current_period_end=ny("2026-11-15 05:00"),
-            cancel_at=ny("2026-11-15 05:00"),
-            canceled_at=None,
-            currency="GBP",
-        ),
-    )
-    w.vip(
-        pid,
-        {
-            "VIP ID": "VIP-0002",
-            "Name": "OLIVER BENNETT",
-            "Email": "Oliver.Bennett@Post.Example ",
-            "Phone": "+44 20 7946 0958",
-            "Company": "-",
-            "Country": "UK",
-            "Postcode": "SE1 7RJ",
-            "Tier": "Platinum",
-            "Lifetime Spend": spend(123_450),
-            "VIP Since": "2026-02-01",
-            "Last Updated": "2026-10-20",
-            "Notes": "Said he may cancel (moving). Offer pause for 3 months first.",
-        },
-    )
-
-    # --- The Fischer household: one landline, two people. -------------------------------------------------
-    pid = "persona-emma-fischer"
-    w.subscription(
-        pid,
-        stripe_subscription(
-            sub_id="sub_BLemma0000010",
-            customer={
-                "id": "cus_BLemma0000010",
-                "object": "customer",
-                "email": "emma.fischer@example.com",
-                "name": "Emma Fischer",
-                "phone": "+13032010110",
-                "address": {
-                    "line1": "88 Elm St",
-                    "city": "Denver",
-                    "state": "CO",
-                    "postal_code": "80206",
-                    "country": "US",
-                },
-                "metadata": {},
-            },
-            plan=("plus", "month"),
-            status="active",
-            created=ny("2026-04-04 18:00"),
-            start_date=ny("2026-04-04 18:00"),
-            trial_start=None,
-            trial_end=None,
-            current_period_start=ny("2026-10-04 18:00"),
-            current_period_end=ny("2026-11-04 18:00"),
-            cancel_at=None,
-            canceled_at=None,
-            currency="USD",
-        ),
-    )
-    w.crm(
-        pid,
-        {
-            "contact_id": 100009,
-            "firstname": "Emma",
-            "lastname": "Fischer",
-            "email": "emma.fischer@example.com",
-            "phone": "(303) 201-0110",
-            "address": "88 Elm St",
-            "city": "Denver",
-            "state": "CO",
-            "zip": "80206",
-            "country": "US",
-            "lifecyclestage": "customer",
-            "contact_owner": "Sam Whitaker",
-            "club_plan": "Plus",
-            "createdate": ny_naive(ny("2026-04-04 18:05")),
-            "lastmodifieddate": ny_naive(ny("2026-04-04 18:05")),
-            "stripe_customer_id": "cus_BLemma0000010",
-        },
-    )
-    pid = "persona-noah-fischer"
-    _order(
-        w,
-        pid,
-        number=1060,
-        placed="2026-10-22 21:10",
-        customer=_customer(7_000_000_000_111, "noah.fischer@example.net", "Noah", "Fischer", "303-201-0110"),
-        email="noah.fischer@example.net",
-        ship=_ship("Noah", "Fischer", "88 Elm St", "Denver", "80206", "CO", "US", "United States"),
-        items=_items(("BL-WARE-CUPSET-4", 1), ("BL-TEA-ROOIBOS-100", 1)),
-        fulfilled="2026-10-23 10:00",
-        carrier="UPS",
-        tracking="1Z999AA10123456060",
-        shipment_status="delivered",
-    )
-
-    # --- Hannah Schmidt: the web form only matches her by (fuzzy) name + postcode. -----------------------
-    pid = "persona-hannah-schmidt"
-    w.crm(
-        pid,
-        {
-            "contact_id": 100010,
-            "firstname": "Hannah",
-            "lastname": "Schmidt",
-            "email": "hannah.schmidt@example.org",
-            "phone": "+49 30 10160111",
-            "city": "Berlin",
-            "state": "BE",
-            "zip": "10115",
-            "country": "Germany",
-            "lifecyclestage": "lead",
-            "contact_owner": "Renee Castillo",
-            "createdate": ny_naive(ny("2026-05-04 04:00")),
-            "lastmodifieddate": ny_naive(ny("2026-05-04 04:00")),
-        },
-    )
-    w.form(
-        pid,
-        {
-            "submission_id": "wf-0000006",
-            "form": "contact",
-            "name": "Hannah Schmitt",
-            "email": "h.schmidt@atelier-nord.example",
-            "postcode": "10115",
-            "country": "Deutschland",
-            "company": "Atelier Nord",
-            "message": "Liefern Sie nach Berlin? Do you ship matcha to Germany?",
-            "page_url": "https://brightleaf.example/pages/contact",
-            "submitted": form_time(ny("2026-09-30 03:30")),
-        },
-    )
-    return len(PERSONAS)
-
-
-def persona_vip_count() -> int:
-    """VIP rows the personas take (generated VIP ids start after them)."""
-    return 2
-
-
-__all__ = ["INFO_EMAIL", "PERSONAS", "PERSONA_IDS", "Persona", "day", "write_personas"]
+__all__ = [
+    "INFO_EMAIL",
+    "PERSONAS",
+    "PERSONAS_FILE",
+    "PERSONA_IDS",
+    "Persona",
+    "PersonaFileError",
+    "PersonaSpec",
+    "load_personas",
+    "write_personas",
+]
