@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from context.customer_context.config import parse_context_config
 from context.customer_context import build_customer_context, lookup_customer
+from context.customer_context.config import parse_context_config
 from context.identity.rules import default_rules
 from context.live.propagate import PropagationDeps
 from context.live.scheduler import acquire_lock, release_lock, run_due, source_health, sync_history

@@ -19,9 +19,9 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from context.customer_context import build_customer_context, lookup_customer
 from context.customer_context.config import load_context_config
 from context.customer_context.models import CustomerContext
-from context.customer_context import build_customer_context, lookup_customer
 from context.identity.rules import load_rules
 from context.identity.service import resolve_pending
 from context.intake.config import load_intake_config
