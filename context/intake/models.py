@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, UniqueConstraint, false
+from sqlalchemy import Boolean, Column, Index, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from context.dbtypes import JSONType, UTCDateTime
@@ -74,7 +74,26 @@ class QuarantinedValuePublic(BaseModel):
     created_at: datetime
 
 
-class SyncRun(SQLModel, table=True):
+class SyncCounts(SQLModel):
+    """What one sync did to one source's records: the counters its run row, its summary and the CLI share."""
+
+    read: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    remapped: int = 0
+    #: Rows whose id already appeared earlier in the same source file (the first one is kept).
+    duplicates: int = 0
+    quarantined: int = 0
+    #: Records the source reported deleted (tombstoned: dropped from the profile, the raw history kept).
+    deleted: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+#: The counter names, in the order reports show them.
+SYNC_COUNTERS: tuple[str, ...] = tuple(SyncCounts.model_fields)
+
+
+class SyncRun(SyncCounts, table=True):
     """One run of one source."""
 
     __tablename__ = "sync_runs"
@@ -84,32 +103,14 @@ class SyncRun(SQLModel, table=True):
     started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     status: str = Field(default="running", max_length=16)  # running | ok | failed
-    read: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    remapped: int = 0
-    # Rows whose id already appeared earlier in the same source file (the first one is kept).
-    duplicates: int = 0
-    quarantined: int = 0
-    deleted: int = Field(default=0, sa_column=Column("deleted", Integer, nullable=False, server_default="0"))
     error: str | None = None
 
 
-class SourceSummary(BaseModel):
+class SourceSummary(SyncCounts):
     """What one source's sync did, for the summary table."""
 
     source: str
     status: str
-    read: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    remapped: int = 0
-    # Rows whose id already appeared earlier in the same source file (the first one is kept).
-    duplicates: int = 0
-    quarantined: int = 0
-    deleted: int = 0
     error: str | None = None
     seconds: float = 0.0
     # Records standardized this run (new, changed, remapped) and how many got each mapped field.

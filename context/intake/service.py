@@ -44,7 +44,15 @@ from context.intake.check import fill_rates, mapping_warnings
 from context.intake.config import IntakeConfig, SourceConfig
 from context.intake.connectors import Connections, Connector, Page, open_connector
 from context.intake.mapping import MappedRecord, MapStats, Quarantined, RecordMapper, content_hash
-from context.intake.models import QuarantinedValue, RawRecord, RecordHead, SourceCursor, SourceSummary, SyncRun
+from context.intake.models import (
+    QuarantinedValue,
+    RawRecord,
+    RecordHead,
+    SourceCursor,
+    SourceSummary,
+    SyncCounts,
+    SyncRun,
+)
 from context.intake.sources import Source, SourcePayload, open_source
 from context.intake.standardize import label_key
 
@@ -171,18 +179,6 @@ def mapping_fingerprint(config: IntakeConfig, source: SourceConfig) -> str:
     return hashlib.blake2b(orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
 
 
-@dataclass(slots=True)
-class _Counts:
-    read: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    remapped: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    deleted: int = 0
-
-
 def sync_source(
     *,
     engine: Engine,
@@ -204,7 +200,7 @@ def sync_source(
         run_id = conn.execute(
             insert(RUNS).values(source=source.name, started_at=clock(), status="running").returning(RUNS.c.id)
         ).scalar_one()
-    counts = _Counts()
+    counts = SyncCounts()
     stats = MapStats()
     status, error = "ok", None
     pool: ProcessPoolExecutor | None = None
@@ -294,27 +290,13 @@ def sync_source(
                 finished_at=clock(),
                 status=status,
                 error=error,
-                read=counts.read,
-                new=counts.new,
-                changed=counts.changed,
-                unchanged=counts.unchanged,
-                remapped=counts.remapped,
-                duplicates=counts.duplicates,
-                quarantined=counts.quarantined,
-                deleted=counts.deleted,
+                **counts.model_dump(),
             )
         )
     return SourceSummary(
         source=source.name,
         status=status,
-        read=counts.read,
-        new=counts.new,
-        changed=counts.changed,
-        unchanged=counts.unchanged,
-        remapped=counts.remapped,
-        duplicates=counts.duplicates,
-        quarantined=counts.quarantined,
-        deleted=counts.deleted,
+        **counts.model_dump(),
         error=error,
         seconds=time.perf_counter() - started,
         mapped=stats.mapped,
@@ -453,7 +435,7 @@ def _plan_batch(
     fingerprint: str,
     source: SourceConfig,
     batch: list[SourcePayload],
-    counts: _Counts,
+    counts: SyncCounts,
     seen: set[int],
 ) -> _Batch:
     latest: dict[str, tuple[dict[str, Any], str]] = {}
@@ -545,7 +527,7 @@ def _write_batch(
     fingerprint: str,
     run_id: int,
     plan: _Batch,
-    counts: _Counts,
+    counts: SyncCounts,
     stats: MapStats,
     at: datetime,
     *,
@@ -826,7 +808,7 @@ def _sync_pages(
     mapper: RecordMapper,
     fingerprint: str,
     run_id: int,
-    counts: _Counts,
+    counts: SyncCounts,
     stats: MapStats,
     clock: Clock,
     on_progress: ProgressCallback | None,
@@ -907,7 +889,7 @@ def apply_batch(
     layout: _Layout,
     items: list[SourcePayload],
     deleted: list[str],
-    counts: _Counts,
+    counts: SyncCounts,
     stats: MapStats,
     at: datetime,
     *,
@@ -945,7 +927,7 @@ def apply_batch(
 
 
 def _tombstone(
-    conn: Connection, source: str, record_ids: list[str], run_id: int | None, now: datetime, counts: _Counts
+    conn: Connection, source: str, record_ids: list[str], run_id: int | None, now: datetime, counts: SyncCounts
 ) -> set[str]:
     """Deleted at the vendor: a tombstone raw version, canonical rows removed; returns the customers affected."""
     if not record_ids:
@@ -1043,7 +1025,7 @@ class RecordWriter:
             self.layout,
             items,
             list(deleted),
-            _Counts(),
+            SyncCounts(),
             MapStats(),
             at,
             first=first,

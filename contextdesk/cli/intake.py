@@ -62,28 +62,17 @@ def run_sync(config: IntakeConfig, sources: list[str] | None) -> list[SourceSumm
 
 def print_summary(summaries: list[SourceSummary]) -> None:
     """The per-source sync summary table, then any errors."""
+    from context.intake.models import SYNC_COUNTERS
+
     table = Table(title="Sync summary", box=box.SIMPLE_HEAD)
-    columns = ("source", "status", "read", "new", "changed", "unchanged", "remapped", "duplicate", "quarantined", "s")
-    for column in columns:
+    for column in ("source", "status", *SYNC_COUNTERS, "s"):
         table.add_column(column, justify="left" if column in ("source", "status") else "right")
     for s in summaries:
         status = "[red]failed[/]" if s.status != "ok" else "[yellow]warnings[/]" if s.warnings else "[green]ok[/]"
-        table.add_row(
-            s.source,
-            status,
-            f"{s.read:,}",
-            f"{s.new:,}",
-            f"{s.changed:,}",
-            f"{s.unchanged:,}",
-            f"{s.remapped:,}",
-            f"{s.duplicates:,}",
-            f"{s.quarantined:,}",
-            f"{s.seconds:.1f}",
-        )
-    fields = ("read", "new", "changed", "unchanged", "remapped", "duplicates")
-    totals = [sum(getattr(s, f) for s in summaries) for f in fields]
-    quarantined = sum(s.quarantined for s in summaries)
-    table.add_row("[bold]total", "", *(f"{t:,}" for t in totals), f"{quarantined:,}", "")
+        counts = (f"{getattr(s, name):,}" for name in SYNC_COUNTERS)
+        table.add_row(s.source, status, *counts, f"{s.seconds:.1f}")
+    totals = {name: sum(getattr(s, name) for s in summaries) for name in SYNC_COUNTERS}
+    table.add_row("[bold]total", "", *(f"{t:,}" for t in totals.values()), "")
     console.print(table)
     for s in summaries:
         if s.error:
@@ -92,9 +81,9 @@ def print_summary(summaries: list[SourceSummary]) -> None:
     for s in summaries:
         for warning in s.warnings:
             console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    if totals[-1]:
-        console.print("duplicate: rows whose id already appeared earlier in the same source (the first is kept).")
-    if quarantined:
+    if totals["duplicates"]:
+        console.print("duplicates: rows whose id already appeared earlier in the same source (the first is kept).")
+    if totals["quarantined"]:
         console.print("See why values were quarantined: [bold]contextdesk quarantine list[/]")
 
 
