@@ -17,12 +17,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.errors import AgentConfigError
+from agent.models import ROUTES
 from context.errors import validation_problems
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 
-#: The routes every config has (one per account status, plus `visitor` for unverified people).
-ROUTE_NAMES = ("trial", "active", "past_due", "former", "lead", "customer", "visitor")
 #: Context sections a route may show the model.
 SECTIONS = ("identity", "status", "subscriptions", "orders", "tickets", "interactions", "crm")
 #: Intents the agent recognises (agent/intents.py).
@@ -250,12 +249,12 @@ class AgentConfig(BaseModel):
 
     @model_validator(mode="after")
     def _all_routes(self) -> AgentConfig:
-        missing = [r for r in ROUTE_NAMES if r not in self.routes]
+        missing = [r for r in ROUTES if r not in self.routes]
         if missing:
             raise ValueError(f"routes {missing} are missing")
-        unknown = sorted(set(self.routes) - set(ROUTE_NAMES))
+        unknown = sorted(set(self.routes) - set(ROUTES))
         if unknown:
-            raise ValueError(f"unknown routes {unknown}; known: {list(ROUTE_NAMES)}")
+            raise ValueError(f"unknown routes {unknown}; known: {list(ROUTES)}")
         return self
 
 

@@ -7,7 +7,7 @@ plain pydantic models (`…Create`, `…Public`); a table model is never returne
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 from pydantic import Field as PField
@@ -19,16 +19,12 @@ from context.dbtypes import JSONType, UTCDateTime
 ConversationState = Literal["bot", "handoff", "closed"]
 MessageRole = Literal["customer", "assistant", "human", "system"]
 #: The fixed list of escalation reason codes (the handoff summary uses the same list).
-REASON_CODES = (
-    "customer_request",
-    "frustration",
-    "loop",
-    "no_answer",
-    "sensitive_topic",
-    "policy",
-    "sales_lead",
-)
 ReasonCode = Literal["customer_request", "frustration", "loop", "no_answer", "sensitive_topic", "policy", "sales_lead"]
+REASON_CODES: tuple[str, ...] = get_args(ReasonCode)
+#: The routes a conversation takes: one per account status with customer facts (not `unknown`), plus
+#: `visitor` for unverified people (tests/test_one_home.py checks it against `AccountStatus`).
+Route = Literal["trial", "active", "past_due", "former", "lead", "customer", "visitor"]
+ROUTES: tuple[str, ...] = get_args(Route)
 HandoffRequestStatus = Literal["open", "resolved", "returned_to_bot"]
 #: Text a person typed must hold one visible character somewhere: not only whitespace, control characters or
 #: invisible format characters (zero-width U+200B-U+200F, word joiner U+2060, BOM U+FEFF, Hangul and braille

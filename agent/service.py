@@ -40,6 +40,7 @@ from agent.models import (
     HandoffRequest,
     HandoffRequestPublic,
     MessagePublic,
+    Route,
     TranscriptPublic,
     Turn,
     TurnPublic,
@@ -66,7 +67,7 @@ from knowledge.store import KnowledgeStore
 log = logging.getLogger(__name__)
 
 #: Account status → route (`unknown` has no account facts worth a customer route).
-ROUTE_OF_STATUS = {
+ROUTE_OF_STATUS: dict[str, Route] = {
     "trial": "trial",
     "active": "active",
     "past_due": "past_due",

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agent.models import REASON_CODES, ROUTES
 from context.errors import validation_problems
 from evals.errors import SuiteError
 
@@ -46,8 +47,6 @@ Category = Literal[
     "injection",
     "privacy",
 ]
-REASON_CODES = ("customer_request", "frustration", "loop", "no_answer", "sensitive_topic", "policy", "sales_lead")
-ROUTES = ("trial", "active", "past_due", "former", "customer", "lead", "visitor")
 
 #: Why an expectation failed (failures.py assigns one per failure; the report ranks them).
 Cause = Literal[

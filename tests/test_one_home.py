@@ -152,3 +152,34 @@ def test_core_tables_have_one_helper() -> None:
         if isinstance(node, ast.Attribute) and node.attr == "__table__"
     }
     assert found <= {"context/dbtypes.py", "contextdesk/models_registry.py", "contextdesk/migrations/env.py"}, found
+
+
+def _string_sets(tree: ast.AST) -> list[frozenset[str]]:
+    """Every tuple, list, set or Literal[...] of two or more plain strings in a module, as a set."""
+    found = []
+    for node in ast.walk(tree):
+        elts = None
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            elts = node.elts
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple):
+            elts = node.slice.elts
+        if elts and len(elts) > 1 and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in elts):
+            found.append(frozenset(str(e.value) for e in elts if isinstance(e, ast.Constant)))
+    return found
+
+
+def test_status_route_and_reason_vocabularies_have_one_home() -> None:
+    # One Literal each, read with typing.get_args by its users: a second spelled-out copy is how they drifted.
+    from agent.models import REASON_CODES, ROUTES
+    from context.profiles.models import ACCOUNT_STATUSES
+
+    assert set(ROUTES) == (set(ACCOUNT_STATUSES) - {"unknown"}) | {"visitor"}
+    owners = {
+        frozenset(ACCOUNT_STATUSES): "context/profiles/models.py",
+        frozenset(ROUTES): "agent/models.py",
+        frozenset(REASON_CODES): "agent/models.py",
+    }
+    found = {
+        (rel, owners[s]) for rel, tree in _modules() for s in _string_sets(tree) if s in owners and owners[s] != rel
+    }
+    assert found == set(), "a vocabulary spelled out outside its owner"

@@ -32,7 +32,6 @@ Rule = Literal["source_priority", "most_recent", "most_frequent", "same_source_a
 
 # The fields a profile carries: every standardized record field (`plan` is fed by subscriptions too) + sign-up.
 PROFILE_FIELDS = (*RECORD_FIELDS, "signed_up_at")
-STATUSES = ("trial", "active", "past_due", "former", "lead", "customer", "unknown")
 
 
 class FieldRule(BaseModel):

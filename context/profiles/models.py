@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 from sqlalchemy import Column, Index, Numeric
 from sqlmodel import Field, SQLModel
 
 from context.dbtypes import JSONType, UTCDateTime
+
+#: A customer's account status, as context/profiles/status.py decides it: the one list (agent routes, evals and
+#: the CLI read it with `get_args`).
+AccountStatus = Literal["trial", "active", "past_due", "former", "lead", "customer", "unknown"]
+ACCOUNT_STATUSES: tuple[str, ...] = get_args(AccountStatus)
 
 
 def _ts(*, nullable: bool = True) -> Any:
