@@ -18,12 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agent.errors import AgentConfigError
 from agent.models import ROUTES
+from context.customer_context.models import CONTEXT_SECTIONS
 from context.errors import validation_problems
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 
 #: Context sections a route may show the model.
-SECTIONS = ("identity", "status", "subscriptions", "orders", "tickets", "interactions", "crm")
+SECTIONS = CONTEXT_SECTIONS
 #: Intents the agent recognises (agent/intents.py).
 INTENTS = (
     "order_status",

@@ -22,7 +22,7 @@ MessageRole = Literal["customer", "assistant", "human", "system"]
 ReasonCode = Literal["customer_request", "frustration", "loop", "no_answer", "sensitive_topic", "policy", "sales_lead"]
 REASON_CODES: tuple[str, ...] = get_args(ReasonCode)
 #: The routes a conversation takes: one per account status with customer facts (not `unknown`), plus
-#: `visitor` for unverified people (tests/test_one_home.py checks it against `AccountStatus`).
+#: `visitor` for unverified people (tests/test_one_home.py checks it against `AccountStatusName`).
 Route = Literal["trial", "active", "past_due", "former", "lead", "customer", "visitor"]
 ROUTES: tuple[str, ...] = get_args(Route)
 HandoffRequestStatus = Literal["open", "resolved", "returned_to_bot"]

@@ -51,6 +51,7 @@ from agent.turn import HistoryMessage, Passage, TurnInput
 from agent.visitor_identity import verify_identity
 from context.customer_context import ContextConfig, build_customer_context, render_context
 from context.customer_context.models import (
+    CONTEXT_SECTIONS,
     CrmInfo,
     CustomerContext,
     Identity,
@@ -214,7 +215,7 @@ def _route_view(ctx: CustomerContext, route: RouteConfig) -> tuple[CustomerConte
 def _snapshot(ctx: CustomerContext) -> dict[str, Any]:
     digest = hashlib.sha256(ctx.model_dump_json().encode()).hexdigest()[:16]
     as_of = {}
-    for name in ("identity", "status", "subscriptions", "orders", "tickets", "interactions", "crm"):
+    for name in CONTEXT_SECTIONS:
         meta = getattr(ctx, name).meta
         as_of[name] = meta.as_of.isoformat() if meta.as_of else None
     return {

@@ -168,9 +168,10 @@ def _string_sets(tree: ast.AST) -> list[frozenset[str]]:
     return found
 
 
-def test_status_route_and_reason_vocabularies_have_one_home() -> None:
+def test_status_route_reason_and_section_vocabularies_have_one_home() -> None:
     # One Literal each, read with typing.get_args by its users: a second spelled-out copy is how they drifted.
     from agent.models import REASON_CODES, ROUTES
+    from context.customer_context.models import CONTEXT_SECTIONS
     from context.profiles.models import ACCOUNT_STATUSES
 
     assert set(ROUTES) == (set(ACCOUNT_STATUSES) - {"unknown"}) | {"visitor"}
@@ -178,6 +179,7 @@ def test_status_route_and_reason_vocabularies_have_one_home() -> None:
         frozenset(ACCOUNT_STATUSES): "context/profiles/models.py",
         frozenset(ROUTES): "agent/models.py",
         frozenset(REASON_CODES): "agent/models.py",
+        frozenset(CONTEXT_SECTIONS): "context/customer_context/models.py",
     }
     found = {
         (rel, owners[s]) for rel, tree in _modules() for s in _string_sets(tree) if s in owners and owners[s] != rel

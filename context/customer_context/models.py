@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
 Purpose = Literal["llm_prompt", "handoff", "widget"]
+#: The sections of a customer context, in the order they are shown (a route chooses which it may see).
+ContextSection = Literal["identity", "status", "subscriptions", "orders", "tickets", "interactions", "crm"]
+CONTEXT_SECTIONS: tuple[str, ...] = get_args(ContextSection)
 
 
 class SectionMeta(BaseModel):

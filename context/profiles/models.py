@@ -14,8 +14,8 @@ from context.dbtypes import JSONType, UTCDateTime
 
 #: A customer's account status, as context/profiles/status.py decides it: the one list (agent routes, evals and
 #: the CLI read it with `get_args`).
-AccountStatus = Literal["trial", "active", "past_due", "former", "lead", "customer", "unknown"]
-ACCOUNT_STATUSES: tuple[str, ...] = get_args(AccountStatus)
+AccountStatusName = Literal["trial", "active", "past_due", "former", "lead", "customer", "unknown"]
+ACCOUNT_STATUSES: tuple[str, ...] = get_args(AccountStatusName)
 
 
 def _ts(*, nullable: bool = True) -> Any:
