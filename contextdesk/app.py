@@ -120,7 +120,7 @@ def _install_live(app: FastAPI, settings: Settings, engine: Engine, clock: Clock
     from contextdesk.wiring import build_live_lookup, build_propagation
 
     propagation = build_propagation(settings, engine, clock=clock)
-    lookup = build_live_lookup(propagation)
+    lookup = build_live_lookup(settings, propagation)
     app.state.live = LiveDeps(
         propagation=propagation, worker=InboxWorker(propagation) if settings.webhook_worker else None, lookup=lookup
     )

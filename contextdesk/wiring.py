@@ -63,12 +63,16 @@ def build_propagation(settings: Settings, engine: Engine, *, clock: Clock) -> Pr
     )
 
 
-def build_live_lookup(propagation: PropagationDeps) -> LiveLookups | None:
+def build_live_lookup(settings: Settings, propagation: PropagationDeps) -> LiveLookups | None:
     """Chat-time lookups for the sources with `live:` groups (None when no source has any), cache wired to webhooks."""
     from context.live.lookup import LiveLookups, live_connections
 
+    timeout = settings.live_lookup_timeout_seconds
     lookup = LiveLookups(
-        intake=propagation.intake, connections=live_connections(propagation.connections), clock=propagation.clock
+        intake=propagation.intake,
+        connections=live_connections(propagation.connections, timeout_s=timeout),
+        clock=propagation.clock,
+        timeout_s=timeout,
     )
     if not lookup.enabled:
         return None

@@ -15,16 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 from sqlalchemy import select
 
+from context.errors import ConfigError
 from context.intake.models import RejectedWebhook
+from context.live.lookup import LiveLookups
 from context.live.propagate import process_pending
 from contextdesk.app import create_app
 from tests.agent.chat.helpers import SECRET, signed
 from tests.context.connectors.fakes import shopify as fs
 from tests.context.connectors.fakes import stripe as fst
 from tests.context.connectors.fakes.server import VirtualTime
+from tests.context.connectors.helpers import config, connections
 from tests.context.connectors.test_webhooks import full_sync, post, settings_for, sqlite_url
 from tests.contextdesk.http_helpers import serve_in_thread
 
@@ -98,6 +102,29 @@ def test_a_chat_turn_shows_the_vendors_current_value_or_the_stored_one_with_its_
     assert "tracking number 1Z42" in recovered_reply
 
 
+def test_a_webhook_drops_the_cached_answer_and_a_slow_store_does_not_hold_the_turn(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    with served(tmp_path, sqlite_template, live=True) as w:
+        shop, base, vtime = w["shop"], w["base"], w["vtime"]
+        shop.put("orders", shipped_order())
+        first = ask(base)  # read live, and cached
+        relabelled = fs.order(1, customer_n=1, tracking=["1Z43"], shipment="IN_TRANSIT")
+        shop.put("orders", relabelled)
+        cached = ask(base)  # within the cache's lifetime, without a webhook: the cached answer
+        post(base, "shopify", shop.webhook("orders/updated", fs.rest_order(relabelled)))
+        after_webhook = ask(base)  # the webhook dropped the cached answer (before it was even processed)
+
+        shop.delay_s = 2.0  # slower than the 800 ms deadline
+        vtime.advance(61)
+        slow = ask(base)
+        shop.delay_s = 0.0
+
+    assert "tracking number 1Z42" in first and "tracking number 1Z42" in cached
+    assert "tracking number 1Z43" in after_webhook
+    assert "hasn't shipped yet" in slow and "no answer within 800 ms" in slow
+
+
 def test_without_live_lookups_the_chat_shows_what_is_stored(tmp_path: Path, sqlite_template: Path) -> None:
     with served(tmp_path, sqlite_template, live=False) as w:
         shop, base = w["shop"], w["base"]
@@ -136,3 +163,11 @@ def test_a_signed_webhook_changes_the_next_chat_turn_a_forged_one_does_not(
     assert signed_answer.status_code == 200
     assert "has shipped with UPS; tracking number 1Z42" in after_signed
     assert replayed.status_code == 200 and replayed.json()["duplicate"] is True
+
+
+def test_an_unknown_live_group_is_a_clear_config_error(tmp_path: Path) -> None:
+    cfg = config(tmp_path, {"name": "shopify", "kind": "shopify", "live": ["tracking"]})
+    with pytest.raises(ConfigError) as raised:
+        LiveLookups(intake=cfg, connections=connections(VirtualTime()), clock=VirtualTime().now)
+    assert "source 'shopify': live: ['tracking'] is not a field group shopify can look up live" in str(raised.value)
+    assert "['fulfillment']" in str(raised.value)
