@@ -110,6 +110,14 @@ def _route(kind: str, topic: str) -> tuple[str, bool] | None:
             return "customers", topic == "customer.deleted"
         if topic.startswith("invoice."):
             return "invoices", topic == "invoice.deleted"
+    if kind == "zendesk":
+        # Event webhooks: zen:event-type:ticket.status_changed, …:user.deleted; the object is always re-fetched.
+        event = topic.removeprefix("zen:event-type:")
+        resource, _, action = event.partition(".")
+        if resource == "ticket":
+            return "tickets", action in ("soft_deleted", "permanently_deleted")
+        if resource == "user":
+            return "users", action == "deleted"
     return None
 
 

@@ -20,6 +20,10 @@ def connector_class(kind: str) -> type[Connector] | None:
         from context.intake.connectors.stripe import StripeConnector
 
         return StripeConnector
+    if kind == "zendesk":
+        from context.intake.connectors.zendesk import ZendeskConnector
+
+        return ZendeskConnector
     return None
 
 

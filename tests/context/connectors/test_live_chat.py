@@ -36,14 +36,19 @@ EMAIL = "customer1@example.com"
 
 
 @contextmanager
-def served(tmp_path: Path, sqlite_template: Path, *, live: bool) -> Iterator[dict[str, Any]]:
+def served(tmp_path: Path, sqlite_template: Path, *, live: bool, timeout_s: float = 5.0) -> Iterator[dict[str, Any]]:
+    # A generous deadline by default (the machine running the tests may be busy); the slow-store test sets 0.8 s.
     vtime = VirtualTime()
     config = tmp_path / "contextdesk.yaml"
     shopify: dict[str, Any] = {"name": "shopify", "kind": "shopify", **({"live": ["fulfillment"]} if live else {})}
     config.write_text(yaml.safe_dump({"sources": [shopify, {"name": "stripe", "kind": "stripe"}]}))
     with fs.FakeShopify() as shop, fst.FakeStripe(clock=vtime.now) as stripe:
         settings = settings_for(tmp_path, config, shop.url, stripe.url).model_copy(
-            update={"database_url": sqlite_url(tmp_path, sqlite_template), "identity_secret": SECRET}
+            update={
+                "database_url": sqlite_url(tmp_path, sqlite_template),
+                "identity_secret": SECRET,
+                "live_lookup_timeout_seconds": timeout_s,
+            }
         )
         app = create_app(settings, clock=vtime.now)
         with serve_in_thread(app, settings) as base:
@@ -102,11 +107,9 @@ def test_a_chat_turn_shows_the_vendors_current_value_or_the_stored_one_with_its_
     assert "tracking number 1Z42" in recovered_reply
 
 
-def test_a_webhook_drops_the_cached_answer_and_a_slow_store_does_not_hold_the_turn(
-    tmp_path: Path, sqlite_template: Path
-) -> None:
+def test_a_webhook_drops_the_cached_answer(tmp_path: Path, sqlite_template: Path) -> None:
     with served(tmp_path, sqlite_template, live=True) as w:
-        shop, base, vtime = w["shop"], w["base"], w["vtime"]
+        shop, base = w["shop"], w["base"]
         shop.put("orders", shipped_order())
         first = ask(base)  # read live, and cached
         relabelled = fs.order(1, customer_n=1, tracking=["1Z43"], shipment="IN_TRANSIT")
@@ -115,13 +118,18 @@ def test_a_webhook_drops_the_cached_answer_and_a_slow_store_does_not_hold_the_tu
         post(base, "shopify", shop.webhook("orders/updated", fs.rest_order(relabelled)))
         after_webhook = ask(base)  # the webhook dropped the cached answer (before it was even processed)
 
-        shop.delay_s = 2.0  # slower than the 800 ms deadline
-        vtime.advance(61)
+    assert "tracking number 1Z42" in first and "tracking number 1Z42" in cached
+    assert "tracking number 1Z43" in after_webhook
+
+
+def test_a_slow_store_does_not_hold_the_turn(tmp_path: Path, sqlite_template: Path) -> None:
+    with served(tmp_path, sqlite_template, live=True, timeout_s=0.8) as w:
+        shop, base = w["shop"], w["base"]
+        shop.put("orders", shipped_order())
+        shop.delay_s = 3.0  # slower than the 800 ms deadline
         slow = ask(base)
         shop.delay_s = 0.0
 
-    assert "tracking number 1Z42" in first and "tracking number 1Z42" in cached
-    assert "tracking number 1Z43" in after_webhook
     assert "hasn't shipped yet" in slow and "no answer within 800 ms" in slow
 
 
