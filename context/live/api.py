@@ -80,13 +80,15 @@ async def receive(source: str, request: Request, live: Annotated[LiveDeps, Depen
                 secrets=secrets,
                 now=now,
                 remote=request.client.host if request.client else None,
+                url=str(request.url),
             )
         )
     except WebhookRejected as exc:
         # The reason is logged (webhook_rejections); the sender learns only that it was refused.
         raise HTTPException(401, "webhook signature did not verify") from exc
     if live.lookup is not None:
-        live.lookup.forget_object(source, received.delivery.object_id)
+        for object_id in received.objects or (received.delivery.object_id,):
+            live.lookup.forget_object(source, object_id)
     if live.worker is not None and not received.duplicate:
         live.worker.notify()
     return WebhookAck(received=True, duplicate=received.duplicate)

@@ -110,6 +110,12 @@ def _route(kind: str, topic: str) -> tuple[str, bool] | None:
             return "customers", topic == "customer.deleted"
         if topic.startswith("invoice."):
             return "invoices", topic == "invoice.deleted"
+    if kind == "hubspot":
+        # contact.creation, contact.propertyChange, contact.deletion, contact.merge, contact.restore, …
+        resource, _, action = topic.partition(".")
+        if resource == "contact":
+            return "contacts", action in ("deletion", "privacyDeletion")
+        return None
     if kind == "zendesk":
         # Event webhooks: zen:event-type:ticket.status_changed, …:user.deleted; the object is always re-fetched.
         event = topic.removeprefix("zen:event-type:")

@@ -24,6 +24,10 @@ def connector_class(kind: str) -> type[Connector] | None:
         from context.intake.connectors.zendesk import ZendeskConnector
 
         return ZendeskConnector
+    if kind == "hubspot":
+        from context.intake.connectors.hubspot import HubSpotConnector
+
+        return HubSpotConnector
     return None
 
 
