@@ -49,7 +49,7 @@ from agent.models import (
 from agent.prompt import assemble_prompt
 from agent.turn import HistoryMessage, Passage, TurnInput
 from agent.visitor_identity import verify_identity
-from context.customer_context import ContextConfig, build_customer_context, render_context
+from context.customer_context import ContextConfig, LiveLookup, build_customer_context, render_context
 from context.customer_context.models import (
     CONTEXT_SECTIONS,
     CrmInfo,
@@ -97,6 +97,7 @@ class AgentDeps:
     llm_deadline_s: float = 30.0
     # Called with the new agent_handoff_requests id after an escalation is committed (the handoff worker's wake-up).
     on_handoff: Callable[[int], None] | None = None
+    live_lookup: LiveLookup | None = None  # chat-time vendor lookups, passed through to the context (docs/sources.md)
 
 
 # --- conversations -------------------------------------------------------------------------------------------
@@ -410,6 +411,7 @@ def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, clien
                 topic=topic,
                 config=deps.context_config,
                 now=deps.now(),
+                live=deps.live_lookup,
             )
         except CustomerNotFoundError:
             ctx = None

@@ -118,12 +118,15 @@ def _install_live(app: FastAPI, settings: Settings, engine: Engine, clock: Clock
     from context.live.api import LiveDeps, health_router
     from context.live.api import router as live_router
     from context.live.worker import InboxWorker
-    from contextdesk.wiring import build_propagation
+    from contextdesk.wiring import build_live_lookup, build_propagation
 
     propagation = build_propagation(settings, engine, clock=clock)
+    lookup = build_live_lookup(settings, propagation)
     app.state.live = LiveDeps(
-        propagation=propagation, worker=InboxWorker(propagation) if settings.webhook_worker else None
+        propagation=propagation, worker=InboxWorker(propagation) if settings.webhook_worker else None, lookup=lookup
     )
+    # The chat turn passes it to the context build: orders/subscriptions of `live:` sources are read now.
+    app.state.agent.live_lookup = lookup
     app.include_router(live_router)
     app.include_router(health_router, dependencies=[api_key_dependency(settings.api_key)])
 
@@ -144,6 +147,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             worker.stop()
         if live is not None and live.worker is not None:
             live.worker.stop()
+        if live is not None and live.lookup is not None:
+            live.lookup.close()
 
 
 API_DESCRIPTION = (

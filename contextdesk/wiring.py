@@ -9,6 +9,7 @@ if TYPE_CHECKING:
 
     from context.dbtypes import Clock
     from context.intake.connectors import Connections
+    from context.live.lookup import LiveLookups
     from context.live.propagate import PropagationDeps
     from contextdesk.settings import Settings
     from knowledge.embedders import Embedder
@@ -60,3 +61,21 @@ def build_propagation(settings: Settings, engine: Engine, *, clock: Clock) -> Pr
         connections=build_connections(settings, clock=clock),
         clock=clock,
     )
+
+
+def build_live_lookup(settings: Settings, propagation: PropagationDeps) -> LiveLookups | None:
+    """Chat-time lookups for the sources with `live:` groups (None when no source has any), cache wired to webhooks."""
+    from context.live.lookup import LiveLookups, live_connections
+
+    timeout = settings.live_lookup_timeout_seconds
+    lookup = LiveLookups(
+        intake=propagation.intake,
+        connections=live_connections(propagation.connections, timeout_s=timeout),
+        clock=propagation.clock,
+        timeout_s=timeout,
+    )
+    if not lookup.enabled:
+        return None
+    # A recomputed profile (a processed webhook, a sync) makes that customer's cached answers stale.
+    propagation.on_change.append(lookup.forget_customers)
+    return lookup

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from context.customer_context.config import ContextConfig
+from context.customer_context.live import LiveLookup, age_text, overlay_live
 from context.customer_context.models import (
     AccountStatus,
     ConflictInfo,
@@ -37,15 +38,6 @@ from context.customer_context.models import (
     Tickets,
 )
 from context.customer_context.tables import IA, IDN, OI, PC, SR, TK, O, R, S
-
-
-def _age(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    if hours < 1:
-        return f"{max(int(hours * 60), 1)} minutes ago"
-    if hours < 48:
-        return f"{int(hours)} hours ago"
-    return f"{int(hours // 24)} days ago"
 
 
 def _freshness(conn: Connection) -> dict[str, datetime]:
@@ -78,7 +70,7 @@ def _gaps(config: ContextConfig, synced: dict[str, datetime], now: datetime) -> 
             if finished is None:
                 gaps.append(f"{label} source {source} has never synced successfully")
             elif now - finished > stale:
-                gaps.append(f"{label} last synced {_age(now - finished)} ({source}, {finished:%Y-%m-%d %H:%M} UTC)")
+                gaps.append(f"{label} last synced {age_text(now - finished)} ({source}, {finished:%Y-%m-%d %H:%M} UTC)")
     return gaps
 
 
@@ -197,8 +189,13 @@ def _passed_gaps(subs: Sequence[SubscriptionInfo]) -> list[str]:
     return list(dict.fromkeys(gaps))
 
 
-def assemble_context(conn: Connection, profile: Any, config: ContextConfig, now: datetime) -> CustomerContext:
-    """The full context of the customer whose stored profile is `profile` (before the privacy policy)."""
+def assemble_context(
+    conn: Connection, profile: Any, config: ContextConfig, now: datetime, live: LiveLookup | None = None
+) -> CustomerContext:
+    """The full context of the customer whose stored profile is `profile` (before the privacy policy).
+
+    With `live`, the shown orders and subscriptions of sources with live lookups on are re-read from the vendor.
+    """
     cid = profile.customer_id
     # Explicit record ids (not a subquery): PostgreSQL then plans index lookups instead of hash semi-joins.
     recs = list(conn.execute(select(R.c.id).where(R.c.customer_id == cid)).scalars())
@@ -394,6 +391,19 @@ def assemble_context(conn: Connection, profile: Any, config: ContextConfig, now:
         open_ticket_count=profile.open_ticket_count,
         passed=_status_passed(profile, now),
     )
+    live_gaps = (
+        overlay_live(
+            conn,
+            live=live,
+            customer_id=cid,
+            orders=list(zip(orders.recent, [o.source_record_id for o in order_rows], strict=True)),
+            subscriptions=list(zip(subscriptions.items, [s.source_record_id for s in sub_rows], strict=True)),
+            synced=synced,
+            now=now,
+        )
+        if live is not None
+        else []
+    )
     conflicts = []
     if profile.conflict_count:
         for crow in conn.execute(select(PC.c.field, PC.c.chosen, PC.c["values"]).where(PC.c.customer_id == cid)):
@@ -413,5 +423,5 @@ def assemble_context(conn: Connection, profile: Any, config: ContextConfig, now:
         interactions=interactions,
         crm=crm,
         conflicts=conflicts,
-        gaps=_gaps(config, synced, now) + _passed_gaps(subscriptions.items),
+        gaps=_gaps(config, synced, now) + _passed_gaps(subscriptions.items) + live_gaps,
     )

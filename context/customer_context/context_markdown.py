@@ -62,6 +62,8 @@ def _order_text(o: OrderInfo, *, with_items: bool, zone: tzinfo | None = None) -
         line += f", carrier {o.carrier}"
     if o.shipping_address:
         line += f", ships to {o.shipping_address}"
+    if o.live:
+        line += f" (status checked live with {o.source} just now)"
     line += _conflict_text(o.conflicts)
     if with_items and o.items:
         line += "\n  items: " + "; ".join(

@@ -111,6 +111,9 @@ class OrderInfo(BaseModel):
     items: list[OrderLine] = Field(default_factory=list)
     # Other records of the same order number that say something else (empty when they all agree).
     conflicts: list[RecordConflict] = Field(default_factory=list)
+    # Sources with live lookups on: when fulfillment and tracking were read (`live`: from the vendor just now).
+    as_of: datetime | None = None
+    live: bool = False
 
 
 class Orders(BaseModel):
@@ -141,6 +144,9 @@ class SubscriptionInfo(BaseModel):
     # Dates the status presents as upcoming (trial_end, current_period_end, cancel_at) that are already before
     # the build's `now`: the source has not caught up (renewed, converted, ended), so they are stale, not future.
     passed: list[str] = Field(default_factory=list)
+    # Sources with live lookups on: when the status was read (`live`: from the vendor just now).
+    as_of: datetime | None = None
+    live: bool = False
 
 
 class Subscriptions(BaseModel):

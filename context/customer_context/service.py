@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from context.customer_context.assemble import assemble_context
 from context.customer_context.config import ContextConfig
 from context.customer_context.errors import ProfileNotReadyError
+from context.customer_context.live import LiveLookup
 from context.customer_context.models import (
     CustomerContext,
     Purpose,
@@ -37,12 +38,15 @@ def build_customer_context(
     topic: str | None = None,
     now: datetime,
     config: ContextConfig | None = None,
+    live: LiveLookup | None = None,
 ) -> CustomerContext:
     """The context of one customer as `purpose` may see it (privacy policy applied), with gaps and freshness.
 
     `customer_id` may be an alias left by a merge. `topic` (e.g. "delivery") can unlock fields the policy
     allows only for that topic. Reads only: raises CustomerNotFoundError, or ProfileNotReadyError for a
     customer whose profile was never computed (the load pipeline recomputes profiles after resolving).
+    `live` (context/live/lookup.py) re-reads the status of shown orders and subscriptions from sources with live
+    lookups on; a failed lookup leaves the stored value with its as-of time and a known gap.
     """
     config = config or ContextConfig()
     with engine.connect() as conn:
@@ -52,5 +56,5 @@ def build_customer_context(
             profile = conn.execute(select(P).where(P.c.customer_id == resolved)).first()
             if profile is None:
                 raise ProfileNotReadyError(resolved)
-        ctx = assemble_context(conn, profile, config, now)
+        ctx = assemble_context(conn, profile, config, now, live)
     return apply_policy(ctx, policy=config.privacy, purpose=purpose, topic=topic)

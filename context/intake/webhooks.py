@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from pydantic import SecretStr
@@ -89,7 +90,7 @@ def _when(value: Any) -> datetime | None:
 
 
 def verify_shopify(
-    source: str, body: bytes, headers: Mapping[str, str], secrets: Sequence[SecretStr], now: datetime
+    source: str, body: bytes, headers: Mapping[str, str], secrets: Sequence[SecretStr], now: datetime, url: str = ""
 ) -> Delivery:
     """X-Shopify-Hmac-Sha256: base64 HMAC-SHA256 of the raw body with the app's client secret."""
     given = headers.get("x-shopify-hmac-sha256", "").encode()
@@ -110,7 +111,7 @@ def verify_shopify(
 
 
 def verify_stripe(
-    source: str, body: bytes, headers: Mapping[str, str], secrets: Sequence[SecretStr], now: datetime
+    source: str, body: bytes, headers: Mapping[str, str], secrets: Sequence[SecretStr], now: datetime, url: str = ""
 ) -> Delivery:
     """Stripe-Signature `t=…,v1=…`: HMAC-SHA256 of "t.body", t within 300 s of now."""
     header = headers.get("stripe-signature", "")
@@ -137,16 +138,95 @@ def verify_stripe(
     return Delivery(str(event["id"]), str(event.get("type", "")), obj.get("id"), _when(event.get("created")))
 
 
-VERIFIERS = {"shopify": verify_shopify, "stripe": verify_stripe}
+def verify_zendesk(
+    source: str, body: bytes, headers: Mapping[str, str], secrets: Sequence[SecretStr], now: datetime, url: str = ""
+) -> Delivery:
+    """X-Zendesk-Webhook-Signature: base64 HMAC-SHA256 of "timestamp + body", the timestamp within 5 minutes."""
+    given = headers.get("x-zendesk-webhook-signature", "").encode()
+    stamp = headers.get("x-zendesk-webhook-signature-timestamp", "")
+    if not given or not stamp:
+        raise WebhookRejected(source, "missing X-Zendesk-Webhook-Signature or its timestamp")
+    signed_at = _when(stamp)
+    if signed_at is None:
+        raise WebhookRejected(source, "malformed X-Zendesk-Webhook-Signature-Timestamp")
+    if abs(now - signed_at) > ZENDESK_TOLERANCE:
+        raise WebhookRejected(source, "timestamp outside the 5-minute window (replayed or clock skew)")
+    signed = stamp.encode() + body
+    expected = [base64.b64encode(hmac.new(k, signed, hashlib.sha256).digest()) for k in _secrets(source, secrets)]
+    if not _any_match(expected, given):
+        raise WebhookRejected(source, "signature does not match (X-Zendesk-Webhook-Signature)")
+    event = _json(source, body)
+    detail: dict[str, Any] = event["detail"] if isinstance(event.get("detail"), dict) else {}
+    if not event.get("id"):
+        raise WebhookRejected(source, "event has no id")
+    object_id = detail.get("id")
+    return Delivery(
+        str(event["id"]),
+        str(event.get("type", "")),
+        None if object_id is None else str(object_id),
+        _when(event.get("time")) or signed_at,
+    )
+
+
+def verify_hubspot(
+    source: str, body: bytes, headers: Mapping[str, str], secrets: Sequence[SecretStr], now: datetime, url: str = ""
+) -> list[Delivery]:
+    """X-HubSpot-Signature-v3: base64 HMAC-SHA256 of method + URL + body + timestamp, timestamp within 5 minutes.
+
+    A delivery is a JSON array of up to 100 events; each is one inbox row (event id = its `eventId`).
+    """
+    given = headers.get("x-hubspot-signature-v3", "").encode()
+    stamp = headers.get("x-hubspot-request-timestamp", "")
+    if not given or not stamp:
+        raise WebhookRejected(source, "missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp")
+    try:
+        signed_at = datetime.fromtimestamp(int(stamp) / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        raise WebhookRejected(source, "malformed X-HubSpot-Request-Timestamp") from None
+    if abs(now - signed_at) > HUBSPOT_WINDOW:
+        raise WebhookRejected(source, "timestamp outside the 5-minute window (replayed or clock skew)")
+    # HubSpot signs the URL with its percent-escapes decoded.
+    signed = b"POST" + unquote(url).encode() + body + stamp.encode()
+    expected = [base64.b64encode(hmac.new(k, signed, hashlib.sha256).digest()) for k in _secrets(source, secrets)]
+    if not _any_match(expected, given):
+        raise WebhookRejected(source, "signature does not match (X-HubSpot-Signature-v3)")
+    try:
+        events = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise WebhookRejected(source, "body is not JSON") from None
+    if not isinstance(events, list) or not all(isinstance(e, dict) and e.get("eventId") for e in events):
+        raise WebhookRejected(source, "body is not a list of events with eventId")
+    return [
+        Delivery(
+            str(e["eventId"]),
+            str(e.get("subscriptionType", "")),
+            None if e.get("objectId") is None else str(e["objectId"]),
+            _when(e.get("occurredAt")),
+        )
+        for e in events
+    ]
+
+
+VERIFIERS: dict[str, Callable[..., Delivery | list[Delivery]]] = {
+    "shopify": verify_shopify,
+    "stripe": verify_stripe,
+    "zendesk": verify_zendesk,
+    "hubspot": verify_hubspot,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """A stored delivery: its inbox id, and whether the same event had arrived before."""
+    """A stored delivery: its inbox id, and whether the same event had arrived before.
+
+    A batch (HubSpot) is one row per event: `inbox_id`/`delivery` are the first's, `objects` all the objects
+    it is about, and `duplicate` means every event in it had arrived before.
+    """
 
     inbox_id: int | None
     duplicate: bool
     delivery: Delivery
+    objects: tuple[str | None, ...] = ()
 
 
 def receive_webhook(
@@ -159,24 +239,43 @@ def receive_webhook(
     secrets: Sequence[SecretStr],
     now: datetime,
     remote: str | None = None,
+    url: str = "",
 ) -> Received:
     """Verify a delivery and store it raw in the inbox (before the 2xx); a repeated event id is a duplicate.
 
-    Raises WebhookRejected (after logging it, without the body) when the signature or timestamp fails.
+    `url` is the URL the vendor posted to (HubSpot signs it). Raises WebhookRejected (after logging it, without
+    the body) when the signature or timestamp fails.
     """
     lowered = {k.lower(): v for k, v in headers.items()}
     verifier = VERIFIERS.get(kind)
     try:
         if verifier is None:
             raise WebhookRejected(source, f"{kind} sources do not take webhooks")
-        delivery = verifier(source, body, lowered, secrets, now)
+        verified = verifier(source, body, lowered, secrets, now, url)
     except WebhookRejected as exc:
         with engine.begin() as conn:
             conn.execute(
                 insert(RejectedWebhook).values(source=source, reason=exc.reason[:255], remote=remote, received_at=now)
             )
         raise
+    deliveries = verified if isinstance(verified, list) else [verified]
+    if not deliveries:
+        raise WebhookRejected(source, "delivery holds no event")
     kept = {k: lowered[k] for k in KEPT_HEADERS if k in lowered}
+    stored = [_store(engine, source, d, body, kept, now) for d in deliveries]
+    first_id = stored[0][0]
+    return Received(
+        first_id,
+        all(duplicate for _, duplicate in stored),
+        deliveries[0],
+        tuple(d.object_id for d in deliveries),
+    )
+
+
+def _store(
+    engine: Engine, source: str, delivery: Delivery, body: bytes, kept: dict[str, str], now: datetime
+) -> tuple[int | None, bool]:
+    """(inbox id, duplicate) of one event, inserted unless its (source, event id) is already there."""
     try:
         with engine.begin() as conn:
             inbox_id = conn.execute(
@@ -203,5 +302,5 @@ def receive_webhook(
                     table_of(WebhookEvent).c.event_id == delivery.event_id[:255],
                 )
             ).scalar()
-        return Received(existing, True, delivery)
-    return Received(int(inbox_id), False, delivery)
+        return existing, True
+    return int(inbox_id), False

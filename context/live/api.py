@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from context.errors import WebhookRejected
 from context.intake.webhooks import receive_webhook
+from context.live.lookup import LiveLookups
 from context.live.propagate import PropagationDeps
 from context.live.scheduler import SourceHealth, source_health
 from context.live.worker import InboxWorker
@@ -31,6 +32,7 @@ class LiveDeps:
 
     propagation: PropagationDeps
     worker: InboxWorker | None = None
+    lookup: LiveLookups | None = None  # chat-time lookups: a webhook about an object drops its cached answer
 
 
 class WebhookAck(BaseModel):
@@ -79,11 +81,15 @@ async def receive(source: str, request: Request, live: Annotated[LiveDeps, Depen
                 secrets=secrets,
                 now=now,
                 remote=request.client.host if request.client else None,
+                url=str(request.url),
             )
         )
     except WebhookRejected as exc:
         # The reason is logged (webhook_rejections); the sender learns only that it was refused.
         raise HTTPException(401, "webhook signature did not verify") from exc
+    if live.lookup is not None:
+        for object_id in received.objects or (received.delivery.object_id,):
+            live.lookup.forget_object(source, object_id)
     if live.worker is not None and not received.duplicate:
         live.worker.notify()
     return WebhookAck(received=True, duplicate=received.duplicate)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,8 @@ from context.profiles.service import recompute_profiles
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+#: Re-fetches in flight at once during a pass.
+FETCH_THREADS = 4
 
 
 INBOX, RECORDS, CUSTOMERS, PROFILES = (
@@ -110,29 +113,56 @@ def _route(kind: str, topic: str) -> tuple[str, bool] | None:
             return "customers", topic == "customer.deleted"
         if topic.startswith("invoice."):
             return "invoices", topic == "invoice.deleted"
+    if kind == "hubspot":
+        # contact.creation, contact.propertyChange, contact.deletion, contact.merge, contact.restore, …
+        resource, _, action = topic.partition(".")
+        if resource == "contact":
+            return "contacts", action in ("deletion", "privacyDeletion")
+        return None
+    if kind == "zendesk":
+        # Event webhooks: zen:event-type:ticket.status_changed, …:user.deleted; the object is always re-fetched.
+        event = topic.removeprefix("zen:event-type:")
+        resource, _, action = event.partition(".")
+        if resource == "ticket":
+            return "tickets", action in ("soft_deleted", "permanently_deleted")
+        if resource == "user":
+            return "users", action == "deleted"
     return None
 
 
 def _claim(engine: Engine, limit: int, now: Any) -> list[Any]:
+    """The oldest pending rows, marked `processing` in one statement (a racing processor wins none of them)."""
     with engine.connect() as conn:
-        rows = conn.execute(select(INBOX).where(INBOX.c.status == "pending").order_by(INBOX.c.id).limit(limit)).all()
-    claimed = []
-    for row in rows:
-        # Another processor (the server's thread, a `contextdesk worker`) may race for the same row.
-        with engine.begin() as conn:
-            won = conn.execute(
+        ids = list(
+            conn.execute(
+                select(INBOX.c.id).where(INBOX.c.status == "pending").order_by(INBOX.c.id).limit(limit)
+            ).scalars()
+        )
+    if not ids:
+        return []
+    with engine.begin() as conn:
+        won = set(
+            conn.execute(
                 update(INBOX)
-                .where(INBOX.c.id == row.id, INBOX.c.status == "pending")
+                .where(INBOX.c.id.in_(ids), INBOX.c.status == "pending")
                 .values(status="processing", attempts=INBOX.c.attempts + 1)
-            ).rowcount
-        if won:
-            claimed.append(row)
-    return claimed
+                .returning(INBOX.c.id)
+            ).scalars()
+        )
+        rows = conn.execute(select(INBOX).where(INBOX.c.id.in_(sorted(won))).order_by(INBOX.c.id)).all()
+    return list(rows)
 
 
 def _mark(inbox_id: int, status: str, at: Any, error: str | None = None) -> Callable[[Connection], None]:
+    return _mark_all([inbox_id], status, at, error)
+
+
+def _mark_all(ids: Sequence[int], status: str, at: Any, error: str | None = None) -> Callable[[Connection], None]:
     def mark(conn: Connection) -> None:
-        conn.execute(update(INBOX).where(INBOX.c.id == inbox_id).values(status=status, processed_at=at, error=error))
+        if ids:
+            conn.execute(
+                update(INBOX).where(INBOX.c.id.in_(list(ids))).values(status=status, processed_at=at, error=error)
+            )
 
     return mark
 
@@ -149,81 +179,165 @@ def _newest_applied(engine: Engine, row: Any) -> Any:
         ).scalar()
 
 
-def _process_one(deps: PropagationDeps, row: Any, records: list[int], previous: set[str]) -> str:
-    streams = [s for s in deps.intake.sources if s.connector == row.source]
-    kind = streams[0].kind if streams else None
-    route = _route(kind or "", row.topic)
-    target = next((s for s in streams if route and s.stream == route[0]), None)
-    now = deps.clock()
-    if route is None or target is None or row.object_id is None:
-        with deps.engine.begin() as conn:
-            _mark(row.id, "ignored", now)(conn)
-        return "ignored"
-    deleting = route[1]
-    writer = deps.writer(target)
+@dataclass(eq=False)
+class _Decision:
+    """What one delivery does: store `payload` (as is, or as re-fetched) or tombstone the object."""
+
+    row: Any
+    target: SourceConfig
     payload: dict[str, Any] | None = None
-    status = "applied"
-    if not deleting and kind == "stripe":
-        event = orjson.loads(row.body)
-        obj = (event.get("data") or {}).get("object")
-        stored = [
-            t
-            for t in (
-                _newest_applied(deps.engine, row),
-                stored_as_of(engine=deps.engine, source=target.name, record_id=str(row.object_id)),
-            )
-            if t is not None
-        ]
-        if (
-            isinstance(obj, dict)
-            and obj.get("id")
-            and (row.occurred_at is None or all(row.occurred_at >= t for t in stored))
-        ):
-            payload = obj
-    if payload is None and not deleting:
-        # Thin (Shopify's REST shape), stale (a newer version is stored) or without its object: ask the vendor.
-        payload = deps.connector(target).fetch(str(row.object_id))
-        status = "refetched"
-        deleting = payload is None
-    record_id = str(row.object_id) if payload is None else (writer.record_id(payload) or str(row.object_id))
-    applied = writer.apply(
-        engine=deps.engine,
-        payloads=[payload] if payload is not None else [],
-        deleted=[record_id] if deleting else [],
-        at=now,
-        first=_mark(row.id, status, now),
-    )
-    records.extend(applied.record_ids)
-    previous.update(applied.previous_customers)
-    return status
+    deleting: bool = False
+    status: str = "applied"
+
+
+def _decide(deps: PropagationDeps, rows: Sequence[Any]) -> tuple[list[_Decision], list[int]]:
+    """Each row's decision (in arrival order) and the ids of rows about nothing that is synced."""
+    decisions: list[_Decision] = []
+    ignored: list[int] = []
+    # The newest change of each object seen earlier in this pass (those rows are not marked applied yet).
+    newest: dict[tuple[str, str], Any] = {}
+    for row in rows:
+        streams = [s for s in deps.intake.sources if s.connector == row.source]
+        kind = streams[0].kind if streams else None
+        route = _route(kind or "", row.topic)
+        target = next((s for s in streams if route and s.stream == route[0]), None)
+        if route is None or target is None or row.object_id is None:
+            ignored.append(row.id)
+            continue
+        decision = _Decision(row, target, deleting=route[1])
+        key = (row.source, str(row.object_id))
+        if not decision.deleting and kind == "stripe":
+            event = orjson.loads(row.body)
+            obj = (event.get("data") or {}).get("object")
+            stored = [
+                t
+                for t in (
+                    _newest_applied(deps.engine, row),
+                    stored_as_of(engine=deps.engine, source=target.name, record_id=str(row.object_id)),
+                    newest.get(key),
+                )
+                if t is not None
+            ]
+            if (
+                isinstance(obj, dict)
+                and obj.get("id")
+                and (row.occurred_at is None or all(row.occurred_at >= t for t in stored))
+            ):
+                decision.payload = obj
+        if row.occurred_at is not None:
+            newest[key] = max(newest.get(key, row.occurred_at), row.occurred_at)
+        decisions.append(decision)
+    return decisions, ignored
+
+
+def _refetch(deps: PropagationDeps, decisions: Sequence[_Decision]) -> dict[int, str]:
+    """Fetch the current object of every thin or stale delivery (a few at a time); errors by inbox id."""
+    wanted = [d for d in decisions if d.payload is None and not d.deleting]
+    errors: dict[int, str] = {}
+    if not wanted:
+        return errors
+
+    errors.update({d.row.id: msg for d, msg in _open_connectors(deps, wanted).items()})
+    wanted = [d for d in wanted if d.row.id not in errors]
+    if not wanted:
+        return errors
+
+    def fetch(d: _Decision) -> dict[str, Any] | None:
+        return deps.connector(d.target).fetch(str(d.row.object_id))
+
+    # The vendor's throttle is shared by the threads; a few in flight hide the round trips.
+    with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(wanted))) as pool:
+        futures = [(d, pool.submit(fetch, d)) for d in wanted]
+        for d, future in futures:
+            try:
+                payload = future.result()
+            except ContextError as exc:
+                errors[d.row.id] = str(exc)
+                continue
+            d.payload, d.status, d.deleting = payload, "refetched", payload is None
+    return errors
+
+
+def _open_connectors(deps: PropagationDeps, wanted: Sequence[_Decision]) -> dict[_Decision, str]:
+    """Open each stream's connector before the fetch threads share it; a stream that cannot open fails its rows."""
+    broken: dict[str, str] = {}
+    for d in wanted:
+        if d.target.name not in broken:
+            try:
+                deps.connector(d.target)
+            except ContextError as exc:
+                broken[d.target.name] = str(exc)
+    return {d: broken[d.target.name] for d in wanted if d.target.name in broken}
+
+
+def _retry_later(deps: PropagationDeps, rows: Sequence[Any], error: str) -> None:
+    """Back to pending (retried on the next pass), or `failed` after MAX_ATTEMPTS (a dead letter with its reason)."""
+    with deps.engine.begin() as conn:
+        for row in rows:
+            status = "failed" if row.attempts + 1 >= MAX_ATTEMPTS else "pending"
+            _mark(row.id, status, deps.clock(), error[:2000])(conn)
+    for row in rows:
+        log.warning("webhook %s/%s not applied: %s", row.source, row.event_id, error)
 
 
 def process_pending(*, deps: PropagationDeps, limit: int = 500) -> ProcessSummary:
-    """Process what is waiting in the inbox, then resolve identities and recompute the affected profiles once."""
+    """Process what is waiting in the inbox, then resolve identities and recompute the affected profiles once.
+
+    One pass stores each stream's objects in one transaction (the rows marked with it); when one object appears
+    in several deliveries the last decision in arrival order wins (an older change delivered late was re-fetched,
+    so it carries the current state).
+    """
     summary = ProcessSummary()
     rows = _claim(deps.engine, limit, deps.clock())
     summary.claimed = len(rows)
     if not rows:
         return summary
+    decisions, ignored = _decide(deps, rows)
+    if ignored:
+        with deps.engine.begin() as conn:
+            _mark_all(ignored, "ignored", deps.clock())(conn)
+        summary.ignored = len(ignored)
+    errors = _refetch(deps, decisions)
+    for error in sorted(set(errors.values())):
+        _retry_later(deps, [d.row for d in decisions if errors.get(d.row.id) == error], error)
+    summary.failed += len(errors)
     records: list[int] = []
     previous: set[str] = set()
-    for row in rows:
+    by_stream: dict[str, list[_Decision]] = {}
+    for d in decisions:
+        if d.row.id not in errors:
+            by_stream.setdefault(d.target.name, []).append(d)
+    for group in by_stream.values():
+        writer = deps.writer(group[0].target)
+        final: dict[str, _Decision] = {}
+        for d in group:
+            record_id = (
+                str(d.row.object_id) if d.payload is None else (writer.record_id(d.payload) or str(d.row.object_id))
+            )
+            final.pop(record_id, None)
+            final[record_id] = d
+        now = deps.clock()
+
+        def mark(conn: Connection, group: list[_Decision] = group, now: Any = now) -> None:
+            for status in ("applied", "refetched"):
+                _mark_all([d.row.id for d in group if d.status == status], status, now)(conn)
+
         try:
-            outcome = _process_one(deps, row, records, previous)
+            applied = writer.apply(
+                engine=deps.engine,
+                payloads=[d.payload for d in final.values() if d.payload is not None and not d.deleting],
+                deleted=[r for r, d in final.items() if d.deleting],
+                at=now,
+                first=mark,
+            )
         except ContextError as exc:
-            # Retried on the next pass; after MAX_ATTEMPTS it stays `failed` (a dead letter with its reason).
-            status = "failed" if row.attempts + 1 >= MAX_ATTEMPTS else "pending"
-            with deps.engine.begin() as conn:
-                _mark(row.id, status, deps.clock(), str(exc)[:2000])(conn)
-            log.warning("webhook %s/%s not applied: %s", row.source, row.event_id, exc)
-            summary.failed += 1
+            _retry_later(deps, [d.row for d in group], str(exc))
+            summary.failed += len(group)
             continue
-        if outcome == "ignored":
-            summary.ignored += 1
-        elif outcome == "refetched":
-            summary.refetched += 1
-        else:
-            summary.applied += 1
+        records.extend(applied.record_ids)
+        previous.update(applied.previous_customers)
+        summary.refetched += sum(1 for d in group if d.status == "refetched")
+        summary.applied += sum(1 for d in group if d.status == "applied")
     if records or previous:
         now = deps.clock()
         resolve_pending(engine=deps.engine, rules=deps.rules, now=now)

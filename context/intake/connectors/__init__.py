@@ -10,17 +10,33 @@ from context.intake.config import SourceConfig
 from context.intake.connectors.base import Connections, Connector, Page, SourceCredentials
 
 
-def open_connector(source: SourceConfig, connections: Connections) -> Connector:
-    """The connector stream of a configured source (vendor kinds and http_json)."""
-    if source.kind == "shopify":
+def connector_class(kind: str) -> type[Connector] | None:
+    """The connector class of a source kind (None: not a connector kind, or not implemented yet)."""
+    if kind == "shopify":
         from context.intake.connectors.shopify import ShopifyConnector
 
-        return ShopifyConnector(source, connections)
-    if source.kind == "stripe":
+        return ShopifyConnector
+    if kind == "stripe":
         from context.intake.connectors.stripe import StripeConnector
 
-        return StripeConnector(source, connections)
-    raise ConfigError(f"source {source.name!r}: no connector for kind {source.kind!r} yet")
+        return StripeConnector
+    if kind == "zendesk":
+        from context.intake.connectors.zendesk import ZendeskConnector
+
+        return ZendeskConnector
+    if kind == "hubspot":
+        from context.intake.connectors.hubspot import HubSpotConnector
+
+        return HubSpotConnector
+    return None
 
 
-__all__ = ["Connections", "Connector", "Page", "SourceCredentials", "open_connector"]
+def open_connector(source: SourceConfig, connections: Connections) -> Connector:
+    """The connector stream of a configured source (vendor kinds and http_json)."""
+    cls = connector_class(source.kind)
+    if cls is None:
+        raise ConfigError(f"source {source.name!r}: no connector for kind {source.kind!r} yet")
+    return cls(source, connections)
+
+
+__all__ = ["Connections", "Connector", "Page", "SourceCredentials", "connector_class", "open_connector"]

@@ -21,11 +21,15 @@ def config(folder: Path, *sources: dict[str, Any]) -> IntakeConfig:
     return write_config(folder, list(sources))
 
 
-def connections(vtime: VirtualTime, **creds: tuple[str, str | None]) -> Connections:
-    """Connections to the fakes: creds maps a connector name to (base URL, token)."""
+def connections(
+    vtime: VirtualTime, *, emails: dict[str, str] | None = None, **creds: tuple[str, str | None]
+) -> Connections:
+    """Connections to the fakes: creds maps a connector name to (base URL, token); emails (Zendesk) by name."""
     return Connections(
         credentials={
-            name: SourceCredentials(base_url=url, token=SecretStr(token) if token else None)
+            name: SourceCredentials(
+                base_url=url, token=SecretStr(token) if token else None, email=(emails or {}).get(name)
+            )
             for name, (url, token) in creds.items()
         },
         clock=vtime.now,

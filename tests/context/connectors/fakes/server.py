@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -78,6 +79,7 @@ class FakeServer:
         self.failures: deque[Failure] = deque()
         self.lock = threading.RLock()
         self.down = False
+        self.delay_s = 0.0  # a slow vendor: every answer waits this long (real seconds)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -98,6 +100,8 @@ class FakeServer:
                 with fake.lock:
                     fake.requests.append(recorded)
                     failure = fake._next_failure(url.path)
+                if fake.delay_s:
+                    time.sleep(fake.delay_s)
                 if fake.down:
                     self.close_connection = True
                     self.connection.close()

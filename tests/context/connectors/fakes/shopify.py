@@ -9,6 +9,7 @@ signed as Shopify signs them: base64 HMAC-SHA256 of the raw body.
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import hmac
 import json
@@ -147,16 +148,26 @@ class FakeShopify(FakeServer):
         self.page_limit = page_limit
         self._last_refill: float | None = None
         self.throttled = 0
+        # Objects by (updatedAt, id), rebuilt after a change: paging 100k orders must not sort them per page.
+        self._sorted: dict[str, tuple[list[tuple[str, int]], list[dict[str, Any]]]] = {}
 
     def put(self, kind: str, node: dict[str, Any]) -> None:
         """Create or replace a customer or an order."""
         with self.lock:
             self.objects[kind][node["legacyResourceId"]] = node
+            self._sorted.pop(kind, None)
 
     def remove(self, kind: str, n: int) -> None:
         """Delete an object (the API then answers null for it)."""
         with self.lock:
             self.objects[kind].pop(str(n), None)
+            self._sorted.pop(kind, None)
+
+    def _ordered(self, kind: str) -> tuple[list[tuple[str, int]], list[dict[str, Any]]]:
+        if kind not in self._sorted:
+            nodes = sorted(self.objects[kind].values(), key=lambda o: (o["updatedAt"], int(o["legacyResourceId"])))
+            self._sorted[kind] = ([(o["updatedAt"], int(o["legacyResourceId"])) for o in nodes], nodes)
+        return self._sorted[kind]
 
     # -------------------------------------------------------------------------------- the API
 
@@ -218,15 +229,15 @@ class FakeShopify(FakeServer):
             requested = 2.0 + first * per_node
             if requested > self.available:
                 return self._throttle(requested)
-            nodes = sorted(self.objects[kind].values(), key=lambda o: (o["updatedAt"], int(o["legacyResourceId"])))
+            keys, nodes = self._ordered(kind)
             filter_text = variables.get("query") or ""
             since = re.search(r"updated_at:>='([^']+)'", filter_text)
-            if since:
-                nodes = [o for o in nodes if o["updatedAt"] >= since.group(1)]
+            offset = bisect.bisect_left(keys, (since.group(1), -1)) if since else 0
+            total = len(nodes) - offset
             start = 0
             if variables.get("after"):
                 start = int(json.loads(base64.b64decode(variables["after"]))["last"]) + 1
-            chunk = nodes[start : start + first]
+            chunk = nodes[offset + start : offset + start + first]
             actual = 2.0 + len(chunk) * per_node
             self.available -= actual
             end = start + len(chunk) - 1
@@ -237,7 +248,7 @@ class FakeShopify(FakeServer):
                 {
                     "data": {
                         kind: {
-                            "pageInfo": {"hasNextPage": start + len(chunk) < len(nodes), "endCursor": cursor},
+                            "pageInfo": {"hasNextPage": start + len(chunk) < total, "endCursor": cursor},
                             "nodes": chunk,
                         }
                     },

@@ -1,0 +1,156 @@
+"""A fake HubSpot CRM v3 API: contacts, the search endpoint with its 10,000-result cap, Bearer auth.
+
+Search sorts by `lastmodifieddate`, filters `GTE` on it (epoch ms), pages with `after`, and answers 400 when
+`after` would reach past the cap (as HubSpot does); the cap is a constructor argument so a test can see the
+connector window past it with a few hundred contacts. Webhooks are signed as HubSpot signs v3 requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.clock import NOW
+from tests.context.connectors.fakes.server import FakeServer, Recorded
+
+TOKEN = "pat-na1-fake-0123456789"
+CLIENT_SECRET = "hubspot-client-secret-0123456789"
+
+
+def ms(at: datetime) -> int:
+    """Epoch milliseconds."""
+    return int(at.timestamp() * 1000)
+
+
+def hs_time(at: datetime) -> str:
+    """HubSpot's datetime property format."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def contact(n: int, *, email: str | None = None, updated: datetime = NOW, **properties: Any) -> dict[str, Any]:
+    """A contact as search and GET return it."""
+    props = {
+        "email": email or f"customer{n}@example.com",
+        "firstname": f"First{n}",
+        "lastname": f"Last{n}",
+        "phone": None,
+        "company": "Candle Co",
+        "lifecyclestage": "customer",
+        "hubspot_owner_id": "77",
+        "createdate": hs_time(updated - timedelta(days=90)),
+        "lastmodifieddate": hs_time(updated),
+        "hs_object_id": str(500 + n),
+    }
+    props.update(properties)
+    return {
+        "id": str(500 + n),
+        "properties": props,
+        "createdAt": props["createdate"],
+        "updatedAt": props["lastmodifieddate"],
+        "archived": False,
+    }
+
+
+class FakeHubSpot(FakeServer):
+    """Contacts plus the search API."""
+
+    def __init__(self, *, cap: int = 10_000) -> None:
+        super().__init__()
+        self.contacts: dict[str, dict[str, Any]] = {}
+        self.cap = cap
+        self.refused_past_cap = 0
+        self._events = itertools.count(1)
+
+    def put(self, obj: dict[str, Any]) -> None:
+        """Create or replace a contact."""
+        with self.lock:
+            self.contacts[obj["id"]] = obj
+
+    def archive(self, object_id: str) -> None:
+        """Delete a contact (GET then answers 404)."""
+        with self.lock:
+            self.contacts.pop(object_id, None)
+
+    def answer(self, request: Recorded) -> tuple[int, dict[str, str], Any]:
+        """Answer one CRM request."""
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return (
+                401,
+                {},
+                {
+                    "status": "error",
+                    "message": "Authentication credentials not found.",
+                    "category": "INVALID_AUTHENTICATION",
+                },
+            )
+        with self.lock:
+            if request.method == "POST" and request.path == "/crm/v3/objects/contacts/search":
+                return self._search(request.body or {})
+            prefix = "/crm/v3/objects/contacts/"
+            if request.method == "GET" and request.path.startswith(prefix):
+                obj = self.contacts.get(request.path.removeprefix(prefix))
+                if obj is None:
+                    return 404, {}, {"status": "error", "message": "resource not found", "category": "OBJECT_NOT_FOUND"}
+                return 200, {}, obj
+        return 404, {}, {"status": "error", "message": "not found"}
+
+    def _search(self, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        limit = int(body.get("limit", 10))
+        if limit > 200:
+            return 400, {}, {"status": "error", "message": "limit must be at most 200", "category": "VALIDATION_ERROR"}
+        after = int(body.get("after") or 0)
+        if after + limit > self.cap:
+            self.refused_past_cap += 1
+            return (
+                400,
+                {},
+                {"status": "error", "message": f"Cannot page past {self.cap} results", "category": "VALIDATION_ERROR"},
+            )
+        items = sorted(self.contacts.values(), key=lambda c: (c["properties"]["lastmodifieddate"], int(c["id"])))
+        for group in body.get("filterGroups") or []:
+            for f in group.get("filters") or []:
+                if f.get("propertyName") == "lastmodifieddate" and f.get("operator") == "GTE":
+                    since = int(f["value"])
+                    items = [
+                        c
+                        for c in items
+                        if ms(datetime.fromisoformat(c["properties"]["lastmodifieddate"].replace("Z", "+00:00")))
+                        >= since
+                    ]
+        chunk = items[after : after + limit]
+        answer: dict[str, Any] = {"total": len(items), "results": chunk}
+        if after + limit < len(items):
+            answer["paging"] = {"next": {"after": str(after + limit)}}
+        return 200, {}, answer
+
+    def webhook(
+        self, url: str, events: list[dict[str, Any]], *, secret: str = CLIENT_SECRET, at: datetime = NOW
+    ) -> tuple[bytes, dict[str, str]]:
+        """A v3-signed delivery of these events to `url`."""
+        body = json.dumps(events).encode()
+        stamp = str(ms(at))
+        signed = b"POST" + url.encode() + body + stamp.encode()
+        digest = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
+        return body, {
+            "Content-Type": "application/json",
+            "X-HubSpot-Signature-v3": digest,
+            "X-HubSpot-Request-Timestamp": stamp,
+        }
+
+    def event(self, object_id: str, kind: str = "contact.propertyChange", at: datetime = NOW) -> dict[str, Any]:
+        """One webhook event about a contact."""
+        return {
+            "eventId": next(self._events) + 1000,
+            "subscriptionId": 42,
+            "portalId": 123,
+            "occurredAt": ms(at),
+            "subscriptionType": kind,
+            "attemptNumber": 0,
+            "objectId": int(object_id),
+            "changeSource": "CRM",
+        }

@@ -1,0 +1,127 @@
+"""The HubSpot connector against the fake CRM API over real HTTP: search windowing past the result cap,
+incremental by lastmodifieddate, 429s, auth failures, and v3-signed webhooks into the customer's CRM facts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+
+from context.customer_context import build_customer_context, lookup_customer
+from context.customer_context.config import load_context_config
+from context.identity.rules import default_rules
+from context.identity.service import resolve_pending
+from context.intake.connectors import SourceCredentials
+from context.intake.models import RejectedWebhook
+from context.intake.service import load_cursor, sync
+from context.live.propagate import process_pending
+from context.profiles.service import recompute_profiles
+from contextdesk.app import create_app
+from contextdesk.settings import Settings
+from tests.clock import NOW
+from tests.context.connectors.fakes import hubspot as fh
+from tests.context.connectors.fakes.server import Failure, VirtualTime
+from tests.context.connectors.helpers import config, connections, records
+from tests.context.connectors.test_webhooks import post, sqlite_url
+from tests.contextdesk.http_helpers import serve_in_thread
+
+HUBSPOT = {"name": "hubspot", "kind": "hubspot"}
+
+
+def test_search_windows_past_the_result_cap_and_resumes_from_lastmodifieddate(engine: Engine, tmp_path: Path) -> None:
+    vtime = VirtualTime()
+    with fh.FakeHubSpot(cap=100) as fake:
+        for n in range(1, 251):
+            fake.put(fh.contact(n, updated=NOW - timedelta(minutes=300 - n)))
+        cfg = config(tmp_path, {**HUBSPOT, "options": {"page_size": 30, "search_cap": 100}})
+        conns = connections(vtime, hubspot=(fake.url, fh.TOKEN))
+        fake.script(Failure(status=429, path_prefix="/crm/v3/objects/contacts/search"))  # no Retry-After
+        [first] = sync(engine=engine, config=cfg, clock=vtime.now, connections=conns)
+        windows = [r.body for r in fake.requests if r.body and "after" not in r.body]
+        assert (first.status, first.new) == ("ok", 250)
+        assert fake.refused_past_cap == 0
+        assert len(windows) >= 4  # the 429's retry, then a new window every 90 records
+        assert 0.25 in vtime.sleeps  # backoff with jitter when HubSpot gave no Retry-After
+        cursor = load_cursor(engine=engine, source="hubspot-contacts")
+        assert cursor == {"lastmodifieddate": fh.hs_time(NOW - timedelta(minutes=50))}
+
+        fake.requests.clear()
+        fake.put(fh.contact(7, updated=NOW, lifecyclestage="opportunity"))
+        [second] = sync(engine=engine, config=cfg, clock=vtime.now, connections=conns)
+        asked = fake.requests[0].body or {}
+
+    assert (second.new, second.changed) == (0, 1)
+    assert asked["filterGroups"][0]["filters"][0]["value"] == str(fh.ms(NOW - timedelta(minutes=50)))
+    assert records(engine, "hubspot-contacts")["507"].lifecycle_stage == "opportunity"
+
+
+def test_a_refused_token_names_the_scope(engine: Engine, tmp_path: Path) -> None:
+    vtime = VirtualTime()
+    with fh.FakeHubSpot() as fake:
+        [failed] = sync(
+            engine=engine,
+            config=config(tmp_path, HUBSPOT),
+            clock=vtime.now,
+            connections=connections(vtime, hubspot=(fake.url, "pat-wrong")),
+        )
+    assert failed.status == "failed"
+    assert "refused the credentials (401)" in (failed.error or "") and "crm.objects.contacts.read" in (
+        failed.error or ""
+    )
+
+
+def test_a_signed_hubspot_webhook_updates_the_crm_facts_a_stale_one_is_refused(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    vtime = VirtualTime()
+    path = tmp_path / "contextdesk.yaml"
+    path.write_text(yaml.safe_dump({"sources": [HUBSPOT]}))
+    with fh.FakeHubSpot() as fake:
+        fake.put(fh.contact(1, email="ann@example.com", lifecyclestage="lead"))
+        fake.put(fh.contact(2, email="bob@example.com"))
+        settings = Settings(
+            home=tmp_path / "home",
+            config_file=path,
+            webhook_worker=False,
+            database_url=sqlite_url(tmp_path, sqlite_template),
+            sources={
+                "hubspot": SourceCredentials(
+                    base_url=fake.url, token=SecretStr(fh.TOKEN), webhook_secrets=[SecretStr(fh.CLIENT_SECRET)]
+                )
+            },
+        )
+        app = create_app(settings, clock=vtime.now)
+        engine, ctx_config = app.state.engine, load_context_config(path)
+        conns = connections(vtime, hubspot=(fake.url, fh.TOKEN))
+        sync(engine=engine, config=app.state.live.propagation.intake, clock=vtime.now, connections=conns)
+        resolve_pending(engine=engine, rules=default_rules(), now=vtime.now())
+        recompute_profiles(engine=engine, config=ctx_config.profiles, now=vtime.now())
+        with serve_in_thread(app, settings) as base:
+            url = f"{base}/v1/webhooks/hubspot"
+            fake.put(fh.contact(1, email="ann@example.com", lifecyclestage="customer"))
+            fake.archive("502")
+            batch = [fake.event("501"), fake.event("502", kind="contact.deletion")]
+            accepted = post(base, "hubspot", fake.webhook(url, batch, at=vtime.now()))
+            again = post(base, "hubspot", fake.webhook(url, batch, at=vtime.now()))
+            stale = post(base, "hubspot", fake.webhook(url, [fake.event("501")], at=vtime.now() - timedelta(minutes=6)))
+            wrong_url = post(base, "hubspot", fake.webhook(url + "x", [fake.event("501")], at=vtime.now()))
+            summary = process_pending(deps=app.state.live.propagation)
+        ann = lookup_customer(engine=engine, email="ann@example.com")
+        assert ann.customer_id
+        ctx = build_customer_context(engine=engine, customer_id=ann.customer_id, now=vtime.now(), config=ctx_config)
+        with engine.connect() as conn:
+            reasons = sorted(r.reason for r in conn.execute(RejectedWebhook.__table__.select()))
+
+    assert accepted.status_code == 200 and accepted.json()["duplicate"] is False
+    assert again.json()["duplicate"] is True  # both events had arrived: nothing is applied twice
+    assert (stale.status_code, wrong_url.status_code) == (401, 401)
+    assert reasons == [
+        "signature does not match (X-HubSpot-Signature-v3)",
+        "timestamp outside the 5-minute window (replayed or clock skew)",
+    ]
+    assert (summary.refetched, summary.applied) == (1, 1)  # the change re-fetched, the deletion a tombstone
+    assert ctx.crm.lifecycle_stage == "customer"
+    assert "502" not in records(engine, "hubspot-contacts")
