@@ -40,6 +40,29 @@ INTENTS = (
 #: Commitments a route may allow (agent/facts.py reads them in replies).
 COMMITMENTS = ("refund", "discount", "credit", "replacement", "compensation")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+#: What an order status word can mean to the grounded responder (docs/agent.md, "Order statuses"). A store
+#: maps its own words onto these in `agent.order_statuses`; a word it does not map is shown as it is.
+OrderMeaning = Literal[
+    "not_shipped",
+    "placed",
+    "on_hold",
+    "backordered",
+    "preparing",
+    "shipped",
+    "partly_shipped",
+    "out_for_delivery",
+    "delivered",
+    "ready_for_pickup",
+    "picked_up",
+    "cancelled",
+    "restocked",
+    "returned",
+]
+
+
+def status_key(word: str) -> str:
+    """A status word as intake stores labels ("In Transit" → "in_transit"), to look it up in order_statuses."""
+    return "_".join(word.strip().lower().replace("-", " ").split())
 
 
 class Offer(BaseModel):
@@ -236,7 +259,31 @@ class AgentConfig(BaseModel):
     display_timezone: str | None = Field(
         None, description="Time zone of dates shown to customers; unset = business_hours.timezone."
     )
+    order_statuses: dict[str, OrderMeaning] = Field(
+        default_factory=dict,
+        description="The store's order status words (as stored: lower case, '_' for spaces) → what they mean; "
+        "a word not listed is shown to the customer as it is, with the time of the data.",
+    )
+    missing_order_status: OrderMeaning | None = Field(
+        "not_shipped", description="What an order without a status means (Shopify leaves unfulfilled blank)."
+    )
+    sells_subscriptions: bool = Field(
+        True,
+        description="False for a store without subscriptions: never 'you don't have a subscription', and "
+        "'cancel' / 'payment' questions are about orders.",
+    )
     routes: dict[str, RouteConfig]
+
+    @field_validator("order_statuses")
+    @classmethod
+    def _status_keys(cls, value: dict[str, OrderMeaning]) -> dict[str, OrderMeaning]:
+        return {status_key(k): v for k, v in value.items()}
+
+    def order_meaning(self, status: str | None) -> OrderMeaning | None:
+        """What a stored order status means here (None: a word this store's config does not know)."""
+        if status is None or not status.strip():
+            return self.missing_order_status
+        return self.order_statuses.get(status_key(status))
 
     @field_validator("display_timezone")
     @classmethod

@@ -12,9 +12,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from agent.intents import SMALL_TALK_INTENTS
+from agent.config import AgentConfig, parse_agent_config
+from agent.facts import OrderShapes
+from agent.intents import SMALL_TALK_INTENTS, order_refs_in
 from agent.llm.base import AgentAnswer
 from agent.turn import Passage, TurnInput
 from context.customer_context.models import CustomerContext, OrderInfo, RecordConflict, SubscriptionInfo
@@ -78,33 +81,154 @@ def _usable_passage(turn: TurnInput) -> Passage | None:
     return facing[0] if facing and not turn.low_confidence else None
 
 
-def _order_status(order: OrderInfo, zone: tzinfo) -> str:
-    status = (order.fulfillment_status or "").lower()
-    placed = f"placed {_d(order.placed_at, zone)}, total {_money(order.total, order.currency)}"
-    head = f"Your order {order.number} ({placed})"
-    if status in {"fulfilled", "shipped", "delivered", "in_transit"}:
+def _config(turn: TurnInput) -> AgentConfig:
+    """The store's agent settings for this turn (the shipped defaults when the caller passed none)."""
+    return turn.config if turn.config is not None else _default_config()
+
+
+@lru_cache(maxsize=1)
+def _default_config() -> AgentConfig:
+    return parse_agent_config(None, origin="defaults")
+
+
+def _word(status: str) -> str:
+    """A stored status label as the store writes it, for a customer ("awaiting_pickup" → "awaiting pickup")."""
+    return status.replace("_", " ").strip()
+
+
+def _as_of(ctx: CustomerContext, zone: tzinfo) -> str:
+    """When the order data was last read, in the business's zone (in UTC when that would change the date)."""
+    when = ctx.orders.meta.as_of
+    if when is None:
+        return "the time of our last update is unknown"
+    utc = when if when.tzinfo else when.replace(tzinfo=UTC)
+    local = utc.astimezone(zone)
+    if local.date() != utc.astimezone(UTC).date():  # the context states the UTC date: keep to what it says
+        local = utc.astimezone(UTC)
+    clock = local.strftime("%I:%M %p").lstrip("0")
+    return f"as of {clock} {local.tzname() or ''} on {_d(local, zone if local.tzinfo != UTC else UTC)}".replace(
+        "  ", " "
+    )
+
+
+def _items(order: OrderInfo) -> str:
+    """The order's lines with their options ("2 × Merino Hiking Socks (Size: L)"), or '' when none are known."""
+    lines = [(f"{i.quantity} × " if i.quantity != 1 else "") + (i.name or i.sku or "an item") for i in order.items]
+    return ("Items: " + "; ".join(lines) + ".") if lines else ""
+
+
+def _tracking(order: OrderInfo) -> str:
+    return f"tracking number {', '.join(order.tracking_numbers)}" if order.tracking_numbers else ""
+
+
+# What each meaning says after "Your order W123 (placed …, total …)"; {carrier} and {tracking} are filled in.
+_MEANING_TEXT = {
+    "placed": "has been received and hasn't shipped yet",
+    "on_hold": "is on hold, so it hasn't shipped yet",
+    "backordered": "is backordered: it hasn't shipped yet",
+    "preparing": "is being prepared in our warehouse and hasn't shipped yet",
+    "out_for_delivery": "is out for delivery",
+    "delivered": "was delivered",
+    "ready_for_pickup": "is ready for pickup",
+    "picked_up": "was picked up",
+    "cancelled": "was cancelled",
+    "restocked": "was cancelled and its items restocked",
+    "returned": "was returned",
+}
+
+
+def _order_status(order: OrderInfo, zone: tzinfo, config: AgentConfig, ctx: CustomerContext) -> str:
+    """The status sentence of one order: its meaning when the store's config maps the word, else the word as is."""
+    status = (order.fulfillment_status or "").strip()
+    meaning = config.order_meaning(status)
+    when = f"placed {_d(order.placed_at, zone)}" if order.placed_at is not None else "no order date on record"
+    head = f"Your order {order.number} ({when}, total {_money(order.total, order.currency)})"
+    carrier = f" with {order.carrier}" if order.carrier else ""
+    if meaning is None:
+        # A word this store's config does not map: shown as the store wrote it, never translated into a guess.
+        text = f'{head} has the status "{_word(status) or "unknown"}" in our records ({_as_of(ctx, zone)})'
+        tracking = _tracking(order)
+        return text + (f"; {tracking}{carrier}." if tracking else ".")
+    if meaning == "shipped":
         if order.tracking_numbers:
-            carrier = f" with {order.carrier}" if order.carrier else ""
-            return f"{head} has shipped{carrier}; tracking number {', '.join(order.tracking_numbers)}."
-        return f"{head} has shipped; I don't see a tracking number for it."
-    if status == "partial":
-        return f"{head} has partly shipped" + (
-            f"; tracking number {', '.join(order.tracking_numbers)}." if order.tracking_numbers else "."
-        )
-    if status in {"restocked", "cancelled", "canceled"}:
-        return f"{head} was cancelled and its items restocked."
-    return f"{head} hasn't shipped yet (payment {order.financial_status or 'status unknown'})."
+            text = f"{head} has shipped{carrier}; {_tracking(order)}."
+        else:
+            text = f"{head} has shipped; I don't see a tracking number for it."
+    elif meaning == "partly_shipped":
+        text = f"{head} has partly shipped" + (f"; {_tracking(order)}." if order.tracking_numbers else ".")
+    elif meaning == "not_shipped":
+        text = f"{head} hasn't shipped yet (payment {order.financial_status or 'status unknown'})."
+    else:
+        text = f"{head} {_MEANING_TEXT[meaning]}"
+        if meaning in {"out_for_delivery", "delivered"} and order.tracking_numbers:
+            text += f"{carrier}; {_tracking(order)}"
+        text += "."
+    word = _word(status)
+    if word and word.lower() not in text.lower():
+        # The store's own word too, so the customer can match it with what their account page shows.
+        text = text.replace(f"{head} ", f'{head[:-1]}, status "{word}") ', 1)
+    return text
+
+
+def order_shapes_of(ctx: CustomerContext | None) -> OrderShapes:
+    """The shapes of the store's order numbers as this customer's records show them (W2378156, RO-4K7Q2)."""
+    return OrderShapes() if ctx is None else OrderShapes.from_numbers(o.number for o in ctx.orders.recent)
+
+
+def asked_orders(turn: TurnInput) -> list[str]:
+    """Order references of the message, read with the shapes of this store's order numbers ('#KEY')."""
+    shapes = order_shapes_of(turn.context)
+    refs = [*turn.signals.order_refs, *order_refs_in(turn.message, shapes=shapes)]
+    return list(dict.fromkeys(r.upper() for r in refs))
+
+
+def _same(order: OrderInfo, ref: str) -> bool:
+    return order.number is not None and order.number.lstrip("#").upper() == ref.lstrip("#").upper()
 
 
 def _pick_order(turn: TurnInput, ctx: CustomerContext) -> tuple[OrderInfo | None, str | None]:
     orders = ctx.orders.recent
-    for ref in turn.signals.order_refs:
-        match = next((o for o in orders if o.number and o.number.lstrip("#").upper() == ref.lstrip("#").upper()), None)
+    for ref in asked_orders(turn):
+        match = next((o for o in orders if _same(o, ref)), None)
         if match is not None:
             return match, None
         known = ", ".join(o.number or "?" for o in orders) or "none"
-        return None, f"I can't find order {ref} on your account (the orders I can see: {known})."
+        shown = ref.lstrip("#")
+        if ctx.orders.total_count > len(orders):
+            # The context holds only the latest orders: an older one of theirs may exist, so don't say it isn't.
+            return None, (
+                f"I can't see order {shown} among the {len(orders)} orders I can look at on your account "
+                f"({known}); if it is an older order of yours, a colleague can look it up."
+            )
+        return None, f"I can't find order {shown} on your account (the orders I can see: {known})."
     return (orders[0] if orders else None), None
+
+
+def _undated_note(ctx: CustomerContext, picked: OrderInfo) -> str:
+    """When some orders have no date, which one "the latest" is can't be known: say so and name the others."""
+    undated = [o.number or "?" for o in ctx.orders.recent if o.placed_at is None and o is not picked]
+    if not undated or len(ctx.orders.recent) < 2:
+        return ""
+    return (
+        f" I also see {len(undated)} order{'s' if len(undated) > 1 else ''} without a date ({', '.join(undated)}), "
+        "so I can't tell which order is your most recent: tell me the order number if you meant another one."
+    )
+
+
+_ORDER_WORD = re.compile(r"\b(orders?|purchases?|parcel|package|shipment|pickup)\b", re.IGNORECASE)
+_SUBSCRIPTION_INTENTS = {"billing", "plan_renewal", "cancellation"}
+
+
+def effective_intent(turn: TurnInput) -> str:
+    """The intent the answer follows, given the store: a named order makes a question an order question, and
+    where the store sells no subscriptions, "cancel" and "payment" are about orders or the help center."""
+    intent = turn.signals.intent
+    refs = asked_orders(turn) if turn.context is not None or turn.signals.order_refs else []
+    if intent == "general" and refs:
+        return "order_status"
+    if intent in _SUBSCRIPTION_INTENTS and not _config(turn).sells_subscriptions:
+        return "order_status" if refs or _ORDER_WORD.search(turn.message) else "general"
+    return intent
 
 
 def _current_sub(ctx: CustomerContext) -> SubscriptionInfo | None:
@@ -146,7 +270,7 @@ _FIELD_WORDS = {
 
 def _conflict_of(turn: TurnInput, ctx: CustomerContext) -> tuple[str, list[RecordConflict], str] | None:
     """The record the intent's answer relies on, when its records disagree: (what it is, conflicts, field)."""
-    intent = turn.signals.intent
+    intent = effective_intent(turn)
     if intent in {"order_status", "returns_refunds"}:
         order, problem = _pick_order(turn, ctx)
         if order is not None and problem is None and order.conflicts:
@@ -184,7 +308,7 @@ def _cancel_passed(plan: str, when: str) -> str:
 
 def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], list[str]]:
     """Sentences answering from the account for the message's intent, and the fields they use."""
-    intent = turn.signals.intent
+    intent = effective_intent(turn)
     zone = ZoneInfo(turn.timezone)
 
     def d(value: datetime | None) -> str:
@@ -192,6 +316,7 @@ def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], li
 
     st = ctx.status
     sub = _current_sub(ctx)
+    config = _config(turn)
     if intent in {"order_status", "returns_refunds"}:
         order, problem = _pick_order(turn, ctx)
         if problem:
@@ -199,14 +324,21 @@ def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], li
         if order is None:
             return ["I can't see any orders on your account." + _gap_note(ctx, "order")], ["orders.recent"]
         if intent == "order_status":
-            # The reply states the number, placed date, total, status and tracking: report all it used.
-            return [_order_status(order, zone) + _gap_note(ctx, "order")], [
+            # The reply states the number, placed date, total, status, items and tracking: report all it used.
+            asked = bool(asked_orders(turn))
+            text = _order_status(order, zone, config, ctx)
+            items = _items(order)
+            lines = [text + (" " + items if items else "") + _gap_note(ctx, "order")]
+            if not asked:
+                lines[0] += _undated_note(ctx, order)
+            return lines, [
                 "orders.number",
                 "orders.placed_at",
                 "orders.total",
                 "orders.fulfillment_status",
                 "orders.tracking_numbers",
                 "orders.carrier",
+                "orders.items",
             ]
         return [
             f"Your order {order.number} was placed {d(order.placed_at)} "
@@ -221,6 +353,8 @@ def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], li
         ]
         return lines, ["tickets.open"]
     if sub is None and intent in {"billing", "plan_renewal", "cancellation"}:
+        if not config.sells_subscriptions:
+            return [], []  # a store without subscriptions: the help center answers, never "no subscription"
         if st.status == "customer":
             return ["You don't have a subscription with us; your account has orders only."], ["status.status"]
         return ["I don't see a subscription on your account." + _gap_note(ctx, "billing")], ["subscriptions"]
@@ -299,7 +433,7 @@ def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], li
 
 def respond(turn: TurnInput) -> GroundedReply:
     """A grounded reply for the turn (never invents: every fact comes from the context or a passage)."""
-    intent = turn.signals.intent
+    intent = effective_intent(turn)
     ctx = turn.context
     passage = _usable_passage(turn)
     parts: list[str] = []

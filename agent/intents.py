@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from difflib import SequenceMatcher
 
-from agent.facts import extract_facts
+from agent.facts import OrderShapes, extract_facts
 
 
 def _rx(*patterns: str) -> re.Pattern[str]:
@@ -59,6 +59,9 @@ _INTENTS: list[tuple[str, re.Pattern[str]]] = [
             r"\bdeliver(y|ed)?\b",
             r"\barriv(e|ed|al)\b",
             r"\border\s*#?\s*\d{3,}",
+            # "status of order #W2378156", "order RO-4K7Q2": order ids of letters and digits
+            r"\border\s*(number|no\.?|id)?\s*#?\s*[a-z]{1,4}-?[a-z0-9]*\d[a-z0-9]*\b",
+            r"\bstatus\b[^.?!]{0,40}\b(order|purchase)s?\b",
             r"\bmy order\b",
             # "when did I place my last order", "my most recent order", "what did I order"
             r"\b(last|latest|recent|previous|newest|first)\s+(orders?|purchases?)\b",
@@ -333,15 +336,20 @@ def amounts_in(text: str) -> list[Decimal]:
     return [Decimal(f.key) for f in extract_facts(text) if f.kind == "amount"]
 
 
-def order_refs_in(text: str) -> list[str]:
-    """Order references a text makes ("#1042", "order W1234", "order ID 9999"), normalized as '#KEY'."""
-    return list(dict.fromkeys(f"#{f.key}" for f in extract_facts(text) if f.kind == "order"))
+def order_refs_in(text: str, *, shapes: OrderShapes | None = None) -> list[str]:
+    """Order references a text makes ("#1042", "order W1234", "order ID 9999", and with the store's `shapes`
+    a bare "RO-4K7Q2"), normalized as '#KEY'."""
+    return list(dict.fromkeys(f"#{f.key}" for f in extract_facts(text, shapes=shapes) if f.kind == "order"))
 
 
 def read_message(text: str) -> MessageSignals:
     """All signals of one customer message."""
+    refs = order_refs_in(text)
+    intent = detect_intent(text)
+    if intent == "general" and refs:
+        intent = "order_status"  # "W2378156 — any news?" names an order: it is an order question
     return MessageSignals(
-        intent=detect_intent(text),
+        intent=intent,
         legal=bool(_LEGAL.search(text)),
         security=bool(_SECURITY.search(text)),
         negative=bool(_NEGATIVE.search(text)),
@@ -349,7 +357,7 @@ def read_message(text: str) -> MessageSignals:
         leave_threat=bool(_LEAVE.search(text)),
         failed_answer=bool(_FAILED.search(text)),
         injection=bool(INJECTION.search(text)),
-        order_refs=order_refs_in(text),
+        order_refs=refs,
         amounts=amounts_in(text),
     )
 

@@ -471,6 +471,7 @@ def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, clien
         history=history,
         lead=lead if route.qualify_lead else {},
         timezone=deps.config.customer_timezone,
+        config=deps.config,
     )
     decision = escalation.decide_before(turn, deps.config.escalation)
     prompt_record: dict[str, Any] = {**explain}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from agent.config import RouteConfig
+from agent.config import AgentConfig, RouteConfig
 from agent.intents import MessageSignals
 from context.customer_context.models import CustomerContext
 
@@ -61,6 +61,7 @@ class TurnInput:
     history: list[HistoryMessage] = field(default_factory=list)
     lead: dict[str, str] = field(default_factory=dict)
     timezone: str = "UTC"  # IANA zone that dates shown to the customer are rendered in
+    config: AgentConfig | None = None  # the store's agent settings (status words, subscriptions); None = defaults
 
     def passage(self, ref: str) -> Passage | None:
         """A passage by label ("P1") or chunk id."""

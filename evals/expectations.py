@@ -12,6 +12,7 @@ check also runs the product's own extractor (agent/facts.py), so a form only one
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -99,6 +100,21 @@ def amounts_in(text: str) -> set[Decimal]:
 def orders_in(text: str) -> set[str]:
     """Order numbers a text names, as bare digits."""
     return {m.group(1) for m in _ORDER.finditer(text)}
+
+
+_TOKEN = re.compile(r"[A-Z0-9](?:[A-Z0-9]|-(?=[A-Z0-9]))*")
+
+
+def tokens_in(text: str) -> set[str]:
+    """Every word-like token of a text, upper-cased ("W2378156", "RO-4K7Q2", "#1042" → "1042")."""
+    return set(_TOKEN.findall(text.upper()))
+
+
+def store_orders_in(text: str, known: Iterable[str]) -> set[str]:
+    """Which of the store's own order numbers (any shape: "W2378156", "RO-4K7Q2") a text names, as written
+    in the store; bare digit runs are left to `orders_in` (a "1042" without a cue may be any number)."""
+    tokens = tokens_in(text)
+    return {n for n in known if not n.isdigit() and n.upper() in tokens}
 
 
 def tracking_in(text: str) -> set[str]:
@@ -309,6 +325,9 @@ class Corpus:
     kb_emails: set[str] = field(default_factory=set)
     kb_amounts: set[Decimal] = field(default_factory=set)
     kb_dates: set[DateKey] = field(default_factory=set)
+    # The help center's amounts as the product's extractor reads them ("USD 800", "$79 CAD").
+    kb_extracted_amounts: set[Decimal] = field(default_factory=set)
+    kb_tokens: set[str] = field(default_factory=set)  # its words, upper-cased (an example order id is public)
     owner_of_order: dict[str, set[str]] = field(default_factory=dict)
     owner_of_tracking: dict[str, set[str]] = field(default_factory=dict)
     owner_of_email: dict[str, set[str]] = field(default_factory=dict)
@@ -317,7 +336,11 @@ class Corpus:
     @classmethod
     def from_kb(cls, kb_text: str) -> Corpus:
         """The public corpus of a help center's text."""
+        from agent.facts import extract_facts
+
         return cls(
+            kb_tokens=tokens_in(kb_text),
+            kb_extracted_amounts={Decimal(f.key).normalize() for f in extract_facts(kb_text) if f.kind == "amount"},
             kb_text=kb_text,
             kb_orders=orders_in(kb_text),
             kb_tracking=tracking_in(kb_text),
@@ -335,7 +358,13 @@ def privacy_check(
     me = truth.customer_id
     typed_orders, typed_tracking = orders_in(typed), tracking_in(typed)
     typed_emails, typed_phones = emails_in(typed), phones_in(typed)
-    for token in orders_in(reply) - truth.own_orders - typed_orders - corpus.kb_orders:
+    # Lettered order ids of the store ("W2378156") are found by the owner index itself, whatever the cue.
+    lettered = {
+        n
+        for n in store_orders_in(reply, corpus.owner_of_order) - store_orders_in(typed, corpus.owner_of_order)
+        if n.upper() not in corpus.kb_tokens
+    }
+    for token in (orders_in(reply) - typed_orders | lettered) - truth.own_orders - corpus.kb_orders:
         owners = corpus.owner_of_order.get(token, set()) - {me}
         if owners:
             problems.append(f"order #{token} of another customer")
@@ -394,10 +423,14 @@ def _invented_by_the_shared_extractor(reply: str, *, truth: Truth, corpus: Corpu
 
     typed_facts = extract_facts(typed)
     typed_keys = {(f.kind, k) for f in typed_facts for k in f.keys}
+    # An order id the customer typed bare ("status of W2351190") may be echoed back ("I can't find order …").
+    typed_keys |= {("order", t.lstrip("#")) for t in tokens_in(typed) if any(c.isdigit() for c in t)}
     typed_squeezed = re.sub(r"[\s-]", "", typed.upper())
     orders = {o.upper() for o in truth.own_orders | corpus.kb_orders}
     tracking = truth.own_tracking | corpus.kb_tracking
     amounts = truth.own_amounts | corpus.kb_amounts | amounts_in(typed)
+    # The help center's amounts as the product extractor reads them too ("USD 800", "$79 CAD").
+    amounts |= corpus.kb_extracted_amounts
     amounts |= {Decimal(k).normalize() for kind, k in typed_keys if kind == "amount"}
     allowed_dates = truth.own_dates | dates_in(typed) | corpus.kb_dates
     out: list[str] = []
