@@ -635,7 +635,8 @@
   }
 
   function subtitle() {
-    return cfg && !cfg.open_now ? t("away", { opening: formatOpening(cfg.next_opening) }).split(".")[0] + "." : "";
+    if (cfg && !cfg.open_now) return t("away", { opening: formatOpening(cfg.next_opening) }).split(".")[0] + ".";
+    return document.documentElement.dataset.verified === "true" ? t("verified") : "";
   }
 
   function boot(who, resume) {

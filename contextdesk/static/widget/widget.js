@@ -1,6 +1,6 @@
 /* ContextDesk chat widget loader: <script src="https://HOST/widget.js" data-site="…" async></script>
  *
- * It adds a launcher button in a closed shadow root (styles through constructable stylesheets: no inline styles or
+ * It adds a launcher button in a shadow root (styles through constructable stylesheets: no inline styles or
  * scripts, so it runs under a site's strict CSP) and the chat panel, an iframe served by ContextDesk under its own
  * CSP. The iframe holds the conversation token; this page only talks to it through postMessage, with the exact
  * origin checked both ways. Public API: ContextDesk.boot({user_id, email, user_hash | jwt, name}), open(), close(),
@@ -45,7 +45,7 @@
 
   var host = document.createElement("div");
   host.setAttribute("data-contextdesk", "");
-  var shadow = host.attachShadow({ mode: "closed" });
+  var shadow = host.attachShadow({ mode: "open" });
   var sheet = new CSSStyleSheet();
   sheet.replaceSync(CSS);
   var theme = new CSSStyleSheet();
