@@ -13,6 +13,7 @@ AgentError                        root: anything raised on purpose by agent/
 ├── AgentConfigError              the `agent:` section of contextdesk.yaml is invalid (names the key)
 ├── ConversationNotFound          no conversation with that id
 ├── HandoffStateError             a handoff request cannot move to that state (e.g. resolved twice)
+├── WidgetTokenError              a widget conversation token is malformed, forged or expired (401)
 └── ChatLimitError                a chat limit was hit (HTTP 4xx)
     ├── MessageTooLong            the message is over `agent.limits.max_message_chars` (413)
     └── RateLimited               too many messages or conversations per minute (429, with retry_after_s)
@@ -130,3 +131,7 @@ class RateLimited(ChatLimitError):
         self.what = what
         self.limit = limit
         self.retry_after_s = retry_after_s
+
+
+class WidgetTokenError(AgentError):
+    """A widget conversation token (`cdw1.…`) is malformed, forged or expired."""

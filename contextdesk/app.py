@@ -17,6 +17,9 @@ from agent.api import human_router as chat_human_router
 from agent.api import page_router as chat_page_router
 from agent.api import router as chat_router
 from agent.service import AgentDeps
+from agent.widget_api import WidgetDeps
+from agent.widget_api import asset_router as widget_asset_router
+from agent.widget_api import router as widget_router
 from context.customer_context.api import router as customers_router
 from context.customer_context.config import ContextConfig, load_context_config
 from context.dbtypes import Clock
@@ -85,6 +88,20 @@ def _agent_deps(
     )
 
 
+def _widget_deps(settings: Settings) -> WidgetDeps:
+    """The widget's `widget:` config and token settings (a random token secret per process when unset)."""
+    from agent.widget import load_widget_config
+
+    deps = WidgetDeps(
+        config=load_widget_config(settings.resolved_config_file),
+        token_minutes=settings.widget_token_minutes,
+        public_base_url=settings.public_base_url,
+    )
+    if settings.widget_token_secret is not None:
+        deps.token_secret = settings.widget_token_secret
+    return deps
+
+
 def _handoff_deps(settings: Settings, engine: Engine, agent: AgentDeps) -> HandoffDeps:
     """The handoff service's dependencies: `handoff:` config + secrets from settings, targets, the agent's LLM."""
     from agent.llm.base import StructuredChatModel
@@ -95,9 +112,10 @@ def _handoff_deps(settings: Settings, engine: Engine, agent: AgentDeps) -> Hando
         update={
             "webhook_secret": settings.handoff_webhook_secret,
             "zendesk_token": settings.handoff_zendesk_token,
+            # Links in summaries use the configured public URL, never the port we happen to bind.
             **(
-                {"transcript_base_url": settings.handoff_transcript_base_url}
-                if settings.handoff_transcript_base_url
+                {"transcript_base_url": base}
+                if (base := settings.handoff_transcript_base_url or settings.public_base_url)
                 else {}
             ),
         }
@@ -190,6 +208,9 @@ def create_app(settings: Settings | None = None, *, demo: bool = False, clock: C
     app.include_router(chat_router)
     app.include_router(chat_human_router, dependencies=[api_key_dependency(settings.api_key)])
     app.include_router(chat_page_router)
+    app.state.widget = _widget_deps(settings)
+    app.include_router(widget_router)
+    app.include_router(widget_asset_router)
     app.include_router(demo_router)
     app.state.handoff = _handoff_deps(settings, engine, app.state.agent)
     app.state.handoff_worker = None
@@ -213,7 +234,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False, clock: C
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "Accept", "X-API-Key"],
+            allow_headers=["Content-Type", "Accept", "X-API-Key", "Authorization", "Last-Event-ID"],
         )
     # Outermost last: every response, refusals included, carries the security headers.
     app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_request_body_bytes)

@@ -18,7 +18,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agent.errors import AgentError, ChatLimitError, ConversationNotFound, HandoffStateError, RateLimited
+from agent.errors import (
+    AgentError,
+    ChatLimitError,
+    ConversationNotFound,
+    HandoffStateError,
+    RateLimited,
+    WidgetTokenError,
+)
 from agent.models import VISIBLE_TEXT
 from context.customer_context.errors import ProfileNotReadyError
 from context.errors import ConfigError, ContextError, NotFoundError
@@ -70,6 +77,7 @@ def error_response(
 #: Checked in order: the first class the exception is an instance of gives the status.
 _STATUS_OF: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
     ((NotFoundError, ConversationNotFound, HandoffNotFound), 404),  # CustomerNotFoundError is a NotFoundError
+    (WidgetTokenError, 401),
     ((HandoffStateError, InboxStateError), 409),
     (ValueError, 422),  # bad input a schema cannot express, e.g. a lookup without usable criteria
     ((ConfigError, HandoffConfigError), 500),

@@ -50,6 +50,17 @@ class Settings(BaseSettings):
         description='HS256 keys of widget identity tokens by key id (JSON, e.g. {"2026-12": "…"}); several = rotation.',
     )
     cors_origins: list[str] = Field(default_factory=list)
+    widget_token_secret: SecretStr | None = Field(
+        None,
+        description="HMAC secret of the widget's conversation tokens (cdw1.…); unset: a random one per process, "
+        "so tokens and resume tickets die with a restart.",
+    )
+    widget_token_minutes: float = Field(30.0, gt=0, le=24 * 60, description="Life of a widget conversation token.")
+    public_base_url: str | None = Field(
+        None,
+        description="Public base URL of this server (https://support.example.com): widget.js, the widget's frame "
+        "and links in the inbox and handoff summaries; unset: the URL the request came in on.",
+    )
 
     handoff_webhook_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 secret signing handoff webhooks (X-ContextDesk-Signature)."
@@ -122,7 +133,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets_strong_enough(self) -> Settings:
-        for name in ("api_key", "identity_secret"):
+        for name in ("api_key", "identity_secret", "widget_token_secret"):
             secret = getattr(self, name)
             if secret is not None and len(secret.get_secret_value()) < 16:
                 raise ValueError(f"CONTEXTDESK_{name.upper()} must be at least 16 characters")
