@@ -176,7 +176,6 @@ def run_splink(
 def incremental(engine: Engine, rules: IdentityRules, probes: int, seed: int) -> tuple[list[float], list[float]]:
     """Copies of random records arriving one at a time; returns resolve_pending wall and CPU times in ms."""
     from context.bulkwrite import bulk_insert
-    from context.dbtypes import utcnow
 
     rng = random.Random(seed)
     with Session(engine) as session:
@@ -191,7 +190,7 @@ def incremental(engine: Engine, rules: IdentityRules, probes: int, seed: int) ->
             idents = conn.execute(sa_select(id_table).where(id_table.c.record_id == rid)).mappings().all()
             new_rid = f"probe-{seed}-{i}"
             values = {k: v for k, v in row.items() if k not in skip}
-            values.update(source_record_id=new_rid, synced_at=utcnow())
+            values.update(source_record_id=new_rid, synced_at=tick())
             bulk_insert(conn, rec_table, [values])
             new_id = conn.execute(
                 sa_select(rec_table.c.id).where(
@@ -211,6 +210,50 @@ def incremental(engine: Engine, rules: IdentityRules, probes: int, seed: int) ->
         latencies.append((time.perf_counter() - t) * 1000)
         cpu.append((time.process_time() - c) * 1000)
     return latencies, cpu
+
+
+def show_errors(res: Any, truth: Truth, prepared: dict[str, Prepared], limit: int) -> None:
+    """False links (accepted edges joining two true people) and missed pairs (true people split), with why."""
+    people_of = defaultdict(list)
+    for key, person in truth.items():
+        people_of[person].append(key)
+    cluster_of = res.cluster_of()
+
+    def show(key: str) -> str:
+        v = prepared[key].values
+        parts = [f"{f}={v.get(f)}" for f in ("first_name", "last_name", "postcode", "city", "address", "phone")]
+        return f"{key} [{truth.get(key, '?')}] " + " ".join(p for p in parts if not p.endswith("=None"))
+
+    wrong = [e for e in res.edges if e.a in truth and e.b in truth and truth[e.a] != truth[e.b]]
+    kinds = Counter(f"{e.kind}:{e.rule}" for e in wrong)
+    print(f"\n-- false links: {len(wrong)} accepted edges join two true people ({dict(kinds)}) --")
+    for e in wrong[:limit]:
+        print(f"{e.kind} {e.rule} p={e.score:.4f}\n  {show(e.a)}\n  {show(e.b)}")
+        for ev in e.evidence:
+            if ev.get("bits"):
+                sides = f"{ev.get('left')!s:>18} | {ev.get('right')!s:<18}"
+                print(f"    {ev['field']:<11} {ev.get('level', '')!s:<40} {sides} {ev['bits']:+.2f}")
+    reviews = {(r.a, r.b): r for r in res.reviews} | {(r.b, r.a): r for r in res.reviews}
+    missed = []
+    for person, keys in people_of.items():
+        clusters = defaultdict(list)
+        for k in keys:
+            if k in cluster_of:
+                clusters[cluster_of[k]].append(k)
+        if len(clusters) > 1:
+            missed.append((person, list(clusters.values())))
+    print(f"\n-- missed: {len(missed)} true people split over several customers --")
+    for person, parts in missed[:limit]:
+        print(f"{person}: {len(parts)} parts")
+        for part in parts:
+            for k in part[:3]:
+                print(f"    {show(k)}")
+            if len(part) > 3:
+                print(f"    … {len(part) - 3} more")
+        for a in parts[0]:
+            for b in (k for part in parts[1:] for k in part):
+                if (a, b) in reviews:
+                    print(f"    review {a} ~ {b}: {reviews[(a, b)].reason} (p={reviews[(a, b)].score:.3f})")
 
 
 # ----------------------------------------------------------------------------------------------- Febrl
@@ -407,6 +450,15 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=200, help="single records for the incremental figure")
     parser.add_argument("--data", type=Path, default=None, help="directory to keep generated data and the DB")
     parser.add_argument("--no-splink", action="store_true")
+    parser.add_argument(
+        "--show-errors",
+        type=int,
+        nargs="?",
+        const=20,
+        default=0,
+        metavar="N",
+        help="print up to N false links and missed people (library resolve), with their evidence",
+    )
     parser.add_argument("--febrl", action="store_true", help="the Febrl3/Febrl4 table (ContextDesk beside Splink)")
     parser.add_argument(
         "--households", action="store_true", help="the generator's household stress set (goal: precision ≥ 0.995)"
@@ -451,6 +503,8 @@ def main() -> None:
         res = resolve([], rules, model, prepared=prepared)
         lib_s, lib_cpu = time.perf_counter() - t2, time.process_time() - c2
         lib_q = pairwise(res.clusters, truth)
+        if args.show_errors:
+            show_errors(res, truth, prepared, args.show_errors)
 
         print(f"\n{'system':<44}{'precision':>10}{'recall':>10}{'F1':>10}{'wall s':>9}{'CPU s':>9}")
         row = "{:<44}{:>10.4f}{:>10.4f}{:>10.4f}{:>9.1f}{:>9.1f}"

@@ -98,17 +98,28 @@ def nicknames_of(name: str) -> set[str]:
     return _NICK.get(name, set())
 
 
+# Group numbers per name: two names are nicknames of each other only when one group holds both. A name in
+# two groups (alex: alexander and alexandra; pat: patricia and patrick) joins neither group to the other —
+# Patricia and Patrick are housemates, not one person.
+_GROUPS: dict[str, frozenset[int]] = {}
+for _i, _group in enumerate(NICKNAMES):
+    for _name in _group:
+        _GROUPS[_name] = _GROUPS.get(_name, frozenset()) | {_i}
+
+
+def same_nickname_group(a: str, b: str) -> bool:
+    """Whether one nickname group holds both cleaned first names."""
+    ga = _GROUPS.get(a)
+    return ga is not None and not ga.isdisjoint(_GROUPS.get(b, ()))
+
+
 @lru_cache(maxsize=1 << 16)
 def nickname_key(name: str | None) -> str | None:
-    """A key two names share when they are in one nickname group (None outside every group).
-
-    Names in two groups (alex: alexander and alexandra) get the smallest name of the union, which the
-    other members of both groups share too.
-    """
+    """The nickname groups of a name as text (',3,17,'), for the SQL form of the nickname level (None: none)."""
     if not name:
         return None
-    group = _NICK.get(name)
-    return min(group) if group else None
+    groups = _GROUPS.get(name)
+    return "," + ",".join(str(g) for g in sorted(groups)) + "," if groups else None
 
 
 _DIGITS8 = re.compile(r"^\d{8}$")
@@ -309,8 +320,7 @@ def level_index(
             if a == right.get(other) or b == left.get(other):
                 return i
         elif k == "nickname":
-            ka = nickname_key(a)
-            if ka is not None and ka == nickname_key(b):
+            if same_nickname_group(a, b):
                 return i
         elif k == "initial":
             if (len(a) == 1 or len(b) == 1) and a[0] == b[0]:
@@ -360,7 +370,8 @@ def splink_comparison(comp: ComparisonField) -> Any:
             o = comp.swap_with or ""
             sql = f"({lq} = {_q(o + '_r')} OR {rq} = {_q(o + '_l')})"
         elif k == "nickname":
-            sql = f"{_q(c + '__nick_l')} = {_q(c + '__nick_r')}"
+            nl, nr = _q(c + "__nick_l"), _q(c + "__nick_r")
+            sql = f"list_has_any(string_split(trim({nl}, ','), ','), string_split(trim({nr}, ','), ','))"
         elif k == "initial":
             sql = f"(length({lq}) = 1 OR length({rq}) = 1) AND substr({lq}, 1, 1) = substr({rq}, 1, 1)"
         else:  # day_month

@@ -28,6 +28,7 @@ from context.identity.comparisons import dl, first_names_compatible, jw
 from context.identity.errors import InputError
 from context.identity.rules import IdentifierRule, IdentityRules
 from context.identity.scoring import (
+    GIVEN_AS_KEY,
     SUFFIX_KEY,
     FSModel,
     clean,
@@ -142,9 +143,22 @@ def names_conflict(a: Prepared, b: Prepared, established: frozenset[str] = froze
     return not first_names_compatible(a.first_name, b.first_name, established)
 
 
-def names_agree(a: Prepared, b: Prepared, established: frozenset[str] = frozenset()) -> bool:
-    """Both records name the person: compatible first names, and similar last names where both have one."""
-    if not (a.first_name and b.first_name) or not first_names_compatible(a.first_name, b.first_name, established):
+def names_agree(
+    a: Prepared, b: Prepared, established: frozenset[str] = frozenset(), given_as: Mapping[str, str] | None = None
+) -> bool:
+    """Both records name the person: compatible first names, and similar last names where both have one.
+
+    `given_as` (from `household_given_names`) says which housemate's name a typo stands for, or that it
+    could be either.
+    """
+    fa, fb = a.first_name, b.first_name
+    if not (fa and fb):
+        return False
+    if given_as:
+        fa, fb = given_as.get(a.key, fa), given_as.get(b.key, fb)
+        if not (fa and fb):
+            return False  # could be either of two housemates
+    if not first_names_compatible(fa, fb, established):
         return False
     if a.suffix != b.suffix:
         return False  # John Smith and John Smith Jr are father and son
@@ -154,9 +168,71 @@ def names_agree(a: Prepared, b: Prepared, established: frozenset[str] = frozense
     return jw(la, lb) >= 0.9
 
 
-def full_names_agree(a: Prepared, b: Prepared, established: frozenset[str] = frozenset()) -> bool:
+def full_names_agree(
+    a: Prepared, b: Prepared, established: frozenset[str] = frozenset(), given_as: Mapping[str, str] | None = None
+) -> bool:
     """Both records carry first and last names, first names compatible and last names similar."""
-    return bool(a.last_name and b.last_name) and names_agree(a, b, established)
+    return bool(a.last_name and b.last_name) and names_agree(a, b, established, given_as)
+
+
+# Households larger than this are not households (a building, a placeholder address): no context from them.
+HOUSEHOLD_MAX = 12
+
+
+def household_given_names(
+    prep: Mapping[str, Prepared], rules: IdentityRules, established: frozenset[str]
+) -> dict[str, str]:
+    """Record key -> the given name the record stands for in its household, where that is not its own.
+
+    A household is the records sharing a family name and an address value, or a shared identifier that
+    requires names (a landline). A first name that is no established name (a typo: 'eria') and is
+    compatible with two established names the household carries (Eric and Erica) stands for the closer of
+    them (fewest edits), or for either ('' — which then agrees with no other name) when they are equally
+    close. A record without a family name whose first name two members of different generations carry
+    (John Smith and John Smith Jr) could be either of them too.
+    """
+    if not established or not rules.given_name_field:
+        return {}
+    groups: dict[tuple[str, ...], list[Prepared]] = defaultdict(list)
+    shared_kinds = {r.kind for r in rules.identifiers if r.require_name}
+    address = [f for f in rules.address_fields if any(c.name == f for c in rules.probabilistic.fields)]
+    for p in prep.values():
+        if not p.first_name:
+            continue
+        if p.last_name:
+            for f in address:
+                v = p.values.get(f)
+                if v:
+                    groups[("a", f, p.last_name, v)].append(p)
+        for kind in shared_kinds:
+            for v in p.identifiers.get(kind, ()):
+                groups[("i", kind, v)].append(p)
+    options: dict[str, set[str]] = defaultdict(set)
+    ambiguous: set[str] = set()
+    for members in groups.values():
+        if len(members) < 2 or len(members) > HOUSEHOLD_MAX:
+            continue
+        names = {p.first_name for p in members if p.first_name in established}
+        if len(names) >= 2:
+            for p in members:
+                first = p.first_name or ""
+                if first not in established and len(first) > 1:
+                    options[p.key] |= {n for n in names if first_names_compatible(first, n, established)}
+        generations: dict[str, set[str | None]] = defaultdict(set)
+        for p in members:
+            if p.last_name and p.first_name:
+                generations[p.first_name].add(p.suffix)
+        for p in members:
+            if not p.last_name and len(generations.get(p.first_name or "", ())) >= 2:
+                ambiguous.add(p.key)
+    out: dict[str, str] = {key: "" for key in ambiguous}
+    for key, names in options.items():
+        if len(names) < 2 or key in out:
+            continue
+        first = prep[key].first_name or ""
+        ranked = sorted((dl(first, n), -jw(first, n), n) for n in names)
+        out[key] = ranked[0][2] if ranked[0][0] < ranked[1][0] else ""
+    return out
 
 
 _NON_DIGIT = re.compile(r"\D+")
@@ -416,6 +492,7 @@ def resolve(
     rank = {k: i for i, k in enumerate(sorted(prep, key=lambda k: prep[k].rank))}
     by_kind = {r.kind: r for r in rules.identifiers}
     established = established_names(rules, model)
+    given_as = household_given_names(prep, rules, established)
 
     # Candidate edges, each with a sort key that depends only on record content.
     ordered: list[tuple[tuple[Any, ...], Edge]] = []
@@ -429,7 +506,7 @@ def resolve(
             continue
         rule = by_kind[kind]
         if rule.is_blocked(value) or (kind, value) in hubs:
-            shared_edges(rule, value, keys, prep, rank, ordered, established)
+            shared_edges(rule, value, keys, prep, rank, ordered, established, given_as)
             continue
         keys.sort(key=rank.__getitem__)
         if rule.require_name:
@@ -439,7 +516,7 @@ def resolve(
                 if len(keys) <= 30
                 else itertools.chain(((keys[0], k) for k in keys[1:]), itertools.pairwise(keys[1:]))
             )
-            pairs = [(a, b) for a, b in candidates if names_agree(prep[a], prep[b], established)]
+            pairs = [(a, b) for a, b in candidates if names_agree(prep[a], prep[b], established, given_as)]
         elif len(keys) <= 10:
             pairs = [(keys[i], keys[j]) for i in range(len(keys)) for j in range(i + 1, len(keys))]
         else:
@@ -483,7 +560,7 @@ def resolve(
         def guarded(k: str) -> dict[str, str | None]:
             g = guarded_cache.get(k)
             if g is None:
-                g = guarded_cache[k] = _guarded(prep[k], hubs, by_kind)
+                g = guarded_cache[k] = _guarded(prep[k], hubs, by_kind, given_as)
             return g
 
         # Pre-clusters do not change while blocks are scanned: look each record's root up once, and skip
@@ -514,7 +591,11 @@ def resolve(
                     if progress is not None and stats["pairs_scored"] % 50_000 == 0:
                         progress(stats["pairs_scored"])
                     pr = fast_probability(rules, model, guarded(a), guarded(b))
-                    if pr >= prob.upper and prob.require_name and not names_agree(prep[a], prep[b], established):
+                    if (
+                        pr >= prob.upper
+                        and prob.require_name
+                        and not names_agree(prep[a], prep[b], established, given_as)
+                    ):
                         # require_name: a human decides every probable match without agreeing names.
                         held = (
                             "held for review: first names differ (require_name)"
@@ -543,23 +624,23 @@ def resolve(
             )
             why = clusters.refusal(ra, rb, manual=edge.kind == "manual", guard_names=guard)
             if why is None and edge.kind == "probabilistic":
-                why = _weakest_link(clusters, ra, rb, rules, model, prep, hubs, by_kind)
+                why = _weakest_link(clusters, ra, rb, rules, model, prep, hubs, by_kind, given_as)
             if why is not None:
                 if why != "do-not-link":
                     reviews.append(
-                        ReviewItem(edge.a, edge.b, why, edge.score, _evidence(rules, model, prep, edge, hubs))
+                        ReviewItem(edge.a, edge.b, why, edge.score, _evidence(rules, model, prep, edge, hubs, given_as))
                     )
                 continue
             clusters.union(ra, rb)
         elif edge.kind != "manual":
             continue  # already connected: the edge decides nothing (the graph keeps a spanning forest)
         if edge.kind == "probabilistic":
-            edge.evidence = _evidence(rules, model, prep, edge, hubs)
+            edge.evidence = _evidence(rules, model, prep, edge, hubs, given_as)
         accepted.append(edge)
     for pr, a, b, reason in sorted(review_candidates, key=lambda t: (-t[0], rank[t[1]], rank[t[2]])):
         if clusters.find(a) != clusters.find(b) and b not in dnl.get(a, ()):
             edge = Edge(a, b, "probabilistic", "fellegi-sunter", pr, [])
-            reviews.append(ReviewItem(a, b, reason, pr, _evidence(rules, model, prep, edge, hubs)))
+            reviews.append(ReviewItem(a, b, reason, pr, _evidence(rules, model, prep, edge, hubs, given_as)))
 
     groups: dict[str, list[str]] = defaultdict(list)
     for k in prep:
@@ -584,6 +665,7 @@ def shared_edges(
     rank: Mapping[str, int],
     ordered: list[tuple[tuple[Any, ...], Edge]],
     established: frozenset[str] = frozenset(),
+    given_as: Mapping[str, str] | None = None,
 ) -> None:
     """Edges through a blocklisted or hub value held by a small group: only between agreeing full names.
 
@@ -598,7 +680,7 @@ def shared_edges(
     named = sorted((k for k in keys if prep[k].last_name and prep[k].first_name), key=rank.__getitem__)
     for i, a in enumerate(named):
         for b in named[i + 1 :]:
-            if full_names_agree(prep[a], prep[b], established):
+            if full_names_agree(prep[a], prep[b], established, given_as):
                 evidence = [
                     {
                         "field": rule.kind,
@@ -624,23 +706,32 @@ def _weakest_link(
     prep: Mapping[str, Prepared],
     hubs: set[tuple[str, str]],
     by_kind: Mapping[str, IdentifierRule],
+    given_as: Mapping[str, str] | None = None,
 ) -> str | None:
     """Chain guard for probable matches: no record of one side may clearly contradict a record of the
     other (score below `conflict_below` on at least two compared fields), or one good pair would weld two
     people together. Weak agreement is not a contradiction: a help-desk ticket with only a name and an
     email says little either way about an order under a shared company address."""
     for x in clusters.members[ra]:
-        gx = _guarded(prep[x], hubs, by_kind)
+        gx = _guarded(prep[x], hubs, by_kind, given_as)
         for y in clusters.members[rb]:
-            p, compared = probability_and_coverage(rules, model, gx, _guarded(prep[y], hubs, by_kind))
+            p, compared = probability_and_coverage(rules, model, gx, _guarded(prep[y], hubs, by_kind, given_as))
             if compared >= 2 and p < rules.probabilistic.conflict_below:
                 return f"conflicts with another record of the customer ({x} vs {y})"
     return None
 
 
-def _guarded(p: Prepared, hubs: set[tuple[str, str]], by_kind: Mapping[str, IdentifierRule]) -> dict[str, str | None]:
-    """Comparison values with blocked and hub identifier values hidden (a shared info@ is no evidence)."""
+def _guarded(
+    p: Prepared,
+    hubs: set[tuple[str, str]],
+    by_kind: Mapping[str, IdentifierRule],
+    given_as: Mapping[str, str] | None = None,
+) -> dict[str, str | None]:
+    """Comparison values with blocked and hub identifier values hidden (a shared info@ is no evidence),
+    plus the given name the record stands for in its household where that is not its own."""
     out = p.values
+    if given_as and p.key in given_as:
+        out = {**out, GIVEN_AS_KEY: given_as[p.key]}
     for name, value in p.values.items():
         rule = by_kind.get(name)
         if value is None or rule is None:
@@ -653,12 +744,22 @@ def _guarded(p: Prepared, hubs: set[tuple[str, str]], by_kind: Mapping[str, Iden
 
 
 def _evidence(
-    rules: IdentityRules, model: FSModel, prep: Mapping[str, Prepared], edge: Edge, hubs: set[tuple[str, str]]
+    rules: IdentityRules,
+    model: FSModel,
+    prep: Mapping[str, Prepared],
+    edge: Edge,
+    hubs: set[tuple[str, str]],
+    given_as: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     if edge.kind != "probabilistic":
         return edge.evidence
     by_kind = {r.kind: r for r in rules.identifiers}
-    score = score_pair(rules, model, _guarded(prep[edge.a], hubs, by_kind), _guarded(prep[edge.b], hubs, by_kind))
+    score = score_pair(
+        rules,
+        model,
+        _guarded(prep[edge.a], hubs, by_kind, given_as),
+        _guarded(prep[edge.b], hubs, by_kind, given_as),
+    )
     return [{"field": "prior", "bits": round(score.prior_bits, 3)}] + [
         {
             "field": c.field,

@@ -96,6 +96,10 @@ SUFFIXES = {"jr", "junior", "sr", "senior", "ii", "iii", "iv", "2nd", "3rd"}
 _SUFFIX_CANON = {"junior": "jr", "senior": "sr", "2nd": "ii", "3rd": "iii"}
 
 
+# A "jr" damaged by a typo: a doubled or dropped letter ('smith jjr', 'smith r') or a lost space ('smithjr').
+_DAMAGED_JR = {"jjr", "jnr", "r"}
+
+
 def split_suffix(name: str | None) -> tuple[str | None, str | None]:
     """A cleaned name without its trailing generational suffix, and the suffix ('smith jr' -> smith, jr)."""
     if not name:
@@ -103,6 +107,10 @@ def split_suffix(name: str | None) -> tuple[str | None, str | None]:
     words = name.split()
     if len(words) > 1 and words[-1] in SUFFIXES:
         return " ".join(words[:-1]), _SUFFIX_CANON.get(words[-1], words[-1])
+    if len(words) > 1 and words[-1] in _DAMAGED_JR:
+        return " ".join(words[:-1]), "jr"
+    if len(words) == 1 and len(name) >= 6 and name.endswith("jr"):
+        return name[:-2], "jr"
     return name, None
 
 
@@ -279,6 +287,16 @@ def _score(
             family_same = lv.kind in _SAME_GIVEN or (lv.kind == "jw" and lv.param >= 0.88) or lv.kind == "dl"
         parts.append((comp, level, bits, tf_adjusted))
     given_same = given_same and family_same
+    if given_same and (GIVEN_AS_KEY in left or GIVEN_AS_KEY in right):
+        # A typo of a name two housemates carry (eria: Eric or Erica?) says nothing about which of them it is;
+        # a typo closest to one housemate's name stands for that name (see `graph.household_given_names`).
+        ga, gb = (
+            left.get(GIVEN_AS_KEY, left.get(given_field or "")),
+            right.get(GIVEN_AS_KEY, right.get(given_field or "")),
+        )
+        given_same = bool(ga and gb) and (
+            ga == gb or first_names_compatible(ga or "", gb or "", established_names(rules, model), strict=True)
+        )
     if left.get(SUFFIX_KEY) != right.get(SUFFIX_KEY):
         # John Smith and John Smith Jr: two generations of one household, whose shared first name says
         # nothing about being one person.
@@ -332,6 +350,9 @@ def established_names(rules: IdentityRules, model: FSModel) -> frozenset[str]:
 
 # Key of the generational suffix in a record's comparison values (set by `graph.prepare`).
 SUFFIX_KEY = "__suffix"
+# Key of the given name a record stands for in its household ('' when it could be either of two housemates),
+# set by `graph.resolve` only where that differs from the written name.
+GIVEN_AS_KEY = "__given_as"
 
 
 def score_pair(

@@ -286,7 +286,10 @@ def default_mapping(kind: str) -> dict[str, Any]:
     """The mapping shipped for a vendor kind: its streams with entity, id, fields and identifiers."""
     from importlib import resources
 
-    text = resources.files("context.intake.connectors").joinpath("mappings", f"{kind}.yaml").read_text("utf-8")
+    path = resources.files("context.intake.connectors").joinpath("mappings", f"{kind}.yaml")
+    if not path.is_file():
+        raise ConfigError(f"no connector for kind {kind!r} yet (docs/sources.md lists the vendors available)")
+    text = path.read_text("utf-8")
     data: dict[str, Any] = yaml.safe_load(text)
     return data
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random as _random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -113,6 +113,10 @@ class Connector:
     def fetch(self, object_id: str) -> dict[str, Any] | None:
         """The current version of one object as the pull would read it; None if the vendor deleted it."""
         raise NotImplementedError
+
+    def fetch_many(self, object_ids: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        """The current version of several objects by id (None: deleted); vendors with a batch read override it."""
+        return {object_id: self.fetch(object_id) for object_id in dict.fromkeys(object_ids)}
 
     def read(self) -> Iterator[SourcePayload]:
         """Every record from the beginning (for `sources check`)."""

@@ -8,7 +8,7 @@ connector waits until the bucket holds the page's cost, and a THROTTLED error wa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -134,9 +134,26 @@ class ShopifyConnector(Connector):
                 return
             after = page_info.get("endCursor")
 
+    def _gid(self, object_id: str) -> str:
+        return object_id if object_id.startswith("gid://") else f"gid://shopify/{self.type_name}/{object_id}"
+
+    def fetch_many(self, object_ids: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        """Many objects in one `nodes(ids:)` query per page-sized chunk (webhook bursts re-fetch in bulk)."""
+        ids = list(dict.fromkeys(object_ids))
+        out: dict[str, dict[str, Any] | None] = {}
+        query = f"query($ids: [ID!]!) {{ nodes(ids: $ids) {{ ... on {self.type_name} {{ {self.fields} }} }} }}"
+        for start in range(0, len(ids), self.page_size):
+            chunk = ids[start : start + self.page_size]
+            nodes = self.graphql(query, {"ids": [self._gid(i) for i in chunk]}).get("nodes") or []
+            if len(nodes) != len(chunk):
+                raise ConnectorError(self.name, f"nodes query answered {len(nodes)} objects for {len(chunk)} ids")
+            for object_id, node in zip(chunk, nodes, strict=True):
+                out[object_id] = node if isinstance(node, dict) and node else None
+        return out
+
     def fetch(self, object_id: str) -> dict[str, Any] | None:
         """The object by its numeric id (as webhooks carry it) or its GID; None if it no longer exists."""
-        gid = object_id if object_id.startswith("gid://") else f"gid://shopify/{self.type_name}/{object_id}"
+        gid = self._gid(object_id)
         field_name = self.type_name[0].lower() + self.type_name[1:]
         data = self.graphql(f"query($id: ID!) {{ {field_name}(id: $id) {{ {self.fields} }} }}", {"id": gid})
         node = data.get(field_name)

@@ -19,11 +19,19 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from context.customer_context import build_customer_context, lookup_customer
+from context.customer_context.config import load_context_config
 from context.errors import ConfigError
+from context.identity.rules import load_rules
+from context.identity.service import resolve_pending
+from context.intake.config import load_intake_config
 from context.intake.models import RejectedWebhook
-from context.live.lookup import LiveLookups
+from context.intake.service import sync
+from context.live.lookup import LiveLookups, live_connections
 from context.live.propagate import process_pending
+from context.profiles.service import recompute_profiles
 from contextdesk.app import create_app
+from contextdesk.db import make_engine
 from tests.agent.chat.helpers import SECRET, signed
 from tests.context.connectors.fakes import shopify as fs
 from tests.context.connectors.fakes import stripe as fst
@@ -179,3 +187,37 @@ def test_an_unknown_live_group_is_a_clear_config_error(tmp_path: Path) -> None:
         LiveLookups(intake=cfg, connections=connections(VirtualTime()), clock=VirtualTime().now)
     assert "source 'shopify': live: ['tracking'] is not a field group shopify can look up live" in str(raised.value)
     assert "['fulfillment']" in str(raised.value)
+
+
+def test_subscription_status_is_read_live_from_stripe(tmp_path: Path, sqlite_template: Path) -> None:
+    vtime = VirtualTime()
+    path = tmp_path / "contextdesk.yaml"
+    path.write_text(yaml.safe_dump({"sources": [{"name": "stripe", "kind": "stripe", "live": ["subscription"]}]}))
+    with fst.FakeStripe(clock=vtime.now) as stripe:
+        stripe.put("customers", fst.customer(1))
+        stripe.put("subscriptions", fst.subscription(1, customer_n=1, status="active"))
+        engine = make_engine(sqlite_url(tmp_path, sqlite_template))
+        intake = load_intake_config(path)
+        conns = connections(vtime, stripe=(stripe.url, fst.TOKEN))
+        sync(engine=engine, config=intake, clock=vtime.now, connections=conns)
+        resolve_pending(engine=engine, rules=load_rules(path), now=vtime.now())
+        ctx_config = load_context_config(path)
+        recompute_profiles(engine=engine, config=ctx_config.profiles, now=vtime.now())
+        lookup = LiveLookups(
+            intake=intake, connections=live_connections(conns, timeout_s=5.0), clock=vtime.now, timeout_s=5.0
+        )
+        found = lookup_customer(engine=engine, email=EMAIL)
+        assert found.customer_id
+
+        stripe.put("subscriptions", fst.subscription(1, customer_n=1, status="past_due"))
+        live = build_customer_context(
+            engine=engine, customer_id=found.customer_id, now=vtime.now(), config=ctx_config, live=lookup
+        )
+        stored = build_customer_context(
+            engine=engine, customer_id=found.customer_id, now=vtime.now(), config=ctx_config
+        )
+        lookup.close()
+
+    [sub] = live.subscriptions.items
+    assert (sub.status, sub.live, sub.as_of) == ("past_due", True, vtime.now())
+    assert [s.status for s in stored.subscriptions.items] == ["active"]  # the store is unchanged

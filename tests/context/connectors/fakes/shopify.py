@@ -204,6 +204,17 @@ class FakeShopify(FakeServer):
         variables: dict[str, Any] = body.get("variables") or {}
         with self.lock:
             self._refill()
+            if re.search(r"\{\s*nodes\(ids: \$ids\)", query):
+                gids = [str(g) for g in variables.get("ids") or []]
+                requested = 2.0 + 12.0 * len(gids)
+                if requested > self.available:
+                    return self._throttle(requested)
+                self.available -= requested
+                found = []
+                for gid in gids:
+                    kind = {"Order": "orders", "Customer": "customers"}.get(gid.split("/")[-2] if "/" in gid else "")
+                    found.append(self.objects[kind].get(gid.rsplit("/", 1)[-1]) if kind else None)
+                return 200, {}, {"data": {"nodes": found}, "extensions": self._cost_ext(requested, requested)}
             single = re.search(r"\{\s*(customer|order)\(id: \$id\)", query)
             if single:
                 kind = single.group(1) + "s"
