@@ -62,7 +62,9 @@ OrderMeaning = Literal[
 
 def status_key(word: str) -> str:
     """A status word as intake stores labels ("In Transit" → "in_transit"), to look it up in order_statuses."""
-    return "_".join(word.strip().lower().replace("-", " ").split())
+    from context.intake.standardize import label_slug  # the one rule intake stores status words by
+
+    return label_slug(word)
 
 
 class Offer(BaseModel):
@@ -266,6 +268,11 @@ class AgentConfig(BaseModel):
     )
     missing_order_status: OrderMeaning | None = Field(
         "not_shipped", description="What an order without a status means (Shopify leaves unfulfilled blank)."
+    )
+    order_number_examples: list[str] = Field(
+        default_factory=list,
+        description="A few of the store's order numbers (e.g. W2378156, RO-4K7Q2): their shapes let a bare "
+        "reference be read as an order even when no customer records are at hand (a visitor).",
     )
     sells_subscriptions: bool = Field(
         True,

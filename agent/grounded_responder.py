@@ -170,14 +170,15 @@ def _order_status(order: OrderInfo, zone: tzinfo, config: AgentConfig, ctx: Cust
     return text
 
 
-def order_shapes_of(ctx: CustomerContext | None) -> OrderShapes:
-    """The shapes of the store's order numbers as this customer's records show them (W2378156, RO-4K7Q2)."""
-    return OrderShapes() if ctx is None else OrderShapes.from_numbers(o.number for o in ctx.orders.recent)
+def order_shapes_of(ctx: CustomerContext | None, config: AgentConfig) -> OrderShapes:
+    """The shapes of the store's order numbers: the customer's own (W2378156, RO-4K7Q2) and the configured examples."""
+    own = [o.number for o in ctx.orders.recent] if ctx is not None else []
+    return OrderShapes.from_numbers([*own, *config.order_number_examples])
 
 
 def asked_orders(turn: TurnInput) -> list[str]:
     """Order references of the message, read with the shapes of this store's order numbers ('#KEY')."""
-    shapes = order_shapes_of(turn.context)
+    shapes = order_shapes_of(turn.context, _config(turn))
     refs = [*turn.signals.order_refs, *order_refs_in(turn.message, shapes=shapes)]
     return list(dict.fromkeys(r.upper() for r in refs))
 
@@ -223,7 +224,7 @@ def effective_intent(turn: TurnInput) -> str:
     """The intent the answer follows, given the store: a named order makes a question an order question, and
     where the store sells no subscriptions, "cancel" and "payment" are about orders or the help center."""
     intent = turn.signals.intent
-    refs = asked_orders(turn) if turn.context is not None or turn.signals.order_refs else []
+    refs = asked_orders(turn)
     if intent == "general" and refs:
         return "order_status"
     if intent in _SUBSCRIPTION_INTENTS and not _config(turn).sells_subscriptions:
@@ -340,9 +341,10 @@ def _account_facts(turn: TurnInput, ctx: CustomerContext) -> tuple[list[str], li
                 "orders.carrier",
                 "orders.items",
             ]
+        state = _word(order.fulfillment_status or "") or "not yet fulfilled"
         return [
             f"Your order {order.number} was placed {d(order.placed_at)} "
-            f"(total {_money(order.total, order.currency)}, {order.fulfillment_status or 'not yet fulfilled'})."
+            f"(total {_money(order.total, order.currency)}, {state})."
         ], ["orders.number", "orders.placed_at", "orders.total"]
     if intent == "ticket_status":
         tickets = ctx.tickets.open

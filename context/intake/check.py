@@ -16,6 +16,7 @@ from context.errors import ContextError
 from context.intake.config import IntakeConfig, SourceConfig
 from context.intake.fields import KNOWN_LABELS
 from context.intake.mapping import MapStats, describe_path_miss
+from context.intake.standardize import label_slug
 
 
 def field_paths(source: SourceConfig) -> dict[str, list[str]]:
@@ -34,8 +35,18 @@ def field_paths(source: SourceConfig) -> dict[str, list[str]]:
     return paths
 
 
-def mapping_warnings(source: SourceConfig, stats: MapStats) -> list[str]:
-    """Problems a user must hear about: mapped columns found in no record, status words the responder ignores."""
+def configured_statuses(config: IntakeConfig) -> frozenset[str]:
+    """The order status words the same contextdesk.yaml gives a meaning in `agent.order_statuses` (as stored)."""
+    agent = (config.model_extra or {}).get("agent")
+    statuses = agent.get("order_statuses") if isinstance(agent, dict) else None
+    return frozenset(label_slug(k) for k in statuses) if isinstance(statuses, dict) else frozenset()
+
+
+def mapping_warnings(source: SourceConfig, stats: MapStats, *, known_statuses: Iterable[str] = ()) -> list[str]:
+    """Problems a user must hear about: mapped columns found in no record, status words the responder ignores.
+
+    `known_statuses`: order status words the business's `agent.order_statuses` maps (they are not warned about).
+    """
     if stats.mapped == 0:
         return []
     warnings: list[str] = []
@@ -51,15 +62,18 @@ def mapping_warnings(source: SourceConfig, stats: MapStats) -> list[str]:
             f"source {source.name!r} field {name!r}: {noun}{'s' if len(paths) > 1 else ''} {quoted} found in none of "
             f"the {of}" + (f" ({hint})" if hint else "")
         )
-    for name, known in KNOWN_LABELS.items():
+    for name, builtin in KNOWN_LABELS.items():
         if name not in source.fields:
             continue
+        extra = set(known_statuses) if name == "order.fulfillment_status" else set()
+        known = [*builtin, *sorted(extra - set(builtin))]
         unknown = {v: n for (f, v), n in stats.labels.items() if f == name and v not in known}
         if unknown:
             shown = ", ".join(f"'{v}' ({n:,})" for v, n in sorted(unknown.items(), key=lambda x: -x[1])[:5])
             warnings.append(
                 f"source {source.name!r} field {name!r}: {shown} not among the statuses the responder knows "
-                f"({', '.join(known)}); map them with `map:` (docs/configuration.md, Status words)"
+                f"({', '.join(known)}); map them with `map:` or give them a meaning under agent.order_statuses "
+                "(docs/agent.md, Order statuses); unmapped ones are shown to customers as they are"
             )
     return warnings
 
@@ -169,7 +183,9 @@ def check_source(config: IntakeConfig, source: SourceConfig, *, limit: int | Non
     result.columns = list(columns)
     stats = mapper.take_stats() if result.error is None else MapStats()
     result.fill = fill_rates(source, stats)
-    result.warnings = mapping_warnings(source, stats) if result.records else []
+    result.warnings = (
+        mapping_warnings(source, stats, known_statuses=configured_statuses(config)) if result.records else []
+    )
     if result.error is None and result.records == 0:
         result.warnings.append(f"source {source.name!r}: no records read")
     for names, why in ESSENTIAL_FIELDS.get(source.entity, []):

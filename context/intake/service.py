@@ -40,7 +40,7 @@ from context.canonical.models import (
 )
 from context.dbtypes import Clock, table_of
 from context.errors import ConnectorError, ContextError
-from context.intake.check import fill_rates, mapping_warnings
+from context.intake.check import configured_statuses, fill_rates, mapping_warnings
 from context.intake.config import IntakeConfig, SourceConfig
 from context.intake.connectors import Connections, Connector, Page, open_connector
 from context.intake.mapping import MappedRecord, MapStats, Quarantined, RecordMapper, content_hash
@@ -301,7 +301,7 @@ def sync_source(
         seconds=time.perf_counter() - started,
         mapped=stats.mapped,
         fill=fill_rates(source, stats),
-        warnings=mapping_warnings(source, stats),
+        warnings=mapping_warnings(source, stats, known_statuses=configured_statuses(config)),
     )
 
 

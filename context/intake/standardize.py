@@ -434,7 +434,12 @@ def standardize_label(raw: Any, value_map: dict[str, str] | None) -> str:
             return value_map[key]
         known = ", ".join(sorted(set(value_map.values())))
         raise StandardizationError(f"unmapped value {str(raw).strip()!r} (maps to: {known})")
-    return key.replace(" ", "_")
+    return label_slug(raw)
+
+
+def label_slug(raw: Any) -> str:
+    """How an unmapped label is stored ("In Transit" → "in_transit"): its key with "_" for spaces."""
+    return label_key(raw).replace(" ", "_")
 
 
 def standardize_list(raw: Any) -> list[str]:

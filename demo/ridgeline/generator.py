@@ -630,6 +630,8 @@ agent:
     close: "18:00"
   # Ridgeline sells gear only: no "you don't have a subscription", and "cancel" / "payment" are about orders.
   sells_subscriptions: false
+  # The shapes of Ridgeline's order numbers, so "is RO-4K7Q2 ready?" is an order question even from a visitor.
+  order_number_examples: [W2378156, RO-4K7Q2]
   # Ridgeline's status words and what they mean. `processed` and `exception` are left out on purpose: the
   # assistant then shows the store's own word with the time of the data, and never guesses.
   order_statuses:

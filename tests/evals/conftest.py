@@ -183,3 +183,70 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     server = FakeOpenAI().start()
     yield server
     server.stop()
+
+
+@dataclass
+class BusinessHome:
+    """A loaded business for behaviour tests: its store, settings (its contextdesk.yaml) and help center."""
+
+    name: str
+    home: Path
+    engine: Engine
+    settings: Settings
+    kb_dir: Path
+    config_file: Path
+
+
+@pytest.fixture(scope="session")
+def ridgeline_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusinessHome]:
+    """Ridgeline Outfitters (demo/ridgeline) generated afresh, loaded through load_business, its help center indexed.
+
+    Its data is dated around 2026-11-01 like the demo story, so it runs at the evals' DEMO_NOW clock.
+    """
+    from contextdesk.db import make_engine, upgrade
+    from contextdesk.pipeline import load_business
+    from demo.ridgeline import ARTICLES_DIR as RIDGELINE_ARTICLES
+    from demo.ridgeline.generator import generate as generate_ridgeline
+    from evals.runner import DEMO_NOW
+    from knowledge.embedders import MiniLMEmbedder
+    from knowledge.service import ingest
+    from knowledge.store import open_store
+
+    home = tmp_path_factory.mktemp("ridgeline")
+    config_file = generate_ridgeline(home / "data")
+    engine = make_engine(f"sqlite:///{home / 'contextdesk.db'}")
+    upgrade(engine)
+    ticks = itertools.count()
+    load_business(
+        engine=engine,
+        config_file=config_file,
+        clock=lambda: DEMO_NOW + timedelta(milliseconds=next(ticks)),
+        workers=0,
+    )
+    report = ingest([RIDGELINE_ARTICLES], store=open_store(path=home / "chroma", embedder=MiniLMEmbedder()))
+    assert report.count("failed") == 0
+    settings = Settings(
+        home=home, config_file=config_file, identity_secret=SECRET, api_key=API_KEY, chroma_path=home / "chroma"
+    )
+    yield BusinessHome("ridgeline", home, engine, settings, RIDGELINE_ARTICLES, config_file)
+    engine.dispose()
+
+
+def business_runner(business: BusinessHome) -> Runner:
+    """An in-process runner on a business's store, with its own agent and context config (a fresh one per call)."""
+    from context.customer_context import load_context_config
+    from contextdesk.app import _agent_deps
+    from evals.handoff_check import summary_check_factory
+    from evals.runner import DEMO_NOW
+
+    context_config = load_context_config(business.config_file)
+    env = EvalEnv(
+        engine=business.engine,
+        context_config=context_config,
+        kb=load_kb_text(business.kb_dir),
+        secret=SECRET,
+        clock=tick,
+        now=DEMO_NOW,
+        summary_check=summary_check_factory(context_config),
+    )
+    return in_process_runner(env, _agent_deps(business.settings, business.engine, context_config))
