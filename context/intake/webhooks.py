@@ -207,7 +207,31 @@ def verify_hubspot(
     ]
 
 
+def verify_intercom(
+    source: str, body: bytes, headers: Mapping[str, str], secrets: Sequence[SecretStr], now: datetime, url: str = ""
+) -> Delivery:
+    """X-Hub-Signature `sha1=HEX`: HMAC-SHA1 of the raw body with the app's client secret (no timestamp)."""
+    given = headers.get("x-hub-signature", "").encode()
+    if not given.startswith(b"sha1="):
+        raise WebhookRejected(source, "missing or malformed X-Hub-Signature")
+    expected = [b"sha1=" + hmac.new(k, body, hashlib.sha1).hexdigest().encode() for k in _secrets(source, secrets)]
+    if not _any_match(expected, given):
+        raise WebhookRejected(source, "signature does not match (X-Hub-Signature)")
+    event = _json(source, body)
+    if not event.get("id"):
+        raise WebhookRejected(source, "notification has no id")
+    item = (event.get("data") or {}).get("item") or {}
+    object_id = item.get("id") if isinstance(item, dict) else None
+    return Delivery(
+        str(event["id"]),
+        str(event.get("topic", "")),
+        None if object_id is None else str(object_id),
+        _when(event.get("created_at")),
+    )
+
+
 VERIFIERS: dict[str, Callable[..., Delivery | list[Delivery]]] = {
+    "intercom": verify_intercom,
     "shopify": verify_shopify,
     "stripe": verify_stripe,
     "zendesk": verify_zendesk,

@@ -119,6 +119,11 @@ def _route(kind: str, topic: str) -> tuple[str, bool] | None:
         if resource == "contact":
             return "contacts", action in ("deletion", "privacyDeletion")
         return None
+    if kind == "intercom":
+        # contact.user.created, contact.lead.updated, contact.deleted, contact.user.archived, …
+        if topic.startswith("contact."):
+            return "contacts", topic in ("contact.deleted", "contact.archived", "contact.user.archived")
+        return None
     if kind == "zendesk":
         # Event webhooks: zen:event-type:ticket.status_changed, …:user.deleted; the object is always re-fetched.
         event = topic.removeprefix("zen:event-type:")

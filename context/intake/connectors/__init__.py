@@ -28,6 +28,10 @@ def connector_class(kind: str) -> type[Connector] | None:
         from context.intake.connectors.hubspot import HubSpotConnector
 
         return HubSpotConnector
+    if kind == "intercom":
+        from context.intake.connectors.intercom import IntercomConnector
+
+        return IntercomConnector
     return None
 
 

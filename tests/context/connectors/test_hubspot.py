@@ -6,14 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 import yaml
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from context.customer_context import build_customer_context, lookup_customer
 from context.customer_context.config import load_context_config
-from context.errors import ConfigError
 from context.identity.rules import default_rules
 from context.identity.service import resolve_pending
 from context.intake.connectors import SourceCredentials
@@ -129,6 +127,8 @@ def test_a_signed_hubspot_webhook_updates_the_crm_facts_a_stale_one_is_refused(
     assert "502" not in records(engine, "hubspot-contacts")
 
 
-def test_a_vendor_without_a_connector_yet_is_a_clear_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no connector for kind 'intercom' yet"):
-        config(tmp_path, {"name": "intercom", "kind": "intercom"})
+def test_a_kind_without_a_connector_yet_fails_its_source_clearly(engine: Engine, tmp_path: Path) -> None:
+    vtime = VirtualTime()
+    cfg = config(tmp_path, {"name": "bookings", "kind": "http_json", "id": "id"})
+    [summary] = sync(engine=engine, config=cfg, clock=vtime.now, connections=connections(vtime))
+    assert summary.status == "failed" and "no connector for kind 'http_json' yet" in (summary.error or "")

@@ -1,0 +1,91 @@
+"""The Intercom connector against the fake API over real HTTP: day-granular search with a day of overlap,
+auth failures, and signed notifications into the customer's profile."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+
+from context.customer_context import lookup_customer
+from context.identity.rules import default_rules
+from context.identity.service import resolve_pending
+from context.intake.connectors import SourceCredentials
+from context.intake.service import load_cursor, sync
+from context.live.propagate import process_pending
+from context.profiles.config import load_profiles_config
+from context.profiles.service import recompute_profiles
+from contextdesk.app import create_app
+from contextdesk.settings import Settings
+from tests.clock import NOW
+from tests.context.connectors.fakes import intercom as fi
+from tests.context.connectors.fakes.server import VirtualTime
+from tests.context.connectors.helpers import config, connections, records
+from tests.context.connectors.test_webhooks import post, sqlite_url
+from tests.contextdesk.http_helpers import serve_in_thread
+
+INTERCOM = {"name": "intercom", "kind": "intercom"}
+
+
+def test_a_change_later_on_the_cursors_day_is_found_through_the_overlap(engine: Engine, tmp_path: Path) -> None:
+    vtime = VirtualTime()
+    with fi.FakeIntercom() as fake:
+        for n in range(1, 6):
+            fake.put(fi.contact(n, updated=NOW - timedelta(days=n)))
+        cfg = config(tmp_path, {**INTERCOM, "options": {"page_size": 2}})
+        conns = connections(vtime, intercom=(fake.url, fi.TOKEN))
+        [first] = sync(engine=engine, config=cfg, clock=vtime.now, connections=conns)
+        assert (first.status, first.new) == ("ok", 5)
+        assert load_cursor(engine=engine, source="intercom-contacts") == {
+            "updated_at": int((NOW - timedelta(days=1)).timestamp())
+        }
+
+        # Contact 3 changes one hour after the cursor, on the same day: a day-granular `>` alone would miss it.
+        fake.put(fi.contact(3, updated=NOW - timedelta(days=1) + timedelta(hours=1), name="Renamed Three"))
+        [second] = sync(engine=engine, config=cfg, clock=vtime.now, connections=conns)
+        [wrong] = sync(
+            engine=engine, config=cfg, clock=vtime.now, connections=connections(vtime, intercom=(fake.url, "bad"))
+        )
+
+    assert (second.new, second.changed) == (0, 1)
+    assert records(engine, "intercom-contacts")["6650000003"].full_name == "Renamed Three"
+    assert wrong.status == "failed" and "refused the credentials (401)" in (wrong.error or "")
+
+
+def test_a_signed_intercom_notification_updates_the_contact(tmp_path: Path, sqlite_template: Path) -> None:
+    vtime = VirtualTime()
+    path = tmp_path / "contextdesk.yaml"
+    path.write_text(yaml.safe_dump({"sources": [INTERCOM]}))
+    with fi.FakeIntercom() as fake:
+        fake.put(fi.contact(1, email="ann@example.com"))
+        settings = Settings(
+            home=tmp_path / "home",
+            config_file=path,
+            webhook_worker=False,
+            database_url=sqlite_url(tmp_path, sqlite_template),
+            sources={
+                "intercom": SourceCredentials(
+                    base_url=fake.url, token=SecretStr(fi.TOKEN), webhook_secrets=[SecretStr(fi.CLIENT_SECRET)]
+                )
+            },
+        )
+        app = create_app(settings, clock=vtime.now)
+        engine = app.state.engine
+        conns = connections(vtime, intercom=(fake.url, fi.TOKEN))
+        sync(engine=engine, config=app.state.live.propagation.intake, clock=vtime.now, connections=conns)
+        resolve_pending(engine=engine, rules=default_rules(), now=vtime.now())
+        recompute_profiles(engine=engine, config=load_profiles_config(path), now=vtime.now())
+        with serve_in_thread(app, settings) as base:
+            fake.put(fi.contact(1, email="ann.new@example.com"))
+            accepted = post(base, "intercom", fake.webhook("contact.user.updated", "6650000001"))
+            forged = post(
+                base, "intercom", fake.webhook("contact.user.updated", "6650000001", secret="guess-0123456789")
+            )
+            summary = process_pending(deps=app.state.live.propagation)
+        found = lookup_customer(engine=engine, email="ann.new@example.com")
+
+    assert (accepted.status_code, forged.status_code) == (200, 401)
+    assert summary.refetched == 1 and found.customer_id is not None
