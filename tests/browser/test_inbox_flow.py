@@ -44,9 +44,15 @@ def test_escalate_reply_resolve_and_start_anew(browser: Any, stack: Stack, tmp_p
         inbox.locator("#state", has_text="claimed by Sam").wait_for(timeout=TIMEOUT_MS)
         assert inbox.locator("[data-act=claim]").is_disabled()
         inbox.locator("#list .item", has_text="claimed by Sam").wait_for(timeout=TIMEOUT_MS)  # still listed
+        page.evaluate("window.ContextDesk.close()")  # the customer closed the chat: the reply shows as unread
         inbox.fill("#text", "Hi Maya, <img src=x onerror=alert(1)> refund approved.")
         inbox.click("[data-act=reply]")
 
+        badge = page.locator("[data-contextdesk] .badge")
+        badge.wait_for(timeout=TIMEOUT_MS)
+        assert badge.inner_text() == "1"
+        _open(page)
+        badge.wait_for(state="hidden")
         _wait_text(page, "refund approved.")
         frame = _frame(page)
         assert "Sam <b>Agent</b>" in frame.locator("#log").inner_text()  # the agent's name, as text
