@@ -117,7 +117,7 @@ def serve_app(*, host: str, port: int, demo: bool) -> None:
 
         from pydantic import SecretStr
 
-        from contextdesk.demo_shop import serve_shop, shop_files
+        from contextdesk.cli.demo_shop import serve_shop, shop_files
 
         secret = config.identity_secret or SecretStr(secrets.token_hex(32))
         shop_origin = f"http://{host}:{port + 1}"

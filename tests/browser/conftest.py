@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from contextdesk.app import create_app
-from contextdesk.demo_shop import shop_files
+from contextdesk.cli.demo_shop import shop_files
 from contextdesk.settings import Settings
 from knowledge.store import KnowledgeStore
 from tests.agent.chat.conftest import demo_db, kb, kb_dir  # noqa: F401  (fixtures reused)
