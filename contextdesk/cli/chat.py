@@ -107,11 +107,32 @@ def serve_app(*, host: str, port: int, demo: bool) -> None:
 
         demo_key = secrets.token_urlsafe(18)
         config = config.model_copy(update={"api_key": SecretStr(demo_key)})
+    origin = f"http://{host}:{port}"
+    if config.public_base_url is None:
+        # Links in summaries, the inbox and widget.js name the address we really serve on, not a fixed port.
+        config = config.model_copy(update={"public_base_url": origin})
+    shop = None
+    if demo:
+        import secrets
+
+        from pydantic import SecretStr
+
+        from contextdesk.cli.demo_shop import serve_shop, shop_files
+
+        secret = config.identity_secret or SecretStr(secrets.token_hex(32))
+        shop_origin = f"http://{host}:{port + 1}"
+        config = config.model_copy(
+            update={"identity_secret": secret, "frame_ancestors": [*config.frame_ancestors, shop_origin]}
+        )
+        shop = (shop_origin, shop_files(app_origin=config.public_base_url or origin, identity_secret=secret))
     app = create_app(config, demo=demo)
     mode = "demo mode: signed demo identities on the page" if demo else "identities must be signed by your site"
-    console.print(f"ContextDesk chat on [bold]http://{host}:{port}/[/] ({mode}); API docs at /docs")
+    console.print(f"ContextDesk chat on [bold]{origin}/[/] ({mode}); API docs at /docs")
+    if shop is not None:
+        serve_shop(host=host, port=port + 1, files=shop[1])
+        console.print(f"Sample shop with the chat widget: [bold]{shop[0]}/[/] (a customer's site on another origin)")
     if demo_key:
-        inbox = f"http://{host}:{port}/inbox"
+        inbox = f"{origin}/inbox"
         console.print(f"Agent inbox: [bold]{inbox}[/] with the API key [bold]{demo_key}[/] (demo only)")
     # Forwarded headers are believed only from CONTEXTDESK_TRUSTED_PROXIES (docs/deployment.md).
     uvicorn.Server(uvicorn_config(app, settings=config, host=host, port=port, log_level="warning")).run()

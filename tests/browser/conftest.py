@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from contextdesk.app import create_app
+from contextdesk.cli.demo_shop import shop_files
 from contextdesk.settings import Settings
 from knowledge.store import KnowledgeStore
 from tests.agent.chat.conftest import demo_db, kb, kb_dir  # noqa: F401  (fixtures reused)
@@ -62,15 +63,26 @@ def _serve_site(origin: dict[str, str]) -> ThreadingHTTPServer:
             pass
 
         def do_GET(self) -> None:
-            if self.path.split("?")[0] not in ("/", "/strict"):
+            path = self.path.split("?")[0]
+            if path in ("/shop", "/shop.js", "/shop.css"):  # the demo's sample shop, as `./run demo` serves it
+                kind, text = shop_files(app_origin=origin["app"], identity_secret=SECRET)[
+                    "/" if path == "/shop" else path
+                ]
+                self._send(kind, text.encode())
+                return
+            if path not in ("/", "/strict"):
                 self.send_error(404)
                 return
             app_origin = origin["app"]
             body = HOST_PAGE.replace("{app}", app_origin).encode()
+            csp = STRICT_CSP.replace("{app}", app_origin) if path == "/strict" else None
+            self._send("text/html; charset=utf-8", body, csp)
+
+        def _send(self, kind: str, body: bytes, csp: str | None = None) -> None:
             self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            if self.path.startswith("/strict"):
-                self.send_header("Content-Security-Policy", STRICT_CSP.replace("{app}", app_origin))
+            self.send_header("Content-Type", kind)
+            if csp:
+                self.send_header("Content-Security-Policy", csp)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

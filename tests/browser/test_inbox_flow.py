@@ -44,11 +44,23 @@ def test_escalate_reply_resolve_and_start_anew(browser: Any, stack: Stack, tmp_p
         inbox.locator("#state", has_text="claimed by Sam").wait_for(timeout=TIMEOUT_MS)
         assert inbox.locator("[data-act=claim]").is_disabled()
         inbox.locator("#list .item", has_text="claimed by Sam").wait_for(timeout=TIMEOUT_MS)  # still listed
+        page.evaluate("window.ContextDesk.close()")  # the customer closed the chat: the reply shows as unread
+        customer_ctx.set_offline(True)  # and lost the connection while the agent replies
         inbox.fill("#text", "Hi Maya, <img src=x onerror=alert(1)> refund approved.")
         inbox.click("[data-act=reply]")
+        inbox.locator("#transcript", has_text="refund approved.").wait_for(timeout=TIMEOUT_MS)
+        page.wait_for_timeout(3500)
+        assert "refund approved." not in _frame(page).locator("#log").text_content()
+        customer_ctx.set_offline(False)
 
+        badge = page.locator("[data-contextdesk] .badge")
+        badge.wait_for(timeout=TIMEOUT_MS)
+        assert badge.inner_text() == "1"
+        _open(page)
+        badge.wait_for(state="hidden")
         _wait_text(page, "refund approved.")
         frame = _frame(page)
+        assert frame.locator("#log").text_content().count("refund approved.") == 1  # caught up once, not twice
         assert "Sam <b>Agent</b>" in frame.locator("#log").inner_text()  # the agent's name, as text
         assert frame.locator("#log img").count() == 0
         frame.locator("#banner").get_by_text("You are chatting with").wait_for(timeout=TIMEOUT_MS)

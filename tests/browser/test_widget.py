@@ -216,3 +216,15 @@ def test_stop_and_resume_without_duplicated_text(page: Any, stack: Stack) -> Non
     frame.wait_for_function("document.querySelectorAll('#log .msg').length >= 2", timeout=TIMEOUT_MS)
     again = frame.locator("#log").inner_text()
     assert again.count("Sentence number 1 is here.") == 1 and "Sentence number 39" not in again
+
+
+def test_the_demo_shop_runs_the_readme_tour_in_the_widget(page: Any, stack: Stack, tmp_path: Path) -> None:
+    stack.llm.reply(answer_json("Your order #1042 shipped with UPS, tracking 1Z999AA10123456784."))
+    page.goto(stack.site + "/shop")
+    page.locator("#who option", has_text="Maya").first.wait_for(state="attached")
+    page.select_option("#who", label=page.locator("#who option", has_text="Maya").first.inner_text())
+    frame = _content_frame(page, stack)
+    frame.wait_for_function("document.documentElement.dataset.verified === 'true'", timeout=TIMEOUT_MS)
+    _ask(page, "where is my order?")
+    _wait_text(page, "1Z999AA10123456784")
+    page.screenshot(path=str(tmp_path / "demo-shop.png"))

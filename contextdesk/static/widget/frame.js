@@ -49,6 +49,7 @@
   var liveAbort = null; // AbortController of the event stream
   var drafts = {}; // turn id -> draft bubble
   var skipNextAssistant = false;
+  var lastStopped = null; // {el, text} of a reply stopped mid-way (its stored part may follow)
   var pendingEcho = [];
   var generation = 0; // bumps at every boot: late answers of an older session are dropped
   var refreshTimer = null;
@@ -214,10 +215,20 @@
     }
     if (m.role === "assistant" && skipNextAssistant) {
       skipNextAssistant = false;
+      lastStopped = null;
       return;
     }
     if (m.role === "assistant") clearDrafts();
-    log.appendChild(bubble(m.role, m.content, author, m.citations));
+    var shown = bubble(m.role, m.content, author, m.citations);
+    if (m.role === "assistant" && lastStopped && sameStart(lastStopped.text, m.content)) {
+      // The stored part of a stopped reply: it replaces the bubble already shown, never a second copy.
+      shown.appendChild(stoppedNote());
+      log.replaceChild(shown, lastStopped.el);
+      lastStopped = null;
+      return;
+    }
+    lastStopped = null;
+    log.appendChild(shown);
     if (m.role === "human") {
       humanName = author;
       if (convState === "handoff" || convState === "waiting_for_human") setState("with_human");
@@ -261,16 +272,31 @@
     scrollDown();
   }
 
+  function stoppedNote() {
+    var note = document.createElement("p");
+    note.className = "stopped";
+    note.textContent = t("stopped");
+    return note;
+  }
+
+  function sameStart(a, b) {
+    var x = String(a || "").replace(/\s+/g, " ").trim();
+    var y = String(b || "").replace(/\s+/g, " ").trim();
+    return !!x && !!y && (x.indexOf(y) === 0 || y.indexOf(x) === 0);
+  }
+
   function finishStopped(turnId) {
-    var key = String(turnId);
-    var d = drafts[key];
+    var d = drafts[String(turnId)];
     if (d && d.text) {
       var el = bubble("assistant", d.text, null, null);
-      var note = document.createElement("p");
-      note.className = "stopped";
-      note.textContent = t("stopped");
-      el.appendChild(note);
+      el.appendChild(stoppedNote());
       log.appendChild(el);
+      lastStopped = { el: el, text: d.text };
+    } else {
+      // The stored part arrived first: mark the last reply as stopped.
+      var replies = log.querySelectorAll(".msg.assistant");
+      var last = replies[replies.length - 1];
+      if (last && !last.querySelector(".stopped")) last.appendChild(stoppedNote());
     }
     clearDrafts();
     busy(false);
@@ -608,6 +634,7 @@
     humanName = null;
     pendingEcho = [];
     skipNextAssistant = false;
+    lastStopped = null;
     clearDrafts();
     while (log.firstChild) log.removeChild(log.firstChild);
     unread = 0;

@@ -152,3 +152,14 @@ def test_a_bad_widget_section_names_the_file_and_field(tmp_path: Path) -> None:
         load_widget_config(config)
     message = str(caught.value)
     assert str(config) in message and "widget.color" in message and "gretting" in message
+
+
+def test_away_outside_business_hours() -> None:
+    from agent.config import BusinessHours
+    from agent.widget import availability
+
+    hours = BusinessHours()  # Mon-Fri 09:00-17:00 New York
+    saturday = availability(hours, datetime(2026, 12, 5, 15, 0, tzinfo=UTC))
+    wednesday = availability(hours, datetime(2026, 12, 2, 15, 0, tzinfo=UTC))
+    assert saturday == {"open_now": False, "next_opening": "2026-12-07T09:00:00-05:00"}
+    assert wednesday["open_now"] is True
