@@ -50,6 +50,7 @@ def _agent_deps(
 ) -> AgentDeps:
     """The chat service's dependencies: agent config, knowledge store (if indexed), LLM (if configured)."""
     from agent.config import load_agent_config
+    from agent.limits import build_rate_limiter
     from agent.llm.factory import build_chat_model
 
     store = None
@@ -81,6 +82,7 @@ def _agent_deps(
         identity_secret=settings.identity_secret,
         identity_token_keys=dict(settings.identity_jwt_keys),
         llm_deadline_s=settings.llm_timeout_seconds,
+        limiter=build_rate_limiter(settings.redis_url),
     )
 
 
