@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,6 +55,7 @@ def _agent_deps(
 ) -> AgentDeps:
     """The chat service's dependencies: agent config, knowledge store (if indexed), LLM (if configured)."""
     from agent.config import load_agent_config
+    from agent.limits import build_rate_limiter
     from agent.llm.factory import build_chat_model
 
     store = None
@@ -85,6 +87,7 @@ def _agent_deps(
         identity_secret=settings.identity_secret,
         identity_token_keys=dict(settings.identity_jwt_keys),
         llm_deadline_s=settings.llm_timeout_seconds,
+        limiter=build_rate_limiter(settings.redis_url),
     )
 
 
@@ -240,6 +243,15 @@ def create_app(settings: Settings | None = None, *, demo: bool = False, clock: C
     app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, policies=header_policies(settings), default=API_POLICY)
     return app
+
+
+#: Set by `contextdesk serve --demo --workers N` for its worker processes (each builds its app with worker_app).
+WORKER_DEMO_ENV = "CONTEXTDESK_SERVE_DEMO"
+
+
+def worker_app() -> FastAPI:
+    """The app of one `contextdesk serve --workers N` process (uvicorn factory): settings from the environment."""
+    return create_app(load_settings(), demo=os.environ.get(WORKER_DEMO_ENV) == "1")
 
 
 #: The API and anything not listed below: JSON only, never framed, never cached.

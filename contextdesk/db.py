@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import functools
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,12 +33,45 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+#: First key of the PostgreSQL advisory lock held while migrating (the second is the schema's hash).
+MIGRATION_LOCK_KEY = zlib.crc32(b"contextdesk.db.upgrade") & 0x7FFFFFFF
+
+
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """Held while migrating, so that of several processes starting on an empty database one migrates.
+
+    PostgreSQL: a session advisory lock per schema (released when the connection ends, even on a crash).
+    SQLite: an OS file lock beside the database file (an in-memory database has a single process anyway).
+    The others wait here, then find the schema at head and have nothing to do.
+    """
+    backend = engine.url.get_backend_name()
+    if backend == "postgresql":
+        with engine.connect() as connection:
+            key = {"key": MIGRATION_LOCK_KEY}
+            connection.execute(text("SELECT pg_advisory_lock(:key, hashtext(current_schema()))"), key)
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key, hashtext(current_schema()))"), key)
+                connection.commit()
+    elif backend == "sqlite" and engine.url.database and engine.url.database != ":memory:":
+        from filelock import FileLock
+
+        with FileLock(f"{engine.url.database}.migrate.lock"):
+            yield
+    else:
+        yield
+
+
 def upgrade(engine: Engine, *, revision: str = "heads") -> None:
-    """Apply migrations up to `revision` (all heads by default) on the engine's database."""
+    """Apply migrations up to `revision` (all heads by default) on the engine's database, one process at a time."""
     from alembic import command
 
     config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
+    with migration_lock(engine), engine.begin() as connection:
+        # Alembic reads the current revision inside the lock: a process that waited finds nothing left to do.
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -93,4 +129,12 @@ def is_up_to_date(engine: Engine) -> bool:
     return current == declared_head_revisions()
 
 
-__all__ = ["current_revisions", "declared_head_revisions", "head_revisions", "is_up_to_date", "make_engine", "upgrade"]
+__all__ = [
+    "current_revisions",
+    "declared_head_revisions",
+    "head_revisions",
+    "is_up_to_date",
+    "make_engine",
+    "migration_lock",
+    "upgrade",
+]

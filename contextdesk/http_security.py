@@ -22,7 +22,7 @@ from contextdesk.settings import Settings
 # --- the client's address -----------------------------------------------------------------------------------------
 
 
-def uvicorn_config(app: ASGIApp, *, settings: Settings, host: str, port: int, **options: Any) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp | str, *, settings: Settings, host: str, port: int, **options: Any) -> uvicorn.Config:
     """The uvicorn config `contextdesk serve` runs with: forwarded headers believed only from trusted proxies.
 
     uvicorn's own default believes X-Forwarded-For from 127.0.0.1, so any local client could pick its address

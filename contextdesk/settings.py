@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     chroma_port: int = 8000
     chroma_path: Path | None = Field(None, description="PersistentClient dir; default <home>/chroma.")
 
+    redis_url: str | None = Field(
+        None,
+        description="Redis shared by the server processes (e.g. redis://127.0.0.1:6379/0): their rate limits count "
+        "together; unset, each process counts its own (docs/deployment.md).",
+    )
+
     api_key: SecretStr | None = Field(None, description="Key for server-to-server endpoints (X-API-Key).")
     identity_secret: SecretStr | None = Field(None, description="HMAC secret for widget identity verification.")
     identity_jwt_keys: dict[str, SecretStr] = Field(

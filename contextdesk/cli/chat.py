@@ -89,14 +89,16 @@ def explain(
                 console.print(Panel(m["content"], title=m["role"]), markup=False)
 
 
-def serve_app(*, host: str, port: int, demo: bool) -> None:
-    """Run the API (and demo page) with uvicorn."""
+def serve_app(*, host: str, port: int, demo: bool, workers: int = 1) -> None:
+    """Run the API (and demo page) with uvicorn: in this process, or in `workers` processes sharing the port."""
+    import os
+
     import uvicorn
 
-    from contextdesk.app import create_app
+    from contextdesk.app import WORKER_DEMO_ENV, create_app
     from contextdesk.http_security import uvicorn_config
 
-    engine()  # migrate first, with the CLI's messages
+    engine()  # migrate first, with the CLI's messages (each worker then finds the schema up to date)
     config = settings()
     demo_key: str | None = None
     if demo and config.api_key is None:
@@ -125,17 +127,44 @@ def serve_app(*, host: str, port: int, demo: bool) -> None:
             update={"identity_secret": secret, "frame_ancestors": [*config.frame_ancestors, shop_origin]}
         )
         shop = (shop_origin, shop_files(app_origin=config.public_base_url or origin, identity_secret=secret))
-    app = create_app(config, demo=demo)
     mode = "demo mode: signed demo identities on the page" if demo else "identities must be signed by your site"
-    console.print(f"ContextDesk chat on [bold]{origin}/[/] ({mode}); API docs at /docs")
+    plural = f" in {workers} worker processes" if workers > 1 else ""
+    console.print(f"ContextDesk chat on [bold]{origin}/[/]{plural} ({mode}); API docs at /docs")
     if shop is not None:
         serve_shop(host=host, port=port + 1, files=shop[1])
         console.print(f"Sample shop with the chat widget: [bold]{shop[0]}/[/] (a customer's site on another origin)")
     if demo_key:
         inbox = f"{origin}/inbox"
         console.print(f"Agent inbox: [bold]{inbox}[/] with the API key [bold]{demo_key}[/] (demo only)")
-    # Forwarded headers are believed only from CONTEXTDESK_TRUSTED_PROXIES (docs/deployment.md).
-    uvicorn.Server(uvicorn_config(app, settings=config, host=host, port=port, log_level="warning")).run()
+    if workers == 1:
+        app = create_app(config, demo=demo)
+        # Forwarded headers are believed only from CONTEXTDESK_TRUSTED_PROXIES (docs/deployment.md).
+        uvicorn.Server(uvicorn_config(app, settings=config, host=host, port=port, log_level="warning")).run()
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    # Each worker builds its app from the environment (contextdesk.app:worker_app): what this process decided
+    # for the demo goes there, so every worker has the same keys.
+    if demo_key:
+        os.environ["CONTEXTDESK_API_KEY"] = demo_key
+    if config.public_base_url:
+        os.environ["CONTEXTDESK_PUBLIC_BASE_URL"] = config.public_base_url
+    if demo:
+        os.environ[WORKER_DEMO_ENV] = "1"
+        # The sample shop signs identities with this secret, so every worker must check with the same one.
+        if config.identity_secret is not None:
+            os.environ["CONTEXTDESK_IDENTITY_SECRET"] = config.identity_secret.get_secret_value()
+        os.environ["CONTEXTDESK_FRAME_ANCESTORS"] = json.dumps(config.frame_ancestors)
+    uv = uvicorn_config(
+        "contextdesk.app:worker_app",
+        settings=config,
+        host=host,
+        port=port,
+        log_level="warning",
+        factory=True,
+        workers=workers,
+    )
+    Multiprocess(uv, sockets=[uv.bind_socket()]).run()
 
 
 @app.command()
@@ -146,6 +175,9 @@ def serve(
     demo: bool = typer.Option(
         False, "--demo", help="Offer signed demo persona identities on the page (never in production)."
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Server processes sharing the port (e.g. one per core; docs/deployment.md)."
+    ),
 ) -> None:
     """Serve the chat API, the customer API and the demo page at / (grounded responder unless an LLM is configured)."""
-    serve_app(host=host, port=port, demo=demo)
+    serve_app(host=host, port=port, demo=demo, workers=workers)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -62,13 +62,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_cli(env: dict[str, str], cwd: Path) -> Iterator[tuple[str, int]]:
+def serve_cli(env: dict[str, str], cwd: Path, *, extra_args: Sequence[str] = ()) -> Iterator[tuple[str, int]]:
     """Run `contextdesk serve` in its own process; yield (base URL, pid) once it answers."""
     port = free_port()
     root = Path(__file__).resolve().parents[2]
     child_env = {**os.environ, **env, "PYTHONPATH": str(root)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "contextdesk.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "contextdesk.cli", "serve", "--port", str(port), *extra_args],
         cwd=cwd,
         env=child_env,
         stdout=subprocess.PIPE,
