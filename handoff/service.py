@@ -88,6 +88,7 @@ def create_handoff(deps: HandoffDeps, *, request_id: int) -> int:
         model=deps.model,
         priority=deps.config.priority,
         deadline_s=deps.config.summary_deadline_s,
+        max_prompt_tokens=deps.config.summary_transcript_tokens,
         now=deps.now(),
     )
     req = inputs.request
@@ -156,22 +157,36 @@ def sync_closed(engine: Engine, *, now: datetime) -> int:
     return moved
 
 
-def run_once(deps: HandoffDeps, *, sleep: Callable[[float], None] | None = None) -> dict[str, Any]:
-    """One worker pass: create handoffs for new escalations, follow closed ones, deliver what is due."""
+def create_pending(deps: HandoffDeps) -> list[int]:
+    """Create the handoffs of new escalations (never waits on a delivery); returns their ids."""
     created = []
     for request_id in pending_requests(deps.engine):
         try:
             created.append(create_handoff(deps, request_id=request_id))
         except Exception:  # one bad request must not stop the others; it is retried on the next pass
             log.exception("handoff for request %d failed; will retry", request_id)
+    return created
+
+
+def run_once(deps: HandoffDeps) -> dict[str, Any]:
+    """One foreground pass: create handoffs for new escalations, follow closed ones, attempt what is due.
+
+    Deliveries are attempted until none is due now (each failure schedules its retry with a backoff); retries
+    due later are left for the next pass or the worker.
+    """
+    created = create_pending(deps)
     synced = sync_closed(deps.engine, now=deps.now())
-    kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-    outcomes = outbox.deliver_due(deps.engine, targets=deps.targets, retry=deps.config.retry, clock=deps.now, **kwargs)
+    outcomes: dict[int, outbox.DeliveryOutcome] = {}
+    for _ in range(deps.config.retry.attempts + 1):
+        batch = outbox.deliver_due(deps.engine, targets=deps.targets, retry=deps.config.retry, clock=deps.now)
+        outcomes.update({o.delivery_id: o for o in batch})
+        if not batch:
+            break
     return {
         "created": created,
         "synced": synced,
-        "delivered": [o.delivery_id for o in outcomes if o.status == "delivered"],
-        "dead": [o.delivery_id for o in outcomes if o.status == "dead"],
+        "delivered": [i for i, o in outcomes.items() if o.status == "delivered"],
+        "dead": [i for i, o in outcomes.items() if o.status == "dead"],
     }
 
 
