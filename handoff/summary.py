@@ -93,7 +93,6 @@ _PROMISE = re.compile(
     re.IGNORECASE,
 )
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
-_LEGAL_SECURITY = re.compile(r"legal|lawyer|security|takeover|hacked", re.IGNORECASE)
 _SHORT = 240
 
 
@@ -383,6 +382,7 @@ def decide_priority(
     reason: str,
     sentiment: str,
     config: PriorityConfig,
+    trigger: str | None = None,
 ) -> PriorityDecision:
     """The first matching rule sets the priority (ordered: legal/security, angry high-value, sensitive, …)."""
     plan = (customer.plan or "").lower()
@@ -392,7 +392,7 @@ def decide_priority(
         or any(p.lower() in plan.split() or p.lower() == plan for p in config.high_value_plans)
     )
     upset = sentiment in {"angry", "negative"} or reason_code == "frustration"
-    if reason_code == "sensitive_topic" and _LEGAL_SECURITY.search(reason):
+    if trigger in {"legal", "security"}:  # the agent's structured trigger, not its wording
         return PriorityDecision(level="urgent", rule="legal_or_security", why="legal threat or security issue")
     if high_value and upset:
         return PriorityDecision(level="urgent", rule="upset_high_value", why="a high-value customer is upset")
@@ -450,6 +450,7 @@ def build_deterministic(
         headline="",
         reason_code=req.reason_code,
         reason=req.reason or REASON_PHRASES.get(req.reason_code, req.reason_code),
+        trigger=req.trigger,
         intent=intent,
         problem=_problem(inputs, intent, who),
         customer=customer,
@@ -460,7 +461,12 @@ def build_deterministic(
         sentiment=sentiment,
         sentiment_by_rules=sentiment,
         priority=decide_priority(
-            customer=customer, reason_code=req.reason_code, reason=req.reason, sentiment=sentiment, config=priority
+            customer=customer,
+            reason_code=req.reason_code,
+            reason=req.reason,
+            sentiment=sentiment,
+            config=priority,
+            trigger=req.trigger,
         ),
         suggested_next_step=_next_step(intent, req.reason_code),
         promises=promises_in([(m.role, m.content) for m in inputs.messages]),
@@ -632,6 +638,7 @@ def apply_draft(
         reason=merged.reason,
         sentiment=base.sentiment_by_rules or base.sentiment,
         config=priority,
+        trigger=merged.trigger,
     )
     merged.headline = headline(merged)
     if removed:

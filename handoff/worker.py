@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from handoff import outbox
-from handoff.service import HandoffDeps, create_pending, sync_closed
+from handoff.service import HandoffDeps, create_pending
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,7 @@ class OutboxWorker:
             self._wake_intake.clear()
             try:
                 created = create_pending(self.deps)
-                synced = sync_closed(self.deps.engine, now=self.deps.now())
-                self.last = {"created": created, "synced": synced}
+                self.last = {"created": created}
                 if created:
                     self._wake_delivery.set()
             except Exception:  # the database may be briefly unreachable; try again at the next poll
