@@ -2,7 +2,8 @@
 
 The composition root puts an `AgentDeps` on `app.state.agent`. Widget routes are public (the conversation
 id is an unguessable bearer token; only a signed identity unlocks a customer's data); the human-side routes
-(turn metadata, resolve, hand back) are server-to-server, behind the X-API-Key header.
+(turn metadata, escalations) are server-to-server, behind the X-API-Key header. Resolving and handing back are
+the handoff package's (`handoff/api.py`, also under `/v1/conversations/{id}/…`): one lifecycle.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from agent.models import (
     ConversationCreate,
     ConversationPublic,
     HandoffRequestPublic,
-    HumanAction,
     MessageCreate,
     TranscriptPublic,
     TurnPublic,
@@ -45,9 +45,6 @@ def _ip(request: Request) -> str:
 
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such conversation."}}
-_STATE: dict[int | str, dict[str, Any]] = {
-    409: {"description": "The conversation has no open handoff (or it is already closed)."}
-}
 
 
 router = APIRouter(prefix="/v1/conversations", tags=["chat"])
@@ -123,35 +120,9 @@ def get_turns(request: Request, conversation_id: str) -> list[TurnPublic]:
 
 
 @human_router.get("/handoff-requests")
-def get_handoff_requests(request: Request, status: str | None = "open") -> list[HandoffRequestPublic]:
-    """Escalations waiting for a person (or all, with status empty)."""
-    return service.list_handoff_requests(engine=_deps(request).engine, status=status or None)
-
-
-@human_router.post("/conversations/{conversation_id}/resolve", responses=_NOT_FOUND | _STATE)
-def resolve(request: Request, conversation_id: str, body: HumanAction) -> TranscriptPublic:
-    """A person resolves the handoff (optionally with a last message to the customer)."""
-    return service.close_handoff(
-        engine=_deps(request).engine,
-        conversation_id=conversation_id,
-        actor=body.actor,
-        to="resolved",
-        message=body.message,
-        now=_deps(request).now(),
-    )
-
-
-@human_router.post("/conversations/{conversation_id}/hand-back", responses=_NOT_FOUND | _STATE)
-def hand_back(request: Request, conversation_id: str, body: HumanAction) -> TranscriptPublic:
-    """A person hands the conversation back to the bot, which answers again."""
-    return service.close_handoff(
-        engine=_deps(request).engine,
-        conversation_id=conversation_id,
-        actor=body.actor,
-        to="returned_to_bot",
-        message=body.message,
-        now=_deps(request).now(),
-    )
+def get_handoff_requests(request: Request) -> list[HandoffRequestPublic]:
+    """Escalations as the turns recorded them, newest first (their handling is `GET /v1/handoffs`)."""
+    return service.list_handoff_requests(engine=_deps(request).engine)
 
 
 @page_router.get("/", response_class=HTMLResponse, include_in_schema=False)

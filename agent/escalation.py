@@ -10,17 +10,18 @@ from dataclasses import dataclass
 
 from agent.config import EscalationConfig
 from agent.intents import SMALL_TALK_INTENTS, read_message, similarity
-from agent.models import REASON_CODES
+from agent.models import REASON_CODES, EscalationTrigger
 from agent.turn import TurnInput
 
 
 @dataclass(frozen=True)
 class Decision:
-    """Escalate or not, why (a reason code of REASON_CODES) and in words."""
+    """Escalate or not, why (a reason code of REASON_CODES, the exact trigger) and in words."""
 
     escalate: bool
     reason_code: str | None = None
     reason: str | None = None
+    trigger: EscalationTrigger | None = None
 
 
 NO = Decision(False)
@@ -54,11 +55,11 @@ def decide_before(turn: TurnInput, config: EscalationConfig) -> Decision:
     """Triggers that need no answer attempt: a request for a person, frustration, loops, sensitive topics, rules."""
     s = turn.signals
     if s.intent == "human_request":
-        return Decision(True, "customer_request", "the customer asked to talk to a person")
+        return Decision(True, "customer_request", "the customer asked to talk to a person", "customer_asked")
     if s.legal:
-        return Decision(True, "sensitive_topic", "legal threat or legal question")
+        return Decision(True, "sensitive_topic", "legal threat or legal question", "legal")
     if s.security:
-        return Decision(True, "sensitive_topic", "possible security issue or account takeover")
+        return Decision(True, "sensitive_topic", "possible security issue or account takeover", "security")
     if s.intent == "returns_refunds":
         refund = _refund_amount(turn)
         if refund is not None and refund[0] > float(config.refund_amount_over):
@@ -66,30 +67,42 @@ def decide_before(turn: TurnInput, config: EscalationConfig) -> Decision:
                 True,
                 "sensitive_topic",
                 f"refund of {refund[0]:.2f} ({refund[1]}) is over the {config.refund_amount_over} limit",
+                "refund_over_limit",
             )
     if s.intent == "cancellation" and _high_value(turn, config):
-        return Decision(True, "sensitive_topic", "cancellation request from a high-value active customer")
+        return Decision(
+            True,
+            "sensitive_topic",
+            "cancellation request from a high-value active customer",
+            "high_value_cancellation",
+        )
     if s.shouting:
-        return Decision(True, "frustration", "the customer is shouting (mostly capital letters)")
+        return Decision(True, "frustration", "the customer is shouting (mostly capital letters)", "shouting")
     if s.leave_threat:
-        return Decision(True, "frustration", "the customer threatens to leave")
+        return Decision(True, "frustration", "the customer threatens to leave", "leave_threat")
     previous = [h.content for h in turn.history if h.role == "customer"]
     if s.negative:
         negatives = 1 + sum(read_message(p).negative for p in previous)
         if negatives >= config.negative_messages:
-            return Decision(True, "frustration", f"{negatives} negative messages in this conversation")
+            return Decision(
+                True, "frustration", f"{negatives} negative messages in this conversation", "negative_messages"
+            )
     if s.failed_answer:
         failed = 1 + sum(read_message(p).failed_answer for p in previous)
         if failed >= config.failed_answers:
-            return Decision(True, "loop", f"the customer said {failed} times that the answers did not help")
+            return Decision(
+                True, "loop", f"the customer said {failed} times that the answers did not help", "failed_answers"
+            )
     for earlier in previous:
         # "thanks" said twice is politeness, not a question asked again.
         if s.intent in SMALL_TALK_INTENTS or len(turn.message) < 8:
             continue
         if similarity(earlier, turn.message) >= config.repeat_similarity:
-            return Decision(True, "loop", "the customer asked the same question again")
+            return Decision(True, "loop", "the customer asked the same question again", "repeated_question")
     if s.intent in turn.route.escalate_intents:
-        return Decision(True, "policy", f"route {turn.route_name} hands {s.intent} questions to a person")
+        return Decision(
+            True, "policy", f"route {turn.route_name} hands {s.intent} questions to a person", "route_policy"
+        )
     return NO
 
 
@@ -104,12 +117,17 @@ def decide_after(
     """Triggers that depend on the answer attempt: no grounded answer, conflicting records, or the model asking."""
     if conflict:
         # The records disagree, so there is no grounded answer to give: a data problem a person must sort out.
-        return Decision(True, "no_answer", conflict)
+        return Decision(True, "no_answer", conflict, "records_conflict")
     if model_escalate:
         code = model_reason if model_reason in REASON_CODES else "policy"
-        return Decision(True, code, f"the model asked for a person ({model_reason or 'no reason given'})")
+        return Decision(
+            True, code, f"the model asked for a person ({model_reason or 'no reason given'})", "model_asked"
+        )
     if not answered:
         why = "weak retrieval" if turn.low_confidence or not turn.passages else "no usable passage"
         facts = "nothing in the customer context" if turn.context is not None else "no customer context (visitor)"
-        return Decision(True, "no_answer", f"no grounded answer: {why} and {facts}")
+        trigger: EscalationTrigger = (
+            "low_confidence" if turn.low_confidence or not turn.passages else "no_grounded_answer"
+        )
+        return Decision(True, "no_answer", f"no grounded answer: {why} and {facts}", trigger)
     return NO

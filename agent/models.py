@@ -25,7 +25,26 @@ REASON_CODES: tuple[str, ...] = get_args(ReasonCode)
 #: `visitor` for unverified people (tests/test_one_home.py checks it against `AccountStatusName`).
 Route = Literal["trial", "active", "past_due", "former", "lead", "customer", "visitor"]
 ROUTES: tuple[str, ...] = get_args(Route)
-HandoffRequestStatus = Literal["open", "resolved", "returned_to_bot"]
+#: What exactly made the bot escalate (finer than the reason code): read by the handoff's priority rules, so no
+#: package has to match the English `reason` text. Set by agent/escalation.py.
+EscalationTrigger = Literal[
+    "customer_asked",
+    "legal",
+    "security",
+    "refund_over_limit",
+    "high_value_cancellation",
+    "shouting",
+    "leave_threat",
+    "negative_messages",
+    "failed_answers",
+    "repeated_question",
+    "route_policy",
+    "records_conflict",
+    "model_asked",
+    "low_confidence",
+    "no_grounded_answer",
+    "qualified_lead",
+]
 #: Text a person typed must hold one visible character somewhere: not only whitespace, control characters or
 #: invisible format characters (zero-width U+200B-U+200F, word joiner U+2060, BOM U+FEFF, Hangul and braille
 #: fillers...). An unanchored JSON-Schema `pattern`, read alike by pydantic, browsers and API fuzzers.
@@ -127,7 +146,11 @@ class Turn(SQLModel, table=True):
 
 
 class HandoffRequest(SQLModel, table=True):
-    """An escalation waiting for a person; the handoff package builds the summary and delivers it."""
+    """An escalation, recorded by the turn that decided it (never changed afterwards).
+
+    It has no state of its own: the handoff package owns the one lifecycle (open → claimed → resolved |
+    returned_to_bot) on its `handoffs` row and moves the conversation through `set_conversation_state`.
+    """
 
     __tablename__ = "agent_handoff_requests"
 
@@ -137,15 +160,13 @@ class HandoffRequest(SQLModel, table=True):
     created_at: datetime = _ts()
     reason_code: str = Field(max_length=32, index=True)
     reason: str = ""
+    trigger: str | None = Field(default=None, max_length=32)  # an EscalationTrigger
     team: str = Field(default="support", max_length=32)
-    status: str = Field(default="open", max_length=16, index=True)
     customer_id: str | None = Field(default=None, max_length=40)
     verified: bool = False
     route: str = Field(default="visitor", max_length=16)
     within_business_hours: bool = True
     human_eta: str = ""  # what the customer was told about when a person answers
-    resolved_at: datetime | None = _ts(nullable=True)
-    resolved_by: str | None = Field(default=None, max_length=128)
 
 
 # --- API schemas ----------------------------------------------------------------------------------------------
@@ -283,31 +304,17 @@ class TurnPublic(BaseModel):
 
 
 class HandoffRequestPublic(BaseModel):
-    """An escalation waiting for (or handled by) a person."""
+    """An escalation as the turn recorded it (its handling is the handoff inbox's: `GET /v1/handoffs`)."""
 
     id: int
     conversation_id: str
     created_at: datetime
     reason_code: ReasonCode
     reason: str
+    trigger: EscalationTrigger | None = None
     team: str
-    status: HandoffRequestStatus
     customer_id: str | None
     verified: bool
     route: str
     within_business_hours: bool
     human_eta: str
-    resolved_at: datetime | None = None
-    resolved_by: str | None = None
-
-
-class HumanAction(BaseModel):
-    """A person resolving a handoff or handing the conversation back to the bot."""
-
-    actor: str = PField(min_length=1, max_length=128, pattern=VISIBLE_TEXT)
-    message: str | None = PField(
-        None,
-        max_length=4000,
-        pattern=VISIBLE_TEXT,
-        description="Optional message to the customer, shown as the human's.",
-    )

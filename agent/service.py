@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from agent import escalation, grounded_responder
 from agent.config import AgentConfig, RouteConfig
-from agent.errors import ConversationNotFound, HandoffStateError, LLMError
+from agent.errors import ConversationNotFound, LLMError
 from agent.grounding_check import check_answer
 from agent.hours import human_eta
 from agent.intents import TOPIC_OF_INTENT, lead_details, read_message, strip_injections
@@ -36,6 +36,7 @@ from agent.models import (
     ConversationCreate,
     ConversationMessage,
     ConversationPublic,
+    ConversationState,
     EscalationPublic,
     HandoffRequest,
     HandoffRequestPublic,
@@ -489,7 +490,10 @@ def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, clien
             question = _lead_question(route, lead)
             if question is None:
                 decision = escalation.Decision(
-                    True, "sales_lead", f"qualified lead for {route.handoff_team}: name, company and need collected"
+                    True,
+                    "sales_lead",
+                    f"qualified lead for {route.handoff_team}: name, company and need collected",
+                    "qualified_lead",
                 )
             elif outcome.reply is not None:
                 outcome.reply += "\n\n" + question
@@ -615,6 +619,7 @@ def _persist_turn(
                 created_at=now,
                 reason_code=decision.reason_code or "policy",
                 reason=decision.reason or "",
+                trigger=decision.trigger,
                 team=turn.route.handoff_team,
                 customer_id=record.customer_id,
                 verified=conv.verified,
@@ -675,10 +680,8 @@ def _record_while_handed_off(
     conv.message_count += 1
     conv.updated_at = now
     session.add(conv)
-    open_request = session.exec(
-        select(HandoffRequest)
-        .where(HandoffRequest.conversation_id == conv.id, HandoffRequest.status == "open")
-        .order_by(col(HandoffRequest.id).desc())
+    open_request = session.exec(  # the escalation that handed it over: the newest
+        select(HandoffRequest).where(HandoffRequest.conversation_id == conv.id).order_by(col(HandoffRequest.id).desc())
     ).first()
     session.commit()
     return TurnReply(
@@ -758,41 +761,35 @@ def list_turns(*, engine: Engine, conversation_id: str) -> list[TurnPublic]:
         return [TurnPublic.model_validate(r, from_attributes=True) for r in rows]
 
 
-def list_handoff_requests(
-    *, engine: Engine, status: str | None = "open", limit: int = 100
-) -> list[HandoffRequestPublic]:
-    """Handoff requests, newest first (filtered by status unless None)."""
+def list_handoff_requests(*, engine: Engine, limit: int = 100) -> list[HandoffRequestPublic]:
+    """Escalations as the turns recorded them, newest first (their handling: the handoff inbox)."""
     with Session(engine) as session:
         query = select(HandoffRequest).order_by(col(HandoffRequest.id).desc()).limit(limit)
-        if status:
-            query = query.where(HandoffRequest.status == status)
         return [HandoffRequestPublic.model_validate(r, from_attributes=True) for r in session.exec(query).all()]
 
 
-def close_handoff(
-    *, engine: Engine, conversation_id: str, actor: str, to: str, now: datetime, message: str | None = None
-) -> TranscriptPublic:
-    """A person resolves the conversation (`to="resolved"`) or hands it back to the bot (`"returned_to_bot"`)."""
-    if to not in {"resolved", "returned_to_bot"}:
-        raise HandoffStateError(f"unknown handoff state {to!r}; use resolved or returned_to_bot")
-    with Session(engine) as session:
-        conv = _load(session, conversation_id)
-        request = session.exec(
-            select(HandoffRequest).where(
-                HandoffRequest.conversation_id == conversation_id, HandoffRequest.status == "open"
-            )
-        ).first()
-        if request is None or conv.state != "handoff":
-            raise HandoffStateError(f"conversation {conversation_id} has no open handoff")
-        request.status, request.resolved_at, request.resolved_by = to, now, actor
-        if message:
-            session.add(
-                ConversationMessage(
-                    conversation_id=conv.id, role="human", content=message, created_at=now, author=actor
-                )
-            )
-        conv.state = "bot" if to == "returned_to_bot" else "closed"
-        conv.updated_at = now
-        session.add_all([request, conv])
-        session.commit()
-    return get_transcript(engine=engine, conversation_id=conversation_id)
+# --- the human side: the handoff package drives the conversation through these two ------------------------------
+
+
+def set_conversation_state(
+    session: Session, *, conversation_id: str, state: ConversationState, now: datetime
+) -> Conversation:
+    """Move a conversation to `state` inside the caller's transaction (the handoff lifecycle calls this)."""
+    conv = _load(session, conversation_id)
+    conv.state, conv.updated_at = state, now
+    session.add(conv)
+    return conv
+
+
+def post_human_message(
+    session: Session, *, conversation_id: str, content: str, author: str, now: datetime
+) -> ConversationMessage:
+    """Add a person's message to the conversation inside the caller's transaction; the customer sees it."""
+    conv = _load(session, conversation_id)
+    msg = ConversationMessage(conversation_id=conv.id, role="human", content=content, created_at=now, author=author)
+    session.add(msg)
+    conv.message_count += 1
+    conv.updated_at = now
+    session.add(conv)
+    session.flush()
+    return msg

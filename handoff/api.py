@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 
+from agent.models import TranscriptPublic
 from handoff import outbox, service
 from handoff.models import (
     ClaimBody,
@@ -140,6 +141,28 @@ def hand_back(request: Request, handoff_id: HandoffId, body: CloseBody) -> Hando
         to="returned_to_bot",
         message=body.message,
         now=_deps(request).now(),
+    )
+
+
+_CONVERSATION_STATE: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such conversation."},
+    409: {"description": "The conversation has no open handoff (or it is claimed by someone else)."},
+}
+
+
+@router.post("/conversations/{conversation_id}/resolve", responses=_CONVERSATION_STATE, tags=["chat: human side"])
+def resolve_conversation(request: Request, conversation_id: str, body: CloseBody) -> TranscriptPublic:
+    """Resolve the conversation's open handoff (the same move as `POST /v1/handoffs/{id}/resolve`)."""
+    return service.close_conversation(
+        _deps(request), conversation_id=conversation_id, actor=body.actor, to="resolved", message=body.message
+    )
+
+
+@router.post("/conversations/{conversation_id}/hand-back", responses=_CONVERSATION_STATE, tags=["chat: human side"])
+def hand_back_conversation(request: Request, conversation_id: str, body: CloseBody) -> TranscriptPublic:
+    """Hand the conversation back to the bot (the same move as `POST /v1/handoffs/{id}/hand-back`)."""
+    return service.close_conversation(
+        _deps(request), conversation_id=conversation_id, actor=body.actor, to="returned_to_bot", message=body.message
     )
 
 

@@ -85,6 +85,9 @@ class HandoffConfig(BaseModel):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     priority: PriorityConfig = Field(default_factory=PriorityConfig)
     summary_deadline_s: float = Field(20.0, gt=0, description="Overall LLM deadline for writing one summary.")
+    summary_transcript_tokens: int = Field(
+        6000, ge=200, le=200_000, description="Most transcript tokens sent to the LLM writing a summary."
+    )
     poll_interval_s: float = Field(2.0, gt=0, description="How often the outbox worker looks for new work.")
     webhook_secret: SecretStr | None = Field(None, exclude=True, description="Set from settings, never from YAML.")
     zendesk_token: SecretStr | None = Field(None, exclude=True, description="Set from settings, never from YAML.")

@@ -193,7 +193,8 @@ class MaildirTarget:
     def deliver(self, envelope: Envelope) -> DeliveryResult:
         """Write the message atomically (tmp/ then rename into new/)."""
         msg = EmailMessage()
-        msg["Subject"] = envelope.summary.headline
+        # A header is one line: a CR/LF a customer typed into their name must not break (or inject) headers.
+        msg["Subject"] = " ".join(envelope.summary.headline.split())
         msg["From"] = self.sender
         msg["To"] = self.to
         msg["Date"] = formatdate(self.clock().timestamp(), localtime=False)

@@ -16,7 +16,7 @@ from pydantic import Field as PField
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from agent.models import VISIBLE_TEXT, ReasonCode
+from agent.models import VISIBLE_TEXT, EscalationTrigger, ReasonCode
 from context.dbtypes import JSONType, UTCDateTime
 
 #: Bump when the summary's shape changes incompatibly; receivers switch on `schema_version`.
@@ -123,6 +123,9 @@ class HandoffSummary(BaseModel):
     headline: str = PField(description="The one line a busy agent needs: priority, who, what, why.")
     reason_code: ReasonCode
     reason: str = PField(description="Why the bot escalated, in words.")
+    trigger: EscalationTrigger | None = PField(
+        None, description="What exactly made the bot escalate (e.g. legal, security, refund_over_limit)."
+    )
     intent: str = PField(description="What the customer wants (an agent intent, e.g. returns_refunds).")
     problem: str = PField(description="The problem in one or two sentences.")
     customer: CustomerSnapshot

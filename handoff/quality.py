@@ -69,6 +69,7 @@ def check_summary(
         reason=summary.reason,
         sentiment=summary.sentiment_by_rules or summary.sentiment,
         config=priority or PriorityConfig(),
+        trigger=summary.trigger,
     )
     checks["priority_rule_applied"] = (expected.level, expected.rule) == (summary.priority.level, summary.priority.rule)
     if not checks["priority_rule_applied"]:

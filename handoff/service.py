@@ -1,5 +1,10 @@
 """Handoffs: created from the agent's escalations (summary + outbox rows, one transaction), and the inbox —
-list, claim, reply to the customer, note, resolve, hand back. States: open → claimed → resolved | returned_to_bot.
+list, claim, reply to the customer, note, resolve, hand back.
+
+The ONE lifecycle of an escalation: open → claimed → resolved | returned_to_bot, on the `handoffs` row. The agent
+only records the escalation (`agent_handoff_requests`, no state of its own); every move here changes the
+conversation in the same transaction through `agent.service.set_conversation_state` / `post_human_message`,
+whether it comes from the inbox (`/v1/handoffs/{id}/…`) or the conversation (`/v1/conversations/{id}/…`).
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from agent.llm.base import StructuredChatModel
-from agent.models import Conversation, ConversationMessage, HandoffRequest
-from agent.service import close_handoff
+from agent.models import Conversation, ConversationState, HandoffRequest, TranscriptPublic
+from agent.service import get_transcript, post_human_message, set_conversation_state
 from context.customer_context import ContextConfig
 from handoff import outbox
 from handoff.config import HandoffConfig
@@ -56,12 +61,13 @@ class HandoffDeps:
 
 
 def pending_requests(engine: Engine, *, limit: int = 100) -> list[int]:
-    """Open escalations that have no handoff yet (new ones, or ones a crash interrupted)."""
+    """Escalations that have no handoff yet (new ones, or ones a crash interrupted) whose conversation still waits."""
     with Session(engine) as session:
         done = select(Handoff.request_id)
         rows = session.exec(
             select(HandoffRequest.id)
-            .where(HandoffRequest.status == "open", col(HandoffRequest.id).not_in(done))
+            .join(Conversation, col(Conversation.id) == col(HandoffRequest.conversation_id))
+            .where(col(HandoffRequest.id).not_in(done), Conversation.state == "handoff")
             .order_by(col(HandoffRequest.id))
             .limit(limit)
         ).all()
@@ -88,6 +94,7 @@ def create_handoff(deps: HandoffDeps, *, request_id: int) -> int:
         model=deps.model,
         priority=deps.config.priority,
         deadline_s=deps.config.summary_deadline_s,
+        max_prompt_tokens=deps.config.summary_transcript_tokens,
         now=deps.now(),
     )
     req = inputs.request
@@ -140,38 +147,34 @@ def _handoff_of_request(engine: Engine, request_id: int) -> int | None:
         return int(found) if found is not None else None
 
 
-def sync_closed(engine: Engine, *, now: datetime) -> int:
-    """Handoffs whose escalation was closed through the chat API directly follow it (resolved / returned)."""
-    moved = 0
-    with Session(engine) as session:
-        rows = session.exec(
-            select(Handoff, HandoffRequest)
-            .join(HandoffRequest, col(HandoffRequest.id) == col(Handoff.request_id))
-            .where(col(Handoff.status).in_(["open", "claimed"]), HandoffRequest.status != "open")
-        ).all()
-        for handoff, request in rows:
-            _move(session, handoff, request.status, request.resolved_by or "chat API", request.resolved_at or now)
-            moved += 1
-        session.commit()
-    return moved
-
-
-def run_once(deps: HandoffDeps, *, sleep: Callable[[float], None] | None = None) -> dict[str, Any]:
-    """One worker pass: create handoffs for new escalations, follow closed ones, deliver what is due."""
+def create_pending(deps: HandoffDeps) -> list[int]:
+    """Create the handoffs of new escalations (never waits on a delivery); returns their ids."""
     created = []
     for request_id in pending_requests(deps.engine):
         try:
             created.append(create_handoff(deps, request_id=request_id))
         except Exception:  # one bad request must not stop the others; it is retried on the next pass
             log.exception("handoff for request %d failed; will retry", request_id)
-    synced = sync_closed(deps.engine, now=deps.now())
-    kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-    outcomes = outbox.deliver_due(deps.engine, targets=deps.targets, retry=deps.config.retry, clock=deps.now, **kwargs)
+    return created
+
+
+def run_once(deps: HandoffDeps) -> dict[str, Any]:
+    """One foreground pass: create handoffs for new escalations, then attempt every delivery that is due.
+
+    Deliveries are attempted until none is due now (each failure schedules its retry with a backoff); retries
+    due later are left for the next pass or the worker.
+    """
+    created = create_pending(deps)
+    outcomes: dict[int, outbox.DeliveryOutcome] = {}
+    for _ in range(deps.config.retry.attempts + 1):
+        batch = outbox.deliver_due(deps.engine, targets=deps.targets, retry=deps.config.retry, clock=deps.now)
+        outcomes.update({o.delivery_id: o for o in batch})
+        if not batch:
+            break
     return {
         "created": created,
-        "synced": synced,
-        "delivered": [o.delivery_id for o in outcomes if o.status == "delivered"],
-        "dead": [o.delivery_id for o in outcomes if o.status == "dead"],
+        "delivered": [i for i, o in outcomes.items() if o.status == "delivered"],
+        "dead": [i for i, o in outcomes.items() if o.status == "dead"],
     }
 
 
@@ -182,9 +185,18 @@ _TRANSITIONS = {
     "resolved": {"open", "claimed"},
     "returned_to_bot": {"open", "claimed"},
 }
+#: The conversation's state for each handoff state: the bot stays silent while a person may answer.
+CONVERSATION_STATE: dict[str, ConversationState] = {
+    "open": "handoff",
+    "claimed": "handoff",
+    "resolved": "closed",
+    "returned_to_bot": "bot",
+}
 
 
 def _move(session: Session, handoff: Handoff, to: str, actor: str, at: datetime) -> None:
+    """Move the handoff AND its conversation (one transaction: the caller commits)."""
+    set_conversation_state(session, conversation_id=handoff.conversation_id, state=CONVERSATION_STATE[to], now=at)
     session.add(
         HandoffStateChange(handoff_id=int(handoff.id or 0), from_state=handoff.status, to_state=to, actor=actor, at=at)
     )
@@ -312,15 +324,9 @@ def reply(*, engine: Engine, handoff_id: int, actor: str, message: str, now: dat
             raise InboxStateError(f"handoff {handoff_id} is claimed by {h.claimed_by}; claim it first to reply")
         if h.status == "open":
             _move(session, h, "claimed", actor, now)
-        conv = session.get(Conversation, h.conversation_id)
-        assert conv is not None
-        session.add(
-            ConversationMessage(conversation_id=conv.id, role="human", content=message, created_at=now, author=actor)
-        )
-        conv.message_count += 1
-        conv.updated_at = now
+        post_human_message(session, conversation_id=h.conversation_id, content=message, author=actor, now=now)
         h.updated_at = now
-        session.add_all([conv, h])
+        session.add(h)
         session.commit()
     return get_handoff(engine=engine, handoff_id=handoff_id)
 
@@ -346,11 +352,32 @@ def close(
             raise InboxStateError(f"handoff {handoff_id} is already {h.status}")
         if h.status == "claimed" and h.claimed_by != actor:
             raise InboxStateError(f"handoff {handoff_id} is claimed by {h.claimed_by}; claim it first")
-        conversation_id = h.conversation_id
-    # The conversation's state (bot silent / answering again) is the agent's: let it move first.
-    close_handoff(engine=engine, conversation_id=conversation_id, actor=actor, to=to, now=now, message=message)
-    with Session(engine) as session:
-        h = _get(session, handoff_id)
+        if message:
+            post_human_message(session, conversation_id=h.conversation_id, content=message, author=actor, now=now)
         _move(session, h, to, actor, now)
         session.commit()
     return get_handoff(engine=engine, handoff_id=handoff_id)
+
+
+def close_conversation(
+    deps: HandoffDeps, *, conversation_id: str, actor: str, to: str, message: str | None = None
+) -> TranscriptPublic:
+    """Resolve or hand back from the conversation's side: the same move as the inbox's, on its open handoff.
+
+    An escalation the worker has not turned into a handoff yet gets it now, so both sides always agree.
+    """
+    with Session(deps.engine) as session:
+        conv = session.get(Conversation, conversation_id)
+        if conv is None:
+            get_transcript(engine=deps.engine, conversation_id=conversation_id)  # raises the agent's 404
+        request_id = session.exec(
+            select(HandoffRequest.id)
+            .where(HandoffRequest.conversation_id == conversation_id)
+            .order_by(col(HandoffRequest.id).desc())
+        ).first()
+        waiting = conv is not None and conv.state == "handoff"
+    if request_id is None or not waiting:
+        raise InboxStateError(f"conversation {conversation_id} has no open handoff")
+    handoff_id = create_handoff(deps, request_id=int(request_id))
+    close(engine=deps.engine, handoff_id=handoff_id, actor=actor, to=to, now=deps.now(), message=message)
+    return get_transcript(engine=deps.engine, conversation_id=conversation_id)

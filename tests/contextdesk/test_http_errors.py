@@ -138,7 +138,7 @@ def test_openapi_declares_every_error_with_the_error_body(client: httpx.Client) 
     assert {"404", "409"} <= set(paths["/v1/handoffs/{handoff_id}/claim"]["post"]["responses"])
     assert {"404", "413", "429"} <= set(paths["/v1/conversations/{conversation_id}/messages"]["post"]["responses"])
     # Every text field a client sends has a maximum; the message's is the deployment's configured limit.
-    for name in ("MessageCreate", "HumanAction", "ReplyBody", "NoteBody", "CloseBody", "ConversationCreate"):
+    for name in ("MessageCreate", "ReplyBody", "NoteBody", "CloseBody", "ConversationCreate"):
         for prop, spec in components[name]["properties"].items():
             strings = [spec, *spec.get("anyOf", [])]
             assert all("maxLength" in s for s in strings if s.get("type") == "string"), (name, prop)

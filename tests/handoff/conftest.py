@@ -24,7 +24,8 @@ from tests.handoff.receiver import Receiver
 OPEN = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # Wednesday 10:00 in New York
 CLOSED = datetime(2026, 12, 5, 15, 0, tzinfo=UTC)  # Saturday
 WEBHOOK_SECRET = "whsec-test-0123456789abcdef"
-FAST_RETRY = RetryConfig(attempts=3, initial_s=0.01, max_s=0.05, jitter_s=0.0, timeout_s=0.5, lease_s=5)
+# Retries a test clock (1 ms a tick) reaches at once: the next attempt is due by the next pass.
+FAST_RETRY = RetryConfig(attempts=3, initial_s=0.0001, max_s=0.0005, jitter_s=0.0, timeout_s=0.5, lease_s=5)
 
 
 @pytest.fixture

@@ -158,3 +158,73 @@ def test_zendesk_ticket_and_maildir_email_targets(
     assert msg["To"] == "support@x.test" and msg["Subject"].startswith("NORMAL · Visitor")
     body = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert body.splitlines()[0] == msg["Subject"] and "Next step:" in body
+
+
+def test_an_undeliverable_value_goes_to_dead_letters_with_its_reason(
+    sqlite_engine: Engine, make_handoff_deps: Callable[..., HandoffDeps], tmp_path: Path
+) -> None:
+    from agent.models import Conversation
+
+    targets = [
+        TargetConfig(name="mail", kind="email", maildir=tmp_path / "mail", to="support@x.test"),
+        # An operator's typo no retry can fix: a line break inside the To address.
+        TargetConfig(name="broken", kind="email", maildir=tmp_path / "other", to="support@x.test\r\nBcc: x@evil.test"),
+    ]
+    deps = make_handoff_deps(engine=sqlite_engine, targets=targets)
+    cid, _ = escalated_conversation(sqlite_engine)
+    with Session(sqlite_engine) as session:
+        conv = session.get(Conversation, cid)
+        assert conv is not None
+        conv.lead = {"name": "Mallory\r\nBcc: everyone@x.test"}  # what a visitor typed as their name
+        session.add(conv)
+        session.commit()
+    result = run_once(deps)
+    by_target = {d.target: d for d in list_deliveries(sqlite_engine)}
+    # The name cannot break or inject a header: the email is delivered with the subject on one line.
+    assert by_target["mail"].status == "delivered"
+    [file] = list((tmp_path / "mail" / "new").iterdir())
+    msg = email.message_from_bytes(file.read_bytes(), policy=email.policy.default)
+    assert "Mallory Bcc: everyone@x.test" in msg["Subject"] and msg["Bcc"] is None
+    # The broken address is dead-lettered at once (not left `delivering`, not retried), with why.
+    broken = by_target["broken"]
+    assert result["dead"] == [broken.id] and broken.status == "dead" and broken.attempts == 1
+    assert broken.dead_letter_id is not None and (broken.last_error or "").startswith("undeliverable: ValueError")
+    assert list((tmp_path / "other").rglob("*.eml")) == []
+
+
+def _wait_for(check: Callable[[], bool], what: str, within_s: float = 15.0) -> None:
+    end = time.monotonic() + within_s
+    while not check():
+        assert time.monotonic() < end, f"still waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_hanging_or_failing_target_does_not_delay_other_handoffs(
+    engine: Engine, receiver: Receiver, make_handoff_deps: Callable[..., HandoffDeps]
+) -> None:
+    from handoff.config import RetryConfig
+    from handoff.service import list_handoffs
+
+    # A long per-attempt timeout: the first delivery stays in flight for the whole test.
+    retry = RetryConfig(attempts=3, initial_s=0.0001, max_s=0.0005, jitter_s=0.0, timeout_s=60, lease_s=120)
+    deps = make_handoff_deps(engine=engine, targets=_webhook(receiver), retry=retry)
+    receiver.script(("hang", 60), ("status", 500), ("status", 200))
+    worker = OutboxWorker(deps).start()
+    try:
+        escalated_conversation(engine)
+        worker.notify()
+        _wait_for(lambda: len(receiver.requests) == 1, "the first delivery to reach the hanging target")
+        escalated_conversation(engine)
+        worker.notify()
+        _wait_for(lambda: len(list_handoffs(engine=engine, now=tick())) == 2, "the second handoff in the inbox")
+        # The second handoff is in the inbox, and even delivered through a failure and its retry, while the
+        # first delivery is still hanging.
+        _wait_for(
+            lambda: [d.status for d in list_deliveries(engine)] == ["delivered", "delivering"], "the second delivery"
+        )
+        second, first = list_deliveries(engine)
+        assert first.attempts == 0 and receiver.requests[0].answered is None
+        assert [a.ok for a in second.history] == [False, True] and second.history[0].status == 500
+    finally:
+        receiver.stop()  # releases the hanging request
+        worker.stop()

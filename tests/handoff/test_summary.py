@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy.engine import Engine
 
 from agent.llm.factory import build_chat_model
 from agent.models import ConversationCreate
@@ -22,6 +23,7 @@ from tests.agent.chat.helpers import MAYA, PERSONA_EMAILS, signed
 from tests.agent.fake_openai import FakeOpenAI
 from tests.clock import NOW
 from tests.handoff.conftest import CLOSED
+from tests.handoff.factories import escalated_conversation
 
 # Maya's private facts (see tests/agent/chat/test_service.py): none may reach a visitor's handoff.
 MAYA_PRIVATE = ["9400111899223344556631", "sub_BLmaya", "46.00", "94110", "4152010101", "Oolong", "119.00"]
@@ -213,3 +215,26 @@ def test_visitor_handoff_carries_no_private_data_beyond_what_the_visitor_typed(
     assert llm.summary.written_by == "llm" and llm.summary.unsupported_removed
     # The summary model got no customer context for a visitor: only what the visitor typed (and the bot said).
     assert "(none: unverified visitor)" in fake_openai.chat_requests()[0].messages[1]["content"]
+
+
+def test_the_summary_request_of_a_very_long_conversation_stays_within_its_budget(
+    make_handoff_deps: Callable[..., HandoffDeps], fake_openai: FakeOpenAI, demo_db: Engine
+) -> None:
+    # 3,000 messages of ~1.5 kB each: about 4.5 MB of transcript.
+    filler = "my order still has not arrived and I keep asking about it " * 25
+    messages = [("customer", "FIRST: my parcel for order #1042 never came")]
+    messages += [("customer" if i % 2 else "assistant", f"{i}: {filler}") for i in range(1, 2999)]
+    messages += [("customer", "LAST: please just get me a person")]
+    _, request_id = escalated_conversation(demo_db, messages=tuple(messages))
+    fake_openai.reply(_draft(verified_facts=[], suggested_next_step="Check the parcel with the carrier."))
+    model = build_chat_model(base_url=fake_openai.base_url, api_key=SecretStr("k"), model="fake-primary")
+    hdeps = make_handoff_deps(model=model)
+    handoff = get_handoff(engine=demo_db, handoff_id=create_handoff(hdeps, request_id=request_id))
+    assert handoff.summary.written_by == "llm"
+    [sent] = fake_openai.chat_requests()  # one request, not one per retry
+    size = len(json.dumps(sent.body).encode())
+    prompt = sent.messages[1]["content"]
+    assert size < 64_000, size  # the budget is 6,000 transcript tokens (~25 kB), not 4.5 MB
+    # What the person taking over needs most is kept: how it started and how it ended.
+    assert "FIRST: my parcel" in prompt and "LAST: please just get me a person" in prompt
+    assert "message(s) left out" in prompt and "2998:" in prompt and " 5: " not in prompt

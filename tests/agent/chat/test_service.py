@@ -10,7 +10,15 @@ import pytest
 from sqlmodel import Session, col, select
 
 from agent.models import ConversationCreate, HandoffRequest, Turn
-from agent.service import AgentDeps, close_handoff, get_transcript, handle_message, list_turns, start_conversation
+from agent.service import (
+    AgentDeps,
+    get_transcript,
+    handle_message,
+    list_turns,
+    post_human_message,
+    set_conversation_state,
+    start_conversation,
+)
 from demo import context_config as demo_context_config
 from tests.agent.chat.helpers import MAYA, PERSONA_EMAILS, signed
 from tests.clock import NOW
@@ -225,9 +233,11 @@ def test_after_escalation_the_bot_is_silent_until_handed_back(make_deps: Callabl
     cid, replies = _chat(deps, signed(MAYA), "I want to talk to a person", "where is my order?")
     assert replies[1].reply is None and replies[1].state == "handoff" and replies[1].responder == "none"
     assert len(_turns(deps, cid)) == 1  # the second message was only stored for the human
-    close_handoff(
-        now=NOW, engine=deps.engine, conversation_id=cid, actor="sam", to="returned_to_bot", message="Back to the bot"
-    )
+    # What the handoff lifecycle does when a person hands back (tests/handoff/test_lifecycle.py drives it whole).
+    with Session(deps.engine) as session:
+        post_human_message(session, conversation_id=cid, content="Back to the bot", author="sam", now=NOW)
+        set_conversation_state(session, conversation_id=cid, state="bot", now=NOW)
+        session.commit()
     again = handle_message(deps=deps, conversation_id=cid, content="can you check the tracking of my parcel?")
     assert again.state == "bot" and again.reply and "1Z999AA10123456784" in again.reply
     roles = [m.role for m in get_transcript(engine=deps.engine, conversation_id=cid).messages]
