@@ -173,6 +173,17 @@ def _case_word(word: str, first: bool) -> str:
     return cased
 
 
+#: Words exports put where a name is unknown ("Guest" checkouts): no name, so nobody is greeted "Hi Guest!".
+PLACEHOLDER_NAMES = frozenset(
+    {"guest", "guest user", "guest customer", "customer", "valued customer", "anonymous", "unknown", "no name", "none"}
+)
+
+
+def is_placeholder_name(name: str) -> bool:
+    """Whether a standardized name is a stand-in for an unknown one (Guest, Anonymous, Valued Customer)."""
+    return name.casefold() in PLACEHOLDER_NAMES
+
+
 @lru_cache(maxsize=65536)
 def standardize_name(raw: str) -> str:
     """Trim and collapse spaces; fix ALL-CAPS or all-lower names to name case, leave mixed case alone."""
