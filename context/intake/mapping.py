@@ -607,6 +607,9 @@ _ENTITY_COLUMN = {
 
 
 def _complete_names(person: dict[str, Any], originals: dict[str, str]) -> None:
+    for key in ("full_name", "first_name", "last_name"):
+        if key in person and std.is_placeholder_name(person[key]):
+            del person[key]  # the raw text stays in name_original below
     full, first, last = person.get("full_name"), person.get("first_name"), person.get("last_name")
     if full and not (first or last):
         person["first_name"], person["last_name"] = std.split_full_name(full)

@@ -139,10 +139,22 @@ def standardize_email(raw: str, *, check_syntax: bool = True) -> str:
 # --- phones -----------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=65536)
+# Punctuation people put in phone numbers; without it "(415) 201-0101" and "415.201.0101" are one cache entry.
+_PHONE_PUNCTUATION = str.maketrans("", "", " ()-./\u00a0\t")
+
+
 def standardize_phone(raw: str, default_region: str) -> str:
     """Parse a phone number in any common format to E.164, using `default_region` when it has no country code."""
     text = str(raw).strip()
+    bare = text.translate(_PHONE_PUNCTUATION)
+    # Parsing is the costly part: one parse per number, however each source punctuates it.
+    if bare.isdigit() or (bare[:1] == "+" and bare[1:].isdigit()):
+        return _parse_phone(bare, default_region)
+    return _parse_phone(text, default_region)
+
+
+@lru_cache(maxsize=65536)
+def _parse_phone(text: str, default_region: str) -> str:
     # "00" is the international prefix in most of the world ("0044 20…"); country codes never start with 0.
     if len(text) > 2 and text.startswith("00") and text[2] in "123456789":
         text = "+" + text[2:]
@@ -171,6 +183,17 @@ def _case_word(word: str, first: bool) -> str:
     if cased.startswith("Mc") and len(cased) > 2:
         cased = "Mc" + cased[2].upper() + cased[3:]
     return cased
+
+
+#: Words exports put where a name is unknown ("Guest" checkouts): no name, so nobody is greeted "Hi Guest!".
+PLACEHOLDER_NAMES = frozenset(
+    {"guest", "guest user", "guest customer", "customer", "valued customer", "anonymous", "unknown", "no name", "none"}
+)
+
+
+def is_placeholder_name(name: str) -> bool:
+    """Whether a standardized name is a stand-in for an unknown one (Guest, Anonymous, Valued Customer)."""
+    return name.casefold() in PLACEHOLDER_NAMES
 
 
 @lru_cache(maxsize=65536)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -154,6 +154,7 @@ def _load_batch(conn: Connection, batch: list[str], config: ProfilesConfig) -> d
         record_ids.append(row.id)
     subs: dict[str, list[Sub]] = defaultdict(list)
     orders: dict[str, list[Any]] = defaultdict(list)
+    order_records: set[int] = set()
     open_tickets: dict[str, int] = defaultdict(int)
     ignored = config.status.ignored_order_financial_statuses
     sub_cols = [R.c.customer_id, *[c for c in S.c if c.name != "source_record_id"], S.c.source_record_id]
@@ -179,6 +180,7 @@ def _load_batch(conn: Connection, batch: list[str], config: ProfilesConfig) -> d
             .group_by(R.c.customer_id, O.c.currency, O.c.source)
         ):
             orders[row[0]].append(row)
+        order_records.update(conn.execute(select(O.c.record_id).where(O.c.record_id.in_(ids))).scalars())
         for cid, count in conn.execute(
             select(R.c.customer_id, func.count())
             .select_from(TK.join(R, TK.c.record_id == R.c.id))
@@ -189,7 +191,14 @@ def _load_batch(conn: Connection, batch: list[str], config: ProfilesConfig) -> d
     old = {
         row[0]: row[1] for row in conn.execute(select(P.c.customer_id, P.c.status).where(P.c.customer_id.in_(batch)))
     }
-    return {"records": records, "subs": subs, "orders": orders, "open_tickets": open_tickets, "old": old}
+    return {
+        "records": records,
+        "subs": subs,
+        "orders": orders,
+        "order_records": order_records,
+        "open_tickets": open_tickets,
+        "old": old,
+    }
 
 
 def _order_stats(rows: list[Any]) -> OrderStats:
@@ -200,12 +209,14 @@ def _order_stats(rows: list[Any]) -> OrderStats:
         by_currency[row[1]].append(row)
     # Lifetime value in the currency most orders were placed in (no FX conversion).
     currency, main = max(by_currency.items(), key=lambda kv: (sum(r[3] for r in kv[1]), kv[0] or ""))
-    total = sum((Decimal(str(r[4])) for r in main if r[4] is not None), Decimal(0))
+    amounts = [Decimal(str(r[4])) for r in main if r[4] is not None]
+    # No order with a readable amount: the lifetime value is unknown, not zero.
+    total = sum(amounts, Decimal(0)).quantize(Decimal("0.01")) if amounts else None
     firsts = [r[5] for r in rows if r[5] is not None]
     lasts = [r[6] for r in rows if r[6] is not None]
     return OrderStats(
         count=sum(r[3] for r in rows),
-        lifetime_value=total.quantize(Decimal("0.01")),
+        lifetime_value=total,
         currency=currency,
         first_at=min(firsts) if firsts else None,
         last_at=max(lasts) if lasts else None,
@@ -213,10 +224,20 @@ def _order_stats(rows: list[Any]) -> OrderStats:
     )
 
 
-def _candidates(records: list[Any], current_sub: Sub | None) -> dict[str, list[Candidate]]:
+#: Where a person is: on an order's record these say where that order went, not where the customer lives.
+SHIPPING_FIELDS = ("address", "city", "postcode", "region", "country")
+
+
+def _candidates(
+    records: list[Any], current_sub: Sub | None, order_records: Collection[int] = ()
+) -> dict[str, list[Candidate]]:
     out: dict[str, list[Candidate]] = defaultdict(list)
+    shipped: dict[str, list[Candidate]] = defaultdict(list)
     known = set(PROFILE_FIELDS)
     for rec in records:
+        if rec[5] in order_records:
+            _shipping_candidates(rec, out, shipped, known)
+            continue
         source, srid, updated = rec[1], rec[2], rec[3]
         # Person fields start at column 6 (see _load_batch); most are None, so skip those cheaply.
         for name, value in zip(PROFILE_FIELDS, rec[6:], strict=False):
@@ -225,12 +246,31 @@ def _candidates(records: list[Any], current_sub: Sub | None) -> dict[str, list[C
         for name in rec[4] or ():
             if name in known and (rec[6 + PROFILE_FIELDS.index(name)] in (None, "")):
                 out[name].append(Candidate(None, source, srid, updated, blank=True))
+    # A customer's several shipping addresses are not conflicts of their own address: an order's address only
+    # fills a field no customer record has a say on, and then the newest order's does, alone.
+    for name, cands in shipped.items():
+        if name not in out:
+            newest = max(cands, key=lambda c: (c.updated_at is not None, c.updated_at or 0, c.source_record_id))
+            out[name].append(newest)
     # The billing system's plan lives on the subscription row, not on its customer record.
     if current_sub is not None and current_sub.plan:
         out["plan"].append(
             Candidate(current_sub.plan, current_sub.source, current_sub.source_record_id, current_sub.updated_at)
         )
     return out
+
+
+def _shipping_candidates(
+    rec: Any, out: dict[str, list[Candidate]], shipped: dict[str, list[Candidate]], known: set[str]
+) -> None:
+    """An order record's candidates: its person fields as usual, its address fields set aside in `shipped`."""
+    source, srid, updated = rec[1], rec[2], rec[3]
+    for name, value in zip(PROFILE_FIELDS, rec[6:], strict=False):
+        if value is not None and value != "":
+            (shipped if name in SHIPPING_FIELDS else out)[name].append(Candidate(value, source, srid, updated))
+    for name in rec[4] or ():
+        if name in known and name not in SHIPPING_FIELDS and (rec[6 + PROFILE_FIELDS.index(name)] in (None, "")):
+            out[name].append(Candidate(None, source, srid, updated, blank=True))
 
 
 def _status_conflict(
@@ -278,7 +318,9 @@ def _recompute_batch(
         subs = data["subs"].get(cid, [])
         orders = _order_stats(data["orders"].get(cid, []))
         current = current_subscription(subs, config.status)
-        survivors = survive(_candidates(records, current[0] if current else None), config.profiles)
+        survivors = survive(
+            _candidates(records, current[0] if current else None, data["order_records"]), config.profiles
+        )
         fields = survivors.fields
         seen = [r.source_updated_at for r in records if r.source_updated_at is not None]
         status = derive_status(

@@ -136,6 +136,8 @@ def _print_context(ctx: Any) -> None:
     facts += [f"ends {_d(st.ends_at)}" if st.ends_at else "", f"{st.order_count} orders"]
     if st.lifetime_value is not None:
         facts.append(f"lifetime value {st.lifetime_value:.2f} {st.currency or ''}")
+    elif st.order_count:
+        facts.append("lifetime value unknown (no order has a readable total)")
     facts.append(f"{st.open_ticket_count} open tickets")
     lines.append(", ".join(f for f in facts if f))
     crm = ctx.crm

@@ -214,3 +214,10 @@ def test_the_email_rule_keeps_genuine_international_addresses() -> None:
     assert std.standardize_email("jose\u0301@example.com") == "jos\u00e9@example.com"  # NFC
     assert std.standardize_email("Stra\u00dfe@example.de") == "stra\u00dfe@example.de"  # never casefolded to "ss"
     assert std.standardize_email("\tJane Doe <Jane@Example.com>\r\n") == "jane@example.com"
+
+
+def test_one_phone_number_punctuated_differently_reads_the_same() -> None:
+    from context.intake.standardize import standardize_phone
+
+    forms = ["(415) 201-0101", "415.201.0101", "415-201-0101", "+1 415 201 0101", "0014152010101"]
+    assert {standardize_phone(f, "US") for f in forms} == {"+14152010101"}

@@ -120,6 +120,20 @@ def test_placeholders_become_missing_and_blank_fields_are_recorded(engine: Engin
     assert quarantined(engine) == []
 
 
+def test_a_placeholder_name_such_as_guest_is_no_name(engine: Engine, tmp_path: Path) -> None:
+    rows = [
+        crm_row("1", email="a@example.com", first_name="Guest"),
+        crm_row("2", email="b@example.com", first_name="GUEST", last_name="Ray"),
+    ]
+    write_csv(tmp_path / "crm.csv", rows)
+    config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)
+    sync(clock=tick, engine=engine, config=config)
+    guest, ray = records(engine)["1"], records(engine)["2"]
+    assert (guest.first_name, guest.full_name, guest.name_original) == (None, None, "Guest")
+    assert (ray.first_name, ray.last_name, ray.full_name) == (None, "Ray", "Ray")
+    assert quarantined(engine) == []
+
+
 def test_missing_required_field_is_quarantined_not_dropped(engine: Engine, tmp_path: Path) -> None:
     write_csv(tmp_path / "crm.csv", [crm_row("1", first_name="Nadia")])
     config = write_config(tmp_path, [crm_source()], value_maps=VALUE_MAPS)

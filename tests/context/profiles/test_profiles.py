@@ -7,7 +7,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from context.canonical.models import CustomerRecord
+from context.canonical.models import CustomerRecord, Order
 from context.profiles import ProfilesConfig, get_profile, list_conflicts, parse_profiles_config, recompute_profiles
 from context.profiles.errors import ProfileNotFoundError, ProfilesConfigError
 from context.profiles.service import status_history
@@ -217,3 +217,52 @@ def test_bad_config_names_the_key() -> None:
         parse_profiles_config({"profiles": {"fields": {"email": {"rule": "source_priority"}}}}, origin="x.yaml")
     with pytest.raises(ProfilesConfigError, match="unknown profile fields"):
         parse_profiles_config({"profiles": {"fields": {"shoe_size": {"rule": "most_recent"}}}})
+
+
+def test_shipping_addresses_are_not_conflicts_of_the_customers_address(engine: Engine) -> None:
+    cid = customer(engine)
+    record(engine, cid, "crm", "c1", updated=day(1), email="ana@example.com", address="1 Home St", city="Leeds")
+    for n, (street, city) in enumerate([("9 Gift Rd", "York"), ("4 Office Pk", "Hull"), ("1 Home St", "Leeds")]):
+        order(engine, cid, f"#10{n}", day(2 + n), email="ana@example.com")
+        with Session(engine) as session:
+            session.execute(
+                update(CustomerRecord)
+                .where(CustomerRecord.source_record_id == f"o-#10{n}")  # type: ignore[arg-type]
+                .values(address=street, city=city)
+            )
+            session.commit()
+    recompute_profiles(now=NOW, engine=engine, config=CONFIG)
+    profile = get_profile(engine=engine, customer_id=cid)
+    assert profile.fields["address"].value == "1 Home St"
+    assert profile.fields["city"].value == "Leeds"
+    assert list_conflicts(engine=engine, customer_id=cid) == []
+
+
+def test_an_order_address_fills_the_profile_when_no_customer_record_has_one(engine: Engine) -> None:
+    cid = customer(engine)
+    record(engine, cid, "crm", "c1", updated=day(1), email="bo@example.com")
+    for n, street in enumerate(["9 Gift Rd", "4 Office Pk"]):
+        order(engine, cid, f"#20{n}", day(2 + n), email="bo@example.com")
+        with Session(engine) as session:
+            session.execute(
+                update(CustomerRecord)
+                .where(CustomerRecord.source_record_id == f"o-#20{n}")  # type: ignore[arg-type]
+                .values(address=street)
+            )
+            session.commit()
+    recompute_profiles(now=NOW, engine=engine, config=CONFIG)
+    assert get_profile(engine=engine, customer_id=cid).fields["address"].value == "4 Office Pk"
+    assert list_conflicts(engine=engine, customer_id=cid) == []
+
+
+def test_lifetime_value_is_unknown_when_no_order_has_a_readable_total(engine: Engine) -> None:
+    cid = customer(engine)
+    record(engine, cid, "crm", "c1", updated=day(1), email="cy@example.com")
+    order(engine, cid, "#301", day(2), email="cy@example.com")
+    with Session(engine) as session:
+        session.execute(update(Order).where(Order.order_number == "#301").values(total=None))  # type: ignore[arg-type]
+        session.commit()
+    recompute_profiles(now=NOW, engine=engine, config=CONFIG)
+    profile = get_profile(engine=engine, customer_id=cid)
+    assert profile.order_count == 1
+    assert profile.lifetime_value is None
