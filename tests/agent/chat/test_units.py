@@ -90,6 +90,16 @@ def test_config_defaults_and_clear_errors(tmp_path: Path) -> None:
         parse_agent_config({"agent": {"business_hours": {"timezone": "Mars/Olympus"}}})
 
 
+def test_order_statuses_are_configuration_merged_over_the_defaults() -> None:
+    cfg = parse_agent_config({"agent": {"order_statuses": {"Awaiting Pickup": "ready_for_pickup"}}})
+    assert cfg.order_meaning("awaiting_pickup") == "ready_for_pickup"  # keyed as intake stores the word
+    assert cfg.order_meaning("fulfilled") == "shipped"  # the shipped defaults still apply
+    assert cfg.order_meaning("processed") is None  # unknown: shown as the store's word, never guessed
+    assert cfg.order_meaning(None) == "not_shipped" and cfg.sells_subscriptions
+    with pytest.raises(AgentConfigError, match="order_statuses"):
+        parse_agent_config({"agent": {"order_statuses": {"processed": "probably_shipped"}}})
+
+
 def test_rate_limiter_window() -> None:
     limiter = RateLimiter()
     for i in range(3):
