@@ -9,26 +9,31 @@ the handoff package's (`handoff/api.py`, also under `/v1/conversations/{id}/…`
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Header, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
-from agent import service
+from agent import events, service
+from agent.errors import WidgetTokenError
 from agent.models import (
     ConversationCreate,
     ConversationPublic,
+    EventPublic,
+    EventsPublic,
     HandoffRequestPublic,
     MessageCreate,
     TranscriptPublic,
+    TurnAccepted,
     TurnPublic,
     TurnReply,
 )
 from agent.service import AgentDeps
+from agent.widget_api import conversation_of_token
 
 PAGE = Path(__file__).with_name("static") / "index.html"
 
@@ -60,55 +65,142 @@ def create_conversation(request: Request, body: ConversationCreate) -> Conversat
     return service.start_conversation(deps=_deps(request), request=body, client_ip=_ip(request))
 
 
+def conversation_access(
+    request: Request, conversation_id: str, authorization: Annotated[str | None, Header()] = None
+) -> str:
+    """The one check of every customer-side route of one conversation; returns the conversation id.
+
+    The unguessable id is the capability; a widget's short-lived conversation token (`Authorization: Bearer
+    cdw1.…`, agent.widget_api) must be valid (401 otherwise) and name this very conversation.
+    """
+    granted = conversation_of_token(request, authorization)
+    if granted is not None and granted != conversation_id:
+        raise WidgetTokenError("this conversation token is for another conversation")
+    return conversation_id
+
+
+Access = Annotated[str, Depends(conversation_access)]
+#: How often an open event stream looks for new events in the log (written by any process).
+POLL_S = 0.05
+#: Keep-alive comment pings on an idle stream.
+PING_S = 15
+
 _SSE_DOC = {
     200: {
-        "description": "The reply as JSON (TurnReply), or with `Accept: text/event-stream` a stream of `token` "
-        'events (`{"text": …}`) and one final `final` event whose data is the TurnReply.',
+        "description": "The reply as JSON (TurnReply), or with `Accept: text/event-stream` the conversation's events "
+        "from this message on (`message`, `sentence`…, `turn_done`; same format as GET /events), ending with the "
+        "turn.",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
+    202: {"description": "With `Prefer: respond-async`: the message is stored; follow the turn on GET /events."},
     404: {"description": "No such conversation."},
     413: {"description": "Message too long."},
     429: {"description": "Too many messages per minute (conversation or address); see Retry-After."},
+    503: {"description": "The database stayed locked; the message was not taken. Retry after Retry-After."},
 }
+_TERMINAL = {"turn_done", "turn_stopped"}
+
+
+def _sse(event: EventPublic) -> ServerSentEvent:
+    return ServerSentEvent(id=str(event.seq), event=event.kind, data=json.dumps(event.data, default=str))
+
+
+async def _tail(deps: AgentDeps, conversation_id: str, after: int, until_turn: str | None) -> AsyncIterator[Any]:
+    """Events after `after`, then live ones as they are logged; with `until_turn`, ends with that turn."""
+    last = after
+    while True:
+        batch = await anyio.to_thread.run_sync(_page, deps, conversation_id, last)
+        for event in batch:
+            last = event.seq
+            yield _sse(event)
+            if until_turn and event.kind in _TERMINAL and _turn_of(event) == until_turn:
+                return
+        if not batch:
+            await anyio.sleep(POLL_S)
+
+
+def _page(deps: AgentDeps, conversation_id: str, after: int) -> list[EventPublic]:
+    return events.list_events(engine=deps.engine, conversation_id=conversation_id, after=after)
+
+
+def _turn_of(event: EventPublic) -> str | None:
+    data = event.data
+    return str(data.get("turn_key") or data.get("turn_id") or "") or None
 
 
 @router.post("/{conversation_id}/messages", response_model=TurnReply, responses=_SSE_DOC)  # type: ignore[arg-type]
 async def post_message(
     request: Request,
-    conversation_id: str,
+    conversation_id: Access,
     body: MessageCreate,
     accept: Annotated[str | None, Header()] = None,
+    prefer: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Send a customer message; get the reply with citations, route, escalation decision and state."""
     deps = _deps(request)
     ip = _ip(request)
-    if accept and "text/event-stream" in accept:
-        # Run the turn (limits, 404…) before the stream opens so errors are plain HTTP statuses.
-        events: Iterator[tuple[str, Any]] = await anyio.to_thread.run_sync(
-            lambda: iter(
-                list(
-                    service.stream_message(
-                        deps=deps, conversation_id=conversation_id, content=body.content, client_ip=ip
-                    )
-                )
-            )
+    streaming = bool(accept and "text/event-stream" in accept)
+    if streaming or (prefer and "respond-async" in prefer):
+        # Store the message before answering (limits, 404, 503 are plain HTTP statuses); the turn then runs on
+        # its own, whatever the client does.
+        arrival, _ = await anyio.to_thread.run_sync(
+            lambda: service.start_turn(deps=deps, conversation_id=conversation_id, content=body.content, client_ip=ip)
         )
-
-        async def publish() -> AsyncIterator[ServerSentEvent]:
-            for kind, payload in events:
-                if kind == "token":
-                    yield ServerSentEvent(data=json.dumps({"text": payload}), event="token")
-                else:
-                    yield ServerSentEvent(data=payload.model_dump_json(), event="final")
-
-        return EventSourceResponse(publish(), ping=15)
+        if not streaming:
+            accepted = TurnAccepted(turn_id=arrival.key, message_seq=arrival.message_seq)
+            return JSONResponse(accepted.model_dump(), status_code=202)
+        return EventSourceResponse(_tail(deps, conversation_id, arrival.message_seq - 1, arrival.key), ping=PING_S)
     return await anyio.to_thread.run_sync(
         lambda: service.handle_message(deps=deps, conversation_id=conversation_id, content=body.content, client_ip=ip)
     )
 
 
+_EVENTS_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events (`id: seq`, `event: kind`, `data: json`), replayed after Last-Event-ID "
+        "(or `after`) then live, with keep-alive pings; with `format=json` the REST catch-up (EventsPublic).",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    404: {"description": "No such conversation."},
+}
+
+
+@router.get("/{conversation_id}/events", responses=_EVENTS_DOC)
+async def get_events(
+    request: Request,
+    conversation_id: Access,
+    after: Annotated[int, Query(ge=0, description="Replay events with a seq above this one.")] = 0,
+    format: Annotated[str | None, Query(pattern="^(json|sse)$", description="json: one catch-up page.")] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Any:
+    """The conversation's numbered events: a live stream (SSE) that resumes after Last-Event-ID, or a JSON page."""
+    deps = _deps(request)
+    if last_event_id and last_event_id.strip().isdigit():
+        after = max(after, int(last_event_id.strip()))
+    page = await anyio.to_thread.run_sync(
+        lambda: events.list_events(engine=deps.engine, conversation_id=conversation_id, after=after)
+    )  # also the 404 before a stream opens
+    if format == "json":
+        return EventsPublic(events=page)
+    return EventSourceResponse(_tail(deps, conversation_id, after, None), ping=PING_S)
+
+
+@router.get("/{conversation_id}/events.json", responses=_NOT_FOUND)
+def get_events_json(request: Request, conversation_id: Access, after: Annotated[int, Query(ge=0)] = 0) -> EventsPublic:
+    """REST catch-up: the events with a seq above `after` (a page of at most 500; ask again from the last seq)."""
+    return EventsPublic(
+        events=events.list_events(engine=_deps(request).engine, conversation_id=conversation_id, after=after)
+    )
+
+
+@router.post("/{conversation_id}/stop", responses=_NOT_FOUND)
+def stop_turn(request: Request, conversation_id: Access) -> dict[str, str | None]:
+    """Stop the bot's current turn after the sentence it is on (what was sent stays); `turn_id` null if none."""
+    return {"turn_id": service.request_stop(engine=_deps(request).engine, conversation_id=conversation_id)}
+
+
 @router.get("/{conversation_id}", responses=_NOT_FOUND)
-def get_conversation(request: Request, conversation_id: str) -> TranscriptPublic:
+def get_conversation(request: Request, conversation_id: Access) -> TranscriptPublic:
     """The transcript: the conversation and its messages, oldest first."""
     return service.get_transcript(engine=_deps(request).engine, conversation_id=conversation_id)
 

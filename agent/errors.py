@@ -16,7 +16,8 @@ AgentError                        root: anything raised on purpose by agent/
 ├── WidgetTokenError              a widget conversation token is malformed, forged or expired (401)
 └── ChatLimitError                a chat limit was hit (HTTP 4xx)
     ├── MessageTooLong            the message is over `agent.limits.max_message_chars` (413)
-    └── RateLimited               too many messages or conversations per minute (429, with retry_after_s)
+    ├── RateLimited               too many messages or conversations per minute (429, with retry_after_s)
+    └── StoreBusy                 the database stayed locked past the bounded wait (503, with retry_after_s)
 
 (Other agent/ modules append their own subclasses of AgentError below; keep this tree up to date.)
 """
@@ -135,3 +136,13 @@ class RateLimited(ChatLimitError):
 
 class WidgetTokenError(AgentError):
     """A widget conversation token (`cdw1.…`) is malformed, forged or expired."""
+
+
+class StoreBusy(ChatLimitError):
+    """The database stayed locked by another writer past the bounded wait: nothing was taken, retry shortly."""
+
+    status = 503
+
+    def __init__(self, waited_s: float, *, what: str = "the database is busy (locked by another writer)") -> None:
+        super().__init__(f"{what}; waited {waited_s:.1f} s, retry shortly")
+        self.retry_after_s = 1.0

@@ -1,14 +1,16 @@
 """Escalation decisions: when a person should take over, with a reason code from a fixed list and free text.
 
-Checked before the responder runs (the customer asked for a person, frustration, loops, sensitive topics, route
-rules) and after it (no grounded answer, the model asked for a person, a qualified sales lead).
+Every rule lives here: checked before the responder runs (`decide_before`: the customer asked for a person,
+frustration, loops, sensitive topics, route rules), after it (`decide_after`: no grounded answer, conflicting
+records, the model asked for a person), then the lead rules of a sales route (`qualify_lead`: ask for the
+details sales needs, hand off once they are all there) and the words the customer is told (`handoff_text`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.config import EscalationConfig
+from agent.config import EscalationConfig, RouteConfig
 from agent.intents import SMALL_TALK_INTENTS, read_message, similarity
 from agent.models import REASON_CODES, EscalationTrigger
 from agent.turn import TurnInput
@@ -131,3 +133,42 @@ def decide_after(
         )
         return Decision(True, "no_answer", f"no grounded answer: {why} and {facts}", trigger)
     return NO
+
+
+def lead_question(route: RouteConfig, lead: dict[str, str]) -> str | None:
+    """The question asking for the lead details the route still lacks (None when all are there)."""
+    missing = [f for f in route.lead_fields if not lead.get(f)]
+    if not missing:
+        return None
+    words = {"name": "your name", "company": "your company", "need": "what you're looking for"}
+    asked = [words.get(f, f) for f in missing]
+    listed = asked[0] if len(asked) == 1 else ", ".join(asked[:-1]) + " and " + asked[-1]
+    return f"So I can connect you with our {route.handoff_team} team, could you tell me {listed}?"
+
+
+def qualify_lead(turn: TurnInput, decision: Decision) -> tuple[Decision, str | None]:
+    """Lead rules after an answer attempt: the decision, and a question to append to the reply (or None).
+
+    A public question answered, then the details sales needs, then the handoff; a prospect's question we
+    cannot answer is still a sales conversation (qualify, then hand off) rather than a `no_answer` escalation.
+    """
+    route = turn.route
+    qualifying = route.qualify_lead and (turn.signals.intent == "sales" or "need" in turn.lead)
+    if not qualifying:
+        return decision, None
+    if decision.reason_code == "no_answer":
+        decision = NO
+    if decision.escalate:
+        return decision, None
+    question = lead_question(route, turn.lead)
+    if question is None:
+        reason = f"qualified lead for {route.handoff_team}: name, company and need collected"
+        return Decision(True, "sales_lead", reason, "qualified_lead"), None
+    return decision, question
+
+
+def handoff_text(decision: Decision, team: str, eta: str) -> str:
+    """What the customer is told when the conversation goes to a person."""
+    if decision.reason_code == "sales_lead":
+        return f"Thanks! I'm passing your details to our {team} team. {eta}"
+    return f"I'm passing this conversation to our {team} team. {eta}"

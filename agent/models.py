@@ -1,7 +1,8 @@
 """Conversations, messages, turns (with everything that went into each reply) and handoff requests.
 
-Tables: `agent_conversations`, `agent_messages`, `agent_turns`, `agent_handoff_requests`. API schemas are
-plain pydantic models (`…Create`, `…Public`); a table model is never returned by the API.
+Tables: `agent_conversations`, `agent_messages`, `agent_turns`, `agent_handoff_requests`, and each
+conversation's numbered event log `conversation_events` (what `GET /v1/conversations/{id}/events` streams).
+API schemas are plain pydantic models (`…Create`, `…Public`); a table model is never returned by the API.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 from pydantic import Field as PField
-from sqlalchemy import Column, Text
+from sqlalchemy import Column, Integer, Text
 from sqlmodel import Field, SQLModel
 
 from context.dbtypes import JSONType, UTCDateTime
 
-ConversationState = Literal["bot", "handoff", "closed"]
+#: "handoff"/"closed" are the agent's own; "waiting_for_human"/"with_human"/"resolved" are set by the handoff
+#: package through `agent.service.set_conversation_state`.
+ConversationState = Literal["bot", "handoff", "closed", "waiting_for_human", "with_human", "resolved"]
+#: States in which a person has the conversation: the bot stores the customer's messages and stays silent.
+HUMAN_STATES = frozenset({"handoff", "waiting_for_human", "with_human"})
 MessageRole = Literal["customer", "assistant", "human", "system"]
 #: The fixed list of escalation reason codes (the handoff summary uses the same list).
 ReasonCode = Literal["customer_request", "frustration", "loop", "no_answer", "sensitive_topic", "policy", "sales_lead"]
@@ -45,6 +50,8 @@ EscalationTrigger = Literal[
     "no_grounded_answer",
     "qualified_lead",
 ]
+#: What the numbered event log of a conversation holds (see `ConversationEvent`).
+ConversationEventKind = Literal["message", "sentence", "turn_done", "turn_stopped", "state", "typing"]
 #: Text a person typed must hold one visible character somewhere: not only whitespace, control characters or
 #: invisible format characters (zero-width U+200B-U+200F, word joiner U+2060, BOM U+FEFF, Hangul and braille
 #: fillers...). An unanchored JSON-Schema `pattern`, read alike by pydantic, browsers and API fuzzers.
@@ -87,6 +94,13 @@ class Conversation(SQLModel, table=True):
     # Lead details the visitor typed (name, company, need) for the sales handoff.
     lead: dict[str, Any] = _json(dict)
     message_count: int = 0
+    # The seq of the last event appended (the counter row that numbers the event log without gaps).
+    last_event_seq: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # The turn lease: one turn of a conversation at a time, across processes (owner = the turn's key).
+    turn_owner: str | None = Field(default=None, max_length=32)
+    turn_until: datetime | None = _ts(nullable=True)
+    # A stop asked for the turn with this key (POST /stop); the turn checks it between sentences.
+    stop_turn: str | None = Field(default=None, max_length=32)
 
 
 class ConversationMessage(SQLModel, table=True):
@@ -167,6 +181,18 @@ class HandoffRequest(SQLModel, table=True):
     route: str = Field(default="visitor", max_length=16)
     within_business_hours: bool = True
     human_eta: str = ""  # what the customer was told about when a person answers
+
+
+class ConversationEvent(SQLModel, table=True):
+    """One numbered event of a conversation's log: seq 1, 2, 3… per conversation, no gaps."""
+
+    __tablename__ = "conversation_events"
+
+    conversation_id: str = Field(primary_key=True, max_length=32, foreign_key="agent_conversations.id")
+    seq: int = Field(primary_key=True)
+    kind: str = Field(max_length=16)
+    data: dict[str, Any] = _json(dict)
+    at: datetime = _ts()
 
 
 # --- API schemas ----------------------------------------------------------------------------------------------
@@ -269,6 +295,7 @@ class TurnReply(BaseModel):
     responder: str = PField(description="llm, grounded, or none (a person has the conversation).")
     model: str | None = None
     turn_id: int | None = None
+    turn_key: str | None = PField(None, description="The turn's key, as in its `sentence` and `turn_done` events.")
     latency_ms: float
 
 
@@ -318,3 +345,25 @@ class HandoffRequestPublic(BaseModel):
     route: str
     within_business_hours: bool
     human_eta: str
+
+
+class EventPublic(BaseModel):
+    """One event of a conversation's log, as the REST catch-up returns it (SSE sends seq as `id:`)."""
+
+    seq: int
+    kind: ConversationEventKind
+    data: dict[str, Any]
+    at: datetime
+
+
+class EventsPublic(BaseModel):
+    """The events after a given seq, oldest first."""
+
+    events: list[EventPublic]
+
+
+class TurnAccepted(BaseModel):
+    """A message taken for an asynchronous turn: follow it on GET /events from `message_seq`."""
+
+    turn_id: str = PField(description="The turn's key, as in the `sentence` and `turn_stopped` events.")
+    message_seq: int = PField(description="The seq of the customer's `message` event.")

@@ -1,36 +1,45 @@
 """The chat service: start conversations, answer customer messages, store everything, escalate.
 
-One turn: limits → conversation state → identity (fixed at the start) → customer context (verified only;
-never built for a visitor) → route by account status → retrieval (visitor or customer audience) → escalation
-triggers → responder (LLM with a grounding check, or the grounded responder) → lead qualification → persist
-messages, turn metadata and any handoff request in one transaction.
+One turn is five named steps over typed values:
+receive (limits; the customer's message stored and logged at once) → build turn input (under the conversation's
+turn lease: customer context for verified customers only, route, passages, lead details) → decide (escalation
+rules, agent/escalation.py) → respond (LLM with a per-sentence grounding check, or the grounded responder; every
+released sentence is an event) → store (one transaction that re-checks the conversation's state, stores the
+reply, the turn with its typed trace and any handoff request, and frees the lease).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import re
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
+from sqlalchemy import or_, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from agent import escalation, grounded_responder
 from agent.config import AgentConfig, RouteConfig
-from agent.errors import ConversationNotFound, LLMError
+from agent.errors import ConversationNotFound, LLMError, StoreBusy
+from agent.events import append_event, append_message
 from agent.grounding_check import check_answer
 from agent.hours import human_eta
 from agent.intents import TOPIC_OF_INTENT, lead_details, read_message, strip_injections
 from agent.limits import RateLimiter, check_message
-from agent.llm.base import AgentAnswer, ChatModel
+from agent.llm.base import AgentAnswer, ChatMessage, ChatModel, LLMResult
 from agent.models import (
+    HUMAN_STATES,
     Citation,
     Conversation,
     ConversationCreate,
@@ -48,6 +57,7 @@ from agent.models import (
     TurnReply,
 )
 from agent.prompt import assemble_prompt
+from agent.trace import TurnTrace
 from agent.turn import HistoryMessage, Passage, TurnInput
 from agent.visitor_identity import verify_identity
 from context.customer_context import ContextConfig, LiveLookup, build_customer_context, render_context
@@ -61,7 +71,9 @@ from context.customer_context.models import (
     Subscriptions,
     Tickets,
 )
+from context.dbtypes import table_of
 from context.errors import CustomerNotFoundError
+from knowledge.errors import KnowledgeError
 from knowledge.models import SearchFilters
 from knowledge.retrieval import search
 from knowledge.store import KnowledgeStore
@@ -78,6 +90,11 @@ ROUTE_OF_STATUS: dict[str, Route] = {
     "lead": "lead",
 }
 HISTORY_LIMIT = 40
+#: SQLite's busy timeout outside the chat's bounded writes (make_engine's 30 s), restored after each one.
+SQLITE_BUSY_MS = 30_000
+#: Appended to a reply when the help center could not be searched (the answer rests on the context only).
+KNOWLEDGE_DOWN = "Our help center is unavailable right now, so this answer is based on your account details only."
+R = TypeVar("R")
 
 
 @dataclass
@@ -99,6 +116,11 @@ class AgentDeps:
     # Called with the new agent_handoff_requests id after an escalation is committed (the handoff worker's wake-up).
     on_handoff: Callable[[int], None] | None = None
     live_lookup: LiveLookup | None = None  # chat-time vendor lookups, passed through to the context (docs/sources.md)
+    # How long a chat write waits for another writer's lock before answering 503 (the message is then not taken).
+    write_wait_s: float = 2.0
+    # How long a turn waits for the previous turn of its conversation; a lease expires after turn_lease_s.
+    turn_wait_s: float = 60.0
+    turn_lease_s: float = 90.0
 
 
 # --- conversations -------------------------------------------------------------------------------------------
@@ -229,12 +251,18 @@ def _snapshot(ctx: CustomerContext) -> dict[str, Any]:
 
 
 def _passages(
-    deps: AgentDeps, query: str, *, viewer: str, plan: str | None
+    deps: AgentDeps, query: str, *, viewer: str, plan: str | None, trace: TurnTrace
 ) -> tuple[list[Passage], bool, float | None]:
     if deps.store is None:
         return [], True, None
     filters = SearchFilters.for_viewer("customer" if viewer == "customer" else "visitor", plan=plan)
-    resp = search(query, store=deps.store, filters=filters, k=deps.config.retrieval.k)
+    try:
+        resp = search(query, store=deps.store, filters=filters, k=deps.config.retrieval.k)
+    except KnowledgeError as exc:
+        # Like an LLM outage: answer from the context, tell the customer, record why.
+        log.warning("help center search failed, answering without passages: %s", type(exc).__name__)
+        trace.knowledge_unavailable = f"{type(exc).__name__}: {exc}"
+        return [], True, None
     out = []
     for i, r in enumerate(resp.results[: deps.config.prompt.passages], start=1):
         text, removed = strip_injections(r.text)
@@ -254,8 +282,146 @@ def _passages(
     return out, resp.low_confidence, resp.confidence
 
 
+# --- writing: one transaction, a bounded wait for another writer's lock ---------------------------------------
+
+
+def _is_lock_error(exc: OperationalError) -> bool:
+    # SQLite: "database is locked" / "database table is locked"; PostgreSQL: lock_timeout (55P03).
+    return "locked" in str(exc.orig).lower() or getattr(exc.orig, "sqlstate", None) == "55P03"
+
+
+def _write(deps: AgentDeps, step: Callable[[Session], R]) -> R:
+    """Run `step` in one transaction and commit; wait at most `deps.write_wait_s` for a lock, then StoreBusy.
+
+    SQLite's busy timeout (30 s from make_engine) and PostgreSQL's lock wait are bounded per transaction, and a
+    lock error is retried until the deadline (a WAL reader upgrading to writer fails at once, without waiting).
+    """
+    give_up = time.monotonic() + deps.write_wait_s
+    sqlite = deps.engine.dialect.name == "sqlite"
+    while True:
+        wait_ms = max(1, int((give_up - time.monotonic()) * 1000))
+        try:
+            with deps.engine.connect() as conn:
+                if sqlite:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {wait_ms}")
+                    conn.commit()  # end the autobegun transaction, so the session's commit is a real one
+                try:
+                    with Session(bind=conn) as session:
+                        if not sqlite:
+                            session.execute(text(f"SET LOCAL lock_timeout = '{wait_ms}ms'"))
+                        out = step(session)
+                        session.commit()
+                        return out
+                finally:
+                    if sqlite:
+                        conn.rollback()
+                        conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+        except OperationalError as exc:
+            if not _is_lock_error(exc):
+                raise
+            if time.monotonic() >= give_up:
+                raise StoreBusy(deps.write_wait_s) from exc
+            time.sleep(0.02)
+
+
+# --- the turn lease: one turn of a conversation at a time, across processes -----------------------------------
+
+
+def _take_lease(deps: AgentDeps, conversation_id: str, key: str) -> None:
+    """Wait (bounded) until no other turn of this conversation runs, then hold the conversation for this one."""
+    table = table_of(Conversation)
+    give_up = time.monotonic() + deps.turn_wait_s
+
+    def take(session: Session) -> bool:
+        now = deps.now()
+        free = or_(table.c.turn_owner.is_(None), table.c.turn_owner == key, table.c.turn_until < now)
+        done = session.execute(
+            update(table)
+            .where(table.c.id == conversation_id, free)
+            .values(turn_owner=key, turn_until=now + timedelta(seconds=deps.turn_lease_s), stop_turn=None)
+        )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    while not _write(deps, take):
+        if time.monotonic() >= give_up:
+            raise StoreBusy(deps.turn_wait_s, what="another turn of this conversation is still running")
+        time.sleep(0.02)
+
+
+def _release_lease(session: Session, conversation_id: str, key: str) -> None:
+    table = table_of(Conversation)
+    session.execute(
+        update(table)
+        .where(table.c.id == conversation_id, table.c.turn_owner == key)
+        .values(turn_owner=None, turn_until=None, stop_turn=None)
+    )
+
+
+def request_stop(*, engine: Engine, conversation_id: str) -> str | None:
+    """Ask the running bot turn to stop after the sentence it is on; its key, or None when no turn runs."""
+    table = table_of(Conversation)
+    with Session(engine) as session:
+        conv = _load(session, conversation_id)
+        if conv.turn_owner is None:
+            return None
+        session.execute(
+            update(table)
+            .where(table.c.id == conversation_id, table.c.turn_owner == conv.turn_owner)
+            .values(stop_turn=conv.turn_owner)
+        )
+        session.commit()
+        return conv.turn_owner
+
+
+def _stop_asked(deps: AgentDeps, conversation_id: str, key: str) -> bool:
+    with Session(deps.engine) as session:
+        conv = session.get(Conversation, conversation_id)
+        return conv is not None and conv.stop_turn == key
+
+
+# --- one turn: receive → build turn input → decide → respond → store -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """The customer's message, stored and logged before anything else happens."""
+
+    conversation_id: str
+    key: str  # the turn's key: the lease owner and the `turn_id` of its events
+    content: str
+    message_id: int
+    message_seq: int
+    started: float  # perf_counter at arrival
+
+
+@dataclass(frozen=True)
+class Conv:
+    """The conversation as the turn reads it under its lease."""
+
+    id: str
+    state: str
+    verified: bool
+    customer_id: str | None
+    route: str
+    route_reason: str
+    lead: dict[str, str]
+    history: list[HistoryMessage]
+
+
+@dataclass(frozen=True)
+class Framing:
+    """What the turn input was built from, stored with the turn."""
+
+    route_reason: str
+    topic: str | None
+    snapshot: dict[str, Any] | None
+    retrieval_confidence: float | None
+
+
 @dataclass
-class _Outcome:
+class Outcome:
+    """The reply of a turn and how it came about."""
+
     reply: str | None
     answer: AgentAnswer | None
     decision: escalation.Decision
@@ -268,135 +434,70 @@ class _Outcome:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     grounding_issues: list[str] = field(default_factory=list)
+    prompt: dict[str, Any] = field(default_factory=dict)
+    within_hours: bool = True
+    eta: str = ""
+    stopped: bool = False
 
 
-def _lead_question(route: RouteConfig, lead: dict[str, str]) -> str | None:
-    missing = [f for f in route.lead_fields if not lead.get(f)]
-    if not missing:
-        return None
-    words = {"name": "your name", "company": "your company", "need": "what you're looking for"}
-    asked = [words.get(f, f) for f in missing]
-    listed = asked[0] if len(asked) == 1 else ", ".join(asked[:-1]) + " and " + asked[-1]
-    return f"So I can connect you with our {route.handoff_team} team, could you tell me {listed}?"
+#: Called with each checked piece of the reply as it is released (it ends with its own separator).
+Emit = Callable[[str], None]
 
 
-def _answer(deps: AgentDeps, turn: TurnInput, explain: dict[str, Any]) -> tuple[_Outcome, dict[str, Any]]:
-    """Run the responder chain: LLM (grounding-checked) when configured, else or on failure the grounded one."""
-    prompt = assemble_prompt(turn, budget=deps.config.prompt, explain=explain)
-    prompt_record: dict[str, Any] = {
-        "messages": [m.model_dump() for m in prompt.messages],
-        "tokens": prompt.tokens,
-        **prompt.explain,
-    }
-    fallback_reason = None
-    issues: list[str] = []
-    if deps.model is not None:
-        try:
-            result = deps.model.complete(prompt.messages, deadline_s=deps.llm_deadline_s)
-        except LLMError as exc:
-            fallback_reason = f"{type(exc).__name__}: {exc}"
-            log.warning("LLM failed, grounded responder answers: %s", type(exc).__name__)
-        else:
-            issues = check_answer(result.answer, turn, today=_today(deps, turn))
-            if not issues:
-                ans = result.answer
-                decision = escalation.decide_after(
-                    turn, answered=True, model_escalate=ans.escalate, model_reason=ans.escalation_reason
-                )
-                outcome = _Outcome(
-                    ans.answer,
-                    ans,
-                    decision,
-                    "llm",
-                    answered=True,
-                    model=result.model,
-                    attempts=result.attempts,
-                    llm_latency_ms=result.latency_ms,
-                    prompt_tokens=result.prompt_tokens,
-                    completion_tokens=result.completion_tokens,
-                )
-                return outcome, prompt_record
-            fallback_reason = "grounding check failed: " + "; ".join(issues)
-            log.warning("LLM reply failed the grounding check (%d issues); grounded responder answers", len(issues))
-            out, _ = _grounded(turn, _today(deps, turn))
-            out.fallback_reason = fallback_reason
-            out.grounding_issues = issues
-            out.model = result.model
-            out.attempts = result.attempts
-            out.llm_latency_ms = result.latency_ms
-            out.prompt_tokens = result.prompt_tokens
-            out.completion_tokens = result.completion_tokens
-            return out, prompt_record
-    out, _ = _grounded(turn, _today(deps, turn))
-    out.fallback_reason = fallback_reason
-    return out, prompt_record
-
-
-def _today(deps: AgentDeps, turn: TurnInput) -> date:
-    """The calendar date where the business is, from the injected clock (the grounding check's "today")."""
-    return deps.now().astimezone(ZoneInfo(turn.timezone)).date()
-
-
-def _grounded(turn: TurnInput, today: date) -> tuple[_Outcome, None]:
-    reply = grounded_responder.respond(turn)
-    # The grounded responder is checked too: a bug there must not send an invented fact either.
-    issues = check_answer(reply.answer, turn, today=today)
-    if issues:
-        log.error("grounded reply failed its own grounding check (%d issues)", len(issues))  # no values: PII
-        text = "I'm sorry — I couldn't put together a reliable answer. " + grounded_responder.disclosure(
-            turn.context is not None
-        )
-        reply = grounded_responder.GroundedReply(AgentAnswer(answer=text, confidence=0.0), False)
-    decision = escalation.decide_after(turn, answered=reply.answered, conflict=reply.conflict)
-    return (
-        _Outcome(
-            reply.answer.answer,
-            reply.answer,
-            decision,
-            "grounded",
-            answered=reply.answered,
-            grounding_issues=issues,
-        ),
-        None,
-    )
-
-
-def _citations(answer: AgentAnswer | None, turn: TurnInput) -> list[Citation]:
-    if answer is None:
-        return []
-    out = []
-    for i, ref in enumerate(dict.fromkeys(answer.cited_passage_ids), start=1):
-        p = turn.passage(ref)
-        if p is not None:
-            out.append(Citation(passage_id=p.chunk_id, marker=i, title=p.title, heading=p.heading, url=p.url))
-    return out
-
-
-def _history(session: Session, conversation_id: str) -> list[HistoryMessage]:
-    rows = session.exec(
-        select(ConversationMessage.role, ConversationMessage.content)
-        .where(ConversationMessage.conversation_id == conversation_id)
-        .order_by(col(ConversationMessage.id).desc())
-        .limit(HISTORY_LIMIT)
-    ).all()
-    return [HistoryMessage(role, content) for role, content in reversed(rows)]
-
-
-def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown") -> TurnReply:
-    """Answer one customer message (or, while a person has the conversation, just record it)."""
+def receive(*, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown") -> Arrival:
+    """Step 1: check limits, then store and log the customer's message (before any model call)."""
     started = time.perf_counter()
     limits = deps.config.limits
     check_message(content, limits)
     with Session(deps.engine) as session:
+        _load(session, conversation_id)
+    deps.limiter.hit("messages per conversation", conversation_id, limits.messages_per_minute_per_conversation)
+    deps.limiter.hit("messages per address", client_ip, limits.messages_per_minute_per_ip)
+
+    def store(session: Session) -> tuple[int, int]:
         conv = _load(session, conversation_id)
-        deps.limiter.hit("messages per conversation", conversation_id, limits.messages_per_minute_per_conversation)
-        deps.limiter.hit("messages per address", client_ip, limits.messages_per_minute_per_ip)
-        if conv.state == "handoff":  # a resolved ("closed") conversation reopens with the bot
-            return _record_while_handed_off(session, conv, content, started, deps.now())
-        history = _history(session, conversation_id)
+        now = deps.now()
+        conv.message_count += 1
+        conv.updated_at = now
+        session.add(conv)
+        msg = ConversationMessage(conversation_id=conv.id, role="customer", content=content, created_at=now)
+        seq = append_message(session, msg)
+        return int(msg.id or 0), seq
+
+    message_id, seq = _write(deps, store)
+    return Arrival(conversation_id, uuid.uuid4().hex, content, message_id, seq, started)
+
+
+def _read_conv(deps: AgentDeps, arrival: Arrival) -> Conv:
+    with Session(deps.engine) as session:
+        conv = _load(session, arrival.conversation_id)
+        rows = session.exec(
+            select(ConversationMessage.role, ConversationMessage.content)
+            .where(
+                ConversationMessage.conversation_id == conv.id,
+                col(ConversationMessage.id) < arrival.message_id,
+            )
+            .order_by(col(ConversationMessage.id).desc())
+            .limit(HISTORY_LIMIT)
+        ).all()
+        history = [HistoryMessage(role, content) for role, content in reversed(rows)]
+        return Conv(
+            conv.id,
+            conv.state,
+            conv.verified,
+            conv.customer_id,
+            conv.route,
+            conv.route_reason,
+            dict(conv.lead or {}),
+            history,
+        )
+
+
+def build_turn_input(deps: AgentDeps, conv: Conv, content: str, trace: TurnTrace) -> tuple[TurnInput, Framing]:
+    """Step 2: signals, the route-filtered customer context (verified customers only), passages, lead details."""
     signals = read_message(content)
     topic = TOPIC_OF_INTENT.get(signals.intent)
-    explain: dict[str, Any] = {"identity": "verified" if conv.verified else "visitor", "topic": topic}
+    trace.topic = topic
     ctx_view: CustomerContext | None = None
     context_text = ""
     snapshot = None
@@ -405,7 +506,7 @@ def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, clien
     # claims ("I'm maya@…") never reach build_customer_context.
     if conv.verified and conv.customer_id:
         try:
-            ctx = build_customer_context(
+            ctx: CustomerContext | None = build_customer_context(
                 engine=deps.engine,
                 customer_id=conv.customer_id,
                 purpose="llm_prompt",
@@ -419,8 +520,7 @@ def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, clien
             route_name, route_reason = "visitor", "verified customer no longer exists in our records"
         if ctx is not None:
             route_name, route_reason = _route_for(ctx)
-            route = deps.config.routes[route_name]
-            ctx_view, hidden, removed = _route_view(ctx, route)
+            ctx_view, hidden, removed = _route_view(ctx, deps.config.routes[route_name])
             rendered = render_context(
                 ctx_view,
                 max_tokens=deps.config.prompt.context_max_tokens,
@@ -428,28 +528,17 @@ def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, clien
             )
             context_text = rendered.text
             snapshot = _snapshot(ctx)
-            explain.update(
-                {
-                    "context_tokens": rendered.tokens,
-                    "context_max_tokens": rendered.max_tokens,
-                    "context_dropped": rendered.dropped,
-                    "privacy_withheld": ctx.withheld,
-                    "sections_hidden_by_route": hidden,
-                    "context_injections_removed": removed,
-                }
-            )
+            trace.context_tokens, trace.context_max_tokens = rendered.tokens, rendered.max_tokens
+            trace.context_dropped, trace.privacy_withheld = list(rendered.dropped), list(ctx.withheld)
+            trace.sections_hidden_by_route, trace.context_injections_removed = hidden, removed
     route = deps.config.routes[route_name]
     viewer = "customer" if ctx_view is not None else "visitor"
     plan = ctx_view.status.plan if ctx_view is not None else None
-    passages, low, confidence = _passages(deps, content, viewer=viewer, plan=plan)
-    explain.update(
-        {
-            "retrieval_viewer": viewer,
-            "passage_injections_removed": sum(p.injections_removed for p in passages),
-            "message_looks_like_injection": signals.injection,
-        }
-    )
-    lead = dict(conv.lead or {})
+    passages, low, confidence = _passages(deps, content, viewer=viewer, plan=plan, trace=trace)
+    trace.retrieval_viewer = viewer
+    trace.passage_injections_removed = sum(p.injections_removed for p in passages)
+    trace.message_looks_like_injection = signals.injection
+    lead = dict(conv.lead)
     if route.qualify_lead:
         if ctx_view is not None:  # never ask a known lead for what we already know
             if ctx_view.identity.name:
@@ -469,88 +558,77 @@ def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, clien
         passages=passages,
         low_confidence=low,
         now=deps.now(),
-        history=history,
+        history=conv.history,
         lead=lead if route.qualify_lead else {},
         timezone=deps.config.customer_timezone,
         config=deps.config,
     )
-    decision = escalation.decide_before(turn, deps.config.escalation)
-    prompt_record: dict[str, Any] = {**explain}
-    if decision.escalate:
-        outcome = _Outcome(None, None, decision, "none", answered=True)
-    else:
-        outcome, prompt_record = _answer(deps, turn, explain)
-        decision = outcome.decision
-        # Lead qualification: a public question answered, then the details sales needs, then the handoff.
-        qualifying = route.qualify_lead and (signals.intent == "sales" or "need" in lead)
-        if qualifying and decision.reason_code == "no_answer":
-            # A prospect's question we cannot answer is still a sales conversation: qualify, then hand off.
-            decision = escalation.NO
-        if qualifying and not decision.escalate:
-            question = _lead_question(route, lead)
-            if question is None:
-                decision = escalation.Decision(
-                    True,
-                    "sales_lead",
-                    f"qualified lead for {route.handoff_team}: name, company and need collected",
-                    "qualified_lead",
-                )
-            elif outcome.reply is not None:
-                outcome.reply += "\n\n" + question
-    within, eta = (True, "")
-    if decision.escalate:
-        within, eta = human_eta(deps.config.business_hours, deps.now())
-        team = route.handoff_team
-        hand = (
-            f"I'm passing this conversation to our {team} team."
-            if decision.reason_code != "sales_lead"
-            else (f"Thanks! I'm passing your details to our {team} team.")
-        )
-        base = outcome.reply + "\n\n" if outcome.reply and outcome.responder != "none" else ""
-        outcome.reply = f"{base}{hand} {eta}"
-    return _persist_turn(
-        deps,
-        conv.id,
-        content,
-        turn,
-        outcome,
-        decision,
-        prompt_record,
-        snapshot,
-        confidence,
-        lead,
-        route_reason,
-        topic,
-        within,
-        eta,
-        started,
-    )
+    return turn, Framing(route_reason, topic, snapshot, confidence)
 
 
-def _persist_turn(
+def decide(deps: AgentDeps, turn: TurnInput) -> escalation.Decision:
+    """Step 3: the escalation rules that need no answer attempt."""
+    return escalation.decide_before(turn, deps.config.escalation)
+
+
+def respond(
     deps: AgentDeps,
-    conversation_id: str,
-    content: str,
     turn: TurnInput,
-    outcome: _Outcome,
     decision: escalation.Decision,
-    prompt_record: dict[str, Any],
-    snapshot: dict[str, Any] | None,
-    retrieval_confidence: float | None,
-    lead: dict[str, str],
-    route_reason: str,
-    topic: str | None,
-    within: bool,
-    eta: str,
-    started: float,
+    trace: TurnTrace,
+    *,
+    emit: Emit,
+    stream: bool = False,
+    stopped: Callable[[], bool] = lambda: False,
+) -> Outcome:
+    """Step 4: the reply (LLM, grounding-checked, or the grounded responder), lead rules, the handoff words.
+
+    Every piece of the reply goes through `emit` only once it passed the grounding check.
+    """
+    if decision.escalate:
+        outcome = Outcome(None, None, decision, "none")
+    else:
+        prompt = assemble_prompt(turn, budget=deps.config.prompt, explain={})
+        record = {"messages": [m.model_dump() for m in prompt.messages], "tokens": prompt.tokens, **prompt.explain}
+        if deps.model is not None and stream:
+            outcome = _stream_llm(deps, deps.model, turn, prompt.messages, trace, emit, stopped)
+        elif deps.model is not None:
+            outcome = _complete_llm(deps, deps.model, turn, prompt.messages)
+            _emit_text(emit, outcome.reply)
+        else:
+            outcome = _grounded(turn, _today(deps, turn))
+            _emit_text(emit, outcome.reply)
+        outcome.prompt = record
+        if outcome.stopped:
+            outcome.decision = escalation.NO
+            return outcome
+        decision, question = escalation.qualify_lead(turn, outcome.decision)
+        outcome.decision = decision
+        if question is not None and outcome.reply is not None:
+            outcome.reply += _emit_text(emit, "\n\n" + question)
+    if trace.knowledge_unavailable and outcome.reply is not None and outcome.responder != "none":
+        outcome.reply += _emit_text(emit, "\n\n" + KNOWLEDGE_DOWN)
+    if outcome.decision.escalate:
+        outcome.within_hours, outcome.eta = human_eta(deps.config.business_hours, deps.now())
+        hand = escalation.handoff_text(outcome.decision, turn.route.handoff_team, outcome.eta)
+        base = "\n\n" if outcome.reply else ""
+        outcome.reply = (outcome.reply or "") + _emit_text(emit, base + hand)
+    return outcome
+
+
+def store(
+    deps: AgentDeps, arrival: Arrival, conv: Conv, turn: TurnInput, framing: Framing, outcome: Outcome, trace: TurnTrace
 ) -> TurnReply:
-    citations = _citations(outcome.answer, turn)
-    with Session(deps.engine) as session:
-        conv = _load(session, conversation_id)
+    """Step 5: one transaction: re-check the state, store the reply, the turn, any handoff; log; free the lease."""
+
+    def write(session: Session) -> TurnReply:
+        row = _load(session, conv.id)
         now = deps.now()
-        customer_msg = ConversationMessage(conversation_id=conv.id, role="customer", content=content, created_at=now)
-        session.add(customer_msg)
-        session.flush()
+        if row.state in HUMAN_STATES:
+            # A person took the conversation while this turn ran: their word wins, the bot's reply is dropped.
+            trace.state_changed_to = row.state
+            outcome.reply, outcome.decision = None, escalation.NO
+        citations = _citations(outcome.answer, turn) if outcome.reply else []
         reply_msg = None
         if outcome.reply is not None:
             reply_msg = ConversationMessage(
@@ -560,169 +638,448 @@ def _persist_turn(
                 created_at=now,
                 citations=[c.model_dump() for c in citations],
             )
-            session.add(reply_msg)
-            session.flush()
-        answer = outcome.answer
-        record = Turn(
-            conversation_id=conv.id,
-            customer_message_id=customer_msg.id,
-            reply_message_id=reply_msg.id if reply_msg else None,
-            created_at=now,
-            route=turn.route_name,
-            route_reason=route_reason,
-            intent=turn.signals.intent,
-            topic=topic,
-            verified=conv.verified,
-            customer_id=conv.customer_id if turn.context is not None else None,
-            context_snapshot=snapshot,
-            passages=[
-                {
-                    "label": p.label,
-                    "chunk_id": p.chunk_id,
-                    "title": p.title,
-                    "heading": p.heading,
-                    "url": p.url,
-                    "score": round(p.score, 4),
-                    "audience": p.audience,
-                }
-                for p in turn.passages
-            ],
-            retrieval_confidence=retrieval_confidence,
-            low_confidence=turn.low_confidence,
-            responder=outcome.responder,
-            model=outcome.model,
-            fallback_reason=outcome.fallback_reason,
-            attempts=outcome.attempts,
-            llm_latency_ms=outcome.llm_latency_ms,
-            prompt_tokens=outcome.prompt_tokens,
-            completion_tokens=outcome.completion_tokens,
-            answered=outcome.answered,
-            confidence=answer.confidence if answer else None,
-            cited_passage_ids=[c.passage_id for c in citations],
-            context_fields_used=answer.context_fields_used if answer else [],
-            escalated=decision.escalate,
-            escalation_reason_code=decision.reason_code,
-            escalation_reason=decision.reason,
-            grounding_issues=outcome.grounding_issues,
-            prompt=prompt_record,
-        )
+            append_message(session, reply_msg)
+        record = _turn_row(conv, arrival, turn, framing, outcome, citations, trace, now)
+        record.reply_message_id = reply_msg.id if reply_msg else None
         session.add(record)
         session.flush()
-        customer_msg.turn_id = record.id
-        if reply_msg is not None:
-            reply_msg.turn_id = record.id
-        handoff_id = None
-        if decision.escalate:
-            handoff = HandoffRequest(
-                conversation_id=conv.id,
-                turn_id=record.id,
-                created_at=now,
-                reason_code=decision.reason_code or "policy",
-                reason=decision.reason or "",
-                trigger=decision.trigger,
-                team=turn.route.handoff_team,
-                customer_id=record.customer_id,
-                verified=conv.verified,
-                route=turn.route_name,
-                within_business_hours=within,
-                human_eta=eta,
-            )
-            session.add(handoff)
-            session.flush()
-            handoff_id = handoff.id
-            conv.state = "handoff"
-        elif conv.state == "closed":
-            conv.state = "bot"
-        conv.route, conv.route_reason = turn.route_name, route_reason
-        conv.lead = dict(lead) if turn.route.qualify_lead else conv.lead
-        conv.message_count += 1 + (reply_msg is not None)
-        conv.updated_at = now
-        latency = (time.perf_counter() - started) * 1000
-        record.latency_ms = round(latency, 2)
-        session.add(conv)
-        session.commit()
-        if handoff_id is not None and deps.on_handoff is not None:
-            try:
-                deps.on_handoff(handoff_id)
-            except Exception:  # the request row is stored; the handoff worker also polls for it
-                log.exception("on_handoff hook failed for handoff request %s", handoff_id)
-        return TurnReply(
+        for msg_id in (arrival.message_id, record.reply_message_id):
+            if msg_id:
+                msg = session.get(ConversationMessage, msg_id)
+                if msg is not None:
+                    msg.turn_id = record.id
+                    session.add(msg)
+        handoff_id = _record_escalation(session, row, record, turn, outcome, now)
+        if outcome.stopped:
+            append_event(session, conv.id, "turn_stopped", {"turn_id": arrival.key}, now)
+        row.route, row.route_reason = turn.route_name, framing.route_reason
+        row.lead = dict(turn.lead) if turn.route.qualify_lead else row.lead
+        row.message_count += reply_msg is not None
+        row.updated_at = now
+        latency = round((time.perf_counter() - arrival.started) * 1000, 2)
+        record.latency_ms = latency
+        session.add_all([row, record])
+        session.flush()
+        reply = TurnReply(
             conversation_id=conv.id,
-            message_id=int(customer_msg.id or 0),
+            message_id=arrival.message_id,
             reply=outcome.reply,
             reply_message_id=reply_msg.id if reply_msg else None,
             citations=citations,
             route=turn.route_name,
-            route_reason=route_reason,
+            route_reason=framing.route_reason,
             intent=turn.signals.intent,
             escalation=EscalationPublic(
-                escalate=decision.escalate,
-                reason_code=decision.reason_code,
-                reason=decision.reason,
+                escalate=outcome.decision.escalate,
+                reason_code=outcome.decision.reason_code,
+                reason=outcome.decision.reason,
                 handoff_id=handoff_id,
-                within_business_hours=within if decision.escalate else None,
-                human_eta=eta or None,
+                within_business_hours=outcome.within_hours if outcome.decision.escalate else None,
+                human_eta=outcome.eta or None,
             ),
-            state=conv.state,
+            state=row.state,
             responder=outcome.responder,
             model=outcome.model,
             turn_id=record.id,
-            latency_ms=round(latency, 2),
+            turn_key=arrival.key,
+            latency_ms=latency,
         )
+        append_event(session, conv.id, "turn_done", reply.model_dump(mode="json"), now)
+        _release_lease(session, conv.id, arrival.key)
+        return reply
+
+    reply = _write(deps, write)
+    if reply.escalation.handoff_id is not None and deps.on_handoff is not None:
+        try:
+            deps.on_handoff(reply.escalation.handoff_id)
+        except Exception:  # the request row is stored; the handoff worker also polls for it
+            log.exception("on_handoff hook failed for handoff request %s", reply.escalation.handoff_id)
+    return reply
 
 
-def _record_while_handed_off(
-    session: Session, conv: Conversation, content: str, started: float, now: datetime
-) -> TurnReply:
-    """While a person has the conversation the bot stays silent; the message is stored for them."""
-    msg = ConversationMessage(conversation_id=conv.id, role="customer", content=content, created_at=now)
-    session.add(msg)
-    conv.message_count += 1
-    conv.updated_at = now
-    session.add(conv)
-    open_request = session.exec(  # the escalation that handed it over: the newest
-        select(HandoffRequest).where(HandoffRequest.conversation_id == conv.id).order_by(col(HandoffRequest.id).desc())
-    ).first()
-    session.commit()
-    return TurnReply(
+def _turn_row(
+    conv: Conv,
+    arrival: Arrival,
+    turn: TurnInput,
+    framing: Framing,
+    outcome: Outcome,
+    citations: list[Citation],
+    trace: TurnTrace,
+    now: datetime,
+) -> Turn:
+    answer = outcome.answer
+    return Turn(
         conversation_id=conv.id,
-        message_id=int(msg.id or 0),
-        reply=None,
-        route=conv.route,
-        route_reason=conv.route_reason,
-        intent=read_message(content).intent,
-        escalation=EscalationPublic(
-            escalate=True,
-            reason_code=open_request.reason_code if open_request else None,
-            reason="a person has this conversation; the bot does not answer until it is handed back",
-            handoff_id=open_request.id if open_request else None,
-            within_business_hours=open_request.within_business_hours if open_request else None,
-            human_eta=open_request.human_eta if open_request else None,
-        ),
-        state=conv.state,
-        responder="none",
-        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        customer_message_id=arrival.message_id,
+        created_at=now,
+        route=turn.route_name,
+        route_reason=framing.route_reason,
+        intent=turn.signals.intent,
+        topic=framing.topic,
+        verified=conv.verified,
+        customer_id=conv.customer_id if turn.context is not None else None,
+        context_snapshot=framing.snapshot,
+        passages=[
+            {
+                "label": p.label,
+                "chunk_id": p.chunk_id,
+                "title": p.title,
+                "heading": p.heading,
+                "url": p.url,
+                "score": round(p.score, 4),
+                "audience": p.audience,
+            }
+            for p in turn.passages
+        ],
+        retrieval_confidence=framing.retrieval_confidence,
+        low_confidence=turn.low_confidence,
+        responder=outcome.responder,
+        model=outcome.model,
+        fallback_reason=outcome.fallback_reason,
+        attempts=outcome.attempts,
+        llm_latency_ms=outcome.llm_latency_ms,
+        prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens,
+        answered=outcome.answered,
+        confidence=answer.confidence if answer else None,
+        cited_passage_ids=[c.passage_id for c in citations],
+        context_fields_used=answer.context_fields_used if answer else [],
+        escalated=outcome.decision.escalate,
+        escalation_reason_code=outcome.decision.reason_code,
+        escalation_reason=outcome.decision.reason,
+        grounding_issues=outcome.grounding_issues,
+        prompt=trace.record(outcome.prompt),
     )
 
 
-# --- streaming ---------------------------------------------------------------------------------------------------
+def _record_escalation(
+    session: Session, conv: Conversation, record: Turn, turn: TurnInput, outcome: Outcome, now: datetime
+) -> int | None:
+    """The handoff request and the state change of an escalation, in the turn's transaction."""
+    if not outcome.decision.escalate:
+        if conv.state == "closed":
+            conv.state = "bot"
+        return None
+    handoff = HandoffRequest(
+        conversation_id=conv.id,
+        turn_id=record.id,
+        created_at=now,
+        reason_code=outcome.decision.reason_code or "policy",
+        reason=outcome.decision.reason or "",
+        trigger=outcome.decision.trigger,
+        team=turn.route.handoff_team,
+        customer_id=record.customer_id,
+        verified=conv.verified,
+        route=turn.route_name,
+        within_business_hours=outcome.within_hours,
+        human_eta=outcome.eta,
+    )
+    session.add(handoff)
+    session.flush()
+    conv.state = "handoff"
+    append_event(
+        session, conv.id, "state", {"state": "handoff", "handoff_id": handoff.id, "expected_reply": outcome.eta}, now
+    )
+    return handoff.id
 
 
-def stream_message(
-    *, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown", chunk_words: int = 3
-) -> Iterator[tuple[str, Any]]:
-    """("token", text) events then one ("final", TurnReply).
+def _reply_while_handed_off(deps: AgentDeps, arrival: Arrival, conv: Conv) -> TurnReply:
+    """While a person has the conversation the bot stays silent; the message is already stored for them."""
 
-    The reply is released only after the grounding check passed (a failed LLM reply is never half-shown), so
-    the tokens come from the checked text, a few words at a time.
+    def write(session: Session) -> TurnReply:
+        open_request = session.exec(  # the escalation that handed it over: the newest
+            select(HandoffRequest)
+            .where(HandoffRequest.conversation_id == conv.id)
+            .order_by(col(HandoffRequest.id).desc())
+        ).first()
+        reply = TurnReply(
+            conversation_id=conv.id,
+            message_id=arrival.message_id,
+            reply=None,
+            route=conv.route,
+            route_reason=conv.route_reason,
+            intent=read_message(arrival.content).intent,
+            escalation=EscalationPublic(
+                escalate=True,
+                reason_code=open_request.reason_code if open_request else None,
+                reason="a person has this conversation; the bot does not answer until it is handed back",
+                handoff_id=open_request.id if open_request else None,
+                within_business_hours=open_request.within_business_hours if open_request else None,
+                human_eta=open_request.human_eta if open_request else None,
+            ),
+            state=conv.state,
+            responder="none",
+            turn_key=arrival.key,
+            latency_ms=round((time.perf_counter() - arrival.started) * 1000, 2),
+        )
+        append_event(session, conv.id, "turn_done", reply.model_dump(mode="json"), deps.now())
+        _release_lease(session, conv.id, arrival.key)
+        return reply
+
+    return _write(deps, write)
+
+
+def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> TurnReply:
+    """Steps 2-5 for a stored message, one turn of the conversation at a time (the lease)."""
+    _take_lease(deps, arrival.conversation_id, arrival.key)
+    try:
+        conv = _read_conv(deps, arrival)
+        if conv.state in HUMAN_STATES:
+            return _reply_while_handed_off(deps, arrival, conv)
+        trace = TurnTrace(identity="verified" if conv.verified else "visitor", streamed=stream)
+        turn, framing = build_turn_input(deps, conv, arrival.content, trace)
+        decision = decide(deps, turn)
+
+        def emit(piece: str) -> None:
+            trace.sentences_sent += 1
+            _write(
+                deps,
+                lambda s: append_event(s, conv.id, "sentence", {"turn_id": arrival.key, "text": piece}, deps.now()),
+            )
+
+        outcome = respond(
+            deps,
+            turn,
+            decision,
+            trace,
+            emit=emit,
+            stream=stream,
+            stopped=lambda: _stop_asked(deps, conv.id, arrival.key),
+        )
+        trace.stopped = outcome.stopped
+        return store(deps, arrival, conv, turn, framing, outcome, trace)
+    except BaseException:
+        # The message stays stored; free the conversation for the next turn at once, not at the lease's end.
+        with contextlib.suppress(Exception):
+            _write(deps, lambda s: _release_lease(s, arrival.conversation_id, arrival.key))
+        raise
+
+
+def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown") -> TurnReply:
+    """Answer one customer message (or, while a person has the conversation, just record it)."""
+    arrival = receive(deps=deps, conversation_id=conversation_id, content=content, client_ip=client_ip)
+    return run_turn(deps, arrival)
+
+
+# --- the responders ------------------------------------------------------------------------------------------
+
+
+def _emit_text(emit: Emit, text: str | None) -> str:
+    """Release a text already checked as a whole, sentence by sentence; returns it (for chaining)."""
+    if text:
+        for piece in split_sentences(text):
+            emit(piece)
+    return text or ""
+
+
+def _complete_llm(deps: AgentDeps, model: ChatModel, turn: TurnInput, messages: list[ChatMessage]) -> Outcome:
+    """The whole reply in one request, checked as a whole; the grounded responder if it fails or is ungrounded."""
+    today = _today(deps, turn)
+    try:
+        result = model.complete(messages, deadline_s=deps.llm_deadline_s)
+    except LLMError as exc:
+        log.warning("LLM failed, grounded responder answers: %s", type(exc).__name__)
+        out = _grounded(turn, today)
+        out.fallback_reason = f"{type(exc).__name__}: {exc}"
+        return out
+    issues = check_answer(result.answer, turn, today=today)
+    if not issues:
+        ans = result.answer
+        decision = escalation.decide_after(
+            turn, answered=True, model_escalate=ans.escalate, model_reason=ans.escalation_reason
+        )
+        return _with_cost(Outcome(ans.answer, ans, decision, "llm"), result)
+    log.warning("LLM reply failed the grounding check (%d issues); grounded responder answers", len(issues))
+    out = _with_cost(_grounded(turn, today), result)
+    out.fallback_reason = "grounding check failed: " + "; ".join(issues)
+    out.grounding_issues = issues
+    return out
+
+
+def _with_cost(out: Outcome, result: LLMResult) -> Outcome:
+    out.model, out.attempts, out.llm_latency_ms = result.model, result.attempts, result.latency_ms
+    out.prompt_tokens, out.completion_tokens = result.prompt_tokens, result.completion_tokens
+    return out
+
+
+def _stream_llm(
+    deps: AgentDeps,
+    model: ChatModel,
+    turn: TurnInput,
+    messages: list[ChatMessage],
+    trace: TurnTrace,
+    emit: Emit,
+    stopped: Callable[[], bool],
+) -> Outcome:
+    """The model's reply streamed: each sentence is grounding-checked as it completes and released only then.
+
+    The first failing sentence ends the model's part: the grounded responder's text replaces the rest, so what
+    was shown is only checked text. A stop request ends the turn after the current sentence.
     """
-    reply = handle_message(deps=deps, conversation_id=conversation_id, content=content, client_ip=client_ip)
-    if reply.reply:
-        words = reply.reply.split(" ")
-        for i in range(0, len(words), chunk_words):
-            piece = " ".join(words[i : i + chunk_words])
-            yield "token", piece + (" " if i + chunk_words < len(words) else "")
-    yield "final", reply
+    today = _today(deps, turn)
+    splitter = SentenceSplitter()
+    sent: list[str] = []
+    result: LLMResult | None = None
+    problem: str | None = None
+    error: LLMError | None = None
+
+    def release(piece: str) -> bool:
+        nonlocal problem
+        issues = check_answer(AgentAnswer(answer=piece, confidence=1.0), turn, today=today)
+        if issues:
+            problem = "; ".join(issues)
+            return False
+        emit(piece)
+        sent.append(piece)
+        return not stopped()
+
+    gen = model.stream(messages, deadline_s=deps.llm_deadline_s)
+    close = getattr(gen, "close", None)  # a generator: closing it closes the model's HTTP stream
+    going = True
+    try:
+        for item in gen:
+            if isinstance(item, LLMResult):
+                result = item
+                break
+            for piece in splitter.feed(item):
+                going = release(piece)
+                if not going:
+                    break
+            if not going:
+                break
+        if going and result is not None:
+            tail = splitter.flush()
+            if tail:
+                going = release(tail)
+    except LLMError as exc:
+        error = exc
+    finally:
+        if close is not None:
+            close()
+    streamed = "".join(sent)
+    if problem is None and error is None and result is not None and going:
+        ans = result.answer
+        if ans.answer.strip() != streamed.strip():  # a repaired reply: check and send what the deltas missed
+            rest = ans.answer[len(streamed) :] if ans.answer.startswith(streamed) else ""
+            if rest and check_answer(AgentAnswer(answer=rest, confidence=1.0), turn, today=today):
+                problem = "the repaired reply failed the grounding check"
+            else:
+                _emit_text(emit, rest)
+                streamed += rest
+        if problem is None:
+            issues = check_answer(ans, turn, today=today)  # the citations, now that they arrived
+            decision = escalation.decide_after(
+                turn, answered=True, model_escalate=ans.escalate, model_reason=ans.escalation_reason
+            )
+            answer = ans.model_copy(update={"answer": streamed})
+            return _with_cost(Outcome(streamed, answer, decision, "llm", grounding_issues=issues), result)
+    if problem is None and error is None:  # stopped by the customer
+        out = Outcome(streamed or None, None, escalation.NO, "llm", stopped=True)
+        out.fallback_reason = "stopped by the customer"
+        return _with_cost(out, result) if result is not None else out
+    # The model failed or said something ungrounded: the grounded responder's text replaces the rest.
+    out = _grounded(turn, today)
+    if problem is not None:
+        trace.sentence_replaced = problem
+        out.grounding_issues = [problem]
+        out.fallback_reason = "grounding check failed: " + problem
+        log.warning("a streamed sentence failed the grounding check; grounded responder answers")
+    else:
+        assert error is not None
+        out.fallback_reason = f"{type(error).__name__}: {error}"
+        log.warning("LLM stream failed, grounded responder answers: %s", type(error).__name__)
+    text = out.reply or ""
+    out.reply = streamed + _emit_text(emit, ("\n\n" if streamed else "") + text) if text else (streamed or None)
+    return _with_cost(out, result) if result is not None else out
+
+
+def _today(deps: AgentDeps, turn: TurnInput) -> date:
+    """The calendar date where the business is, from the injected clock (the grounding check's "today")."""
+    return deps.now().astimezone(ZoneInfo(turn.timezone)).date()
+
+
+def _grounded(turn: TurnInput, today: date) -> Outcome:
+    reply = grounded_responder.respond(turn)
+    # The grounded responder is checked too: a bug there must not send an invented fact either.
+    issues = check_answer(reply.answer, turn, today=today)
+    if issues:
+        log.error("grounded reply failed its own grounding check (%d issues)", len(issues))  # no values: PII
+        text = "I'm sorry — I couldn't put together a reliable answer. " + grounded_responder.disclosure(
+            turn.context is not None
+        )
+        reply = grounded_responder.GroundedReply(AgentAnswer(answer=text, confidence=0.0), False)
+    decision = escalation.decide_after(turn, answered=reply.answered, conflict=reply.conflict)
+    return Outcome(
+        reply.answer.answer, reply.answer, decision, "grounded", answered=reply.answered, grounding_issues=issues
+    )
+
+
+def _citations(answer: AgentAnswer | None, turn: TurnInput) -> list[Citation]:
+    if answer is None:
+        return []
+    out = []
+    for i, ref in enumerate(dict.fromkeys(answer.cited_passage_ids), start=1):
+        p = turn.passage(ref)
+        if p is not None and p.customer_facing:
+            out.append(Citation(passage_id=p.chunk_id, marker=i, title=p.title, heading=p.heading, url=p.url))
+    return out
+
+
+_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*\s+|\n+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """A text cut after each sentence end; each piece keeps its separator, so the pieces join back to the text."""
+    splitter = SentenceSplitter()
+    return [*splitter.feed(text), *([tail] if (tail := splitter.flush()) else [])]
+
+
+class SentenceSplitter:
+    """Cuts streamed text into complete sentences (each with its trailing whitespace) as they complete."""
+
+    def __init__(self) -> None:
+        self._buffer = ""
+
+    def feed(self, delta: str) -> list[str]:
+        """Add text; return the sentences it completed."""
+        self._buffer += delta
+        out: list[str] = []
+        start = 0
+        for m in _SENTENCE_END.finditer(self._buffer):
+            if m.end() == len(self._buffer) and not m.group().endswith("\n"):
+                break  # more whitespace (or a closing quote) may follow in the next delta
+            out.append(self._buffer[start : m.end()])
+            start = m.end()
+        self._buffer = self._buffer[start:]
+        return out
+
+    def flush(self) -> str:
+        """The text left when the stream ended."""
+        rest, self._buffer = self._buffer, ""
+        return rest
+
+
+# --- streaming -------------------------------------------------------------------------------------------------
+
+
+def start_turn(
+    *, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown"
+) -> tuple[Arrival, threading.Thread]:
+    """Store the message now and run its turn in the background (streamed); follow it on the event log.
+
+    The turn does not depend on any client connection: a dropped stream does not stop it.
+    """
+    arrival = receive(deps=deps, conversation_id=conversation_id, content=content, client_ip=client_ip)
+
+    def run() -> None:
+        try:
+            run_turn(deps, arrival, stream=True)
+        except Exception:
+            log.exception("background turn %s failed; its message is stored", arrival.key)
+
+    worker = threading.Thread(target=run, name=f"turn-{arrival.key[:8]}", daemon=True)
+    worker.start()
+    return arrival, worker
 
 
 # --- reading and human actions -----------------------------------------------------------------------------------
@@ -737,20 +1094,18 @@ def get_transcript(*, engine: Engine, conversation_id: str) -> TranscriptPublic:
             .where(ConversationMessage.conversation_id == conversation_id)
             .order_by(col(ConversationMessage.id))
         ).all()
-        return TranscriptPublic(
-            conversation=_public(conv),
-            messages=[
-                MessagePublic(
-                    id=int(m.id or 0),
-                    role=m.role,
-                    content=m.content,
-                    created_at=m.created_at,
-                    citations=[Citation.model_validate(c) for c in m.citations],
-                    author=m.author,
-                )
-                for m in rows
-            ],
-        )
+        return TranscriptPublic(conversation=_public(conv), messages=[_message_public(m) for m in rows])
+
+
+def _message_public(m: ConversationMessage) -> MessagePublic:
+    return MessagePublic(
+        id=int(m.id or 0),
+        role=m.role,
+        content=m.content,
+        created_at=m.created_at,
+        citations=[Citation.model_validate(c) for c in m.citations],
+        author=m.author,
+    )
 
 
 def list_turns(*, engine: Engine, conversation_id: str) -> list[TurnPublic]:
@@ -772,24 +1127,38 @@ def list_handoff_requests(*, engine: Engine, limit: int = 100) -> list[HandoffRe
 
 
 def set_conversation_state(
-    session: Session, *, conversation_id: str, state: ConversationState, now: datetime
+    session: Session,
+    *,
+    conversation_id: str,
+    state: ConversationState,
+    now: datetime,
+    handoff_id: int | None = None,
+    expected_reply: str | None = None,
 ) -> Conversation:
-    """Move a conversation to `state` inside the caller's transaction (the handoff lifecycle calls this)."""
+    """Move a conversation to `state` and log a `state` event, inside the caller's transaction (the handoff
+    lifecycle calls this)."""
     conv = _load(session, conversation_id)
     conv.state, conv.updated_at = state, now
     session.add(conv)
+    session.flush()
+    append_event(
+        session,
+        conversation_id,
+        "state",
+        {"state": state, "handoff_id": handoff_id, "expected_reply": expected_reply},
+        now,
+    )
     return conv
 
 
 def post_human_message(
     session: Session, *, conversation_id: str, content: str, author: str, now: datetime
 ) -> ConversationMessage:
-    """Add a person's message to the conversation inside the caller's transaction; the customer sees it."""
+    """Add a person's message and log its `message` event, inside the caller's transaction; the customer sees it."""
     conv = _load(session, conversation_id)
     msg = ConversationMessage(conversation_id=conv.id, role="human", content=content, created_at=now, author=author)
-    session.add(msg)
     conv.message_count += 1
     conv.updated_at = now
     session.add(conv)
-    session.flush()
+    append_message(session, msg)
     return msg

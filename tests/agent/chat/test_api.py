@@ -86,8 +86,10 @@ def test_sse_stream_end_to_end(server: str) -> None:
                 elif line.startswith("data:") and event:
                     events.append((event, line.split(":", 1)[1].strip()))
         kinds = [k for k, _ in events]
-        assert kinds.count("final") == 1 and kinds[-1] == "final" and kinds.count("token") >= 5
-        text = "".join(json.loads(d)["text"] for k, d in events if k == "token")
+        # The customer's message, the checked sentences of the reply, the reply's message, the finished turn.
+        assert kinds[0] == "message" and json.loads(events[0][1])["role"] == "customer"
+        assert kinds.count("turn_done") == 1 and kinds[-1] == "turn_done" and kinds.count("sentence") >= 2
+        text = "".join(json.loads(d)["text"] for k, d in events if k == "sentence")
         final = json.loads(events[-1][1])
         assert text == final["reply"] and "1Z999AA10123456784" in text
         assert final["route"] == "active" and final["citations"] and final["state"] == "bot"
