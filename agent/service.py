@@ -472,7 +472,9 @@ def _read_conv(deps: AgentDeps, arrival: Arrival) -> Conv:
             select(ConversationMessage.role, ConversationMessage.content)
             .where(
                 ConversationMessage.conversation_id == conv.id,
-                col(ConversationMessage.id) < arrival.message_id,
+                col(ConversationMessage.id) != arrival.message_id,
+                # Customer messages that arrived after this one belong to the turns queued behind it.
+                or_(col(ConversationMessage.id) < arrival.message_id, col(ConversationMessage.role) != "customer"),
             )
             .order_by(col(ConversationMessage.id).desc())
             .limit(HISTORY_LIMIT)
