@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,8 +20,10 @@ from agent.errors import StoreBusy
 from agent.events import list_events
 from agent.llm.factory import build_chat_model
 from agent.models import ConversationCreate
-from agent.service import AgentDeps, get_transcript, handle_message, start_conversation
+from agent.service import AgentDeps, get_transcript, handle_message, list_turns, start_conversation
 from contextdesk.http_errors import install_error_handlers
+from knowledge.embedders import MiniLMEmbedder
+from knowledge.store import open_store
 from tests.agent.chat.helpers import MAYA, signed
 from tests.agent.fake_openai import FakeOpenAI, Scripted, answer_json
 
@@ -89,6 +92,21 @@ def test_two_turns_of_one_conversation_run_one_after_the_other(
     assert any(m["role"] == "assistant" and TRACKING in m["content"] for m in second_prompt), second_prompt
     roles = [m.role for m in get_transcript(engine=deps.engine, conversation_id=conv.id).messages]
     assert roles.count("assistant") == 2 and roles[-1] == "assistant"
+
+
+def test_a_broken_help_center_gives_a_degraded_answer_not_an_error(
+    make_deps: Callable[..., AgentDeps], tmp_path: Path
+) -> None:
+    store = open_store(path=tmp_path / "chroma", embedder=MiniLMEmbedder())
+    for collection in store.client.list_collections():  # the index vanishes under the running server
+        store.client.delete_collection(collection if isinstance(collection, str) else collection.name)
+    deps = make_deps(store=store)
+    conv = start_conversation(deps=deps, request=ConversationCreate(**signed(MAYA)))
+    reply = handle_message(deps=deps, conversation_id=conv.id, content="where is my order?")
+    assert reply.reply is not None and TRACKING in reply.reply  # answered from the customer's records
+    assert "help center is unavailable" in reply.reply
+    turn = list_turns(engine=deps.engine, conversation_id=conv.id)[-1]
+    assert "knowledge_unavailable" in turn.prompt
 
 
 @pytest.fixture
