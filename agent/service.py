@@ -73,7 +73,6 @@ from context.customer_context.models import (
 )
 from context.dbtypes import table_of
 from context.errors import CustomerNotFoundError
-from knowledge.errors import KnowledgeError
 from knowledge.models import SearchFilters
 from knowledge.retrieval import search
 from knowledge.store import KnowledgeStore
@@ -258,7 +257,7 @@ def _passages(
     filters = SearchFilters.for_viewer("customer" if viewer == "customer" else "visitor", plan=plan)
     try:
         resp = search(query, store=deps.store, filters=filters, k=deps.config.retrieval.k)
-    except KnowledgeError as exc:
+    except Exception as exc:  # KnowledgeError, or chromadb's own (connection, missing collection, sqlite)
         # Like an LLM outage: answer from the context, tell the customer, record why.
         log.warning("help center search failed, answering without passages: %s", type(exc).__name__)
         trace.knowledge_unavailable = f"{type(exc).__name__}: {exc}"
@@ -475,7 +474,9 @@ def _read_conv(deps: AgentDeps, arrival: Arrival) -> Conv:
             select(ConversationMessage.role, ConversationMessage.content)
             .where(
                 ConversationMessage.conversation_id == conv.id,
-                col(ConversationMessage.id) < arrival.message_id,
+                col(ConversationMessage.id) != arrival.message_id,
+                # Customer messages that arrived after this one belong to the turns queued behind it.
+                or_(col(ConversationMessage.id) < arrival.message_id, col(ConversationMessage.role) != "customer"),
             )
             .order_by(col(ConversationMessage.id).desc())
             .limit(HISTORY_LIMIT)
