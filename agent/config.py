@@ -335,6 +335,17 @@ def parse_agent_config(data: dict[str, Any] | None, *, origin: str = "config") -
     section = (data or {}).get("agent") or {}
     if not isinstance(section, dict):
         raise AgentConfigError(f"{origin}: agent: must be a mapping")
+    if isinstance((data or {}).get("business"), dict) and "business_hours" not in section:
+        # The business's own hours and zone (context/business.py) unless the agent section sets its own.
+        from context.business import parse_business_config
+        from context.errors import ConfigError
+
+        try:
+            business = parse_business_config(data, origin=origin)
+        except ConfigError as exc:
+            raise AgentConfigError(str(exc)) from exc
+        hours = business.hours.model_dump()
+        section = {**section, "business_hours": {**hours, "timezone": business.timezone}}
     try:
         return AgentConfig.model_validate(_merge(_defaults(), section))
     except ValidationError as exc:

@@ -49,12 +49,28 @@ _NAME_RULES: dict[str, list[str]] = {
         r"invoice(_no|_number)?",
         r"ref(erence)?",
     ],
-    "order.placed_at": [r"placed_at", r"order_date", r"created_at", r"date", r"processed_at", r"created"],
+    "order.placed_at": [
+        r"placed_at",
+        r"order_date",
+        r"created_at",
+        r"date",
+        r"processed_at",
+        r"created",
+        r"booked(_in|_at|_on)?",
+        r"booking_date",
+    ],
     "order.total": [r"total", r"total_price", r"amount", r"grand_total", r"order_total"],
     "order.subtotal": [r"subtotal", r"subtotal_price"],
     "order.currency": [r"currency"],
     "order.financial_status": [r"financial_status", r"payment_status", r"paid"],
-    "order.fulfillment_status": [r"fulfillment_status", r"shipping_status", r"status", r"fulfilment_status"],
+    "order.fulfillment_status": [
+        r"fulfillment_status",
+        r"shipping_status",
+        r"status",
+        r"fulfilment_status",
+        r"state",
+        r"job_status",
+    ],
     "order.tracking_numbers": [r"tracking_?(number|id|code)s?", r"tracking"],
     "order.carrier": [r"carrier", r"tracking_company", r"shipping_carrier"],
     "subscription.id": [r"subscription_id", r"id"],
@@ -78,8 +94,8 @@ _NAME_RULES: dict[str, list[str]] = {
 _ID_NAMES = [r"id", r"record_id", r"uuid", r"key", r"order_id", r"customer_id", r"contact_id", r"ticket_id"]
 _UPDATED_NAMES = [r"updated_at", r"modified(_at)?", r"last_modified", r"updated", r"date_modified"]
 _ITEM_NAMES = {
-    "sku": [r"sku", r"product_id", r"variant_sku"],
-    "name": [r"name", r"title", r"product", r"product_name", r"description"],
+    "sku": [r"sku", r"product_id", r"variant_sku", r"part(_no|_number|_code)?", r"item_code", r"code"],
+    "name": [r"name", r"title", r"product", r"product_name", r"description", r"desc"],
     "quantity": [r"quantity", r"qty", r"count"],
     "unit_price": [r"price", r"unit_price", r"amount"],
 }
@@ -88,7 +104,7 @@ _ADDRESS2 = [r"address_?2", r"address_line_?2", r"line_?2", r"apartment", r"flat
 _DAYFIRST = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.]\d{2,4}")
 
 _ENTITY_WORDS = {
-    "order": ("order", "purchase", "sale"),
+    "order": ("order", "purchase", "sale", "job", "booking", "invoice", "receipt", "repair"),
     "subscription": ("subscri", "billing", "plan", "membership"),
     "ticket": ("ticket", "support", "helpdesk", "case"),
     "interaction": ("event", "interaction", "activity", "visit", "form"),
@@ -114,6 +130,7 @@ class Proposal:
     identifiers: dict[str, str] = field(default_factory=dict)
     dayfirst: bool = False
     countries: list[str] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
 
 
 def detect_kind(path: Path) -> tuple[str, str | None, str]:
@@ -271,7 +288,14 @@ def propose_source(path: Path, *, base_dir: Path) -> Proposal:
                 best = (rank, index, candidate)
         return best[2] if best else None
 
-    id_column = pick(_ID_NAMES) or columns[0]
+    # The record's own id is a top-level column: `client.id` in an order is its customer's id, not the order's.
+    top = [c for c in columns if "." not in c]
+    id_column = (
+        pick(_ID_NAMES, pool=top)
+        or (pick(_NAME_RULES["order.number"], pool=top) if entity == "order" else None)
+        or pick(_ID_NAMES)
+        or columns[0]
+    )
     proposal.id = id_column
     proposal.reasons["id"] = f"column {id_column!r}: check its values are unique per record"
     used.add(id_column)
@@ -338,8 +362,15 @@ def propose_source(path: Path, *, base_dir: Path) -> Proposal:
                 got = next((c for c in inner if _matches(c, patterns) is not None and c not in spec.values()), None)
                 if got:
                     spec[key] = got
+            # An object of options ({"spec": {"size": …}}) appears only as its inner paths: take their parent.
+            parents = [c for c in inner if "." not in c] + [c.split(".", 1)[0] for c in inner if "." in c]
             options = next(
-                (c for c in inner if _key(c) in ("properties", "options", "variant_options", "attributes")), None
+                (
+                    c
+                    for c in parents
+                    if _key(c) in ("properties", "options", "variant_options", "attributes", "spec", "specs")
+                ),
+                None,
             )
             if options:
                 spec["options"] = options
@@ -366,6 +397,9 @@ def propose_source(path: Path, *, base_dir: Path) -> Proposal:
     country = proposal.fields.get("country")
     if isinstance(country, str):
         proposal.countries = _values(paths[country])
+    phone = proposal.fields.get("phone")
+    if isinstance(phone, str):
+        proposal.phones = _values(paths[phone])
     proposal.unmapped = [c for c in columns if c not in used and not any(c.startswith(f"{u}.") for u in used)]
     return proposal
 
@@ -375,7 +409,7 @@ def _region(proposals: list[Proposal]) -> str:
     from collections import Counter
 
     from context.errors import StandardizationError
-    from context.intake.standardize import standardize_country
+    from context.intake.standardize import phone_country, standardize_country
 
     found: Counter[str] = Counter()
     for p in proposals:
@@ -384,6 +418,9 @@ def _region(proposals: list[Proposal]) -> str:
                 found[standardize_country(value)] += 1
             except StandardizationError:
                 continue
+    if not found:
+        # No country column: the international numbers say where the business is ("+44 7911…" → GB).
+        found.update(c for p in proposals for c in map(phone_country, p.phones) if c)
     return found.most_common(1)[0][0] if found else "US"
 
 

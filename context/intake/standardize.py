@@ -168,6 +168,23 @@ def _parse_phone(text: str, default_region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def phone_country(raw: str) -> str | None:
+    """The country (ISO code) of an international number ("+44 7911…" → GB), None for a national one."""
+    text = str(raw).strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if not text.startswith("+"):
+        return None
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if number.country_code is None:
+        return None
+    region = phonenumbers.region_code_for_country_code(number.country_code)
+    return None if region in (None, "ZZ") else region
+
+
 # --- names ------------------------------------------------------------------------------------------
 
 _PARTICLES = frozenset({"van", "von", "der", "den", "de", "da", "di", "del", "della", "la", "le", "du", "bin", "al"})

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from context.canonical.models import RECORD_FIELDS
 from context.errors import validation_problems
@@ -124,6 +124,8 @@ class StatusConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # Zone of the dates in a status's cause ("first order 2026-07-01"); from `business.timezone`.
+    timezone: str = "UTC"
     # Canonical subscription status → account status. Unlisted statuses are ignored.
     subscription_status_map: dict[str, Literal["trial", "active", "past_due", "former"]] = Field(
         default_factory=lambda: {  # type: ignore[arg-type,return-value,unused-ignore]
@@ -154,6 +156,16 @@ class StatusConfig(BaseModel):
     )
     open_ticket_statuses: list[str] = Field(default_factory=lambda: ["new", "open", "pending", "hold"])
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from context.intake.standardize import zone_problem
+
+        problem = zone_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class ProfilesConfig(BaseModel):
     """Everything profiles need from contextdesk.yaml."""
@@ -164,10 +176,15 @@ class ProfilesConfig(BaseModel):
 
 def parse_profiles_config(data: dict[str, Any], *, origin: str = "config") -> ProfilesConfig:
     """Validate the `profiles:` and `status:` sections of an already-parsed contextdesk.yaml."""
+    status = dict(data.get("status") or {})
+    business = data.get("business")
+    if isinstance(business, dict) and isinstance(business.get("timezone"), str):
+        from context.intake.standardize import zone_problem  # the one place that suggests the IANA name
+
+        if zone_problem(business["timezone"]) is None:  # a bad zone is reported by the business section
+            status.setdefault("timezone", business["timezone"])
     try:
-        return ProfilesConfig.model_validate(
-            {"profiles": data.get("profiles") or {}, "status": data.get("status") or {}}
-        )
+        return ProfilesConfig.model_validate({"profiles": data.get("profiles") or {}, "status": status})
     except ValidationError as exc:
         problems = validation_problems(exc)
         raise ProfilesConfigError(f"{origin}: {problems}") from exc

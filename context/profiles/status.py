@@ -14,9 +14,11 @@ Rules, in order (configurable through the `status:` section, see docs/profiles.m
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from context.profiles.config import StatusConfig
 from context.profiles.models import FieldValue
@@ -70,8 +72,14 @@ class StatusResult:
     ends_at: datetime | None = None
 
 
+# The business's zone while one status is derived: the dates of its cause are read by people.
+_ZONE: ContextVar[tzinfo] = ContextVar("status_zone", default=UTC)
+
+
 def _d(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d") if value else "unknown date"
+    if value is None:
+        return "unknown date"
+    return (value.astimezone(_ZONE.get()) if value.tzinfo is not None else value).strftime("%Y-%m-%d")
 
 
 def current_subscription(subs: list[Sub], config: StatusConfig) -> tuple[Sub, str] | None:
@@ -131,6 +139,21 @@ def derive_status(
     config: StatusConfig,
 ) -> StatusResult:
     """Derive the account status of one customer, with the cause in words and the deciding record."""
+    token = _ZONE.set(UTC if config.timezone == "UTC" else ZoneInfo(config.timezone))
+    try:
+        return _derive(subscriptions, orders, lifecycle, record_sources, first_seen, config)
+    finally:
+        _ZONE.reset(token)
+
+
+def _derive(
+    subscriptions: list[Sub],
+    orders: OrderStats,
+    lifecycle: FieldValue | None,
+    record_sources: list[str],
+    first_seen: datetime | None,
+    config: StatusConfig,
+) -> StatusResult:
     current = current_subscription(subscriptions, config)
     if current is not None:
         return _subscription_status(*current)

@@ -8,7 +8,7 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from contextdesk.cli.common import console, engine, friendly_errors, settings
+from contextdesk.cli.common import console, engine, friendly_errors, settings, when
 
 app = typer.Typer(
     help="The chat agent: serve the API and demo page, explain what went into a reply.", no_args_is_help=True
@@ -83,7 +83,7 @@ def explain(
             f"{t.escalation_reason_code}: {t.escalation_reason}" if t.escalated else "no",
         )
         table.add_row("latency", f"{t.latency_ms:.1f} ms")
-        console.print(Panel(table, title=f"turn {i} · {t.created_at:%Y-%m-%d %H:%M:%S}"))
+        console.print(Panel(table, title=f"turn {i} · {when(t.created_at, seconds=True)}"))
         if full and "messages" in p:
             for m in p["messages"]:
                 console.print(Panel(m["content"], title=m["role"]), markup=False)

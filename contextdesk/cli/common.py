@@ -16,8 +16,11 @@ from context.errors import validation_problems
 from contextdesk.clock import system_now
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.engine import Engine
 
+    from context.business import BusinessConfig
     from contextdesk.settings import Settings
 
 
@@ -66,6 +69,30 @@ def engine() -> Engine:
         reason = " ".join(str(exc.orig or exc).split())
         return fail(f"cannot use the database at {where}: {reason}")
     return eng
+
+
+@functools.cache
+def business() -> BusinessConfig:
+    """The `business:` settings of the contextdesk.yaml in force (neutral defaults without one)."""
+    from context.business import load_business_config
+    from context.errors import ConfigError
+
+    path = settings().resolved_config_file
+    try:
+        return load_business_config(path if path is not None and path.exists() else None)
+    except ConfigError as exc:
+        return fail(str(exc))
+
+
+def when(value: datetime | None, *, time: bool = False, seconds: bool = False) -> str:
+    """A date (and time) as a person reads it: in the business's time zone, named when the time is shown."""
+    if value is None:
+        return "—"
+    local = business().local(value)
+    if not (time or seconds):
+        return f"{local:%Y-%m-%d}"
+    shown = f"{local:%Y-%m-%d %H:%M:%S}" if seconds else f"{local:%Y-%m-%d %H:%M}"
+    return f"{shown} {local.tzname() or ''}".rstrip()
 
 
 def config_path(explicit: Path | None = None) -> Path:

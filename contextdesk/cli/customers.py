@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from contextdesk.cli.common import console, engine, fail, friendly_errors, settings
+from contextdesk.cli.common import business, console, engine, fail, friendly_errors, settings, when
 from contextdesk.clock import system_now
 
 app = typer.Typer(
@@ -28,9 +28,7 @@ def _config() -> Any:
 
 
 def _d(value: datetime | None, *, time: bool = False) -> str:
-    if value is None:
-        return "—"
-    return value.strftime("%Y-%m-%d %H:%M" if time else "%Y-%m-%d")
+    return when(value, time=time)
 
 
 def resolve_identifier(identifier: str) -> str:
@@ -99,6 +97,7 @@ def show(
 
     if purpose not in ("handoff", "llm_prompt", "widget"):
         fail(f"--purpose must be handoff, llm_prompt or widget, not {purpose!r}")
+    business()  # a bad `business:` section is one line before anything is printed
     cid = resolve_identifier(identifier)
     ctx = build_customer_context(
         engine=engine(),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from contextdesk.cli.common import console, engine, fail, friendly_errors, settings
+from contextdesk.cli.common import console, engine, fail, friendly_errors, settings, when
 from contextdesk.clock import system_now
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def show(
     console.print(h.summary_markdown if markdown else h.summary_text, markup=False, highlight=False)
     console.print(f"\nstate: {h.status}", markup=False)
     for s in h.history:
-        console.print(f"  {s.at:%Y-%m-%d %H:%M:%S} {s.from_state or '-'} → {s.to_state} by {s.actor}", markup=False)
+        console.print(f"  {when(s.at, seconds=True)} {s.from_state or '-'} → {s.to_state} by {s.actor}", markup=False)
     for n in h.notes:
         console.print(f"  note by {n.author}: {n.body}", markup=False)
     for d in h.deliveries:

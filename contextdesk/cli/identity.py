@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from contextdesk.cli.common import console, engine, friendly_errors, refresh_profiles, settings
+from contextdesk.cli.common import console, engine, friendly_errors, refresh_profiles, settings, when
 from contextdesk.clock import system_now
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ def log(limit: int = typer.Option(30)) -> None:
     for a in service.list_actions(engine=engine(), limit=limit):
         undone = f"  [dim](undone by {a.undone_by})[/]" if a.undone_at else ""
         payload = json.dumps(a.payload)[:100]
-        console.print(f"{a.id:>5}  {a.created_at:%Y-%m-%d %H:%M}  {a.actor:<12} {a.action:<8} {payload}{undone}")
+        console.print(f"{a.id:>5}  {when(a.created_at, time=True)}  {a.actor:<12} {a.action:<8} {payload}{undone}")
 
 
 @app.command()

@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from contextdesk.cli.common import config_path, console, engine, friendly_errors, refresh_profiles, settings
+from contextdesk.cli.common import config_path, console, engine, friendly_errors, refresh_profiles, settings, when
 from contextdesk.clock import system_now
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ def sync_history_command(
         console.print("No sync has run yet: [bold]contextdesk sync[/] or [bold]contextdesk worker[/].")
         return
     table = Table(title="Sync history (newest first)", box=box.SIMPLE_HEAD)
-    for column in ("run", "source", "started (UTC)", "s", "status", "read", "new", "changed", "deleted", "error"):
+    for column in ("run", "source", "started", "s", "status", "read", "new", "changed", "deleted", "error"):
         table.add_column(
             column, justify="right" if column in ("run", "s", "read", "new", "changed", "deleted") else "left"
         )
@@ -182,7 +182,7 @@ def sync_history_command(
         table.add_row(
             str(run.id),
             run.source,
-            f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+            when(run.started_at, seconds=True),
             took,
             f"[{colour}]{run.status}[/]",
             f"{run.read:,}",

@@ -91,12 +91,22 @@ def check_command(
 
     Exit code 1 when a source cannot be read or a mapping problem is found.
     """
+    from context.business import parse_business_config
     from context.intake.check import check_source
-    from context.intake.config import load_intake_config
+    from context.intake.config import load_intake_config, load_yaml
     from contextdesk.cli.intake import identifier_warnings
 
     path = config_path(config)
     cfg = load_intake_config(path)
+    biz = parse_business_config(load_yaml(path), origin=str(path))
+    hours, unnamed = biz.hours, '(no name: replies say "our team")'
+    console.print(
+        f"business: {biz.name or unnamed}, {biz.timezone}, "
+        f"{'/'.join(hours.days)} {hours.open:%H:%M}–{hours.close:%H:%M}, currency {biz.currency or 'per order'}, "
+        f"support email {biz.support_email or 'none'}, teams {', '.join(biz.teams)}",
+        highlight=False,
+        markup=False,
+    )
     selected = [cfg.source(n) for n in source] if source else list(cfg.sources)
     if not selected:
         fail(f"{path}: no sources configured (add a `sources:` list, or run `contextdesk init FILES`)")

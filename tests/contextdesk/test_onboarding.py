@@ -169,3 +169,84 @@ def test_eval_on_an_empty_store_says_how_to_load_customers(tmp_path: Path) -> No
     err = flat(result.stderr)
     assert "has no customers" in err and "contextdesk demo run" in err and "contextdesk sync" in err
     assert "Traceback" not in result.stderr
+
+
+BIKE_SHOP = Path(__file__).parent / "fixtures" / "bike_shop"
+
+
+def test_bike_repair_shop_with_its_own_business_settings(tmp_path: Path) -> None:
+    """A second business: Excel-style `;` CSV with day-first dates, nested JSON repair jobs, its own hours."""
+    shop = tmp_path / "bikes"
+    shutil.copytree(BIKE_SHOP, shop)
+    home = tmp_path / "home"
+    config = shop / "contextdesk.yaml"
+
+    # init reads repair jobs as orders: their own reference as id (not the client's), booking date, parts, specs.
+    proposed = cli("init", "clients.csv", "jobs.json", cwd=shop, home=home)
+    assert proposed.returncode == 0, proposed.stderr
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    assert data["default_region"] == "GB"  # no country column: the +44 numbers say so
+    clients, jobs = source(data, "clients"), source(data, "jobs")
+    assert (clients["delimiter"], clients["dayfirst"]) == (";", True)
+    assert (jobs["entity"], jobs["id"], jobs["records"]) == ("order", "ref", "export.jobs")
+    assert jobs["fields"]["order.placed_at"] == "booked_in"
+    assert jobs["fields"]["order.fulfillment_status"] == "state"
+    assert "region" not in jobs["fields"]  # `state` is the job's status here, not a county
+    assert jobs["fields"]["order.items"]["items"] == {
+        "sku": "part",
+        "name": "desc",
+        "quantity": "qty",
+        "unit_price": "price",
+        "options": "spec",
+    }
+
+    # The check names the shop's own status words and the placeholder total; the business settings are shown.
+    checked = cli("sources", "check", cwd=shop, home=home)
+    assert checked.returncode == 1
+    out = flat(checked.stdout)
+    assert "'ready_for_collection' (1), 'in_workshop' (1) not among the statuses" in out
+    assert "order.total: bill.total: not an amount" in out
+    assert 'business: (no name: replies say "our team"), UTC' in out  # neutral defaults, nothing from the demo
+
+    def settle(d: dict[str, Any]) -> None:
+        d["null_values"] = ["TBC"]
+        source(d, "jobs")["fields"]["order.fulfillment_status"] = {
+            "from": "state",
+            "map": {"ready for collection": "fulfilled", "in workshop": "unfulfilled", "collected": "delivered"},
+        }
+        d["business"] = {
+            "name": "Spoke & Chain Cycles",
+            "timezone": "London",  # a mistake: not an IANA name
+            "hours": {"days": ["tue", "wed", "thu", "fri", "sat"], "open": "08:30", "close": "18:00"},
+            "currency": "GBP",
+            "support_email": "help@spokeandchain.example",
+            "teams": ["workshop", "sales"],
+        }
+
+    edit(config, settle)
+    bad = cli("sources", "check", cwd=shop, home=home)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "business.timezone: unknown time zone 'London'; did you mean 'Europe/London'?" in flat(bad.stderr)
+    edit(config, lambda d: d["business"].update(timezone="Europe/London"))
+    checked = cli("sources", "check", cwd=shop, home=home)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "business: Spoke & Chain Cycles, Europe/London, tue/wed/thu/fri/sat 08:30–18:00" in flat(checked.stdout)
+
+    synced = cli("sync", cwd=shop, home=home)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+
+    # Dates people read are in the business's zone: booked 23:30 UTC on 30 June is 1 July in London.
+    tom = cli("customers", "show", "JOB-1001", cwd=shop, home=home)
+    assert tom.returncode == 0, tom.stderr
+    out = flat(tom.stdout)
+    assert "Tom Baker" in out and "2026-07-01" in out and "2026-06-30" not in out
+    assert "lifetime value 84.50 GBP" in out
+    assert "1× 11-speed chain (speed: 11, colour: silver)" in out
+    as_json = cli("customers", "show", "JOB-1001", "--json", cwd=shop, home=home)
+    assert "2026-06-30T23:30:00" in as_json.stdout  # JSON stays UTC
+
+    # An order whose total is unknown is not a lifetime value of 0.00; a "GUEST" checkout has no name.
+    ruth = flat(cli("customers", "show", "ruth@ngmail.example", cwd=shop, home=home).stdout)
+    assert "lifetime value unknown" in ruth and "0.00" not in ruth
+    guest = flat(cli("customers", "show", "guest@spokeandchain.example", cwd=shop, home=home).stdout)
+    assert "name unknown" in guest and "Guest" not in guest.replace("guest@", "")
