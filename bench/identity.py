@@ -178,8 +178,14 @@ def incremental(engine: Engine, rules: IdentityRules, probes: int, seed: int) ->
     from context.bulkwrite import bulk_insert
 
     rng = random.Random(seed)
+    from datetime import timedelta
+
+    from sqlalchemy import func
+
     with Session(engine) as session:
         ids = list(session.exec(select(col(CustomerRecord.id))))
+        # New records arrive after everything synced so far (the data may come from an earlier run).
+        latest = session.exec(select(func.max(CustomerRecord.synced_at))).one() or NOW
     latencies, cpu = [], []
     rec_table = CustomerRecord.__table__  # type: ignore[attr-defined]
     id_table = Identifier.__table__  # type: ignore[attr-defined]
@@ -190,7 +196,7 @@ def incremental(engine: Engine, rules: IdentityRules, probes: int, seed: int) ->
             idents = conn.execute(sa_select(id_table).where(id_table.c.record_id == rid)).mappings().all()
             new_rid = f"probe-{seed}-{i}"
             values = {k: v for k, v in row.items() if k not in skip}
-            values.update(source_record_id=new_rid, synced_at=tick())
+            values.update(source_record_id=new_rid, synced_at=latest + timedelta(milliseconds=i + 1))
             bulk_insert(conn, rec_table, [values])
             new_id = conn.execute(
                 sa_select(rec_table.c.id).where(
