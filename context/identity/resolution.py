@@ -122,7 +122,9 @@ def _set_state(session: Session, key: str, value: dict[str, Any], now: datetime)
 
 def _set_watermark(session: Session, latest: datetime, now: datetime) -> None:
     """Remember the newest synced_at resolved, and which records carry exactly that instant."""
-    at_mark = session.exec(select(col(CustomerRecord.id)).where(CustomerRecord.synced_at == latest)).all()
+    at_mark = [
+        i for (i,) in session.execute(select(col(CustomerRecord.id)).where(CustomerRecord.synced_at == latest)).all()
+    ]
     _set_state(session, "watermark", {"synced_at": latest.isoformat(), "ids": sorted(i for i in at_mark if i)}, now)
 
 
@@ -134,10 +136,11 @@ _MODEL_CACHE: dict[tuple[str, str], FSModel] = {}
 def load_model(*, engine: Engine, rules: IdentityRules) -> FSModel:
     """The stored fitted model, or the documented priors when none was trained (or the fields changed)."""
     with Session(engine) as session:
-        row = session.exec(select(IdentityState.updated_at).where(IdentityState.key == "model")).first()
+        # Plain SQL: this runs on every incremental resolution, and the ORM statement costs more than the query.
+        found = _rows(session, "SELECT updated_at FROM identity_state WHERE key = ?", ["model"])
         model = None
-        if row is not None:
-            cache_key = (str(engine.url), row.isoformat())
+        if found:
+            cache_key = (str(engine.url), str(found[0][0]))
             model = _MODEL_CACHE.get(cache_key)
             if model is None:
                 data = _get_state(session, "model")
@@ -180,6 +183,8 @@ def _load_prepared(session: Session, ids: Iterable[int | None] | None, rules: Id
     # Plain column tuples through the driver, not ORM objects: loading is the largest cost of a rebuild.
     conn = session.connection()
     batches: Iterable[list[int] | None] = [None] if ids is None else _chunks(sorted({i for i in ids if i is not None}))
+    # A full load (rebuild, training) reads every record once: caching it would only hold memory.
+    cache = None if ids is None else _prepared_cache(rules)
     rec_sql = f"SELECT {', '.join(c.name for c in columns)} FROM customer_records"
     id_sql = "SELECT record_id, kind, value FROM identifiers"
     for batch1 in batches:
@@ -193,6 +198,17 @@ def _load_prepared(session: Session, ids: Iterable[int | None] | None, rules: Id
         for rid, kind, value in id_rows:
             idents[rid][kind].append(value)
         for row in rec_rows:
+            if cache is not None:
+                # The same row and identifiers as last time give the same Prepared: an incremental run reads
+                # the few hundred records of its blocks on every call, and preparing them is most of its cost.
+                signature = (
+                    tuple(row),
+                    tuple(sorted((k, tuple(sorted(v))) for k, v in idents.get(row[0], {}).items())),
+                )
+                hit = cache.get(row[0])
+                if hit is not None and hit[0] == signature:
+                    out[row[0]] = hit[1]
+                    continue
             attrs: dict[str, Any] = dict(zip(PERSON_FIELDS, row[4:], strict=True))
             for kind, values in idents.get(row[0], {}).items():
                 attr = attr_of.get(kind, kind)
@@ -201,8 +217,26 @@ def _load_prepared(session: Session, ids: Iterable[int | None] | None, rules: Id
             updated = row[3]
             if isinstance(updated, str):  # raw SQLite text (UTC): the same value SQLAlchemy would return
                 updated = datetime.fromisoformat(updated).replace(tzinfo=UTC)
-            out[row[0]] = prepare(Record(row[1], row[2], attrs, updated), rules)
+            out[row[0]] = prepared = prepare(Record(row[1], row[2], attrs, updated), rules)
+            if cache is not None:
+                if len(cache) >= PREPARED_CACHE_SIZE:
+                    cache.clear()
+                cache[row[0]] = (signature, prepared)
     return out
+
+
+# Prepared records of the incremental path, per rules object (kept in the value so its id stays unique).
+PREPARED_CACHE_SIZE = 200_000
+_PREPARED: dict[int, tuple[IdentityRules, dict[int, tuple[Any, Prepared]]]] = {}
+
+
+def _prepared_cache(rules: IdentityRules) -> dict[int, tuple[Any, Prepared]]:
+    hit = _PREPARED.get(id(rules))
+    if hit is None or hit[0] is not rules:
+        if len(_PREPARED) > 8:
+            _PREPARED.clear()
+        hit = _PREPARED[id(rules)] = (rules, {})
+    return hit[1]
 
 
 def _ids_for_keys(session: Session, keys: Iterable[str]) -> dict[str, int]:
@@ -574,7 +608,7 @@ def resolve_pending(
     t0 = time.perf_counter()
     if model is None:
         with Session(engine) as session:
-            trained = session.get(IdentityState, "model") is not None
+            trained = bool(_rows(session, "SELECT 1 FROM identity_state WHERE key = ?", ["model"]))
         # The first run fits the model on what intake loaded (later runs reuse it; `train` refits).
         model = load_model(engine=engine, rules=rules) if trained else train(engine=engine, rules=rules, now=now)
     with Session(engine) as session:

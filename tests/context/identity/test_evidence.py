@@ -75,6 +75,26 @@ def test_housemates_with_similar_first_names_stay_apart() -> None:
     assert _resolve(no_dob) == []
 
 
+def test_a_typo_of_a_housemates_name_stands_for_the_closer_name_or_for_neither() -> None:
+    rules = parse_rules(PERSON)
+    home = {"family": "Foster", "street": "122 Hill Road", "postcode": "4000", "dob": None, "member_no": None}
+    rows = [
+        {**home, "given": "Eric"},
+        {**home, "given": "Erica"},
+        {**home, "given": "Eria"},  # one edit from Eric and from Erica: could be either
+        {**home, "family": "Wong", "given": "Christian"},
+        {**home, "family": "Wong", "given": "Christina"},
+        {**home, "family": "Wong", "given": "Christna"},  # one edit from Christina, two from Christian
+    ]
+    records = [Record("t", str(i), row) for i, row in enumerate(rows)]
+    model = fit_model([prepare(r, rules) for r in records], rules, train=False)
+    # Names the data knows well (each on many records), as term frequencies from a real data set say.
+    model.tf["given"] = {n: 0.01 for n in ("eric", "erica", "christian", "christina")}
+    model.trained_on = 10_000
+    clusters = [c for c in resolve(records, rules, model).clusters if len(c) > 1]
+    assert clusters == [["t:4", "t:5"]]
+
+
 def test_a_different_first_name_is_outweighed_by_date_of_birth_address_and_surname() -> None:
     clusters = _resolve(
         [
