@@ -13,7 +13,10 @@ on PostgreSQL (when 127.0.0.1:5432 answers):
     python bench/chat.py                               # both databases, 50 conversations × 6 turns
     python bench/chat.py --db sqlite --turns 4 --customers 500
 
-The load client runs on the same machine and takes CPU from the server: the figures are a lower bound.
+The load client runs on the same machine and takes CPU from the server: the figures are a lower bound. CPU per
+turn counts the server processes and the Chroma server, not PostgreSQL's or Redis's own processes (on SQLite the
+database work is inside the server processes). The machine's load average is printed beside: other work on the
+machine lowers throughput and the share of the ceiling.
 Goals (issue 14, 2 cores): ≥ 200 turns/s at 50 concurrent conversations with 0 errors, ≥ 80% of the ceiling,
 p99 ≤ 150 ms.
 """
@@ -260,7 +263,8 @@ def bench_database(label: str, url: str, args: argparse.Namespace, work: Path, d
             latencies, errors, wall = asyncio.run(_run(base, args.conversations, args.turns))
     tps = len(latencies) / wall
     p50, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
-    print(f"[{label}] {setup}")
+    load = os.getloadavg()[0]
+    print(f"[{label}] {setup}; machine load average {load:.1f} on {cores} cores")
 
     def row(name: str, value: str, goal: str, ok: bool | None) -> None:
         mark = "" if ok is None else ("  ok" if ok else "  MISSED")

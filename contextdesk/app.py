@@ -64,7 +64,12 @@ def _agent_deps(
         from knowledge.store import open_store
 
         store = open_store(
-            path=chroma, host=settings.chroma_host, port=settings.chroma_port, embedder=_embedder(settings)
+            path=chroma,
+            host=settings.chroma_host,
+            port=settings.chroma_port,
+            embedder=_embedder(settings),
+            # Embedded, the revision read costs ~0.3 ms: every turn asks. A server costs a round trip.
+            refresh_seconds=settings.chroma_refresh_seconds if settings.chroma_host else 0.0,
         )
     model = (
         build_chat_model(

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     chroma_host: str | None = Field(None, description="Chroma server host; unset means embedded PersistentClient.")
     chroma_port: int = 8000
     chroma_path: Path | None = Field(None, description="PersistentClient dir; default <home>/chroma.")
+    chroma_refresh_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="With a Chroma server: how long a chat turn reuses the index revision it last read before "
+        "asking the server again (one HTTP request saved per turn); another process's ingest shows within it.",
+    )
 
     redis_url: str | None = Field(
         None,
