@@ -40,10 +40,13 @@ def test_concurrent_writers_get_gapless_seqs(engine: Engine) -> None:
 
     def work(i: int) -> None:
         for j in range(4):
-            post_human_message(
-                engine=engine, conversation_id=cid, content=f"note {i}.{j}", author_name="Ana", now=tick()
-            )
-            set_conversation_state(engine=engine, conversation_id=cid, state="with_human", now=tick())
+            # Each in its own transaction, as the handoff package calls them.
+            with Session(engine) as session:
+                post_human_message(session, conversation_id=cid, content=f"note {i}.{j}", author="Ana", now=tick())
+                session.commit()
+            with Session(engine) as session:
+                set_conversation_state(session, conversation_id=cid, state="with_human", now=tick())
+                session.commit()
 
     _together(4, work)
     logged = list_events(engine=engine, conversation_id=cid)

@@ -203,9 +203,12 @@ def test_stop_and_resume_without_duplicated_text(page: Any, stack: Stack) -> Non
     _open(page)
     _ask(page, "tell me everything")
     frame = _content_frame(page, stack)
-    frame.wait_for_function("document.getElementById('draft').innerText.includes('Sentence number 1 ')")
+    # Function predicates: polling a string predicate would need eval, which the panel's CSP forbids.
+    frame.wait_for_function(
+        "() => document.getElementById('draft').innerText.includes('Sentence number 1 ')", timeout=TIMEOUT_MS
+    )
     _frame(page).locator("#stop").click()
-    frame.wait_for_function("document.querySelector('#log .stopped') !== null", timeout=TIMEOUT_MS)
+    frame.wait_for_function("() => document.querySelector('#log .stopped') !== null", timeout=TIMEOUT_MS)
     shown = frame.locator("#log").inner_text()
     assert "Sentence number 39" not in shown
     page.reload()
@@ -213,7 +216,7 @@ def test_stop_and_resume_without_duplicated_text(page: Any, stack: Stack) -> Non
     page.evaluate("window.ContextDesk.boot({})")
     _content_frame_ready(page, stack)
     frame = _content_frame(page, stack)
-    frame.wait_for_function("document.querySelectorAll('#log .msg').length >= 2", timeout=TIMEOUT_MS)
+    frame.wait_for_function("() => document.querySelectorAll('#log .msg').length >= 2", timeout=TIMEOUT_MS)
     again = frame.locator("#log").inner_text()
     assert again.count("Sentence number 1 is here.") == 1 and "Sentence number 39" not in again
 

@@ -18,7 +18,9 @@ from tests.contextdesk.http_helpers import API_KEY, limits_yaml, serve_in_thread
 
 #: Routes a customer's browser or a vendor calls: no API key (conversation ids, identity tokens and webhook
 #: signatures are their authentication).
-PUBLIC = re.compile(r"^/v1/(conversations(/\{conversation_id\}(/messages)?)?|webhooks/.*|widget/.*)$")
+PUBLIC = re.compile(
+    r"^/v1/(conversations(/\{conversation_id\}(/messages|/events|/events\.json|/stop)?)?|webhooks/.*|widget/.*)$"
+)
 
 
 @pytest.fixture
