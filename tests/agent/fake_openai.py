@@ -166,6 +166,21 @@ class FakeOpenAI:
             self._thread.join(timeout=5)
 
     # --- used by the handler -------------------------------------------------------------------
+    def _pause(self, seconds: float) -> bool:
+        """Sleep `seconds` (a slow upstream); True if the server is stopping meanwhile.
+
+        Short sleeps, not `Event.wait(timeout)`: under `faketime` (CI's shifted-clock run) a timed wait on a
+        lock never expires, because libfaketime shifts the monotonic clock Python computes the lock's
+        deadline from but not the semaphore wait itself; `time.sleep` is shifted consistently.
+        """
+        end = time.monotonic() + seconds
+        while not self._stopping.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, 0.01))
+        return True
+
     def _next(self, request: RecordedRequest) -> Scripted:
         with self._lock:
             self.requests.append(request)
@@ -217,7 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
             path=self.path, headers={k.lower(): v for k, v in self.headers.items()}, body=body, at=time.monotonic()
         )
         scripted = fake._next(request)
-        if scripted.delay_s and fake._stopping.wait(scripted.delay_s):
+        if scripted.delay_s and fake._pause(scripted.delay_s):
             return
         if scripted.status != 200:
             error = scripted.error_body or {
@@ -299,7 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
                 piece = piece[: max(1, scripted.drop_after_chars - sent)]
             event([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
             sent += len(piece)
-            if scripted.chunk_delay_s and self.server_fake._stopping.wait(scripted.chunk_delay_s):
+            if scripted.chunk_delay_s and self.server_fake._pause(scripted.chunk_delay_s):
                 return
         if scripted.drop_after_chars is not None:
             self._drop()

@@ -130,6 +130,7 @@ def test_a_webhook_drops_the_cached_answer(tmp_path: Path, sqlite_template: Path
     assert "tracking number 1Z43" in after_webhook
 
 
+@pytest.mark.timed_wait  # the lookup's deadline is a timed wait on the vendor call's future
 def test_a_slow_store_does_not_hold_the_turn(tmp_path: Path, sqlite_template: Path) -> None:
     with served(tmp_path, sqlite_template, live=True, timeout_s=0.8) as w:
         shop, base = w["shop"], w["base"]
