@@ -54,6 +54,13 @@ negative_data_rejection.expected-statuses = ["400", "401", "403", "404", "405", 
 include-path = "/v1/customers/lookup"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429",
   "5xx"]
+
+# The events endpoint without `format=json` is a live stream that stays open for the next event by design, so
+# each case would wait out the request timeout: fuzz its JSON page (the same parameters and access checks);
+# the stream itself is tested in tests/agent/chat/test_streaming.py.
+[[operations]]
+include-path = "/v1/conversations/{{conversation_id}}/events"
+parameters = {{ "query.format" = "json" }}
 """
 
 
