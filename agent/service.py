@@ -180,8 +180,13 @@ def start_conversation(
         session.commit()
         session.refresh(conv)
     log.info("conversation %s started: verified=%s route=%s", conv.id, conv.verified, route)
-    hello = f"Hi{' ' + name if name else ''}! I'm the automated assistant. How can I help?"
-    return _public(conv, hello)
+    return _public(conv, greeting(first_name=name, business_name=deps.config.business_name))
+
+
+def greeting(*, first_name: str | None, business_name: str | None) -> str:
+    """The first words of a conversation: the person's first name if known, the business's if configured."""
+    assistant = f"the {business_name} automated assistant" if business_name else "the automated assistant"
+    return f"Hi{' ' + first_name if first_name else ''}! I'm {assistant}. How can I help?"
 
 
 def _route_for(ctx: CustomerContext) -> tuple[str, str]:
