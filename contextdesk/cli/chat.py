@@ -114,11 +114,6 @@ def serve_app(*, host: str, port: int, demo: bool, workers: int = 1) -> None:
         # Links in summaries, the inbox and widget.js name the address we really serve on, not a fixed port.
         config = config.model_copy(update={"public_base_url": origin})
     shop = None
-    loaded_demo = config.home / "demo" / "contextdesk.yaml"  # written by `contextdesk demo run`
-    if demo and config.resolved_config_file is None and loaded_demo.exists():
-        # The demo's own settings (its business name, zone and hours) unless a config file was given.
-        config = config.model_copy(update={"config_file": loaded_demo})
-        os.environ["CONTEXTDESK_CONFIG_FILE"] = str(loaded_demo)  # and every worker's
     if demo:
         import secrets
 
