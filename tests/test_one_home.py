@@ -63,15 +63,8 @@ def test_no_production_package_imports_the_demo() -> None:
 
 def test_cl100k_token_counting_has_one_home() -> None:
     owner = "context/tokens.py"  # upstream of the context renderer, the prompt budget and the LLM layer
-    known_debts = {
-        # knowledge.chunking.tiktoken_counter: unused (chunks are measured in MiniLM word pieces) and a third
-        # copy of the cl100k counter. knowledge cannot import context (independent siblings), so paying it
-        # means deleting the function.
-        "knowledge/chunking.py",
-    }
     users = _importers_of(("tiktoken",))
-    assert users - known_debts == {owner}
-    assert known_debts <= users, "a listed debt is paid: remove it from known_debts"
+    assert users == {owner}
 
 
 def test_only_the_listed_functions_count_tokens() -> None:
@@ -83,8 +76,6 @@ def test_only_the_listed_functions_count_tokens() -> None:
         ("agent/llm/openai_chat.py", "get_num_tokens_from_messages"),
         # A different tokenizer on purpose: chunks are sized in the embedding model's word pieces.
         ("knowledge/chunking.py", "minilm_token_counter"),
-        # Known debt (see test_cl100k_token_counting_has_one_home).
-        ("knowledge/chunking.py", "tiktoken_counter"),
     }
     found = {
         (rel, node.name)
