@@ -7,6 +7,7 @@ ContextError                      root: anything raised on purpose by context/
 │   └── ConnectorError            a vendor API refused or failed (names the source, the call and the status)
 │       └── ConnectorAuthError    credentials missing or refused (401/403): says which setting to fix
 ├── WebhookRejected               a webhook's signature or timestamp did not verify (forged or replayed)
+├── SourceKindError               a source exists but is not of the kind an operation needs (a push to a pull source)
 ├── StandardizationError          one value failed standardization (record, field, raw value, reason)
 └── NotFoundError                 a customer, record or identifier does not exist
     └── CustomerNotFoundError     no customer with that id (neither a customer nor an alias left by a merge)
@@ -106,3 +107,12 @@ class WebhookRejected(ContextError):
         super().__init__(f"webhook for {source!r} rejected: {reason}")
         self.source = source
         self.reason = reason
+
+
+class SourceKindError(ContextError):
+    """A configured source is not of the kind the operation needs (e.g. records pushed to a CSV source)."""
+
+    def __init__(self, source: str, kind: str, needed: str) -> None:
+        super().__init__(f"source {source!r} is of kind {kind!r}; this needs a source of kind {needed!r}")
+        self.source = source
+        self.kind = kind

@@ -140,8 +140,8 @@ def _handoff_deps(settings: Settings, engine: Engine, agent: AgentDeps) -> Hando
 
 
 def _install_live(app: FastAPI, settings: Settings, engine: Engine, clock: Clock) -> None:
-    """Webhooks (/v1/webhooks/{source}) and source health, with the inbox worker when enabled (docs/sources.md)."""
-    from context.live.api import LiveDeps, health_router
+    """Webhooks (/v1/webhooks/{source}), pushes (/v1/push/{source}) and source health, with the inbox worker."""
+    from context.live.api import LiveDeps, health_router, push_router
     from context.live.api import router as live_router
     from context.live.worker import InboxWorker
     from contextdesk.wiring import build_live_lookup, build_propagation
@@ -155,6 +155,7 @@ def _install_live(app: FastAPI, settings: Settings, engine: Engine, clock: Clock
     app.state.agent.live_lookup = lookup
     app.include_router(live_router)
     app.include_router(health_router, dependencies=[api_key_dependency(settings.api_key)])
+    app.include_router(push_router, dependencies=[api_key_dependency(settings.api_key)])
 
 
 @asynccontextmanager

@@ -28,7 +28,7 @@ from agent.errors import (
 )
 from agent.models import VISIBLE_TEXT
 from context.customer_context.errors import ProfileNotReadyError
-from context.errors import ConfigError, ContextError, NotFoundError
+from context.errors import ConfigError, ContextError, NotFoundError, SourceKindError
 from handoff.errors import HandoffConfigError, HandoffError, HandoffNotFound, InboxStateError
 from knowledge.errors import KnowledgeError
 
@@ -78,7 +78,7 @@ def error_response(
 _STATUS_OF: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
     ((NotFoundError, ConversationNotFound, HandoffNotFound), 404),  # CustomerNotFoundError is a NotFoundError
     (WidgetTokenError, 401),
-    ((HandoffStateError, InboxStateError), 409),
+    ((HandoffStateError, InboxStateError, SourceKindError), 409),
     (ValueError, 422),  # bad input a schema cannot express, e.g. a lookup without usable criteria
     ((ConfigError, HandoffConfigError), 500),
     # Not yet there, or not reachable: the help center's index or embedder, a profile still being computed.

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from queue import Empty, Queue
 from typing import Any
@@ -381,6 +381,10 @@ class Applied:
 
     record_ids: list[int]
     previous_customers: set[str]
+    #: The counters after this batch (a sync passes its running totals; `RecordWriter.apply` a fresh set).
+    counts: SyncCounts = field(default_factory=SyncCounts)
+    #: Every value quarantined by this batch: (record id, field, reason).
+    quarantined: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def apply_batch(
@@ -425,7 +429,10 @@ def apply_batch(
             )
 
     written = write_batch(engine, source, fingerprint, run_id or 0, plan, counts, stats, at, first=begin, last=last)
-    return Applied(record_ids=list(written.values()), previous_customers=previous)
+    quarantined = [(record[0], name, reason) for record in plan.mapped[0] for name, _raw, reason in record[7]]
+    return Applied(
+        record_ids=list(written.values()), previous_customers=previous, counts=counts, quarantined=quarantined
+    )
 
 
 class RecordWriter:

@@ -2,17 +2,17 @@
 
 The composition root puts a `LiveDeps` on `app.state.live`, read by the `LiveDepsDep` provider. Webhook routes are
 not behind the API key: the vendor's signature is their authentication (verified on the raw body before anything
-is stored).
+is stored). Pushes (`/v1/push/{source}`) and source health are, attached where the root includes their routers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from context.appstate import wired
@@ -20,12 +20,15 @@ from context.errors import WebhookRejected
 from context.intake.webhooks import receive_webhook
 from context.live.lookup import LiveLookups
 from context.live.propagate import PropagationDeps
+from context.live.push import MAX_PUSH_RECORDS, PushResult, push_records
 from context.live.scheduler import SourceHealth, source_health
 from context.live.worker import InboxWorker
 
 router = APIRouter(tags=["sources"])
 #: Source health, behind the API key (the composition root attaches it when including this router).
 health_router = APIRouter(tags=["sources"])
+#: Records pushed by other systems, server to server: behind the API key, attached by the composition root.
+push_router = APIRouter(tags=["sources"])
 
 
 @dataclass
@@ -119,3 +122,27 @@ def health(live: LiveDepsDep) -> SourcesHealth:
     rows = source_health(engine=deps.engine, sources=deps.intake.sources, now=deps.clock())
     healthy = all(not r.overdue and r.last_status != "failed" and r.webhooks_failed == 0 for r in rows)
     return SourcesHealth(ok=healthy, sources=rows)
+
+
+class PushBody(BaseModel):
+    """Records of one `kind: push` source, each a JSON object the source's mapping reads."""
+
+    records: list[dict[str, Any]] = Field(
+        min_length=1, max_length=MAX_PUSH_RECORDS, description=f"1 to {MAX_PUSH_RECORDS} records."
+    )
+
+
+@push_router.post(
+    "/v1/push/{source}",
+    response_model=PushResult,
+    summary="Push records of a source",
+    responses={
+        404: {"description": "No source of that name is configured."},
+        409: {"description": "The source is not of kind `push`."},
+        503: {"description": "Pushes are not configured on this server."},
+    },
+)
+async def push(source: str, body: PushBody, live: LiveDepsDep) -> PushResult:
+    """Store the records as the source's mapping reads them (idempotent), then update the customers they touched."""
+    deps = live.propagation
+    return await run_in_threadpool(lambda: push_records(deps=deps, source=source, records=body.records))

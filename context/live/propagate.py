@@ -10,6 +10,7 @@ source + event id), so any order of duplicated, delayed deliveries converges on 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ class PropagationDeps:
     clock: Clock
     # Called with the customers whose profile was recomputed (live lookup caches drop them).
     on_change: list[Callable[[set[str]], None]] = field(default_factory=list)
+    #: Held while records are written and propagated: the inbox worker and pushes share the cached writers.
+    lock: threading.RLock = field(default_factory=threading.RLock)
     _writers: dict[str, RecordWriter] = field(default_factory=dict)
     _connectors: dict[str, Connector] = field(default_factory=dict)
 
@@ -294,6 +297,11 @@ def process_pending(*, deps: PropagationDeps, limit: int = 500) -> ProcessSummar
     in several deliveries the last decision in arrival order wins (an older change delivered late was re-fetched,
     so it carries the current state).
     """
+    with deps.lock:
+        return _process_pending(deps, limit)
+
+
+def _process_pending(deps: PropagationDeps, limit: int) -> ProcessSummary:
     summary = ProcessSummary()
     rows = _claim(deps.engine, limit, deps.clock())
     summary.claimed = len(rows)
@@ -345,16 +353,26 @@ def process_pending(*, deps: PropagationDeps, limit: int = 500) -> ProcessSummar
         previous.update(applied.previous_customers)
         summary.refetched += sum(1 for d in group if d.status == "refetched")
         summary.applied += sum(1 for d in group if d.status == "applied")
-    if records or previous:
-        now = deps.clock()
-        resolve_pending(engine=deps.engine, rules=deps.rules, now=now)
-        customers = set(previous) | _customers_of(deps.engine, records) | _orphans(deps.engine)
-        if customers:
-            recompute_profiles(engine=deps.engine, config=deps.profiles, now=now, customer_ids=sorted(customers))
-        summary.customers = customers
-        for callback in deps.on_change:
-            callback(customers)
+    summary.customers = propagate_writes(deps=deps, record_ids=records, previous_customers=previous)
     return summary
+
+
+def propagate_writes(*, deps: PropagationDeps, record_ids: Sequence[int], previous_customers: set[str]) -> set[str]:
+    """After records were written outside a sync: resolve identities, recompute the customers they touched.
+
+    `previous_customers` are those the written records belonged to before (a changed email may move a record
+    away). Returns the customers whose profile was recomputed (the `on_change` callbacks get them too).
+    """
+    if not record_ids and not previous_customers:
+        return set()
+    now = deps.clock()
+    resolve_pending(engine=deps.engine, rules=deps.rules, now=now)
+    customers = set(previous_customers) | _customers_of(deps.engine, record_ids) | _orphans(deps.engine)
+    if customers:
+        recompute_profiles(engine=deps.engine, config=deps.profiles, now=now, customer_ids=sorted(customers))
+    for callback in deps.on_change:
+        callback(customers)
+    return customers
 
 
 def _customers_of(engine: Engine, record_ids: Sequence[int]) -> set[str]:

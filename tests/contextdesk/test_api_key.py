@@ -43,7 +43,7 @@ def _url(path: str) -> str:
 def test_every_private_route_needs_the_key(served: httpx.Client) -> None:
     paths: dict[str, dict[str, object]] = served.get("/openapi.json").json()["paths"]
     private = {p: ops for p, ops in paths.items() if p.startswith("/v1/") and not PUBLIC.match(p)}
-    assert {"/v1/customers/lookup", "/v1/handoffs", "/v1/health/sources"} <= set(private)
+    assert {"/v1/customers/lookup", "/v1/handoffs", "/v1/health/sources", "/v1/push/{source}"} <= set(private)
     for path, ops in private.items():
         for method in sorted(m.upper() for m in ops if m in {"get", "post", "put", "patch", "delete"}):
             without = served.request(method, _url(path), json={})
