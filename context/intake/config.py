@@ -114,6 +114,21 @@ class IdentifierSpec(BaseModel):
         return [value] if isinstance(value, str) else value
 
 
+class HttpPagination(BaseModel):
+    """How an http_json source pages and resumes: paths into each answer, query parameters of each request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Dotted path to the next page in the answer: a URL (absolute or relative) or a token; absent/empty: last page.
+    next: str | None = None
+    #: The query parameter a `next` token is sent in (not needed when `next` holds a URL).
+    cursor_param: str | None = None
+    #: The query parameter the committed cursor (the largest `updated_at` seen) is sent in on the next sync.
+    updated_since_param: str | None = None
+    #: Extra query parameters of the first request, e.g. {per_page: 100}.
+    params: dict[str, str | int] = Field(default_factory=dict)
+
+
 class SourceConfig(BaseModel):
     """One configured source."""
 
@@ -122,7 +137,10 @@ class SourceConfig(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")
     kind: SourceKind
     path: Path | None = None  # files only
-    records: str | None = None  # JSON only: dotted path to the list of records
+    records: str | None = None  # JSON and http_json: dotted path to the list of records
+    # http_json only: the first page's URL (a path is taken from the credentials' base_url) and its pagination.
+    url: str | None = None
+    pagination: HttpPagination | None = None
     encoding: str = "utf-8"
     delimiter: str = ","
     id: str | list[str]
@@ -167,6 +185,22 @@ class SourceConfig(BaseModel):
             return value
         return {k: ({"from": v} if isinstance(v, str | list) else v) for k, v in value.items()}
 
+    def _check_http_json(self) -> None:
+        if self.kind != "http_json":
+            if self.url is not None or self.pagination is not None:
+                raise ValueError(f"'url' and 'pagination' are for http_json sources, not {self.kind}")
+            return
+        if not self.url or not (self.url.startswith(("https://", "http://", "/"))):
+            raise ValueError(
+                "an http_json source needs 'url': the first page's address (https://…, or a /path taken from "
+                "the base_url in CONTEXTDESK_SOURCES)"
+            )
+        paging = self.pagination or HttpPagination()
+        if paging.cursor_param and not paging.next:
+            raise ValueError("pagination.cursor_param needs pagination.next (where the answer holds the token)")
+        if paging.updated_since_param and not self.updated_at:
+            raise ValueError("pagination.updated_since_param needs 'updated_at' (the field the cursor is taken from)")
+
     @property
     def connector_name(self) -> str:
         """The name credentials and webhooks are keyed by: the YAML entry's name."""
@@ -176,6 +210,7 @@ class SourceConfig(BaseModel):
     def _known_fields(self) -> SourceConfig:
         if self.kind in FILE_KINDS and self.path is None:
             raise ValueError(f"a {self.kind} source needs 'path'")
+        self._check_http_json()
         unknown = [f for f in self.fields if f not in CANONICAL_FIELDS]
         if unknown:
             raise ValueError(f"unknown canonical fields {unknown}; see docs/configuration.md for the list")

@@ -109,10 +109,14 @@ def open_reader(config: IntakeConfig, source: SourceConfig, connections: Connect
     return open_connector(source, connections)
 
 
+#: Source settings that change how records are read, not how they are standardized.
+_READING_ONLY = {"path", "encoding", "delimiter", "records", "url", "pagination"}
+
+
 def mapping_fingerprint(config: IntakeConfig, source: SourceConfig) -> str:
     """A hash of everything that affects how this source's records are standardized."""
     relevant = {
-        "source": source.model_dump(mode="json", exclude={"path", "encoding", "delimiter", "records"}),
+        "source": source.model_dump(mode="json", exclude=_READING_ONLY),
         "maps": config.value_maps,
         "nulls": sorted(config.null_values),
         "region": config.default_region,

@@ -32,6 +32,10 @@ def connector_class(kind: str) -> type[Connector] | None:
         from context.intake.connectors.intercom import IntercomConnector
 
         return IntercomConnector
+    if kind == "http_json":
+        from context.intake.connectors.http_json import HttpJsonConnector
+
+        return HttpJsonConnector
     return None
 
 

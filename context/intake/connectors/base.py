@@ -30,6 +30,9 @@ class SourceCredentials(BaseModel):
     base_url: str | None = Field(None, description="API base URL (Shopify: https://STORE.myshopify.com).")
     token: SecretStr | None = Field(None, description="API token / secret key / access token.")
     email: str | None = Field(None, description="Zendesk: the agent email the API token belongs to.")
+    header: str | None = Field(
+        None, description="http_json: the header the token is sent in as is (default: Authorization: Bearer TOKEN)."
+    )
     webhook_secrets: list[SecretStr] = Field(
         default_factory=list, description="Webhook signing secrets, newest first; two during a rotation."
     )
