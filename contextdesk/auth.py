@@ -1,7 +1,7 @@
 """The server-to-server API key: one dependency, attached by the composition root when it includes a router.
 
 Routers below the root declare no authentication of their own; `contextdesk.app.create_app` includes the
-customer, human-side chat, inbox and source-health routers with `dependencies=[api_key_dependency(...)]`.
+customer, human-side chat, inbox, source-health and push routers with `dependencies=[api_key_dependency(...)]`.
 """
 
 from __future__ import annotations

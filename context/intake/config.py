@@ -9,7 +9,7 @@ Example::
       plan: {"Pro (annual)": pro, "pro": pro}
     sources:
       - name: crm
-        kind: csv                 # csv | json | jsonl
+        kind: csv                 # csv | json | jsonl | http_json | push (docs/sources.md)
         path: data/crm.csv        # relative to the YAML file
         id: contact_id            # column or dotted path of the record id
         updated_at: modified      # the source's updated_at
