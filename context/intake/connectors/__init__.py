@@ -42,6 +42,11 @@ def connector_class(kind: str) -> type[Connector] | None:
 def open_connector(source: SourceConfig, connections: Connections) -> Connector:
     """The connector stream of a configured source (vendor kinds and http_json)."""
     cls = connector_class(source.kind)
+    if source.kind == "push":
+        raise ConfigError(
+            f"source {source.name!r} is a push source: its records arrive at POST /v1/push/{source.name}, "
+            "there is nothing to read"
+        )
     if cls is None:
         raise ConfigError(f"source {source.name!r}: no connector for kind {source.kind!r} yet")
     return cls(source, connections)

@@ -125,10 +125,3 @@ def test_a_signed_hubspot_webhook_updates_the_crm_facts_a_stale_one_is_refused(
     assert (summary.refetched, summary.applied) == (1, 1)  # the change re-fetched, the deletion a tombstone
     assert ctx.crm.lifecycle_stage == "customer"
     assert "502" not in records(engine, "hubspot-contacts")
-
-
-def test_a_kind_without_a_connector_yet_fails_its_source_clearly(engine: Engine, tmp_path: Path) -> None:
-    vtime = VirtualTime()
-    cfg = config(tmp_path, {"name": "bookings", "kind": "http_json", "id": "id"})
-    [summary] = sync(engine=engine, config=cfg, clock=vtime.now, connections=connections(vtime))
-    assert summary.status == "failed" and "no connector for kind 'http_json' yet" in (summary.error or "")

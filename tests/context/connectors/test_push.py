@@ -12,11 +12,14 @@ import httpx
 import pytest
 import yaml
 
-from context.intake.service import list_quarantine
+from context.errors import ConfigError
+from context.intake.connectors import Connections, open_connector
+from context.intake.service import list_quarantine, sync
 from contextdesk.app import create_app
 from contextdesk.settings import Settings
 from tests.context.connectors.fakes.server import VirtualTime
 from tests.context.connectors.test_webhooks import sqlite_url
+from tests.context.intake.factories import write_config
 from tests.contextdesk.http_helpers import API_KEY, serve_in_thread
 
 BOOKINGS = {
@@ -133,3 +136,15 @@ def test_unknown_and_pull_sources_and_oversized_pushes_are_refused(served: tuple
     assert too_many.status_code == 422 and too_many.json()["errors"][0]["loc"] == ["body", "records"]
     not_objects = client.post("/v1/push/bookings", json={"records": ["B-1"]})
     assert not_objects.status_code == 422
+
+
+def test_a_sync_skips_push_sources_and_reading_one_says_where_its_records_come_from(
+    tmp_path: Path, sqlite_engine: Any
+) -> None:
+    (tmp_path / "crm.csv").write_text("id,email\n1,crm1@example.com\n")
+    cfg = write_config(tmp_path, [BOOKINGS, CRM])
+    vtime = VirtualTime()
+    summaries = sync(engine=sqlite_engine, config=cfg, clock=vtime.now)
+    assert [(s.source, s.status, s.new) for s in summaries] == [("crm", "ok", 1)]
+    with pytest.raises(ConfigError, match=r"push source: its records arrive at POST /v1/push/bookings"):
+        open_connector(cfg.source("bookings"), Connections(credentials={}, clock=vtime.now))
