@@ -148,3 +148,15 @@ def test_a_sync_skips_push_sources_and_reading_one_says_where_its_records_come_f
     assert [(s.source, s.status, s.new) for s in summaries] == [("crm", "ok", 1)]
     with pytest.raises(ConfigError, match=r"push source: its records arrive at POST /v1/push/bookings"):
         open_connector(cfg.source("bookings"), Connections(credentials={}, clock=vtime.now))
+
+
+def test_a_record_without_an_id_is_stored_under_its_content_hash_and_named_in_the_problems(
+    served: tuple[httpx.Client, Any],
+) -> None:
+    client, _app = served
+    nameless = {k: v for k, v in booking(1).items() if k != "booking_id"}
+    result = client.post("/v1/push/bookings", json={"records": [nameless]}).json()
+    assert (result["stored"], result["quarantined"]) == (1, 1)
+    [problem] = result["problems"]
+    assert problem["record"].startswith("hash:") and problem["field"] == "id" and "no id" in problem["reason"]
+    assert context_of(client, "guest1@example.com")["identity"]["name"] == "Ada Tester"
