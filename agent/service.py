@@ -17,7 +17,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -32,7 +32,7 @@ from sqlmodel import Session, col, select
 from agent import escalation, grounded_responder
 from agent.config import AgentConfig, RouteConfig
 from agent.errors import ConversationNotFound, LLMError, StoreBusy
-from agent.events import append_event, append_message
+from agent.events import append_event, append_events, append_message
 from agent.grounding_check import check_answer
 from agent.hours import human_eta
 from agent.intents import TOPIC_OF_INTENT, lead_details, read_message, strip_injections
@@ -618,13 +618,25 @@ def respond(
 
 
 def store(
-    deps: AgentDeps, arrival: Arrival, conv: Conv, turn: TurnInput, framing: Framing, outcome: Outcome, trace: TurnTrace
+    deps: AgentDeps,
+    arrival: Arrival,
+    conv: Conv,
+    turn: TurnInput,
+    framing: Framing,
+    outcome: Outcome,
+    trace: TurnTrace,
+    *,
+    sentences: Sequence[str] = (),
 ) -> TurnReply:
-    """Step 5: one transaction: re-check the state, store the reply, the turn, any handoff; log; free the lease."""
+    """Step 5: one transaction: re-check the state, store the reply, the turn, any handoff; log; free the lease.
+
+    `sentences`: the released pieces of a reply that was not streamed, logged first (as if sent one by one).
+    """
 
     def write(session: Session) -> TurnReply:
-        row = _load(session, conv.id)
         now = deps.now()
+        append_events(session, conv.id, [("sentence", {"turn_id": arrival.key, "text": p}) for p in sentences], now)
+        row = _load(session, conv.id)
         if row.state in HUMAN_STATES:
             # A person took the conversation while this turn ran: their word wins, the bot's reply is dropped.
             trace.state_changed_to = row.state
@@ -644,12 +656,12 @@ def store(
         record.reply_message_id = reply_msg.id if reply_msg else None
         session.add(record)
         session.flush()
-        for msg_id in (arrival.message_id, record.reply_message_id):
-            if msg_id:
-                msg = session.get(ConversationMessage, msg_id)
-                if msg is not None:
-                    msg.turn_id = record.id
-                    session.add(msg)
+        if reply_msg is not None:
+            reply_msg.turn_id = record.id
+            session.add(reply_msg)
+        if arrival.message_id:  # one UPDATE, not a load of the customer's message first
+            messages = table_of(ConversationMessage)
+            session.execute(update(messages).where(messages.c.id == arrival.message_id).values(turn_id=record.id))
         handoff_id = _record_escalation(session, row, record, turn, outcome, now)
         if outcome.stopped:
             append_event(session, conv.id, "turn_stopped", {"turn_id": arrival.key}, now)
@@ -831,8 +843,15 @@ def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> Turn
         turn, framing = build_turn_input(deps, conv, arrival.content, trace)
         decision = decide(deps, turn)
 
+        # Without a stream the whole reply is known before anyone could watch it sentence by sentence: its
+        # sentence events go into the store step's transaction (one commit per turn instead of one per sentence).
+        held: list[str] = []
+
         def emit(piece: str) -> None:
             trace.sentences_sent += 1
+            if not stream:
+                held.append(piece)
+                return
             _write(
                 deps,
                 lambda s: append_event(s, conv.id, "sentence", {"turn_id": arrival.key, "text": piece}, deps.now()),
@@ -848,7 +867,7 @@ def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> Turn
             stopped=lambda: _stop_asked(deps, conv.id, arrival.key),
         )
         trace.stopped = outcome.stopped
-        return store(deps, arrival, conv, turn, framing, outcome, trace)
+        return store(deps, arrival, conv, turn, framing, outcome, trace, sentences=held)
     except BaseException:
         # The message stays stored; free the conversation for the next turn at once, not at the lease's end.
         with contextlib.suppress(Exception):
