@@ -326,25 +326,34 @@ def _write(deps: AgentDeps, step: Callable[[Session], R]) -> R:
 # --- the turn lease: one turn of a conversation at a time, across processes -----------------------------------
 
 
-def _take_lease(deps: AgentDeps, conversation_id: str, key: str) -> None:
-    """Wait (bounded) until no other turn of this conversation runs, then hold the conversation for this one."""
+def _try_lease(deps: AgentDeps, session: Session, conversation_id: str, key: str) -> bool:
+    """Hold the conversation for this turn if no other turn runs (in the caller's transaction)."""
     table = table_of(Conversation)
+    now = deps.now()
+    free = or_(table.c.turn_owner.is_(None), table.c.turn_owner == key, table.c.turn_until < now)
+    done = session.execute(
+        update(table)
+        .where(table.c.id == conversation_id, free)
+        .values(turn_owner=key, turn_until=now + timedelta(seconds=deps.turn_lease_s), stop_turn=None)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def _take_lease(deps: AgentDeps, arrival: Arrival) -> Conv:
+    """Wait (bounded) until no other turn of this conversation runs, then hold the conversation for this one;
+    the conversation as read in the transaction that took the lease."""
     give_up = time.monotonic() + deps.turn_wait_s
 
-    def take(session: Session) -> bool:
-        now = deps.now()
-        free = or_(table.c.turn_owner.is_(None), table.c.turn_owner == key, table.c.turn_until < now)
-        done = session.execute(
-            update(table)
-            .where(table.c.id == conversation_id, free)
-            .values(turn_owner=key, turn_until=now + timedelta(seconds=deps.turn_lease_s), stop_turn=None)
-        )
-        return bool(done.rowcount)  # type: ignore[attr-defined]
+    def take(session: Session) -> Conv | None:
+        if not _try_lease(deps, session, arrival.conversation_id, arrival.key):
+            return None
+        return _conv_of(session, arrival.conversation_id, arrival.message_id)
 
-    while not _write(deps, take):
+    while (conv := _write(deps, take)) is None:
         if time.monotonic() >= give_up:
             raise StoreBusy(deps.turn_wait_s, what="another turn of this conversation is still running")
         time.sleep(0.02)
+    return conv
 
 
 def _release_lease(session: Session, conversation_id: str, key: str) -> None:
@@ -391,6 +400,8 @@ class Arrival:
     message_id: int
     message_seq: int
     started: float  # perf_counter at arrival
+    # The conversation read under the turn's lease when the lease was free and taken with the message.
+    conv: Conv | None = None
 
 
 @dataclass(frozen=True)
@@ -443,17 +454,28 @@ class Outcome:
 Emit = Callable[[str], None]
 
 
-def receive(*, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown") -> Arrival:
-    """Step 1: check limits, then store and log the customer's message (before any model call)."""
+def receive(
+    *, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown", lease: bool = False
+) -> Arrival:
+    """Step 1: check limits, then store and log the customer's message (before any model call).
+
+    With `lease`, the same transaction takes the turn's lease if it is free (the caller runs the turn at once).
+    """
     started = time.perf_counter()
     limits = deps.config.limits
     check_message(content, limits)
     with Session(deps.engine) as session:
         _load(session, conversation_id)
-    deps.limiter.hit("messages per conversation", conversation_id, limits.messages_per_minute_per_conversation)
-    deps.limiter.hit("messages per address", client_ip, limits.messages_per_minute_per_ip)
+    deps.limiter.hit_all(
+        [
+            ("messages per conversation", conversation_id, limits.messages_per_minute_per_conversation),
+            ("messages per address", client_ip, limits.messages_per_minute_per_ip),
+        ]
+    )
 
-    def store(session: Session) -> tuple[int, int]:
+    key = uuid.uuid4().hex
+
+    def store(session: Session) -> tuple[int, int, Conv | None]:
         conv = _load(session, conversation_id)
         now = deps.now()
         conv.message_count += 1
@@ -461,37 +483,39 @@ def receive(*, deps: AgentDeps, conversation_id: str, content: str, client_ip: s
         session.add(conv)
         msg = ConversationMessage(conversation_id=conv.id, role="customer", content=content, created_at=now)
         seq = append_message(session, msg)
-        return int(msg.id or 0), seq
+        message_id = int(msg.id or 0)
+        leased = lease and _try_lease(deps, session, conversation_id, key)
+        return message_id, seq, _conv_of(session, conversation_id, message_id) if leased else None
 
-    message_id, seq = _write(deps, store)
-    return Arrival(conversation_id, uuid.uuid4().hex, content, message_id, seq, started)
+    message_id, seq, conv = _write(deps, store)
+    return Arrival(conversation_id, key, content, message_id, seq, started, conv)
 
 
-def _read_conv(deps: AgentDeps, arrival: Arrival) -> Conv:
-    with Session(deps.engine) as session:
-        conv = _load(session, arrival.conversation_id)
-        rows = session.exec(
-            select(ConversationMessage.role, ConversationMessage.content)
-            .where(
-                ConversationMessage.conversation_id == conv.id,
-                col(ConversationMessage.id) != arrival.message_id,
-                # Customer messages that arrived after this one belong to the turns queued behind it.
-                or_(col(ConversationMessage.id) < arrival.message_id, col(ConversationMessage.role) != "customer"),
-            )
-            .order_by(col(ConversationMessage.id).desc())
-            .limit(HISTORY_LIMIT)
-        ).all()
-        history = [HistoryMessage(role, content) for role, content in reversed(rows)]
-        return Conv(
-            conv.id,
-            conv.state,
-            conv.verified,
-            conv.customer_id,
-            conv.route,
-            conv.route_reason,
-            dict(conv.lead or {}),
-            history,
+def _conv_of(session: Session, conversation_id: str, message_id: int) -> Conv:
+    """The conversation and its history before the message `message_id`, read in the caller's transaction."""
+    conv = _load(session, conversation_id)
+    rows = session.exec(
+        select(ConversationMessage.role, ConversationMessage.content)
+        .where(
+            ConversationMessage.conversation_id == conv.id,
+            col(ConversationMessage.id) != message_id,
+            # Customer messages that arrived after this one belong to the turns queued behind it.
+            or_(col(ConversationMessage.id) < message_id, col(ConversationMessage.role) != "customer"),
         )
+        .order_by(col(ConversationMessage.id).desc())
+        .limit(HISTORY_LIMIT)
+    ).all()
+    history = [HistoryMessage(role, content) for role, content in reversed(rows)]
+    return Conv(
+        conv.id,
+        conv.state,
+        conv.verified,
+        conv.customer_id,
+        conv.route,
+        conv.route_reason,
+        dict(conv.lead or {}),
+        history,
+    )
 
 
 def build_turn_input(deps: AgentDeps, conv: Conv, content: str, trace: TurnTrace) -> tuple[TurnInput, Framing]:
@@ -834,9 +858,9 @@ def _reply_while_handed_off(deps: AgentDeps, arrival: Arrival, conv: Conv) -> Tu
 
 def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> TurnReply:
     """Steps 2-5 for a stored message, one turn of the conversation at a time (the lease)."""
-    _take_lease(deps, arrival.conversation_id, arrival.key)
+    # The lease taken with the message (handle_message) saves a transaction; else wait for it here.
+    conv = arrival.conv if arrival.conv is not None else _take_lease(deps, arrival)
     try:
-        conv = _read_conv(deps, arrival)
         if conv.state in HUMAN_STATES:
             return _reply_while_handed_off(deps, arrival, conv)
         trace = TurnTrace(identity="verified" if conv.verified else "visitor", streamed=stream)
@@ -877,7 +901,7 @@ def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> Turn
 
 def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown") -> TurnReply:
     """Answer one customer message (or, while a person has the conversation, just record it)."""
-    arrival = receive(deps=deps, conversation_id=conversation_id, content=content, client_ip=client_ip)
+    arrival = receive(deps=deps, conversation_id=conversation_id, content=content, client_ip=client_ip, lease=True)
     return run_turn(deps, arrival)
 
 
