@@ -858,14 +858,27 @@ def _reply_while_handed_off(deps: AgentDeps, arrival: Arrival, conv: Conv) -> Tu
 
 def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> TurnReply:
     """Steps 2-5 for a stored message, one turn of the conversation at a time (the lease)."""
+    steps: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def step(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        steps[name] = round((now - mark) * 1000, 2)
+        mark = now
+
+    steps["receive"] = round((mark - arrival.started) * 1000, 2)
     # The lease taken with the message (handle_message) saves a transaction; else wait for it here.
     conv = arrival.conv if arrival.conv is not None else _take_lease(deps, arrival)
+    step("lease")
     try:
         if conv.state in HUMAN_STATES:
             return _reply_while_handed_off(deps, arrival, conv)
-        trace = TurnTrace(identity="verified" if conv.verified else "visitor", streamed=stream)
+        trace = TurnTrace(identity="verified" if conv.verified else "visitor", streamed=stream, step_ms=steps)
         turn, framing = build_turn_input(deps, conv, arrival.content, trace)
+        step("build_turn_input")
         decision = decide(deps, turn)
+        step("decide")
 
         # Without a stream the whole reply is known before anyone could watch it sentence by sentence: its
         # sentence events go into the store step's transaction (one commit per turn instead of one per sentence).
@@ -891,6 +904,7 @@ def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> Turn
             stopped=lambda: _stop_asked(deps, conv.id, arrival.key),
         )
         trace.stopped = outcome.stopped
+        step("respond")
         return store(deps, arrival, conv, turn, framing, outcome, trace, sentences=held)
     except BaseException:
         # The message stays stored; free the conversation for the next turn at once, not at the lease's end.

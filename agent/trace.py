@@ -33,6 +33,11 @@ class TurnTrace(BaseModel):
     sentence_replaced: str | None = Field(None, description="The grounding issue that stopped the model's stream.")
     stopped: bool = False
     # store
+    step_ms: dict[str, float] = Field(
+        default_factory=dict,
+        description="Milliseconds per step before store (monotonic clock): receive (arrival until the turn runs), "
+        "lease, build_turn_input, decide, respond; the turn's latency_ms less their sum is the store step.",
+    )
     state_changed_to: str | None = Field(None, description="A person took over while the turn ran: reply dropped.")
 
     def record(self, prompt: dict[str, Any] | None = None) -> dict[str, Any]:
