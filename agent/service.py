@@ -17,6 +17,7 @@ import re
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -298,6 +299,8 @@ def _write(deps: AgentDeps, step: Callable[[Session], R]) -> R:
     give_up = time.monotonic() + deps.write_wait_s
     sqlite = deps.engine.dialect.name == "sqlite"
     while True:
+        if sqlite and not _sqlite_writer(deps.engine).acquire(timeout=max(0.0, give_up - time.monotonic())):
+            raise StoreBusy(deps.write_wait_s)
         wait_ms = max(1, int((give_up - time.monotonic()) * 1000))
         try:
             with deps.engine.connect() as conn:
@@ -320,7 +323,28 @@ def _write(deps: AgentDeps, step: Callable[[Session], R]) -> R:
                 raise
             if time.monotonic() >= give_up:
                 raise StoreBusy(deps.write_wait_s) from exc
-            time.sleep(0.02)
+        finally:
+            if sqlite:
+                _sqlite_writer(deps.engine).release()
+        time.sleep(0.02)
+
+
+_WRITERS_GUARD = threading.Lock()
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_writer(engine: Engine) -> threading.RLock:
+    """This process's queue for the chat's writes to one SQLite database.
+
+    SQLite lets one writer in at a time and makes the others poll with growing sleeps (up to 100 ms each), so
+    under load a turn's write waits far longer than the writes before it take; threads of one process queue here
+    in turn instead, and only the processes poll each other.
+    """
+    with _WRITERS_GUARD:
+        lock = _SQLITE_WRITERS.get(engine)
+        if lock is None:
+            lock = _SQLITE_WRITERS[engine] = threading.RLock()
+        return lock
 
 
 # --- the turn lease: one turn of a conversation at a time, across processes -----------------------------------
