@@ -898,7 +898,7 @@ def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> Turn
     try:
         if conv.state in HUMAN_STATES:
             return _reply_while_handed_off(deps, arrival, conv)
-        trace = TurnTrace(identity="verified" if conv.verified else "visitor", streamed=stream, step_ms=steps)
+        trace = TurnTrace(identity="verified" if conv.verified else "visitor", streamed=stream)
         turn, framing = build_turn_input(deps, conv, arrival.content, trace)
         step("build_turn_input")
         decision = decide(deps, turn)
@@ -929,6 +929,7 @@ def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> Turn
         )
         trace.stopped = outcome.stopped
         step("respond")
+        trace.step_ms = dict(steps)
         return store(deps, arrival, conv, turn, framing, outcome, trace, sentences=held)
     except BaseException:
         # The message stays stored; free the conversation for the next turn at once, not at the lease's end.
