@@ -1,9 +1,9 @@
 """HTTP routes of the chat (the widget's API) and the plain demo page.
 
-The composition root puts an `AgentDeps` on `app.state.agent`. Widget routes are public (the conversation
-id is an unguessable bearer token; only a signed identity unlocks a customer's data); the human-side routes
-(turn metadata, escalations) are server-to-server, behind the X-API-Key header. Resolving and handing back are
-the handoff package's (`handoff/api.py`, also under `/v1/conversations/{id}/…`): one lifecycle.
+The composition root puts an `AgentDeps` on `app.state.agent`, read by `agent.deps.AgentDepsDep`. Widget routes
+are public (the conversation id is an unguessable bearer token; only a signed identity unlocks a customer's data);
+the human-side routes (turn metadata, escalations) are server-to-server, behind the X-API-Key header. Resolving and
+handing back are the handoff package's (`handoff/api.py`, also under `/v1/conversations/{id}/…`): one lifecycle.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from agent import events, service
+from agent.deps import AgentDepsDep, ClientIp
 from agent.errors import WidgetTokenError
 from agent.models import (
     ConversationCreate,
@@ -33,20 +34,9 @@ from agent.models import (
     TurnReply,
 )
 from agent.service import AgentDeps
-from agent.widget_api import conversation_of_token
+from agent.widget_api import OptionalWidgetDepsDep, conversation_of_token
 
 PAGE = Path(__file__).with_name("static") / "index.html"
-
-
-def _deps(request: Request) -> AgentDeps:
-    deps: AgentDeps = request.app.state.agent
-    return deps
-
-
-def _ip(request: Request) -> str:
-    # The socket peer, or the client a trusted proxy named: the server decides (CONTEXTDESK_TRUSTED_PROXIES),
-    # never a header the client sent straight to us.
-    return request.client.host if request.client else "unknown"
 
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such conversation."}}
@@ -58,24 +48,27 @@ page_router = APIRouter(tags=["demo page"])
 
 
 @router.post("", status_code=201, responses={429: {"description": "Too many new conversations from this address."}})
-def create_conversation(request: Request, body: ConversationCreate) -> ConversationPublic:
+def create_conversation(deps: AgentDepsDep, ip: ClientIp, body: ConversationCreate) -> ConversationPublic:
     """Start a conversation. Send an `identity_token` (HS256 JWT: sub, optional email, exp; kid) or `user_id` /
     `email` with its `user_hash` (`v2=` HMAC over kind + value, docs/agent.md) to be recognised as a customer;
     without a valid signature the conversation is an anonymous visitor's."""
-    return service.start_conversation(deps=_deps(request), request=body, client_ip=_ip(request))
+    return service.start_conversation(deps=deps, request=body, client_ip=ip)
 
 
-def conversation_access(
-    request: Request, conversation_id: str, authorization: Annotated[str | None, Header()] = None
+async def conversation_access(
+    agent: AgentDepsDep,
+    widget_deps: OptionalWidgetDepsDep,
+    conversation_id: str,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> str:
     """The one check of every customer-side route of one conversation; returns the conversation id.
 
     The unguessable id is the capability; a widget's short-lived conversation token (`Authorization: Bearer
     cdw1.…`, agent.widget_api) must be valid (401 otherwise) and name this very conversation.
     """
-    if not authorization or getattr(request.app.state, "widget", None) is None:
+    if not authorization or widget_deps is None:
         return conversation_id
-    granted = conversation_of_token(request, authorization)
+    granted = conversation_of_token(widget_deps, agent, authorization)
     if granted is not None and granted != conversation_id:
         raise WidgetTokenError("this conversation token is for another conversation")
     return conversation_id
@@ -132,15 +125,14 @@ def _turn_of(event: EventPublic) -> str | None:
 
 @router.post("/{conversation_id}/messages", response_model=TurnReply, responses=_SSE_DOC)  # type: ignore[arg-type]
 async def post_message(
-    request: Request,
+    deps: AgentDepsDep,
+    ip: ClientIp,
     conversation_id: Access,
     body: MessageCreate,
     accept: Annotated[str | None, Header()] = None,
     prefer: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Send a customer message; get the reply with citations, route, escalation decision and state."""
-    deps = _deps(request)
-    ip = _ip(request)
     streaming = bool(accept and "text/event-stream" in accept)
     if streaming or (prefer and "respond-async" in prefer):
         # Store the message before answering (limits, 404, 503 are plain HTTP statuses); the turn then runs on
@@ -169,14 +161,13 @@ _EVENTS_DOC: dict[int | str, dict[str, Any]] = {
 
 @router.get("/{conversation_id}/events", responses=_EVENTS_DOC)
 async def get_events(
-    request: Request,
+    deps: AgentDepsDep,
     conversation_id: Access,
     after: Annotated[int, Query(ge=0, description="Replay events with a seq above this one.")] = 0,
     format: Annotated[str | None, Query(pattern="^(json|sse)$", description="json: one catch-up page.")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Any:
     """The conversation's numbered events: a live stream (SSE) that resumes after Last-Event-ID, or a JSON page."""
-    deps = _deps(request)
     if last_event_id and last_event_id.strip().isdigit():
         after = max(after, int(last_event_id.strip()))
     page = await anyio.to_thread.run_sync(
@@ -188,35 +179,35 @@ async def get_events(
 
 
 @router.get("/{conversation_id}/events.json", responses=_NOT_FOUND)
-def get_events_json(request: Request, conversation_id: Access, after: Annotated[int, Query(ge=0)] = 0) -> EventsPublic:
+def get_events_json(
+    deps: AgentDepsDep, conversation_id: Access, after: Annotated[int, Query(ge=0)] = 0
+) -> EventsPublic:
     """REST catch-up: the events with a seq above `after` (a page of at most 500; ask again from the last seq)."""
-    return EventsPublic(
-        events=events.list_events(engine=_deps(request).engine, conversation_id=conversation_id, after=after)
-    )
+    return EventsPublic(events=events.list_events(engine=deps.engine, conversation_id=conversation_id, after=after))
 
 
 @router.post("/{conversation_id}/stop", responses=_NOT_FOUND)
-def stop_turn(request: Request, conversation_id: Access) -> dict[str, str | None]:
+def stop_turn(deps: AgentDepsDep, conversation_id: Access) -> dict[str, str | None]:
     """Stop the bot's current turn after the sentence it is on (what was sent stays); `turn_id` null if none."""
-    return {"turn_id": service.request_stop(engine=_deps(request).engine, conversation_id=conversation_id)}
+    return {"turn_id": service.request_stop(engine=deps.engine, conversation_id=conversation_id)}
 
 
 @router.get("/{conversation_id}", responses=_NOT_FOUND)
-def get_conversation(request: Request, conversation_id: Access) -> TranscriptPublic:
+def get_conversation(deps: AgentDepsDep, conversation_id: Access) -> TranscriptPublic:
     """The transcript: the conversation and its messages, oldest first."""
-    return service.get_transcript(engine=_deps(request).engine, conversation_id=conversation_id)
+    return service.get_transcript(engine=deps.engine, conversation_id=conversation_id)
 
 
 @human_router.get("/conversations/{conversation_id}/turns", responses=_NOT_FOUND)
-def get_turns(request: Request, conversation_id: str) -> list[TurnPublic]:
+def get_turns(deps: AgentDepsDep, conversation_id: str) -> list[TurnPublic]:
     """What went into each reply: route, context snapshot, passages, prompt, model, tokens, escalation."""
-    return service.list_turns(engine=_deps(request).engine, conversation_id=conversation_id)
+    return service.list_turns(engine=deps.engine, conversation_id=conversation_id)
 
 
 @human_router.get("/handoff-requests")
-def get_handoff_requests(request: Request) -> list[HandoffRequestPublic]:
+def get_handoff_requests(deps: AgentDepsDep) -> list[HandoffRequestPublic]:
     """Escalations as the turns recorded them, newest first (their handling is `GET /v1/handoffs`)."""
-    return service.list_handoff_requests(engine=_deps(request).engine)
+    return service.list_handoff_requests(engine=deps.engine)
 
 
 @page_router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -147,7 +147,7 @@ class BusinessHours(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str = "America/New_York"
+    timezone: str = "UTC"  # neutral: a business sets its own zone in `business:` (context/business.py)
     days: list[Day] = Field(default_factory=lambda: list[Day](["mon", "tue", "wed", "thu", "fri"]))
     open: time = time(9, 0)
     close: time = time(17, 0)
@@ -279,6 +279,9 @@ class AgentConfig(BaseModel):
         description="False for a store without subscriptions: never 'you don't have a subscription', and "
         "'cancel' / 'payment' questions are about orders.",
     )
+    business_name: str | None = Field(
+        None, description="Filled from `business.name`: the greeting names the business; unset: no name."
+    )
     routes: dict[str, RouteConfig]
 
     @field_validator("order_statuses")
@@ -335,8 +338,9 @@ def parse_agent_config(data: dict[str, Any] | None, *, origin: str = "config") -
     section = (data or {}).get("agent") or {}
     if not isinstance(section, dict):
         raise AgentConfigError(f"{origin}: agent: must be a mapping")
-    if isinstance((data or {}).get("business"), dict) and "business_hours" not in section:
-        # The business's own hours and zone (context/business.py) unless the agent section sets its own.
+    if isinstance((data or {}).get("business"), dict):
+        # The business's own name, hours and zone (context/business.py): one place to say who the business is;
+        # an agent section that sets its own business_hours keeps them.
         from context.business import parse_business_config
         from context.errors import ConfigError
 
@@ -344,8 +348,10 @@ def parse_agent_config(data: dict[str, Any] | None, *, origin: str = "config") -
             business = parse_business_config(data, origin=origin)
         except ConfigError as exc:
             raise AgentConfigError(str(exc)) from exc
-        hours = business.hours.model_dump()
-        section = {**section, "business_hours": {**hours, "timezone": business.timezone}}
+        section = {**section, "business_name": business.name}
+        if "business_hours" not in section:
+            hours = business.hours.model_dump()
+            section["business_hours"] = {**hours, "timezone": business.timezone}
     try:
         return AgentConfig.model_validate(_merge(_defaults(), section))
     except ValidationError as exc:

@@ -9,6 +9,7 @@ nothing grounded to say (the service then escalates with `no_answer`).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
@@ -21,6 +22,7 @@ from agent.intents import SMALL_TALK_INTENTS, order_refs_in
 from agent.llm.base import AgentAnswer
 from agent.turn import Passage, TurnInput
 from context.customer_context.models import CustomerContext, OrderInfo, RecordConflict, SubscriptionInfo
+from knowledge.language import LANGUAGE_NAMES, language_name
 from knowledge.retrieval import STOPWORDS
 
 NAME = "grounded"
@@ -60,6 +62,30 @@ def disclosure(verified_with_context: bool) -> str:
     """The line that says what is answering."""
     source = "your account records and our help center" if verified_with_context else "our public help center"
     return f"(I'm an automated assistant answering from {source}.)"
+
+
+def language_notice(turn: TurnInput, used: Sequence[Passage], *, lead_in: bool = True) -> str | None:
+    """The sentence telling the customer the passages used are not in their language (None: no fallback).
+
+    `lead_in` ends it with a colon, to introduce the quoted passage; otherwise it stands as a sentence of its own.
+    It states no customer fact, so it passes the grounding check.
+    """
+    if not turn.language_fallback or not used:
+        return None
+    asked = language_name(turn.query_language) or "your language"
+    names = [language_name(p.language) for p in used if p.language and p.language != turn.query_language]
+    known = list(dict.fromkeys(n for n in names if n))
+    pages = (" and ".join(known) + " pages") if known else "pages in another language"
+    if lead_in:
+        return f"I couldn't find this in {asked} in our help center; here is what our {pages} say:"
+    return f"I couldn't find this in {asked} in our help center, so this answer comes from our {pages}."
+
+
+def names_language(reply: str, code: str | None) -> bool:
+    """Whether a reply names the language `code` (in English or in its own name): it told the customer."""
+    names = LANGUAGE_NAMES.get((code or "").lower(), ("your language",))
+    lower = reply.casefold()
+    return any(name.casefold() in lower for name in names)
 
 
 def best_sentences(passage: Passage, query: str, *, limit: int = 2, max_chars: int = 360) -> str:
@@ -480,8 +506,10 @@ def respond(turn: TurnInput) -> GroundedReply:
 
     if passage is not None and intent not in SMALL_TALK_INTENTS and conflict is None:
         marker = len(cited) + 1
-        lead_in = "From our help center" if parts else "Here's what our help center says"
-        parts.append(f"{lead_in}: {best_sentences(passage, turn.message)} [{marker}]")
+        # No page in the question's language: the notice introduces the other language's passage.
+        notice = language_notice(turn, [passage])
+        lead_in = notice or ("From our help center:" if parts else "Here's what our help center says:")
+        parts.append(f"{lead_in} {best_sentences(passage, turn.message)} [{marker}]")
         cited.append(passage.label)
         answered = True
     if turn.route.offers and intent in {"plan_renewal", "cancellation"} and ctx is not None and conflict is None:

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.config import PromptBudget
+from agent.grounded_responder import language_notice
 from agent.llm.base import ChatMessage
-from agent.turn import TurnInput
+from agent.turn import Passage, TurnInput
 from context.tokens import count_tokens
+from knowledge.language import language_name
 
 _FENCE_LIKE = re.compile(r"<{2,}|>{2,}|\[/?DATA[^\]]*\]", re.IGNORECASE)
 # Control tokens of the common chat templates (ChatML, Llama 2/3, Mistral, Gemma, Phi) and the generic <|…|> form.
@@ -124,6 +126,19 @@ def _policy(turn: TurnInput, fence: str) -> str:
     return "\n".join(lines)
 
 
+def _language_note(turn: TurnInput, passages: list[Passage]) -> str:
+    """How the passages' language differs from the question's, for the model (our framing, outside the data)."""
+    notice = language_notice(turn, passages, lead_in=False)
+    if notice is None:
+        return ""
+    asked = language_name(turn.query_language) or "the customer's language"
+    return (
+        f" NOTE: the help center has no page in {asked}, the language of the customer's question; these passages "
+        "are in another language. If your reply uses them, say so in one short sentence that names the "
+        f'customer\'s language, e.g. "{notice}"'
+    )
+
+
 def _block(kind: str, fence: str, body: str) -> str:
     return data_block(kind, fence, body)
 
@@ -165,7 +180,8 @@ def assemble_prompt(turn: TurnInput, *, budget: PromptBudget, explain: dict[str,
             for p in passages
         )
         low = " (retrieval confidence is LOW: they may not answer the question)" if turn.low_confidence else ""
-        sections.append(f"PASSAGES from the help center{low}:\n" + _block("passages", fence, body))
+        note = _language_note(turn, passages)
+        sections.append(f"PASSAGES from the help center{low}:{note}\n" + _block("passages", fence, body))
     else:
         sections.append("PASSAGES: none found.")
     if turn.lead:

@@ -181,8 +181,13 @@ def start_conversation(
         session.commit()
         session.refresh(conv)
     log.info("conversation %s started: verified=%s route=%s", conv.id, conv.verified, route)
-    hello = f"Hi{' ' + name if name else ''}! I'm the automated assistant. How can I help?"
-    return _public(conv, hello)
+    return _public(conv, greeting(first_name=name, business_name=deps.config.business_name))
+
+
+def greeting(*, first_name: str | None, business_name: str | None) -> str:
+    """The first words of a conversation: the person's first name if known, the business's if configured."""
+    assistant = f"the {business_name} automated assistant" if business_name else "the automated assistant"
+    return f"Hi{' ' + first_name if first_name else ''}! I'm {assistant}. How can I help?"
 
 
 def _route_for(ctx: CustomerContext) -> tuple[str, str]:
@@ -264,6 +269,8 @@ def _passages(
         trace.knowledge_unavailable = f"{type(exc).__name__}: {exc}"
         return [], True, None
     out = []
+    # The query's language and whether the passages are in another one ride on the trace to the turn input.
+    trace.query_language, trace.language_fallback = resp.query_language, resp.language_fallback
     for i, r in enumerate(resp.results[: deps.config.prompt.passages], start=1):
         text, removed = strip_injections(r.text)
         out.append(
@@ -277,6 +284,7 @@ def _passages(
                 score=r.score,
                 audience=r.audience,
                 injections_removed=removed,
+                language=r.language,
             )
         )
     return out, resp.low_confidence, resp.confidence
@@ -611,6 +619,8 @@ def build_turn_input(deps: AgentDeps, conv: Conv, content: str, trace: TurnTrace
         lead=lead if route.qualify_lead else {},
         timezone=deps.config.customer_timezone,
         config=deps.config,
+        query_language=trace.query_language,
+        language_fallback=trace.language_fallback and bool(passages),
     )
     return turn, Framing(route_reason, topic, snapshot, confidence)
 
@@ -641,11 +651,14 @@ def respond(
         record = {"messages": [m.model_dump() for m in prompt.messages], "tokens": prompt.tokens, **prompt.explain}
         if deps.model is not None and stream:
             outcome = _stream_llm(deps, deps.model, turn, prompt.messages, trace, emit, stopped)
+            _tell_language(turn, outcome, trace, emit, released=True)
         elif deps.model is not None:
             outcome = _complete_llm(deps, deps.model, turn, prompt.messages)
+            _tell_language(turn, outcome, trace, emit, released=False)
             _emit_text(emit, outcome.reply)
         else:
             outcome = _grounded(turn, _today(deps, turn))
+            _tell_language(turn, outcome, trace, emit, released=False)
             _emit_text(emit, outcome.reply)
         outcome.prompt = record
         if outcome.stopped:
@@ -1074,6 +1087,29 @@ def _stream_llm(
     text = out.reply or ""
     out.reply = streamed + _emit_text(emit, ("\n\n" if streamed else "") + text) if text else (streamed or None)
     return _with_cost(out, result) if result is not None else out
+
+
+def _tell_language(turn: TurnInput, outcome: Outcome, trace: TurnTrace, emit: Emit, *, released: bool) -> None:
+    """The customer learns once that the help-center passages the reply uses are not in their language.
+
+    The grounded responder writes its notice itself and the model is asked to; a model reply that names no
+    language gets the notice added (before it, or after it when it was already `released` to the customer).
+    """
+    answer = outcome.answer
+    if not turn.language_fallback or outcome.reply is None or answer is None:
+        return
+    used = [p for ref in dict.fromkeys(answer.cited_passage_ids) if (p := turn.passage(ref)) and p.customer_facing]
+    notice = grounded_responder.language_notice(turn, used, lead_in=False)
+    if notice is None:  # the reply rests on no passage: nothing to say about their language
+        return
+    if grounded_responder.names_language(outcome.reply, turn.query_language):
+        trace.language_notice = "grounded" if outcome.responder == "grounded" else "llm"
+        return
+    trace.language_notice = "added"
+    if released:
+        outcome.reply += _emit_text(emit, "\n\n" + notice)
+    else:
+        outcome.reply = notice + "\n\n" + outcome.reply
 
 
 def _today(deps: AgentDeps, turn: TurnInput) -> date:

@@ -3,7 +3,7 @@ degradations), stored with the prompt on the turn row (`agent_turns.prompt`, rea
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,10 @@ class TurnTrace(BaseModel):
     retrieval_viewer: str = "visitor"
     passage_injections_removed: int = 0
     message_looks_like_injection: bool = False
+    query_language: str | None = None
+    language_fallback: bool = Field(
+        False, description="The passages are in another language than the question (no page in its language)."
+    )
     knowledge_unavailable: str | None = Field(
         None, description="Why the help center could not be searched (the reply then rests on the context only)."
     )
@@ -32,6 +36,11 @@ class TurnTrace(BaseModel):
     sentences_sent: int = 0
     sentence_replaced: str | None = Field(None, description="The grounding issue that stopped the model's stream.")
     stopped: bool = False
+    language_notice: Literal["grounded", "llm", "added"] | None = Field(
+        None,
+        description="Who told the customer the help-center passages are in another language: the grounded "
+        "responder's notice, the model itself, or the notice added because the model's reply did not say so.",
+    )
     # store
     step_ms: dict[str, float] = Field(
         default_factory=dict,

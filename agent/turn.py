@@ -29,6 +29,7 @@ class Passage:
     score: float
     audience: str
     injections_removed: int = 0
+    language: str = ""  # ISO 639-1 code of the page ("" when unknown)
 
     @property
     def customer_facing(self) -> bool:
@@ -62,6 +63,9 @@ class TurnInput:
     lead: dict[str, str] = field(default_factory=dict)
     timezone: str = "UTC"  # IANA zone that dates shown to the customer are rendered in
     config: AgentConfig | None = None  # the store's agent settings (status words, subscriptions); None = defaults
+    query_language: str | None = None  # the question's language as retrieval detected it (None: not clear)
+    # No page in the question's language answers it: the passages are in another one, and the reply says so.
+    language_fallback: bool = False
 
     def passage(self, ref: str) -> Passage | None:
         """A passage by label ("P1") or chunk id."""

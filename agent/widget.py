@@ -90,7 +90,9 @@ class WidgetLook(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    business_name: str = Field("", max_length=80, description="Shown in the panel's header; empty: no name.")
+    business_name: str = Field(
+        "", max_length=80, description="Shown in the panel's header; unset: business.name; empty: no name."
+    )
     color: str = Field("#2457d6", pattern=_COLOR, description="Accent colour, #rrggbb.")
     position: Literal["right", "left"] = "right"
     default_language: str = "en"
@@ -132,8 +134,16 @@ def load_widget_config(path: Path | None) -> WidgetConfig:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise AgentConfigError(f"{path}: cannot read the widget section: {exc}") from None
+    raw = data.get("widget") or {}
+    section = dict(raw) if isinstance(raw, dict) else raw
+    business = data.get("business")
+    if isinstance(section, dict) and "business_name" not in section and isinstance(business, dict):
+        # The panel's header names the business of the `business:` section unless the widget names its own.
+        name = business.get("name")
+        if isinstance(name, str) and name.strip():
+            section["business_name"] = name.strip()[:80]
     try:
-        return WidgetConfig.model_validate(data.get("widget") or {})
+        return WidgetConfig.model_validate(section)
     except ValidationError as exc:
         raise AgentConfigError(f"{path}: {validation_problems(exc, prefix='widget.')}") from None
 

@@ -1,8 +1,8 @@
 """HTTP routes of the embeddable widget: widget.js, its iframe, its config, and the identity → token exchange.
 
-The composition root puts a `WidgetDeps` on `app.state.widget`. The iframe (served from here, under our own strict
-CSP) exchanges the site's signed identity once for a short-lived conversation token (agent/widget.py) and keeps it
-in memory; the host page only ever talks to the iframe through postMessage.
+The composition root puts a `WidgetDeps` on `app.state.widget` (read by `WidgetDepsDep`). The iframe (served from
+here, under our own strict CSP) exchanges the site's signed identity once for a short-lived conversation token
+(agent/widget.py) and keeps it in memory; the host page only ever talks to the iframe through postMessage.
 """
 
 from __future__ import annotations
@@ -13,17 +13,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, SecretStr
 from pydantic import Field as PField
 from sqlmodel import Session
 
 from agent import service, widget
+from agent.deps import AgentDepsDep, ClientIp
 from agent.errors import WidgetTokenError
 from agent.models import Conversation, ConversationCreate
 from agent.service import AgentDeps
 from agent.visitor_identity import verify_identity
+from context.appstate import wired
 
 STATIC = Path(__file__).resolve().parents[1] / "contextdesk" / "static" / "widget"
 _ASSETS = {"frame.js": "text/javascript", "frame.css": "text/css"}
@@ -40,26 +42,28 @@ class WidgetDeps:
     public_base_url: str | None = None
 
 
-def _deps(request: Request) -> WidgetDeps:
-    deps: WidgetDeps = request.app.state.widget
+async def get_widget_deps(request: Request) -> WidgetDeps:
+    """The widget's config and token settings (`app.state.widget`)."""
+    deps: WidgetDeps = wired(request, "widget")
     return deps
 
 
-def _agent(request: Request) -> AgentDeps:
-    deps: AgentDeps = request.app.state.agent
+async def get_optional_widget_deps(request: Request) -> WidgetDeps | None:
+    """The widget's settings, or None in an app built without the widget (its tokens are then not accepted)."""
+    deps: WidgetDeps | None = wired(request, "widget", optional=True)
     return deps
 
 
-def _ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+WidgetDepsDep = Annotated[WidgetDeps, Depends(get_widget_deps)]
+OptionalWidgetDepsDep = Annotated[WidgetDeps | None, Depends(get_optional_widget_deps)]
 
 
-def conversation_of_token(request: Request, authorization: str | None) -> str | None:
+def conversation_of_token(deps: WidgetDeps, agent: AgentDeps, authorization: str | None) -> str | None:
     """The conversation an `Authorization: Bearer cdw1.…` header grants (None: no widget token; 401: a bad one).
 
     The per-conversation dependency of the chat routes calls this to accept a widget token.
     """
-    return widget.bearer_conversation(authorization, secret=_deps(request).token_secret, now=_agent(request).now())
+    return widget.bearer_conversation(authorization, secret=deps.token_secret, now=agent.now())
 
 
 router = APIRouter(prefix="/v1/widget", tags=["widget"])
@@ -80,15 +84,15 @@ class WidgetConfigPublic(BaseModel):
 
 @router.get("/config")
 def get_config(
-    request: Request,
+    deps: WidgetDepsDep,
+    agent: AgentDepsDep,
     site: Annotated[str | None, Query(max_length=100)] = None,
     lang: Annotated[str | None, Query(max_length=200, description="Overrides Accept-Language.")] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> WidgetConfigPublic:
     """The widget's look and strings for a site, in the browser's language, and whether people are at work."""
-    look = _deps(request).config.for_site(site)
+    look = deps.config.for_site(site)
     language = widget.pick_language(look, lang or accept_language)
-    agent = _agent(request)
     return WidgetConfigPublic(
         business_name=look.business_name,
         color=look.color,
@@ -169,10 +173,9 @@ def _session(deps: WidgetDeps, now: datetime, conversation_id: str, **rest: Any)
 
 
 @router.post("/session", status_code=201, responses={429: {"description": "Too many new conversations."}})
-def create_session(request: Request, body: SessionCreate) -> WidgetSession:
+def create_session(agent: AgentDepsDep, deps: WidgetDepsDep, ip: ClientIp, body: SessionCreate) -> WidgetSession:
     """Exchange the site's signed identity for a conversation token (resuming this browser's conversation when
     its ticket and identity fit); a forged or missing signature gets a visitor's conversation."""
-    agent, deps = _agent(request), _deps(request)
     conv = _resumable(agent, deps, body)
     if conv is not None:
         return _session(
@@ -181,7 +184,7 @@ def create_session(request: Request, body: SessionCreate) -> WidgetSession:
     started = service.start_conversation(
         deps=agent,
         request=ConversationCreate.model_validate(body.model_dump(exclude={"name", "resume"})),
-        client_ip=_ip(request),
+        client_ip=ip,
     )
     return _session(
         deps,
@@ -195,17 +198,18 @@ def create_session(request: Request, body: SessionCreate) -> WidgetSession:
 
 
 @router.post("/session/refresh", responses={401: {"description": "Missing, forged or expired widget token."}})
-def refresh_session(request: Request, authorization: Annotated[str | None, Header()] = None) -> WidgetSession:
+def refresh_session(
+    agent: AgentDepsDep, deps: WidgetDepsDep, authorization: Annotated[str | None, Header()] = None
+) -> WidgetSession:
     """A fresh token for the conversation of a still-valid one (the iframe refreshes before expiry)."""
-    conversation_id = conversation_of_token(request, authorization)
+    conversation_id = conversation_of_token(deps, agent, authorization)
     if conversation_id is None:
         raise WidgetTokenError("send Authorization: Bearer cdw1.…")
-    agent = _agent(request)
     with Session(agent.engine) as session:
         conv = session.get(Conversation, conversation_id)
     if conv is None:
         raise WidgetTokenError("the token's conversation no longer exists")
-    return _session(_deps(request), agent.now(), conv.id, resumed=True, verified=conv.verified, state=conv.state)
+    return _session(deps, agent.now(), conv.id, resumed=True, verified=conv.verified, state=conv.state)
 
 
 @asset_router.get("/widget.js")

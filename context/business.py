@@ -3,7 +3,7 @@
 Example::
 
     business:
-      name: Spoke & Chain Cycles       # how replies and handoffs name the business; unset: "our team"
+      name: Spoke & Chain Cycles       # the greeting and the widget's header name it; unset: no name
       timezone: Europe/London          # IANA name; dates people read are shown in it (JSON stays UTC)
       hours: {days: [tue, wed, thu, fri, sat], open: "08:30", close: "18:00", holidays: ["2026-12-25"]}
       currency: GBP                    # amounts without a currency of their own are in it

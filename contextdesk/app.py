@@ -185,7 +185,10 @@ API_DESCRIPTION = (
 
 
 def create_app(settings: Settings | None = None, *, demo: bool = False, clock: Clock = system_now) -> FastAPI:
-    """The FastAPI app: a migrated database in app.state.engine, customer and chat routes, error mapping.
+    """The FastAPI app: a migrated database, customer and chat routes, error mapping.
+
+    Every dependency is built here once and set on `app.state`, where the providers the routes declare
+    (`agent.deps`, `handoff.deps`, `context.customer_context.deps`, …) read it (docs/architecture.md).
 
     `clock` is where every "now" of the app comes from (the wall clock; tests pass their own).
     `demo=True` serves signed demo identities to the demo page (never in production); without an identity

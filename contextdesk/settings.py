@@ -25,7 +25,9 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default is a SQLite file in the data dir.",
     )
     config_file: Path | None = Field(
-        None, description="contextdesk.yaml with sources and rules; default: ./contextdesk.yaml if present."
+        None,
+        description="contextdesk.yaml with sources and rules; default: ./contextdesk.yaml if present, else the "
+        "loaded demo's (DATA_DIR/demo/contextdesk.yaml) if `contextdesk demo run` wrote one.",
     )
 
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
@@ -173,11 +175,14 @@ class Settings(BaseSettings):
 
     @property
     def resolved_config_file(self) -> Path | None:
-        """The contextdesk.yaml in force, if any."""
+        """The contextdesk.yaml in force: the set one, else ./contextdesk.yaml, else the demo's in a demo data dir."""
         if self.config_file:
             return self.config_file
-        default = Path("contextdesk.yaml")
-        return default if default.exists() else None
+        for candidate in (Path("contextdesk.yaml"), self.home / "demo" / "contextdesk.yaml"):
+            # home/demo/ is written by `contextdesk demo run`: then serve, eval and the rest see the demo business.
+            if candidate.exists():
+                return candidate
+        return None
 
 
 def load_settings() -> Settings:

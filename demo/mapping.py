@@ -23,6 +23,12 @@ default_region: US
 timezone: UTC
 null_values: ["not given", "none given", "no email", "no phone"]
 
+# Who the business is: the greeting names it, and its zone and hours are the chat's and the CLI's.
+business:
+  name: Brightleaf Tea Co.
+  timezone: America/New_York
+  hours: {days: [mon, tue, wed, thu, fri], open: "09:00", close: "17:00"}
+
 value_maps:
   lifecycle:
     customer: customer

@@ -1,7 +1,8 @@
 """HTTP routes of the agent inbox (behind X-API-Key) and the plain `/inbox` page.
 
-The composition root puts a `HandoffDeps` on `app.state.handoff`. The page itself holds no data: it asks for
-the API key and calls these routes with it, so nothing leaks to someone without the key.
+The composition root puts a `HandoffDeps` on `app.state.handoff`, read by `handoff.deps.HandoffDepsDep`. The page
+itself holds no data: it asks for the API key and calls these routes with it, so nothing leaks to someone without
+the key.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 
 from agent.models import TranscriptPublic
 from handoff import outbox, service
+from handoff.deps import HandoffDepsDep, HandoffWorkerDep
 from handoff.models import (
     ClaimBody,
     CloseBody,
@@ -27,7 +29,6 @@ from handoff.models import (
     Priority,
     ReplyBody,
 )
-from handoff.service import HandoffDeps
 
 PAGE = Path(__file__).with_name("static") / "inbox.html"
 
@@ -48,20 +49,9 @@ router = APIRouter(prefix="/v1", tags=["handoff inbox"])
 page_router = APIRouter(tags=["handoff inbox"])
 
 
-def _deps(request: Request) -> HandoffDeps:
-    deps: HandoffDeps = request.app.state.handoff
-    return deps
-
-
-def _wake(request: Request) -> None:
-    worker = getattr(request.app.state, "handoff_worker", None)
-    if worker is not None:
-        worker.notify()
-
-
 @router.get("/handoffs")
 def list_handoffs(
-    request: Request,
+    deps: HandoffDepsDep,
     status: Annotated[list[HandoffState] | None, Query(description="open, claimed, resolved, returned_to_bot")] = None,
     priority: Annotated[list[Priority] | None, Query()] = None,
     reason: Annotated[list[str] | None, Query(description="Reason codes, e.g. customer_request.")] = None,
@@ -71,14 +61,14 @@ def list_handoffs(
 ) -> list[HandoffListItem]:
     """Handoffs, urgent first then oldest first, filtered by status, priority, reason and age."""
     return service.list_handoffs(
-        engine=_deps(request).engine,
+        engine=deps.engine,
         status=list(status) if status else None,
         priority=list(priority) if priority else None,
         reason=reason,
         min_age_minutes=min_age_minutes,
         max_age_minutes=max_age_minutes,
         limit=limit,
-        now=_deps(request).now(),
+        now=deps.now(),
     )
 
 
@@ -89,58 +79,55 @@ def summary_schema() -> dict[str, Any]:
 
 
 @router.get("/handoffs/{handoff_id}", responses=_NOT_FOUND)
-def get_handoff(request: Request, handoff_id: HandoffId) -> HandoffPublic:
+def get_handoff(deps: HandoffDepsDep, handoff_id: HandoffId) -> HandoffPublic:
     """One handoff: summary (with text and markdown renderings), state history, notes, deliveries."""
-    return service.get_handoff(engine=_deps(request).engine, handoff_id=handoff_id)
+    return service.get_handoff(engine=deps.engine, handoff_id=handoff_id)
 
 
 @router.post("/handoffs/{handoff_id}/claim", responses=_STATE)
-def claim(request: Request, handoff_id: HandoffId, body: ClaimBody) -> HandoffPublic:
+def claim(deps: HandoffDepsDep, handoff_id: HandoffId, body: ClaimBody) -> HandoffPublic:
     """Take the handoff (open → claimed)."""
     return service.claim(
-        engine=_deps(request).engine,
+        engine=deps.engine,
         handoff_id=handoff_id,
         actor=body.actor,
         take_over=body.take_over,
-        now=_deps(request).now(),
+        now=deps.now(),
     )
 
 
 @router.post("/handoffs/{handoff_id}/reply", responses=_STATE)
-def reply(request: Request, handoff_id: HandoffId, body: ReplyBody) -> HandoffPublic:
+def reply(deps: HandoffDepsDep, handoff_id: HandoffId, body: ReplyBody) -> HandoffPublic:
     """Message the customer; it appears in the conversation (GET /v1/conversations/{id}) as the person's."""
-    deps = _deps(request)
     return service.reply(
         engine=deps.engine, handoff_id=handoff_id, actor=body.actor, message=body.message, now=deps.now()
     )
 
 
 @router.post("/handoffs/{handoff_id}/notes", responses=_STATE)
-def add_note(request: Request, handoff_id: HandoffId, body: NoteBody) -> HandoffPublic:
+def add_note(deps: HandoffDepsDep, handoff_id: HandoffId, body: NoteBody) -> HandoffPublic:
     """An internal note, never shown to the customer."""
-    deps = _deps(request)
     return service.add_note(engine=deps.engine, handoff_id=handoff_id, actor=body.actor, body=body.body, now=deps.now())
 
 
 @router.post("/handoffs/{handoff_id}/resolve", responses=_STATE)
-def resolve(request: Request, handoff_id: HandoffId, body: CloseBody) -> HandoffPublic:
+def resolve(deps: HandoffDepsDep, handoff_id: HandoffId, body: CloseBody) -> HandoffPublic:
     """Resolve the handoff (the conversation closes; a new customer message reopens it with the bot)."""
-    deps = _deps(request)
     return service.close(
         engine=deps.engine, handoff_id=handoff_id, actor=body.actor, to="resolved", message=body.message, now=deps.now()
     )
 
 
 @router.post("/handoffs/{handoff_id}/hand-back", responses=_STATE)
-def hand_back(request: Request, handoff_id: HandoffId, body: CloseBody) -> HandoffPublic:
+def hand_back(deps: HandoffDepsDep, handoff_id: HandoffId, body: CloseBody) -> HandoffPublic:
     """Hand the conversation back to the bot, which answers again."""
     return service.close(
-        engine=_deps(request).engine,
+        engine=deps.engine,
         handoff_id=handoff_id,
         actor=body.actor,
         to="returned_to_bot",
         message=body.message,
-        now=_deps(request).now(),
+        now=deps.now(),
     )
 
 
@@ -151,29 +138,29 @@ _CONVERSATION_STATE: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/conversations/{conversation_id}/resolve", responses=_CONVERSATION_STATE, tags=["chat: human side"])
-def resolve_conversation(request: Request, conversation_id: str, body: CloseBody) -> TranscriptPublic:
+def resolve_conversation(deps: HandoffDepsDep, conversation_id: str, body: CloseBody) -> TranscriptPublic:
     """Resolve the conversation's open handoff (the same move as `POST /v1/handoffs/{id}/resolve`)."""
     return service.close_conversation(
-        _deps(request), conversation_id=conversation_id, actor=body.actor, to="resolved", message=body.message
+        deps, conversation_id=conversation_id, actor=body.actor, to="resolved", message=body.message
     )
 
 
 @router.post("/conversations/{conversation_id}/hand-back", responses=_CONVERSATION_STATE, tags=["chat: human side"])
-def hand_back_conversation(request: Request, conversation_id: str, body: CloseBody) -> TranscriptPublic:
+def hand_back_conversation(deps: HandoffDepsDep, conversation_id: str, body: CloseBody) -> TranscriptPublic:
     """Hand the conversation back to the bot (the same move as `POST /v1/handoffs/{id}/hand-back`)."""
     return service.close_conversation(
-        _deps(request), conversation_id=conversation_id, actor=body.actor, to="returned_to_bot", message=body.message
+        deps, conversation_id=conversation_id, actor=body.actor, to="returned_to_bot", message=body.message
     )
 
 
 @router.get("/handoff-deliveries")
 def list_deliveries(
-    request: Request,
+    deps: HandoffDepsDep,
     status: Annotated[str | None, Query(description="pending, delivering, delivered, dead (dead letters)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[DeliveryPublic]:
     """Outbox rows with their attempts."""
-    return outbox.list_deliveries(_deps(request).engine, status=status, limit=limit)
+    return outbox.list_deliveries(deps.engine, status=status, limit=limit)
 
 
 @router.post(
@@ -183,11 +170,11 @@ def list_deliveries(
         409: {"description": "The delivery is not dead-lettered: nothing to retry."},
     },
 )
-def retry_delivery(request: Request, delivery_id: DeliveryId) -> list[int]:
+def retry_delivery(deps: HandoffDepsDep, worker: HandoffWorkerDep, delivery_id: DeliveryId) -> list[int]:
     """Send a dead-lettered delivery again (the worker picks it up at once)."""
-    deps = _deps(request)
     ids = outbox.retry_dead(deps.engine, delivery_id=delivery_id, actor="api", now=deps.now())
-    _wake(request)
+    if worker is not None:
+        worker.notify()
     return ids
 
 

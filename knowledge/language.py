@@ -14,6 +14,26 @@ from typing import Any
 
 #: Languages considered when nothing narrower is known (ISO 639-1; all handled by multilingual-e5).
 DEFAULT_LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl", "pl", "sv", "da", "no", "fi", "tr", "ru", "ja", "zh")
+#: Names of those languages for a reply: (English name, the language's own name). The own name is how a reply
+#: written in that language names it ("en español"), which is how the agent sees a model already said so.
+LANGUAGE_NAMES: dict[str, tuple[str, str]] = {
+    "en": ("English", "English"),
+    "es": ("Spanish", "español"),
+    "fr": ("French", "français"),
+    "de": ("German", "Deutsch"),
+    "pt": ("Portuguese", "português"),
+    "it": ("Italian", "italiano"),
+    "nl": ("Dutch", "Nederlands"),
+    "pl": ("Polish", "polski"),
+    "sv": ("Swedish", "svenska"),
+    "da": ("Danish", "dansk"),
+    "no": ("Norwegian", "norsk"),
+    "fi": ("Finnish", "suomi"),
+    "tr": ("Turkish", "Türkçe"),
+    "ru": ("Russian", "русский"),
+    "ja": ("Japanese", "日本語"),
+    "zh": ("Chinese", "中文"),
+}
 #: Least normalized probability at which a query's language counts as known.
 MIN_QUERY_PROBABILITY = 0.8
 #: Text shorter than this (characters) is too short to say the language of a document.
@@ -62,3 +82,9 @@ def query_language(text: str, *, languages: Iterable[str] | None = None) -> str 
         return None
     code, prob = detect(text, languages=languages)
     return code if prob >= MIN_QUERY_PROBABILITY else None
+
+
+def language_name(code: str | None) -> str | None:
+    """The English name of a language code ("es" → "Spanish"), None when unknown."""
+    names = LANGUAGE_NAMES.get((code or "").lower())
+    return names[0] if names else None

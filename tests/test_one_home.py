@@ -63,15 +63,8 @@ def test_no_production_package_imports_the_demo() -> None:
 
 def test_cl100k_token_counting_has_one_home() -> None:
     owner = "context/tokens.py"  # upstream of the context renderer, the prompt budget and the LLM layer
-    known_debts = {
-        # knowledge.chunking.tiktoken_counter: unused (chunks are measured in MiniLM word pieces) and a third
-        # copy of the cl100k counter. knowledge cannot import context (independent siblings), so paying it
-        # means deleting the function.
-        "knowledge/chunking.py",
-    }
     users = _importers_of(("tiktoken",))
-    assert users - known_debts == {owner}
-    assert known_debts <= users, "a listed debt is paid: remove it from known_debts"
+    assert users == {owner}
 
 
 def test_only_the_listed_functions_count_tokens() -> None:
@@ -83,8 +76,6 @@ def test_only_the_listed_functions_count_tokens() -> None:
         ("agent/llm/openai_chat.py", "get_num_tokens_from_messages"),
         # A different tokenizer on purpose: chunks are sized in the embedding model's word pieces.
         ("knowledge/chunking.py", "minilm_token_counter"),
-        # Known debt (see test_cl100k_token_counting_has_one_home).
-        ("knowledge/chunking.py", "tiktoken_counter"),
     }
     found = {
         (rel, node.name)
@@ -185,3 +176,23 @@ def test_status_route_reason_and_section_vocabularies_have_one_home() -> None:
         (rel, owners[s]) for rel, tree in _modules() for s in _string_sets(tree) if s in owners and owners[s] != rel
     }
     assert found == set(), "a vocabulary spelled out outside its owner"
+
+
+def test_only_the_providers_helper_and_the_root_touch_app_state() -> None:
+    # Routes take their dependencies through the Annotated providers of the owning package (docs/architecture.md);
+    # those read `app.state` through context.appstate.wired, and only the composition root sets it.
+    def touches_app_state(tree: ast.Module) -> bool:
+        return any(
+            isinstance(node, ast.Attribute) and node.attr == "state" and _attribute_name(node.value) == "app"
+            for node in ast.walk(tree)
+        )
+
+    below_the_root = {rel for rel, tree in _modules() if touches_app_state(tree) and not rel.startswith("contextdesk/")}
+    assert below_the_root == {"context/appstate.py"}, "a route reads app.state: declare a provider instead"
+
+
+def _attribute_name(node: ast.expr) -> str | None:
+    """The last name of `x.y.app` or `app` (None for anything else)."""
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else None

@@ -1,39 +1,21 @@
 """HTTP routes of the customer context (server-to-server, behind the X-API-Key header).
 
-The composition root (contextdesk/app.py) puts on `app.state`: `engine`, `clock`, `context_config`
-(a SecretStr or None). With no key configured every route answers 503: these endpoints are never open.
+Their dependencies come from the providers of context.customer_context.deps; the composition root attaches the
+API key when it includes the router. With no key configured every route answers 503: these endpoints are never open.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy.engine import Engine
 
-from context.customer_context.config import ContextConfig
 from context.customer_context.context_markdown import render_context
+from context.customer_context.deps import ClockDep, ContextConfigDep, EngineDep
 from context.customer_context.lookup import lookup_customer
 from context.customer_context.models import CustomerContext, LookupResult, RenderedContext
 from context.customer_context.service import build_customer_context
-from context.dbtypes import Clock
-
-
-# Declared as a security scheme so the OpenAPI document (and Swagger UI's "Authorize") knows about the key.
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-def _now(request: Request) -> datetime:
-    clock: Clock = request.app.state.clock
-    return clock()
-
-
-def _config(request: Request) -> ContextConfig:
-    return getattr(request.app.state, "context_config", None) or ContextConfig()
 
 
 class ContextResponse(BaseModel):
@@ -48,7 +30,8 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 @router.get("/lookup", responses={422: {"description": "No usable criteria (e.g. a name without a postcode)."}})
 def lookup(
-    request: Request,
+    engine: EngineDep,
+    config: ContextConfigDep,
     email: Annotated[str | None, Query(max_length=320)] = None,
     phone: Annotated[str | None, Query(max_length=64)] = None,
     order: Annotated[str | None, Query(max_length=128)] = None,
@@ -58,20 +41,22 @@ def lookup(
 ) -> LookupResult:
     """Find a customer by email, phone, order number, external id, or name + postcode."""
     return lookup_customer(
-        engine=_engine(request),
+        engine=engine,
         email=email,
         phone=phone,
         order=order,
         external_id=external_id,
         name=name,
         postcode=postcode,
-        external_id_formats=_config(request).external_id_formats,
+        external_id_formats=config.external_id_formats,
     )
 
 
 @router.get("/{customer_id}/context", responses={404: {"description": "No such customer."}})
 def customer_context(
-    request: Request,
+    engine: EngineDep,
+    config: ContextConfigDep,
+    clock: ClockDep,
     customer_id: str,
     purpose: Literal["llm_prompt", "handoff", "widget"] = "llm_prompt",
     topic: Annotated[str | None, Query(max_length=64)] = None,
@@ -80,11 +65,11 @@ def customer_context(
 ) -> ContextResponse:
     """The customer's context as `purpose` may see it; `render=true` adds the markdown for a prompt."""
     ctx = build_customer_context(
-        engine=_engine(request),
+        engine=engine,
         customer_id=customer_id,
         purpose=purpose,
         topic=topic,
-        config=_config(request),
-        now=_now(request),
+        config=config,
+        now=clock(),
     )
     return ContextResponse(context=ctx, rendered=render_context(ctx, max_tokens=max_tokens) if render else None)

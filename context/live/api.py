@@ -1,7 +1,8 @@
 """HTTP routes that keep context current: vendor webhooks, and the freshness of each source.
 
-The composition root puts a `LiveDeps` on `app.state.live`. Webhook routes are not behind the API key: the
-vendor's signature is their authentication (verified on the raw body before anything is stored).
+The composition root puts a `LiveDeps` on `app.state.live`, read by the `LiveDepsDep` provider. Webhook routes are
+not behind the API key: the vendor's signature is their authentication (verified on the raw body before anything
+is stored).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from context.appstate import wired
 from context.errors import WebhookRejected
 from context.intake.webhooks import receive_webhook
 from context.live.lookup import LiveLookups
@@ -42,11 +44,15 @@ class WebhookAck(BaseModel):
     duplicate: bool
 
 
-def _live(request: Request) -> LiveDeps:
-    deps: LiveDeps | None = getattr(request.app.state, "live", None)
+async def get_live_deps(request: Request) -> LiveDeps:
+    """The app's webhook processing (`app.state.live`); 503 when this server was built without it."""
+    deps: LiveDeps | None = wired(request, "live", optional=True)
     if deps is None:
         raise HTTPException(503, "webhooks are not configured on this server")
     return deps
+
+
+LiveDepsDep = Annotated[LiveDeps, Depends(get_live_deps)]
 
 
 @router.post(
@@ -61,7 +67,7 @@ def _live(request: Request) -> LiveDeps:
     # The raw body is read as bytes (the signature covers exactly those), so it is declared here.
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}},
 )
-async def receive(source: str, request: Request, live: Annotated[LiveDeps, Depends(_live)]) -> WebhookAck:
+async def receive(source: str, request: Request, live: LiveDepsDep) -> WebhookAck:
     """Verify the signature on the raw body, store the delivery, acknowledge; processing is asynchronous."""
     deps = live.propagation
     streams = [s for s in deps.intake.sources if s.connector_name == source]
@@ -107,7 +113,7 @@ class SourcesHealth(BaseModel):
     response_model=SourcesHealth,
     summary="Freshness of each source",
 )
-def health(live: Annotated[LiveDeps, Depends(_live)]) -> SourcesHealth:
+def health(live: LiveDepsDep) -> SourcesHealth:
     """Per source: last successful sync, last run's status and error, overdue, webhooks pending and failed."""
     deps = live.propagation
     rows = source_health(engine=deps.engine, sources=deps.intake.sources, now=deps.clock())

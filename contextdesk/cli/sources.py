@@ -99,7 +99,7 @@ def check_command(
     path = config_path(config)
     cfg = load_intake_config(path)
     biz = parse_business_config(load_yaml(path), origin=str(path))
-    hours, unnamed = biz.hours, '(no name: replies say "our team")'
+    hours, unnamed = biz.hours, "(no name: the greeting says 'the automated assistant')"
     console.print(
         f"business: {biz.name or unnamed}, {biz.timezone}, "
         f"{'/'.join(hours.days)} {hours.open:%H:%M}–{hours.close:%H:%M}, currency {biz.currency or 'per order'}, "

@@ -558,6 +558,11 @@ CONFIG_YAML = """\
 default_region: CA
 timezone: America/Vancouver
 
+business:
+  name: Ridgeline Outfitters
+  timezone: America/Vancouver
+  hours: {days: [mon, tue, wed, thu, fri, sat], open: "08:00", close: "18:00"}
+
 sources:
   # The web store's order export (web orders W + 7 digits; store and phone orders RO- + 5 characters, some
   # without a date). Status words are the store's own: they are stored as labels ("In Transit" -> in_transit)
@@ -623,11 +628,6 @@ sources:
       notes: Tier
 
 agent:
-  business_hours:
-    timezone: America/Vancouver
-    days: [mon, tue, wed, thu, fri, sat]
-    open: "08:00"
-    close: "18:00"
   # Ridgeline sells gear only: no "you don't have a subscription", and "cancel" / "payment" are about orders.
   sells_subscriptions: false
   # The shapes of Ridgeline's order numbers, so "is RO-4K7Q2 ready?" is an order question even from a visitor.

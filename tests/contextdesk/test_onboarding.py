@@ -206,7 +206,8 @@ def test_bike_repair_shop_with_its_own_business_settings(tmp_path: Path) -> None
     out = flat(checked.stdout)
     assert "'ready_for_collection' (1), 'in_workshop' (1) not among the statuses" in out
     assert "order.total: bill.total: not an amount" in out
-    assert 'business: (no name: replies say "our team"), UTC' in out  # neutral defaults, nothing from the demo
+    # Neutral defaults, nothing from the demo.
+    assert "business: (no name: the greeting says 'the automated assistant'), UTC" in out
 
     def settle(d: dict[str, Any]) -> None:
         d["null_values"] = ["TBC"]

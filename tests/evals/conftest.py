@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+import yaml
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
@@ -22,6 +23,7 @@ from contextdesk.clock import system_now
 from contextdesk.settings import Settings
 from demo import context_config as demo_context_config
 from demo.help_center import ARTICLES_DIR
+from demo.mapping import CONFIG_YAML as DEMO_CONFIG_YAML
 from demo.models import DemoShift
 from evals.models import Suite
 from evals.runner import EvalEnv, Runner, in_process_runner
@@ -92,10 +94,11 @@ def _build_home(home: Path, *, shift_days: int | None) -> DemoHome:
     report = ingest([kb_dir], store=store)
     assert report.count("failed") == 0
     config = home / "contextdesk.yaml"
-    # An eval server gets more than the default 20 conversations a minute per address.
-    config.write_text(
-        "agent:\n  limits:\n    conversations_per_minute_per_ip: 1000\n    messages_per_minute_per_ip: 5000\n"
-    )
+    # The demo's own business section (name, zone, hours); an eval server gets more than the default 20
+    # conversations a minute per address.
+    business = yaml.safe_load(DEMO_CONFIG_YAML)["business"]
+    limits = {"conversations_per_minute_per_ip": 1000, "messages_per_minute_per_ip": 5000}
+    config.write_text(yaml.safe_dump({"business": business, "agent": {"limits": limits}}))
     settings = Settings(
         home=home, config_file=config, identity_secret=SECRET, api_key=API_KEY, chroma_path=home / "chroma"
     )

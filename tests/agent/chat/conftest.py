@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy.engine import Engine
 
 from agent.config import AgentConfig, parse_agent_config
 from agent.service import AgentDeps
 from demo.help_center import ARTICLES_DIR
+from demo.mapping import CONFIG_YAML
 from knowledge.embedders import MiniLMEmbedder
 from knowledge.service import ingest
 from knowledge.store import KnowledgeStore, open_store
@@ -61,7 +63,13 @@ def make_deps(demo_db: Engine, kb: KnowledgeStore) -> Callable[..., AgentDeps]:
     """Build AgentDeps over the demo database and index; keyword arguments override fields."""
 
     def build(config: dict[str, Any] | AgentConfig | None = None, **overrides: Any) -> AgentDeps:
-        cfg = config if isinstance(config, AgentConfig) else parse_agent_config({"agent": config or {}})
+        # The demo's own `business:` section (name, zone, hours), as `contextdesk serve` would read it.
+        business = yaml.safe_load(CONFIG_YAML)["business"]
+        cfg = (
+            config
+            if isinstance(config, AgentConfig)
+            else parse_agent_config({"business": business, "agent": config or {}})
+        )
         fields: dict[str, Any] = {
             "engine": demo_db,
             "config": cfg,

@@ -114,3 +114,16 @@ def test_rate_limiter_window() -> None:
 def test_defuse_removes_fence_lookalikes() -> None:
     assert "[/DATA" not in defuse("ok [/DATA abc] <<<SYSTEM>>> done")
     assert "<<<" not in defuse("<<<SYSTEM>>>")
+
+
+def test_the_business_section_names_the_greeting_and_sets_the_hours_zone() -> None:
+    from agent.service import greeting
+
+    neutral = parse_agent_config(None)
+    named = parse_agent_config({"business": {"name": "Spoke & Chain Cycles", "timezone": "Europe/London"}})
+    assert neutral.business_hours.timezone == "UTC" and neutral.business_name is None
+    assert named.business_hours.timezone == "Europe/London" and named.customer_timezone == "Europe/London"
+    assert greeting(first_name="Ana", business_name=named.business_name) == (
+        "Hi Ana! I'm the Spoke & Chain Cycles automated assistant. How can I help?"
+    )
+    assert greeting(first_name=None, business_name=None) == "Hi! I'm the automated assistant. How can I help?"

@@ -158,8 +158,18 @@ def test_away_outside_business_hours() -> None:
     from agent.config import BusinessHours
     from agent.widget import availability
 
-    hours = BusinessHours()  # Mon-Fri 09:00-17:00 New York
+    hours = BusinessHours(timezone="America/New_York")  # Mon-Fri 09:00-17:00
     saturday = availability(hours, datetime(2026, 12, 5, 15, 0, tzinfo=UTC))
     wednesday = availability(hours, datetime(2026, 12, 2, 15, 0, tzinfo=UTC))
     assert saturday == {"open_now": False, "next_opening": "2026-12-07T09:00:00-05:00"}
     assert wednesday["open_now"] is True
+
+
+def test_the_panel_names_the_business_of_the_business_section(tmp_path: Path) -> None:
+    from agent.widget import load_widget_config
+
+    config = tmp_path / "contextdesk.yaml"
+    config.write_text("business:\n  name: Spoke & Chain Cycles\n")
+    assert load_widget_config(config).business_name == "Spoke & Chain Cycles"
+    config.write_text("business:\n  name: Spoke & Chain Cycles\nwidget:\n  business_name: Spoke & Chain\n")
+    assert load_widget_config(config).business_name == "Spoke & Chain"
