@@ -8,7 +8,8 @@ on PostgreSQL (when 127.0.0.1:5432 answers):
 - CPU per turn: one conversation alone, the server processes' (and Chroma server's) CPU time ÷ turns;
 - the ceiling it implies: cores ÷ CPU per turn;
 - throughput and latency p50/p99 at 50 concurrent conversations (verified personas and anonymous visitors asking
-  different, non-escalating questions), errors, and throughput as a share of the ceiling.
+  different, non-escalating questions), errors, and throughput as a share of the ceiling;
+- where a turn's time goes in the server at that load: the steps' times of each turn's trace (`step_ms`).
 
     python bench/chat.py                               # both databases, 50 conversations × 6 turns
     python bench/chat.py --db sqlite --turns 4 --customers 500
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -260,7 +262,9 @@ def bench_database(label: str, url: str, args: argparse.Namespace, work: Path, d
             single, single_errors, _ = asyncio.run(_run(base, 1, args.single_turns))
             cpu_per_turn = (_cpu_seconds(measured) - before) / max(1, len(single))
             ceiling = cores / cpu_per_turn if cpu_per_turn > 0 else float("inf")
+            first_turn = _last_turn_id(url) + 1
             latencies, errors, wall = asyncio.run(_run(base, args.conversations, args.turns))
+    steps = _step_breakdown(url, first_turn)
     tps = len(latencies) / wall
     p50, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
     load = os.getloadavg()[0]
@@ -280,6 +284,42 @@ def bench_database(label: str, url: str, args: argparse.Namespace, work: Path, d
     row("errors", f"{len(errors) + len(single_errors)}", "0", not errors and not single_errors)
     for e in (single_errors + errors)[:5]:
         print("    error:", e)
+    if steps:
+        print(f"  where a turn's time goes at {args.conversations} concurrent (server side, p50 / mean ms):")
+        for name, values in steps.items():
+            print(f"    {name:<36} {statistics.median(values):>8.1f} / {statistics.mean(values):.1f}")
+
+
+def _last_turn_id(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text("select coalesce(max(id), 0) from agent_turns")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _step_breakdown(url: str, first_turn: int) -> dict[str, list[float]]:
+    """Per step of the turns from `first_turn` on: their TurnTrace `step_ms`, and store = latency − the steps."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("select latency_ms, prompt from agent_turns where id >= :first"), {"first": first_turn}
+            ).all()
+    finally:
+        engine.dispose()
+    out: dict[str, list[float]] = {}
+    for latency, prompt in rows:
+        record = prompt if isinstance(prompt, dict) else json.loads(prompt or "{}")
+        timings = record.get("step_ms") or {}
+        if not timings:
+            continue
+        for name, ms in timings.items():
+            out.setdefault(name, []).append(float(ms))
+        out.setdefault("store (latency − the steps above)", []).append(float(latency) - sum(timings.values()))
+        out.setdefault("turn latency (server side)", []).append(float(latency))
+    return out
 
 
 def main() -> None:
