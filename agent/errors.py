@@ -12,7 +12,6 @@ AgentError                        root: anything raised on purpose by agent/
 
 ├── AgentConfigError              the `agent:` section of contextdesk.yaml is invalid (names the key)
 ├── ConversationNotFound          no conversation with that id
-├── HandoffStateError             a handoff request cannot move to that state (e.g. resolved twice)
 ├── WidgetTokenError              a widget conversation token is malformed, forged or expired (401)
 └── ChatLimitError                a chat limit was hit (HTTP 4xx)
     ├── MessageTooLong            the message is over `agent.limits.max_message_chars` (413)
@@ -99,10 +98,6 @@ class ConversationNotFound(AgentError):
     def __init__(self, conversation_id: str) -> None:
         super().__init__(f"no conversation {conversation_id!r}")
         self.conversation_id = conversation_id
-
-
-class HandoffStateError(AgentError):
-    """A handoff request is missing or cannot move to the asked state."""
 
 
 class ChatLimitError(AgentError):

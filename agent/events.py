@@ -8,6 +8,7 @@ write lock does, so seqs are 1, 2, 3… with no gaps or duplicates whichever pro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,17 +34,35 @@ def append_event(
     session: Session, conversation_id: str, kind: ConversationEventKind, data: dict[str, Any], at: datetime
 ) -> int:
     """Append one event in the caller's transaction and return its seq."""
+    return append_events(session, conversation_id, [(kind, data)], at)[0]
+
+
+def append_events(
+    session: Session,
+    conversation_id: str,
+    events: Sequence[tuple[ConversationEventKind, dict[str, Any]]],
+    at: datetime,
+) -> list[int]:
+    """Append several events in order in the caller's transaction (one counter bump for all); their seqs."""
+    if not events:
+        return []
     table = table_of(Conversation)
-    seq = session.execute(
+    last = session.execute(
         update(table)
         .where(table.c.id == conversation_id)
-        .values(last_event_seq=table.c.last_event_seq + 1)
+        .values(last_event_seq=table.c.last_event_seq + len(events))
         .returning(table.c.last_event_seq)
     ).scalar_one_or_none()
-    if seq is None:
+    if last is None:
         raise ConversationNotFound(conversation_id)
-    session.add(ConversationEvent(conversation_id=conversation_id, seq=int(seq), kind=kind, data=data, at=at))
-    return int(seq)
+    first = int(last) - len(events) + 1
+    session.add_all(
+        [
+            ConversationEvent(conversation_id=conversation_id, seq=first + i, kind=kind, data=data, at=at)
+            for i, (kind, data) in enumerate(events)
+        ]
+    )
+    return list(range(first, int(last) + 1))
 
 
 def message_data(msg: ConversationMessage) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from agent.config import Limits
@@ -26,11 +27,19 @@ log = logging.getLogger(__name__)
 WINDOW_S = 60.0
 
 
+#: One count: (kind, key, limit).
+Hit = tuple[str, str, int]
+
+
 class WindowStore(Protocol):
     """Where the sliding windows live."""
 
     def hit(self, kind: str, key: str, limit: int, *, now: float | None = None) -> float | None:
         """Count one event unless the key had `limit` in the last minute; then return seconds until one expires."""
+        ...
+
+    def hit_many(self, hits: Sequence[Hit], *, now: float | None = None) -> tuple[int, float] | None:
+        """`hit` for each in order, stopping at the first refused: (its index, seconds until one expires)."""
         ...
 
 
@@ -56,23 +65,35 @@ class MemoryWindows:
                     del self._events[k]
         return None
 
+    def hit_many(self, hits: Sequence[Hit], *, now: float | None = None) -> tuple[int, float] | None:
+        """`hit` for each in order, stopping at the first refused: (its index, seconds until one expires)."""
+        for i, (kind, key, limit) in enumerate(hits):
+            wait_s = self.hit(kind, key, limit, now=now)
+            if wait_s is not None:
+                return i, wait_s
+        return None
 
-# One round trip, atomic: drop the events older than the window, refuse at the limit, else add this one.
+
+# One round trip for all of a request's counts, atomic: for each key in order drop the events older than the
+# window, refuse at its limit (returning the key's 1-based index and the wait), else add this one.
 # Times are milliseconds of the Redis server's clock (one clock for every worker) unless the caller passes one.
+# ARGV: window ms, now ms (-1: the server's), the event's member, then one limit per key.
 _HIT_SCRIPT = """
-local now = tonumber(ARGV[3])
+local now = tonumber(ARGV[2])
 if now < 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local window = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return tostring(tonumber(oldest[2]) + window - now)
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[3 + i]) then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    return {i, tostring(tonumber(oldest[2]) + window - now)}
+  end
+  redis.call('ZADD', key, now, ARGV[3])
+  redis.call('PEXPIRE', key, window)
 end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], window)
 return false
 """
 
@@ -100,24 +121,29 @@ class RedisWindows:
 
     def hit(self, kind: str, key: str, limit: int, *, now: float | None = None) -> float | None:
         """Count one event unless the key had `limit` in the last minute; then return seconds until one expires."""
+        refused = self.hit_many([(kind, key, limit)], now=now)
+        return None if refused is None else refused[1]
+
+    def hit_many(self, hits: Sequence[Hit], *, now: float | None = None) -> tuple[int, float] | None:
+        """`hit` for each in order, stopping at the first refused: (its index, seconds until one expires)."""
         from redis import RedisError
 
-        digest = hashlib.sha256(f"{kind}\x00{key}".encode()).hexdigest()[:32]
+        keys = [self._prefix + hashlib.sha256(f"{kind}\x00{key}".encode()).hexdigest()[:32] for kind, key, _ in hits]
         now_ms = -1 if now is None else int(now * 1000)
         try:
-            wait_ms = self._script(
-                keys=[self._prefix + digest],
-                args=[int(WINDOW_S * 1000), limit, now_ms, secrets.token_hex(8)],
+            refused = self._script(
+                keys=keys,
+                args=[int(WINDOW_S * 1000), now_ms, secrets.token_hex(8), *(limit for _, _, limit in hits)],
             )
         except RedisError as exc:
             if not self._degraded:
                 log.warning("rate limits: Redis unreachable (%s); counting in this process until it answers", exc)
                 self._degraded = True
-            return self._fallback.hit(kind, key, limit, now=now)
+            return self._fallback.hit_many(hits, now=now)
         if self._degraded:
             log.warning("rate limits: Redis answers again; shared windows resumed")
             self._degraded = False
-        return None if wait_ms is None else float(wait_ms) / 1000
+        return None if refused is None else (int(refused[0]) - 1, float(refused[1]) / 1000)
 
 
 class RateLimiter:
@@ -130,6 +156,14 @@ class RateLimiter:
         """Count one event; raise RateLimited when the key already had `limit` in the last minute."""
         wait_s = self.store.hit(kind, key, limit, now=now)
         if wait_s is not None:
+            raise RateLimited(kind, limit, max(1.0, wait_s))
+
+    def hit_all(self, hits: Sequence[Hit], *, now: float | None = None) -> None:
+        """Count each event in order (one round trip to the store); RateLimited for the first already at its limit."""
+        refused = self.store.hit_many(hits, now=now)
+        if refused is not None:
+            index, wait_s = refused
+            kind, _, limit = hits[index]
             raise RateLimited(kind, limit, max(1.0, wait_s))
 
 

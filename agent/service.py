@@ -17,7 +17,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -32,7 +33,7 @@ from sqlmodel import Session, col, select
 from agent import escalation, grounded_responder
 from agent.config import AgentConfig, RouteConfig
 from agent.errors import ConversationNotFound, LLMError, StoreBusy
-from agent.events import append_event, append_message
+from agent.events import append_event, append_events, append_message
 from agent.grounding_check import check_answer
 from agent.hours import human_eta
 from agent.intents import TOPIC_OF_INTENT, lead_details, read_message, strip_injections
@@ -306,6 +307,8 @@ def _write(deps: AgentDeps, step: Callable[[Session], R]) -> R:
     give_up = time.monotonic() + deps.write_wait_s
     sqlite = deps.engine.dialect.name == "sqlite"
     while True:
+        if sqlite and not _sqlite_writer(deps.engine).acquire(timeout=max(0.0, give_up - time.monotonic())):
+            raise StoreBusy(deps.write_wait_s)
         wait_ms = max(1, int((give_up - time.monotonic()) * 1000))
         try:
             with deps.engine.connect() as conn:
@@ -328,31 +331,61 @@ def _write(deps: AgentDeps, step: Callable[[Session], R]) -> R:
                 raise
             if time.monotonic() >= give_up:
                 raise StoreBusy(deps.write_wait_s) from exc
-            time.sleep(0.02)
+        finally:
+            if sqlite:
+                _sqlite_writer(deps.engine).release()
+        time.sleep(0.02)
+
+
+_WRITERS_GUARD = threading.Lock()
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_writer(engine: Engine) -> threading.RLock:
+    """This process's queue for the chat's writes to one SQLite database.
+
+    SQLite lets one writer in at a time and makes the others poll with growing sleeps (up to 100 ms each), so
+    under load a turn's write waits far longer than the writes before it take; threads of one process queue here
+    in turn instead, and only the processes poll each other.
+    """
+    with _WRITERS_GUARD:
+        lock = _SQLITE_WRITERS.get(engine)
+        if lock is None:
+            lock = _SQLITE_WRITERS[engine] = threading.RLock()
+        return lock
 
 
 # --- the turn lease: one turn of a conversation at a time, across processes -----------------------------------
 
 
-def _take_lease(deps: AgentDeps, conversation_id: str, key: str) -> None:
-    """Wait (bounded) until no other turn of this conversation runs, then hold the conversation for this one."""
+def _try_lease(deps: AgentDeps, session: Session, conversation_id: str, key: str) -> bool:
+    """Hold the conversation for this turn if no other turn runs (in the caller's transaction)."""
     table = table_of(Conversation)
+    now = deps.now()
+    free = or_(table.c.turn_owner.is_(None), table.c.turn_owner == key, table.c.turn_until < now)
+    done = session.execute(
+        update(table)
+        .where(table.c.id == conversation_id, free)
+        .values(turn_owner=key, turn_until=now + timedelta(seconds=deps.turn_lease_s), stop_turn=None)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def _take_lease(deps: AgentDeps, arrival: Arrival) -> Conv:
+    """Wait (bounded) until no other turn of this conversation runs, then hold the conversation for this one;
+    the conversation as read in the transaction that took the lease."""
     give_up = time.monotonic() + deps.turn_wait_s
 
-    def take(session: Session) -> bool:
-        now = deps.now()
-        free = or_(table.c.turn_owner.is_(None), table.c.turn_owner == key, table.c.turn_until < now)
-        done = session.execute(
-            update(table)
-            .where(table.c.id == conversation_id, free)
-            .values(turn_owner=key, turn_until=now + timedelta(seconds=deps.turn_lease_s), stop_turn=None)
-        )
-        return bool(done.rowcount)  # type: ignore[attr-defined]
+    def take(session: Session) -> Conv | None:
+        if not _try_lease(deps, session, arrival.conversation_id, arrival.key):
+            return None
+        return _conv_of(session, arrival.conversation_id, arrival.message_id)
 
-    while not _write(deps, take):
+    while (conv := _write(deps, take)) is None:
         if time.monotonic() >= give_up:
             raise StoreBusy(deps.turn_wait_s, what="another turn of this conversation is still running")
         time.sleep(0.02)
+    return conv
 
 
 def _release_lease(session: Session, conversation_id: str, key: str) -> None:
@@ -399,6 +432,8 @@ class Arrival:
     message_id: int
     message_seq: int
     started: float  # perf_counter at arrival
+    # The conversation read under the turn's lease when the lease was free and taken with the message.
+    conv: Conv | None = None
 
 
 @dataclass(frozen=True)
@@ -451,17 +486,28 @@ class Outcome:
 Emit = Callable[[str], None]
 
 
-def receive(*, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown") -> Arrival:
-    """Step 1: check limits, then store and log the customer's message (before any model call)."""
+def receive(
+    *, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown", lease: bool = False
+) -> Arrival:
+    """Step 1: check limits, then store and log the customer's message (before any model call).
+
+    With `lease`, the same transaction takes the turn's lease if it is free (the caller runs the turn at once).
+    """
     started = time.perf_counter()
     limits = deps.config.limits
     check_message(content, limits)
     with Session(deps.engine) as session:
         _load(session, conversation_id)
-    deps.limiter.hit("messages per conversation", conversation_id, limits.messages_per_minute_per_conversation)
-    deps.limiter.hit("messages per address", client_ip, limits.messages_per_minute_per_ip)
+    deps.limiter.hit_all(
+        [
+            ("messages per conversation", conversation_id, limits.messages_per_minute_per_conversation),
+            ("messages per address", client_ip, limits.messages_per_minute_per_ip),
+        ]
+    )
 
-    def store(session: Session) -> tuple[int, int]:
+    key = uuid.uuid4().hex
+
+    def store(session: Session) -> tuple[int, int, Conv | None]:
         conv = _load(session, conversation_id)
         now = deps.now()
         conv.message_count += 1
@@ -469,37 +515,39 @@ def receive(*, deps: AgentDeps, conversation_id: str, content: str, client_ip: s
         session.add(conv)
         msg = ConversationMessage(conversation_id=conv.id, role="customer", content=content, created_at=now)
         seq = append_message(session, msg)
-        return int(msg.id or 0), seq
+        message_id = int(msg.id or 0)
+        leased = lease and _try_lease(deps, session, conversation_id, key)
+        return message_id, seq, _conv_of(session, conversation_id, message_id) if leased else None
 
-    message_id, seq = _write(deps, store)
-    return Arrival(conversation_id, uuid.uuid4().hex, content, message_id, seq, started)
+    message_id, seq, conv = _write(deps, store)
+    return Arrival(conversation_id, key, content, message_id, seq, started, conv)
 
 
-def _read_conv(deps: AgentDeps, arrival: Arrival) -> Conv:
-    with Session(deps.engine) as session:
-        conv = _load(session, arrival.conversation_id)
-        rows = session.exec(
-            select(ConversationMessage.role, ConversationMessage.content)
-            .where(
-                ConversationMessage.conversation_id == conv.id,
-                col(ConversationMessage.id) != arrival.message_id,
-                # Customer messages that arrived after this one belong to the turns queued behind it.
-                or_(col(ConversationMessage.id) < arrival.message_id, col(ConversationMessage.role) != "customer"),
-            )
-            .order_by(col(ConversationMessage.id).desc())
-            .limit(HISTORY_LIMIT)
-        ).all()
-        history = [HistoryMessage(role, content) for role, content in reversed(rows)]
-        return Conv(
-            conv.id,
-            conv.state,
-            conv.verified,
-            conv.customer_id,
-            conv.route,
-            conv.route_reason,
-            dict(conv.lead or {}),
-            history,
+def _conv_of(session: Session, conversation_id: str, message_id: int) -> Conv:
+    """The conversation and its history before the message `message_id`, read in the caller's transaction."""
+    conv = _load(session, conversation_id)
+    rows = session.exec(
+        select(ConversationMessage.role, ConversationMessage.content)
+        .where(
+            ConversationMessage.conversation_id == conv.id,
+            col(ConversationMessage.id) != message_id,
+            # Customer messages that arrived after this one belong to the turns queued behind it.
+            or_(col(ConversationMessage.id) < message_id, col(ConversationMessage.role) != "customer"),
         )
+        .order_by(col(ConversationMessage.id).desc())
+        .limit(HISTORY_LIMIT)
+    ).all()
+    history = [HistoryMessage(role, content) for role, content in reversed(rows)]
+    return Conv(
+        conv.id,
+        conv.state,
+        conv.verified,
+        conv.customer_id,
+        conv.route,
+        conv.route_reason,
+        dict(conv.lead or {}),
+        history,
+    )
 
 
 def build_turn_input(deps: AgentDeps, conv: Conv, content: str, trace: TurnTrace) -> tuple[TurnInput, Framing]:
@@ -631,13 +679,25 @@ def respond(
 
 
 def store(
-    deps: AgentDeps, arrival: Arrival, conv: Conv, turn: TurnInput, framing: Framing, outcome: Outcome, trace: TurnTrace
+    deps: AgentDeps,
+    arrival: Arrival,
+    conv: Conv,
+    turn: TurnInput,
+    framing: Framing,
+    outcome: Outcome,
+    trace: TurnTrace,
+    *,
+    sentences: Sequence[str] = (),
 ) -> TurnReply:
-    """Step 5: one transaction: re-check the state, store the reply, the turn, any handoff; log; free the lease."""
+    """Step 5: one transaction: re-check the state, store the reply, the turn, any handoff; log; free the lease.
+
+    `sentences`: the released pieces of a reply that was not streamed, logged first (as if sent one by one).
+    """
 
     def write(session: Session) -> TurnReply:
-        row = _load(session, conv.id)
         now = deps.now()
+        append_events(session, conv.id, [("sentence", {"turn_id": arrival.key, "text": p}) for p in sentences], now)
+        row = _load(session, conv.id)
         if row.state in HUMAN_STATES:
             # A person took the conversation while this turn ran: their word wins, the bot's reply is dropped.
             trace.state_changed_to = row.state
@@ -657,12 +717,12 @@ def store(
         record.reply_message_id = reply_msg.id if reply_msg else None
         session.add(record)
         session.flush()
-        for msg_id in (arrival.message_id, record.reply_message_id):
-            if msg_id:
-                msg = session.get(ConversationMessage, msg_id)
-                if msg is not None:
-                    msg.turn_id = record.id
-                    session.add(msg)
+        if reply_msg is not None:
+            reply_msg.turn_id = record.id
+            session.add(reply_msg)
+        if arrival.message_id:  # one UPDATE, not a load of the customer's message first
+            messages = table_of(ConversationMessage)
+            session.execute(update(messages).where(messages.c.id == arrival.message_id).values(turn_id=record.id))
         handoff_id = _record_escalation(session, row, record, turn, outcome, now)
         if outcome.stopped:
             append_event(session, conv.id, "turn_stopped", {"turn_id": arrival.key}, now)
@@ -835,17 +895,37 @@ def _reply_while_handed_off(deps: AgentDeps, arrival: Arrival, conv: Conv) -> Tu
 
 def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> TurnReply:
     """Steps 2-5 for a stored message, one turn of the conversation at a time (the lease)."""
-    _take_lease(deps, arrival.conversation_id, arrival.key)
+    steps: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def step(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        steps[name] = round((now - mark) * 1000, 2)
+        mark = now
+
+    steps["receive"] = round((mark - arrival.started) * 1000, 2)
+    # The lease taken with the message (handle_message) saves a transaction; else wait for it here.
+    conv = arrival.conv if arrival.conv is not None else _take_lease(deps, arrival)
+    step("lease")
     try:
-        conv = _read_conv(deps, arrival)
         if conv.state in HUMAN_STATES:
             return _reply_while_handed_off(deps, arrival, conv)
         trace = TurnTrace(identity="verified" if conv.verified else "visitor", streamed=stream)
         turn, framing = build_turn_input(deps, conv, arrival.content, trace)
+        step("build_turn_input")
         decision = decide(deps, turn)
+        step("decide")
+
+        # Without a stream the whole reply is known before anyone could watch it sentence by sentence: its
+        # sentence events go into the store step's transaction (one commit per turn instead of one per sentence).
+        held: list[str] = []
 
         def emit(piece: str) -> None:
             trace.sentences_sent += 1
+            if not stream:
+                held.append(piece)
+                return
             _write(
                 deps,
                 lambda s: append_event(s, conv.id, "sentence", {"turn_id": arrival.key, "text": piece}, deps.now()),
@@ -861,7 +941,9 @@ def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> Turn
             stopped=lambda: _stop_asked(deps, conv.id, arrival.key),
         )
         trace.stopped = outcome.stopped
-        return store(deps, arrival, conv, turn, framing, outcome, trace)
+        step("respond")
+        trace.step_ms = dict(steps)
+        return store(deps, arrival, conv, turn, framing, outcome, trace, sentences=held)
     except BaseException:
         # The message stays stored; free the conversation for the next turn at once, not at the lease's end.
         with contextlib.suppress(Exception):
@@ -871,7 +953,7 @@ def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> Turn
 
 def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown") -> TurnReply:
     """Answer one customer message (or, while a person has the conversation, just record it)."""
-    arrival = receive(deps=deps, conversation_id=conversation_id, content=content, client_ip=client_ip)
+    arrival = receive(deps=deps, conversation_id=conversation_id, content=content, client_ip=client_ip, lease=True)
     return run_turn(deps, arrival)
 
 

@@ -42,6 +42,11 @@ class TurnTrace(BaseModel):
         "responder's notice, the model itself, or the notice added because the model's reply did not say so.",
     )
     # store
+    step_ms: dict[str, float] = Field(
+        default_factory=dict,
+        description="Milliseconds per step before store (monotonic clock): receive (arrival until the turn runs), "
+        "lease, build_turn_input, decide, respond; the turn's latency_ms less their sum is the store step.",
+    )
     state_changed_to: str | None = Field(None, description="A person took over while the turn ran: reply dropped.")
 
     def record(self, prompt: dict[str, Any] | None = None) -> dict[str, Any]:

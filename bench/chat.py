@@ -8,7 +8,10 @@ on PostgreSQL (when 127.0.0.1:5432 answers):
 - CPU per turn: one conversation alone, the server processes' (and Chroma server's) CPU time ÷ turns;
 - the ceiling it implies: cores ÷ CPU per turn;
 - throughput and latency p50/p99 at 50 concurrent conversations (verified personas and anonymous visitors asking
-  different, non-escalating questions), errors, and throughput as a share of the ceiling.
+  different, non-escalating questions), errors, and throughput as a share of the ceiling;
+- where a turn's time goes in the server at that load: the steps' times of each turn's trace (`step_ms`);
+- time to the first checked sentence over SSE (`Accept: text/event-stream`) for concurrent conversations with a
+  scripted model streaming at 50 tokens/s, p50/p99, and the whole streamed turn.
 
     python bench/chat.py                               # both databases, 50 conversations × 6 turns
     python bench/chat.py --db sqlite --turns 4 --customers 500
@@ -18,13 +21,15 @@ turn counts the server processes and the Chroma server, not PostgreSQL's or Redi
 database work is inside the server processes). The machine's load average is printed beside: other work on the
 machine lowers throughput and the share of the ceiling.
 Goals (issue 14, 2 cores): ≥ 200 turns/s at 50 concurrent conversations with 0 errors, ≥ 80% of the ceiling,
-p99 ≤ 150 ms.
+p99 ≤ 150 ms; with a scripted model streaming at 50 tokens/s (the loopback server of tests/agent/fake_openai.py),
+time to first sentence p50 ≤ 600 ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -51,6 +56,7 @@ from demo.personas import PERSONAS
 from knowledge.embedders import MiniLMEmbedder
 from knowledge.service import ingest
 from knowledge.store import open_store
+from tests.agent.fake_openai import FakeOpenAI, RecordedRequest, Scripted, answer_json
 from tests.clock import tick
 
 QUESTIONS = [
@@ -67,6 +73,14 @@ SECRET = "bench-identity-secret-0123456789"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_ADMIN = os.environ.get("CONTEXTDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 GOAL_TPS, GOAL_SHARE, GOAL_P99_MS = 200.0, 0.80, 150.0
+GOAL_TTFS_MS = 600.0
+#: The scripted model's pace: ~4 characters a token, 50 tokens/s (issue 14's streaming goal).
+TOKEN_CHARS, TOKENS_PER_S = 4, 50.0
+STREAMED_ANSWER = (
+    "Thanks for asking, I can help with that. "
+    "Our help center has the details, and I have summarised them below for you. "
+    "If anything is still unclear, just reply here and I will go through it with you step by step."
+)
 
 
 def _free_port() -> int:
@@ -211,6 +225,60 @@ async def _run(base: str, conversations: int, turns: int) -> tuple[list[float], 
         return latencies, errors, time.perf_counter() - t0
 
 
+async def _run_streams(base: str, conversations: int, turns: int) -> tuple[list[float], list[float], list[str]]:
+    """Concurrent conversations asking over SSE: (time to first sentence ms, whole turn ms, errors)."""
+    first: list[float] = []
+    whole: list[float] = []
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=conversations, max_keepalive_connections=conversations)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        ids = [(await client.post("/v1/conversations", json=_identity(i))).json()["id"] for i in range(conversations)]
+
+        async def converse(index: int) -> None:
+            for turn in range(turns):
+                question = QUESTIONS[(index + turn) % len(QUESTIONS)]
+                t = time.perf_counter()
+                seen_first = False
+                try:
+                    async with client.stream(
+                        "POST",
+                        f"/v1/conversations/{ids[index]}/messages",
+                        json={"content": question},
+                        headers={"Accept": "text/event-stream"},
+                    ) as r:
+                        if r.status_code != 200:
+                            errors.append(f"{r.status_code}: {(await r.aread())[:200]!r}")
+                            continue
+                        async for line in r.aiter_lines():
+                            if line.startswith("event:") and "sentence" in line and not seen_first:
+                                seen_first = True
+                                first.append((time.perf_counter() - t) * 1000)
+                except httpx.HTTPError as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                if not seen_first:
+                    errors.append("a streamed turn sent no sentence")
+                whole.append((time.perf_counter() - t) * 1000)
+
+        await asyncio.gather(*(converse(i) for i in range(conversations)))
+    return first, whole, errors
+
+
+@contextmanager
+def _scripted_model() -> Iterator[FakeOpenAI]:
+    """The loopback OpenAI-compatible server (tests/agent/fake_openai.py) streaming at 50 tokens/s."""
+
+    def reply(_request: RecordedRequest) -> Scripted:
+        return Scripted(content=answer_json(STREAMED_ANSWER), chunk_chars=TOKEN_CHARS, chunk_delay_s=1 / TOKENS_PER_S)
+
+    fake = FakeOpenAI().start()
+    fake.responder = reply
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else float("nan")
@@ -260,7 +328,17 @@ def bench_database(label: str, url: str, args: argparse.Namespace, work: Path, d
             single, single_errors, _ = asyncio.run(_run(base, 1, args.single_turns))
             cpu_per_turn = (_cpu_seconds(measured) - before) / max(1, len(single))
             ceiling = cores / cpu_per_turn if cpu_per_turn > 0 else float("inf")
+            first_turn = _last_turn_id(url) + 1
             latencies, errors, wall = asyncio.run(_run(base, args.conversations, args.turns))
+        steps = _step_breakdown(url, first_turn)  # the grounded turns only, before the streamed ones
+        streaming = None
+        if args.stream_conversations > 0:
+            # The same server set-up with a model that streams: time to the first checked sentence.
+            with _scripted_model() as model:
+                llm = {"CONTEXTDESK_LLM_BASE_URL": model.base_url, "CONTEXTDESK_LLM_MODEL": "fake-primary"}
+                with _serve(env | llm, work, workers) as (stream_base, _pids):
+                    asyncio.run(_run_streams(stream_base, 2, 1))  # warm-up
+                    streaming = asyncio.run(_run_streams(stream_base, args.stream_conversations, args.stream_turns))
     tps = len(latencies) / wall
     p50, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
     load = os.getloadavg()[0]
@@ -280,6 +358,52 @@ def bench_database(label: str, url: str, args: argparse.Namespace, work: Path, d
     row("errors", f"{len(errors) + len(single_errors)}", "0", not errors and not single_errors)
     for e in (single_errors + errors)[:5]:
         print("    error:", e)
+    if steps:
+        print(f"  where a turn's time goes at {args.conversations} concurrent (server side, p50 / mean ms):")
+        for name, values in steps.items():
+            print(f"    {name:<36} {statistics.median(values):>8.1f} / {statistics.mean(values):.1f}")
+    if streaming is not None:
+        first, whole, stream_errors = streaming
+        ttfs = statistics.median(first) if first else float("nan")
+        label_s = f"time to first sentence p50, {args.stream_conversations} streaming"
+        row(label_s, f"{ttfs:.0f} ms", f"≤ {GOAL_TTFS_MS:.0f} ms", ttfs <= GOAL_TTFS_MS)
+        row("  time to first sentence p99", f"{_percentile(first, 0.99):.0f} ms", "-", None)
+        row("  whole streamed turn p50", f"{statistics.median(whole) if whole else float('nan'):.0f} ms", "-", None)
+        row("  streaming errors", f"{len(stream_errors)}", "0", not stream_errors)
+        for e in stream_errors[:3]:
+            print("    error:", e)
+
+
+def _last_turn_id(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text("select coalesce(max(id), 0) from agent_turns")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _step_breakdown(url: str, first_turn: int) -> dict[str, list[float]]:
+    """Per step of the turns from `first_turn` on: their TurnTrace `step_ms`, and store = latency − the steps."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("select latency_ms, prompt from agent_turns where id >= :first"), {"first": first_turn}
+            ).all()
+    finally:
+        engine.dispose()
+    out: dict[str, list[float]] = {}
+    for latency, prompt in rows:
+        record = prompt if isinstance(prompt, dict) else json.loads(prompt or "{}")
+        timings = record.get("step_ms") or {}
+        if not timings:
+            continue
+        for name, ms in timings.items():
+            out.setdefault(name, []).append(float(ms))
+        out.setdefault("store (latency − the steps above)", []).append(float(latency) - sum(timings.values()))
+        out.setdefault("turn latency (server side)", []).append(float(latency))
+    return out
 
 
 def main() -> None:
@@ -291,6 +415,10 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000, help="demo people to generate")
     parser.add_argument("--workers", type=int, default=0, help="server processes (0 = one per core)")
     parser.add_argument("--db", choices=["both", "sqlite", "postgres"], default="both")
+    parser.add_argument(
+        "--stream-conversations", type=int, default=20, help="concurrent SSE conversations with a streaming model"
+    )
+    parser.add_argument("--stream-turns", type=int, default=2, help="turns per streaming conversation")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-chat-"))
     try:

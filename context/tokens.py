@@ -31,6 +31,7 @@ def token_ids(text: str) -> list[int]:
     return encoding().encode(text, disallowed_special=())
 
 
+@lru_cache(maxsize=4096)  # a chat turn counts the same passages, history and sections again and again
 def count_tokens(text: str) -> int:
     """Number of tokens in `text`."""
     return len(token_ids(text))

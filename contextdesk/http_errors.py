@@ -22,7 +22,6 @@ from agent.errors import (
     AgentError,
     ChatLimitError,
     ConversationNotFound,
-    HandoffStateError,
     RateLimited,
     WidgetTokenError,
 )
@@ -78,7 +77,7 @@ def error_response(
 _STATUS_OF: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
     ((NotFoundError, ConversationNotFound, HandoffNotFound), 404),  # CustomerNotFoundError is a NotFoundError
     (WidgetTokenError, 401),
-    ((HandoffStateError, InboxStateError, SourceKindError), 409),
+    ((InboxStateError, SourceKindError), 409),
     (ValueError, 422),  # bad input a schema cannot express, e.g. a lookup without usable criteria
     ((ConfigError, HandoffConfigError), 500),
     # Not yet there, or not reachable: the help center's index or embedder, a profile still being computed.

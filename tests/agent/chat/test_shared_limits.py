@@ -90,6 +90,28 @@ def test_redis_window_slides_like_the_memory_one() -> None:
     limiter.hit("messages", "c1", 3, now=161.0)  # the window moved on
 
 
+@pytest.mark.parametrize("windows", ["memory", "redis"])
+def test_several_counts_in_one_call_stop_at_the_first_refused(windows: str) -> None:
+    if windows == "redis" and not _redis_available():
+        pytest.skip("Redis not reachable")
+    from redis import Redis
+
+    store = (
+        RedisWindows(Redis.from_url(REDIS_URL), prefix=f"test:{secrets.token_hex(6)}:") if windows == "redis" else None
+    )
+    limiter = RateLimiter(store)
+    hits = [("per conversation", "c1", 2), ("per address", "ip1", 3)]
+    limiter.hit_all(hits, now=100.0)
+    limiter.hit_all(hits, now=101.0)
+    with pytest.raises(RateLimited) as err:  # the conversation is at its limit: the address is not counted
+        limiter.hit_all(hits, now=110.0)
+    assert (err.value.what, err.value.retry_after_s) == ("per conversation", pytest.approx(50.0))
+    limiter.hit_all([("per conversation", "c2", 2), ("per address", "ip1", 3)], now=110.0)  # the third of ip1
+    with pytest.raises(RateLimited) as err:
+        limiter.hit_all([("per conversation", "c3", 2), ("per address", "ip1", 3)], now=111.0)
+    assert err.value.what == "per address"
+
+
 def test_an_unreachable_redis_falls_back_to_this_process() -> None:
     from redis import Redis
 
