@@ -15,10 +15,12 @@ forces a choice, the better-ranked match wins whatever the arrival order was.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -448,6 +450,24 @@ def _hubs_of(holders: Mapping[tuple[str, str], Sequence[Prepared]], rules: Ident
     return out
 
 
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a batch resolution (restored as it was afterwards).
+
+    A batch allocates millions of small objects (candidate edges, pair keys, prepared records) and frees
+    almost none until it ends; every collection the allocations trigger walks all of them again, so the
+    collector's share grows with the batch. Resolution builds no reference cycles (its objects are freed
+    by reference counting as usual), and any cycle made meanwhile is collected once the collector is back.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def resolve(
     records: Iterable[Record],
     rules: IdentityRules,
@@ -468,6 +488,34 @@ def resolve(
     `known_hubs` and `oversized_blocks` let a caller that resolves part of a larger record set pass
     facts about the whole set (the database layer does this).
     """
+    with cyclic_gc_paused():
+        return _resolve(
+            records,
+            rules,
+            model,
+            manual_links=manual_links,
+            do_not_link=do_not_link,
+            known_hubs=known_hubs,
+            oversized_blocks=oversized_blocks,
+            prepared=prepared,
+            link_only=link_only,
+            progress=progress,
+        )
+
+
+def _resolve(
+    records: Iterable[Record],
+    rules: IdentityRules,
+    model: FSModel,
+    *,
+    manual_links: Sequence[tuple[str, str, str]] = (),
+    do_not_link: Iterable[tuple[str, str]] = (),
+    known_hubs: set[tuple[str, str]] | None = None,
+    oversized_blocks: set[str] | None = None,
+    prepared: Mapping[str, Prepared] | None = None,
+    link_only: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Resolution:
     if prepared is None:
         prep: dict[str, Prepared] = {}
         for record in records:
