@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from context.errors import StandardizationError
@@ -251,23 +252,30 @@ def normalize_identifier(rule: IdentifierRule, raw: Any) -> str | None:
     if not text:
         return None
     if rule.normalize == "email":
-        # The one email rule (look-alike and control characters refused), shared with intake and the widget.
-        try:
-            text = standardize_email(text, check_syntax=False)
-        except StandardizationError:
-            return None
-        local, at, domain = text.partition("@")
-        if not at or not local or not domain:
-            return None
-        if rule.strip_plus_tag and "+" in local:
-            local = local.split("+", 1)[0] or local
-        return f"{local}@{domain}"
+        return _normalized_email(text, rule.strip_plus_tag)
     if rule.normalize == "phone":
         digits = _NON_DIGIT.sub("", text)
         return ("+" if text.startswith("+") else "") + digits if len(digits) >= 6 else None
     if rule.normalize == "text":
         return clean(text)
     return text
+
+
+# A batch normalizes every record's addresses and most people's appear on several records; the email rule's
+# own cache (sized for intake) holds fewer addresses than a large batch has, so it would miss on nearly all.
+@lru_cache(maxsize=1 << 18)
+def _normalized_email(text: str, strip_plus_tag: bool) -> str | None:
+    # The one email rule (look-alike and control characters refused), shared with intake and the widget.
+    try:
+        text = standardize_email(text, check_syntax=False)
+    except StandardizationError:
+        return None
+    local, at, domain = text.partition("@")
+    if not at or not local or not domain:
+        return None
+    if strip_plus_tag and "+" in local:
+        local = local.split("+", 1)[0] or local
+    return f"{local}@{domain}"
 
 
 def _as_list(value: Any) -> list[Any]:
