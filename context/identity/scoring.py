@@ -282,7 +282,13 @@ def _score(
     given_same = family_same = True
     for comp, levels, level_bits, tf_table in _compiled(rules, model):
         a, b = left.get(comp.name), right.get(comp.name)
-        level = level_index(comp, levels, a, b, left, right)
+        # Missing and equal values (most fields of most pairs) answered here, as `level_index` would.
+        if a is None or b is None:
+            level = None
+        elif a == b:
+            level = 0
+        else:
+            level = level_index(comp, levels, a, b, left, right)
         bits = 0.0
         tf_adjusted = False
         if level is not None:
