@@ -37,6 +37,7 @@ from context.identity.graph import (
     Prepared,
     Record,
     Resolution,
+    cyclic_gc_paused,
     normalize_identifier,
     prepare,
     resolve,
@@ -641,7 +642,8 @@ def rebuild(
 ) -> ResolveSummary:
     """Recompute every customer from the raw records; ids are kept by the stable-id rule."""
     t0 = time.perf_counter()
-    with Session(engine) as session:
+    # Loading and clustering every record is one batch (see `graph.cyclic_gc_paused`).
+    with cyclic_gc_paused(), Session(engine) as session:
         model = model or load_model(engine=engine, rules=rules)
         prepared = _load_prepared(session, None, rules)
         session.exec(delete(BlockKey))
