@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from context.errors import ContextError
-from context.intake.config import IntakeConfig, SourceConfig
+from context.intake.config import FILE_KINDS, IntakeConfig, SourceConfig
 from context.intake.fields import KNOWN_LABELS
 from context.intake.mapping import MapStats, describe_path_miss
 from context.intake.standardize import label_slug
@@ -149,6 +149,8 @@ class SourceCheck:
     samples: list[tuple[str, str, str]] = field(default_factory=list)
     # (field, reason) -> count
     quarantine: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # A vendor, HTTP or push source: its mapping is checked, its records are not read (no credentials here).
+    connector: bool = False
 
     @property
     def ok(self) -> bool:
@@ -162,6 +164,14 @@ def check_source(config: IntakeConfig, source: SourceConfig, *, limit: int | Non
     from context.intake.sources import open_source
 
     result = SourceCheck(source=source.name, kind=source.kind, entity=source.entity)
+    if source.kind not in FILE_KINDS:
+        # Reading it needs credentials and the network, which only `sync` uses: check that the mapping compiles.
+        result.connector = True
+        try:
+            RecordMapper(config, source)
+        except ContextError as exc:
+            result.error = str(exc)
+        return result
     columns: dict[str, None] = {}
     try:
         mapper = RecordMapper(config, source)

@@ -130,6 +130,14 @@ def _print_check(result: SourceCheck) -> None:
     if result.error:
         console.print(head + f"[red]cannot read:[/] {result.error}", highlight=False)
         return
+    if result.connector:
+        how = (
+            f"its records arrive at POST /v1/push/{result.source} with the API key"
+            if result.kind == "push"
+            else "`contextdesk sync` pulls it with the credentials in settings"
+        )
+        console.print(head + f"mapping compiles; not read here ({how})", highlight=False)
+        return
     console.print(head + f"{result.records:,} records read; columns: {', '.join(result.columns[:40])}", highlight=False)
     if result.fill:
         table = Table(box=box.SIMPLE_HEAD, title=f"{result.source}: fields")

@@ -42,3 +42,21 @@ def test_sync_pulls_a_store_and_the_customer_shows_its_order(tmp_path: Path) -> 
         failed = cli("sync", cwd=tmp_path, home=home, env=bad_env)
         assert failed.returncode == 1
         assert "refused the credentials (401)" in flat(failed.stdout)
+
+
+def test_sources_check_checks_a_connector_mapping_without_reading_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (tmp_path / "people.csv").write_text("email,name\nann@example.com,Ann Lee\n")
+    (tmp_path / "contextdesk.yaml").write_text(
+        "sources:\n  - name: shopify\n    kind: shopify\n"
+        "  - name: bookings\n    kind: push\n    id: id\n    entity: contact\n    fields: {email: email}\n"
+        "  - name: people\n    kind: csv\n    path: people.csv\n    id: email\n    entity: contact\n"
+        "    fields: {email: email, full_name: name}\n"
+    )
+    checked = cli("sources", "check", cwd=tmp_path, home=home)
+    out = flat(checked.stdout)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "has no file path" not in out
+    assert "shopify-orders (shopify, order): mapping compiles" in out and "contextdesk sync` pulls it" in out
+    assert "records arrive at POST /v1/push/bookings" in out
+    assert "1 records read" in out  # the file source is still read and standardized
