@@ -36,7 +36,7 @@ def test_escalate_reply_resolve_and_start_anew(browser: Any, stack: Stack, tmp_p
 
         item = inbox.locator("#list .item", has_text="#1042").first
         item.wait_for(timeout=TIMEOUT_MS)  # appeared live
-        inbox.wait_for_function("document.title.startsWith('(1)')", timeout=TIMEOUT_MS)
+        inbox.wait_for_function("() => document.title.startsWith('(1)')", timeout=TIMEOUT_MS)
         item.click()
         inbox.locator("#summary pre").wait_for()
         assert inbox.locator("[data-act=reply]").is_enabled()

@@ -50,7 +50,7 @@ def _content_frame(page: Any, stack: Stack) -> Any:
 
 def _boot(page: Any, stack: Stack, path: str = "/", identity: dict[str, str] | None = None) -> Any:
     page.goto(stack.site + path)
-    page.wait_for_function("window.ContextDesk && window.ContextDesk.version === 1")
+    page.wait_for_function("() => window.ContextDesk && window.ContextDesk.version === 1")
     page.evaluate("identity => window.ContextDesk.boot(identity)", identity or {})
     return _content_frame(page, stack)
 
@@ -140,19 +140,19 @@ def test_history_survives_a_page_load_once_and_shutdown_forgets_it(page: Any, st
     _ask(page, "how fast do you ship?")
     _wait_text(page, "We ship within two days.")
     page.reload()
-    page.wait_for_function("window.ContextDesk && window.ContextDesk.version === 1")
+    page.wait_for_function("() => window.ContextDesk && window.ContextDesk.version === 1")
     page.evaluate("window.ContextDesk.boot({})")
     _content_frame_ready(page, stack)
     _open(page)
     _wait_text(page, "We ship within two days.")
     frame = _content_frame(page, stack)
-    frame.wait_for_function("document.querySelectorAll('#log .msg').length >= 2")
+    frame.wait_for_function("() => document.querySelectorAll('#log .msg').length >= 2")
     text = frame.locator("#log").inner_text()
     assert text.count("We ship within two days.") == 1 and text.count("how fast do you ship?") == 1
     page.evaluate("window.ContextDesk.shutdown()")
     page.evaluate("window.ContextDesk.boot({})")
     page.wait_for_timeout(300)
-    frame.wait_for_function("!document.getElementById('log').innerText.includes('how fast')", timeout=TIMEOUT_MS)
+    frame.wait_for_function("() => !document.getElementById('log').innerText.includes('how fast')", timeout=TIMEOUT_MS)
 
 
 def test_keyboard_only_and_focus_returns_to_the_launcher(page: Any, stack: Stack) -> None:
@@ -163,7 +163,7 @@ def test_keyboard_only_and_focus_returns_to_the_launcher(page: Any, stack: Stack
     assert page.evaluate("document.activeElement.hasAttribute('data-contextdesk')")
     page.keyboard.press("Enter")
     frame = _content_frame(page, stack)
-    frame.wait_for_function("document.activeElement && document.activeElement.id === 'input'", timeout=TIMEOUT_MS)
+    frame.wait_for_function("() => document.activeElement && document.activeElement.id === 'input'", timeout=TIMEOUT_MS)
     page.keyboard.type("how do I return boots?")
     page.keyboard.press("Enter")
     _wait_text(page, "Sure, here is how.")
@@ -212,7 +212,7 @@ def test_stop_and_resume_without_duplicated_text(page: Any, stack: Stack) -> Non
     shown = frame.locator("#log").inner_text()
     assert "Sentence number 39" not in shown
     page.reload()
-    page.wait_for_function("window.ContextDesk && window.ContextDesk.version === 1")
+    page.wait_for_function("() => window.ContextDesk && window.ContextDesk.version === 1")
     page.evaluate("window.ContextDesk.boot({})")
     _content_frame_ready(page, stack)
     frame = _content_frame(page, stack)
@@ -227,7 +227,7 @@ def test_the_demo_shop_runs_the_readme_tour_in_the_widget(page: Any, stack: Stac
     page.locator("#who option", has_text="Maya").first.wait_for(state="attached")
     page.select_option("#who", label=page.locator("#who option", has_text="Maya").first.inner_text())
     frame = _content_frame(page, stack)
-    frame.wait_for_function("document.documentElement.dataset.verified === 'true'", timeout=TIMEOUT_MS)
+    frame.wait_for_function("() => document.documentElement.dataset.verified === 'true'", timeout=TIMEOUT_MS)
     _ask(page, "where is my order?")
     _wait_text(page, "1Z999AA10123456784")
     page.screenshot(path=str(tmp_path / "demo-shop.png"))
