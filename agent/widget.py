@@ -136,16 +136,25 @@ def load_widget_config(path: Path | None) -> WidgetConfig:
         raise AgentConfigError(f"{path}: cannot read the widget section: {exc}") from None
     raw = data.get("widget") or {}
     section = dict(raw) if isinstance(raw, dict) else raw
-    business = data.get("business")
-    if isinstance(section, dict) and "business_name" not in section and isinstance(business, dict):
+    if isinstance(section, dict) and "business_name" not in section:
         # The panel's header names the business of the `business:` section unless the widget names its own.
-        name = business.get("name")
-        if isinstance(name, str) and name.strip():
-            section["business_name"] = name.strip()[:80]
+        name = _business_name(data, origin=str(path))
+        if name:
+            section["business_name"] = name[:80]
     try:
         return WidgetConfig.model_validate(section)
     except ValidationError as exc:
         raise AgentConfigError(f"{path}: {validation_problems(exc, prefix='widget.')}") from None
+
+
+def _business_name(data: dict[str, Any], *, origin: str) -> str | None:
+    from context.business import parse_business_config
+    from context.errors import ConfigError
+
+    try:
+        return parse_business_config(data, origin=origin).name
+    except ConfigError as exc:
+        raise AgentConfigError(str(exc)) from None
 
 
 def pick_language(look: WidgetLook, accept_language: str | None) -> str:

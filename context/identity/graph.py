@@ -479,6 +479,7 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+@cyclic_gc_paused()
 def resolve(
     records: Iterable[Record],
     rules: IdentityRules,
@@ -499,34 +500,6 @@ def resolve(
     `known_hubs` and `oversized_blocks` let a caller that resolves part of a larger record set pass
     facts about the whole set (the database layer does this).
     """
-    with cyclic_gc_paused():
-        return _resolve(
-            records,
-            rules,
-            model,
-            manual_links=manual_links,
-            do_not_link=do_not_link,
-            known_hubs=known_hubs,
-            oversized_blocks=oversized_blocks,
-            prepared=prepared,
-            link_only=link_only,
-            progress=progress,
-        )
-
-
-def _resolve(
-    records: Iterable[Record],
-    rules: IdentityRules,
-    model: FSModel,
-    *,
-    manual_links: Sequence[tuple[str, str, str]] = (),
-    do_not_link: Iterable[tuple[str, str]] = (),
-    known_hubs: set[tuple[str, str]] | None = None,
-    oversized_blocks: set[str] | None = None,
-    prepared: Mapping[str, Prepared] | None = None,
-    link_only: bool = False,
-    progress: Callable[[int], None] | None = None,
-) -> Resolution:
     if prepared is None:
         prep: dict[str, Prepared] = {}
         for record in records:
