@@ -510,7 +510,9 @@ def scoring_candidates() -> list[ConfidenceScoring]:
 CalibrationTable = dict[tuple[str, str], CalibrationReport]
 
 
-def calibration_table(runs: Sequence[SetRun], candidates: Sequence[ConfidenceScoring], fusion: Fusion) -> CalibrationTable:
+def calibration_table(
+    runs: Sequence[SetRun], candidates: Sequence[ConfidenceScoring], fusion: Fusion
+) -> CalibrationTable:
     """Held-out (5-fold) no-answer figures of every scoring on every help center, keyed (set, scoring name)."""
     table: CalibrationTable = {}
     for run in runs:
@@ -581,7 +583,13 @@ def cross_lingual_gap(run: SetRun, *, fusion: Fusion, scoring: ConfidenceScoring
     """The cross-lingual gap on one help center (None without translated questions)."""
     if not run.translated:
         return None
-    by_id = dict(zip((q.id for q in run.questions), question_confidences(run.found, fusion=fusion, scoring=scoring, spread=run.spread), strict=True))
+    by_id = dict(
+        zip(
+            (q.id for q in run.questions),
+            question_confidences(run.found, fusion=fusion, scoring=scoring, spread=run.spread),
+            strict=True,
+        )
+    )
     diffs = sorted(
         by_id[q.id] - max(f.dense.values(), default=0.0)
         for q, f in zip(run.translated, run.translated_found, strict=True)

@@ -235,7 +235,7 @@ class ConfidenceScoring(BaseModel):
 
 
 #: Chosen by `kb eval --all` across the evaluation help centers with leave-one-set-out checks (docs/knowledge.md).
-DEFAULT_CONFIDENCE = ConfidenceScoring(name="cov 1.8 unk 2 id 1.5", coverage=1.8, unknown=2.0, identifier=1.5)
+DEFAULT_CONFIDENCE = ConfidenceScoring(name="cov 1.8 unk 2 id 0.75", coverage=1.8, unknown=2.0, identifier=0.75)
 
 
 def cosine_spread(store: KnowledgeStore) -> float:
