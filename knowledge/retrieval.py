@@ -543,15 +543,17 @@ def _prefer_language(
         return preferred.model_copy(update={"query_language": asked})
     # The question's language has no (better) answer: the other languages' passages, and the reply says so.
     # They are cross-lingual matches: with a measured gap, their confidence is their best cosine plus that gap.
-    others_low = overall.low_confidence
+    others_low, confidence = overall.low_confidence, overall.confidence
     if gap is not None and best_other is not None:
-        others_low = best_other + gap < min_score
+        confidence = round(best_other + gap, 6)
+        others_low = confidence < min_score
     return overall.model_copy(
         update={
             "results": others[:k],
             "query_language": asked,
             "language_fallback": True,
             "low_confidence": others_low and preferred.low_confidence,
+            "confidence": confidence,
         }
     )
 
