@@ -496,7 +496,7 @@ MIN_NO_ANSWER_FLAGGED = 0.80
 
 def scoring_candidates() -> list[ConfidenceScoring]:
     """The confidence scorings `kb eval --all` compares (weights in cosine spreads; the first is the old one)."""
-    out = [ConfidenceScoring(name="cov 1.8 (before)", coverage=1.8)]
+    out = [ConfidenceScoring(name="cov 1.8 (MiniLM before)", coverage=1.8)]
     for cov, unk, ident in itertools.product((0.0, 0.9, 1.8, 2.7), (0.0, 1.0, 2.0, 3.0), (0.0, 0.75, 1.5)):
         if (cov, unk, ident) != (1.8, 0.0, 0.0):
             out.append(
