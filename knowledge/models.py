@@ -116,7 +116,11 @@ class SearchResponse(BaseModel):
     mode: SearchMode
     results: list[SearchResult]
     low_confidence: bool = Field(description="True when no passage is a confident match: say so or escalate.")
-    confidence: float | None = Field(None, description="Best cosine + term-coverage bonus (see retrieval.py).")
+    confidence: float | None = Field(
+        None,
+        description="Best cosine + term coverage − unknown terms + known identifier (see retrieval.py); for a "
+        "cross-lingual match, best cosine + the embedder's cross-lingual gap.",
+    )
     best_dense_score: float | None = None
     bm25_weight: float | None = Field(None, description="BM25 share used for this query (hybrid mode).")
     identifiers: list[str] = Field(default_factory=list, description="Identifier words of the query the index holds.")

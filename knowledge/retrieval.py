@@ -6,9 +6,15 @@ identifier the index knows, low for a plain-language question, where BM25 mostly
 were chosen across several evaluation help centers with leave-one-set-out checks (`kb eval --all`,
 docs/knowledge.md), never on one set. Rank fusion with equal weights was worse than dense alone on a FAQ set.
 
-Confidence = best cosine + 0.25 × query-term coverage (the share of the query's stemmed terms found in the best
-of the top 3 passages). Raw BM25 scores are not used: they scale with the corpus (IDF) and the normalized ones
-are 1.0 for the top hit of any query, so neither says whether the knowledge base holds an answer at all.
+Confidence (`ConfidenceScoring`) = best cosine + spread × (a · query-term coverage − b · unknown-term share + c ·
+known identifier), where coverage is the share of the query's stemmed terms found in the best of the top 3
+passages, the unknown-term share is the share of its content terms that no chunk of the index contains, and the
+identifier term is 1 when the query names a code the index holds. `spread` is the embedder's typical spread of
+best cosines (`cosine_spread`: MiniLM 0.14, e5 0.03), so one set of weights serves embedders whose cosines sit
+in very different bands. The weights were chosen across the evaluation help centers with held-out checks
+(`kb eval --all`); the threshold is calibrated per index. Raw BM25 scores are not used: they scale with the
+corpus (IDF) and the normalized ones are 1.0 for the top hit of any query, so neither says whether the
+knowledge base holds an answer at all.
 """
 
 from __future__ import annotations
@@ -34,10 +40,14 @@ from knowledge.store import ChunkSnapshot, KnowledgeStore
 
 #: The fixed BM25 share shipped before the query-aware fusion (kept as a comparison candidate in `kb eval`).
 DEFAULT_BM25_WEIGHT = 0.3
-#: Below this confidence the response is flagged low-confidence (MiniLM, tuned on the demo set).
-DEFAULT_MIN_SCORE = 0.59
-#: Weight of query-term coverage in the confidence.
+#: Below this confidence the response is flagged low-confidence, for an embedder that declares no starting value:
+#: MiniLM's (float path), whose cosine spread is the default one too.
+DEFAULT_MIN_SCORE = 0.45
+#: Weight of query-term coverage in the confidence before issue 20 (MiniLM cosine units, every embedder).
 COVERAGE_WEIGHT = 0.25
+#: Typical spread of the best cosine across one help center's questions (MiniLM; embedders declare their own
+#: `cosine_spread`): the unit of the confidence's lexical terms.
+DEFAULT_COSINE_SPREAD = 0.14
 #: Candidates fetched from each retriever before fusion.
 DEFAULT_CANDIDATES = 40
 
@@ -107,6 +117,7 @@ class _Tokenizer:
         import Stemmer
 
         self.stemmer = Stemmer.Stemmer("english")
+        self._function: set[str] | None = None
 
     def __call__(self, text: str) -> list[str]:
         tokens: list[str] = []
@@ -118,6 +129,15 @@ class _Tokenizer:
             elif token not in STOPWORDS:
                 tokens.append(token)
         return [t if any(c.isdigit() for c in t) or "-" in t else self.stemmer.stemWord(t) for t in tokens]
+
+    def content_terms(self, text: str) -> set[str]:
+        """Stemmed terms of `text` that carry its topic: no digits (order numbers are the customer's, not the
+        help center's) and no function words of NLTK's English list (bm25s ships it), wider than STOPWORDS."""
+        if self._function is None:
+            from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+            self._function = {t for w in STOPWORDS_EN_PLUS for t in self(w)}
+        return {t for t in self(text) if not any(c.isdigit() for c in t) and t not in self._function}
 
 
 _TOKENIZER: _Tokenizer | None = None
@@ -153,6 +173,9 @@ class QuerySignals(BaseModel):
 
     identifiers: list[str] = Field(default_factory=list, description="Identifier words the index contains.")
     rare_terms: list[str] = Field(default_factory=list, description="Query terms found in very few chunks.")
+    unknown_share: float = Field(
+        0.0, description="Share of the query's content terms (no digits, no function words) that no chunk contains."
+    )
 
 
 class Fusion(BaseModel):
@@ -184,6 +207,41 @@ DEFAULT_FUSION = Fusion(name="ids 0.1/0.5", plain_weight=0.1, signal_weight=0.5,
 FIXED_FUSION = Fusion(
     name="fixed 0.3", plain_weight=DEFAULT_BM25_WEIGHT, signal_weight=DEFAULT_BM25_WEIGHT, signal="none"
 )
+
+
+class ConfidenceFeatures(BaseModel):
+    """What a query's confidence is computed from (all cheap: no model call beyond the query's embedding)."""
+
+    best_cosine: float
+    coverage: float = Field(description="Share of the query's terms in the best of the top 3 passages.")
+    unknown_share: float = Field(description="Share of the query's content terms no chunk contains.")
+    identifier: bool = Field(description="The query names an identifier the index holds.")
+
+
+class ConfidenceScoring(BaseModel):
+    """confidence = best cosine + spread × (coverage · c − unknown · u + identifier · i).
+
+    The weights are in units of the embedder's cosine spread, so they mean the same with MiniLM and e5.
+    """
+
+    name: str
+    coverage: float = 0.0
+    unknown: float = 0.0
+    identifier: float = 0.0
+
+    def score(self, f: ConfidenceFeatures, *, spread: float) -> float:
+        """The confidence of a query with these features."""
+        bonus = self.coverage * f.coverage - self.unknown * f.unknown_share + self.identifier * f.identifier
+        return f.best_cosine + spread * bonus
+
+
+#: Chosen by `kb eval --all` across the evaluation help centers with leave-one-set-out checks (docs/knowledge.md).
+DEFAULT_CONFIDENCE = ConfidenceScoring(name="cov 1.8 unk 2 id 0.75", coverage=1.8, unknown=2.0, identifier=0.75)
+
+
+def cosine_spread(store: KnowledgeStore) -> float:
+    """The embedder's typical spread of best cosines (the unit of the confidence's lexical terms)."""
+    return float(getattr(store.embedder, "cosine_spread", DEFAULT_COSINE_SPREAD))
 
 
 def _shared_tokenizer() -> _Tokenizer:
@@ -231,7 +289,9 @@ class LexicalIndex:
         ]
         limit = max(1, int(rare_share * len(self.ids)))
         rare = sorted({t for t in self.tokenize(query) if 0 < self.df.get(t, 0) <= limit})
-        return QuerySignals(identifiers=ids, rare_terms=rare)
+        content = self.tokenize.content_terms(query)
+        unknown = sum(1 for t in content if t not in self.df) / len(content) if content else 0.0
+        return QuerySignals(identifiers=ids, rare_terms=rare, unknown_share=unknown)
 
 
 def _indexed_text(text: str, meta: dict[str, Any]) -> str:
@@ -304,13 +364,29 @@ class Candidates:
         text, meta = self.rows[chunk_id]
         return len(self.query_tokens & set(self.tokenize(_indexed_text(text, meta)))) / len(self.query_tokens)
 
-    def confidence(self, *, bm25_weight: float, dense_scale: DenseScale = "raw") -> float | None:
-        """Best cosine plus a bonus for query terms present in the top passages (None without dense scores)."""
+    def features(self, *, bm25_weight: float, dense_scale: DenseScale = "raw") -> ConfidenceFeatures | None:
+        """What the confidence is computed from (None without dense scores)."""
         if not self.dense:
             return None
         top = self.ranking("hybrid", bm25_weight=bm25_weight, dense_scale=dense_scale)[:3]
-        bonus = max((self.coverage(cid) for cid, _ in top), default=0.0)
-        return max(self.dense.values()) + COVERAGE_WEIGHT * bonus
+        return ConfidenceFeatures(
+            best_cosine=max(self.dense.values()),
+            coverage=max((self.coverage(cid) for cid, _ in top), default=0.0),
+            unknown_share=self.signals.unknown_share,
+            identifier=bool(self.signals.identifiers),
+        )
+
+    def confidence(
+        self,
+        *,
+        bm25_weight: float,
+        dense_scale: DenseScale = "raw",
+        scoring: ConfidenceScoring = DEFAULT_CONFIDENCE,
+        spread: float = DEFAULT_COSINE_SPREAD,
+    ) -> float | None:
+        """The query's confidence under `scoring` (None without dense scores)."""
+        f = self.features(bm25_weight=bm25_weight, dense_scale=dense_scale)
+        return None if f is None else scoring.score(f, spread=spread)
 
     def ranking(
         self, mode: SearchMode, *, bm25_weight: float, dense_scale: DenseScale = "raw"
@@ -389,8 +465,9 @@ def search(
     snap = store.snapshot()
     if min_score is None:
         min_score = confidence_threshold(store, refresh=False)
+    scoring, spread = confidence_scoring(store), cosine_spread(store)
 
-    def run(active: SearchFilters, top: int = k) -> SearchResponse:
+    def run(active: SearchFilters, top: int = k, cross_lingual: float | None = None) -> SearchResponse:
         found = gather(
             query,
             store=store,
@@ -409,6 +486,9 @@ def search(
             bm25_weight=weight,
             min_score=float(min_score),
             dense_scale=fusion.dense_scale,
+            scoring=scoring,
+            spread=spread,
+            cross_lingual=cross_lingual,
         )
 
     if filters.language is not None:
@@ -419,10 +499,13 @@ def search(
     asked = query_language(query, languages=languages) if languages else None
     if asked is None or languages == {asked}:
         return run(filters)
+    gap = cross_lingual_confidence_gap(store)
     if asked not in languages:
-        response = run(filters)
+        # No page in the question's language: every match is cross-lingual, scored as such.
+        response = run(filters, cross_lingual=gap)
         return response.model_copy(update={"query_language": asked, "language_fallback": bool(response.results)})
-    return _prefer_language(asked, run(filters.model_copy(update={"language": asked})), run(filters, 2 * k), store, k)
+    preferred = run(filters.model_copy(update={"language": asked}))
+    return _prefer_language(asked, preferred, run(filters, 2 * k), store, k, float(min_score), gap)
 
 
 #: Cross-lingual cosines run lower than same-language ones for the same content (multilingual-e5: a Spanish
@@ -432,26 +515,46 @@ def search(
 CROSS_LINGUAL_GAP = 0.03
 
 
+def cross_lingual_confidence_gap(store: KnowledgeStore) -> float | None:
+    """How much lower a question's best cosine with a page in another language runs than the same question's
+    confidence in the page's language (`cross_lingual_confidence_gap` of a multilingual embedder, measured by
+    `kb eval --all`); None for an embedder that matches only within one language."""
+    gap = getattr(store.embedder, "cross_lingual_confidence_gap", None)
+    return float(gap) if isinstance(gap, int | float) else None
+
+
 def _prefer_language(
-    asked: str, preferred: SearchResponse, overall: SearchResponse, store: KnowledgeStore, k: int
+    asked: str,
+    preferred: SearchResponse,
+    overall: SearchResponse,
+    store: KnowledgeStore,
+    k: int,
+    min_score: float,
+    gap: float | None,
 ) -> SearchResponse:
     """Passages in the question's language when they answer it as well as any other; else the others, flagged."""
-    gap = float(getattr(store.embedder, "cross_lingual_gap", CROSS_LINGUAL_GAP))
+    allowance = float(getattr(store.embedder, "cross_lingual_gap", CROSS_LINGUAL_GAP))
     others = [r for r in overall.results if r.language != asked]
     best_other = max((r.dense_score for r in others if r.dense_score is not None), default=None)
     best_own = preferred.best_dense_score
     own_answers = bool(preferred.results) and not preferred.low_confidence
-    if own_answers and (best_other is None or best_own is None or best_own >= best_other + gap):
+    if own_answers and (best_other is None or best_own is None or best_own >= best_other + allowance):
         return preferred.model_copy(update={"query_language": asked})
     if not others:
         return preferred.model_copy(update={"query_language": asked})
     # The question's language has no (better) answer: the other languages' passages, and the reply says so.
+    # They are cross-lingual matches: with a measured gap, their confidence is their best cosine plus that gap.
+    others_low, confidence = overall.low_confidence, overall.confidence
+    if gap is not None and best_other is not None:
+        confidence = round(best_other + gap, 6)
+        others_low = confidence < min_score
     return overall.model_copy(
         update={
             "results": others[:k],
             "query_language": asked,
             "language_fallback": True,
-            "low_confidence": overall.low_confidence and preferred.low_confidence,
+            "low_confidence": others_low and preferred.low_confidence,
+            "confidence": confidence,
         }
     )
 
@@ -473,6 +576,12 @@ def confidence_threshold(store: KnowledgeStore, *, refresh: bool = True) -> floa
     return embedder_threshold(store)
 
 
+def confidence_scoring(store: KnowledgeStore) -> ConfidenceScoring:
+    """The embedder's own confidence scoring when it declares one, else the default."""
+    scoring = getattr(store.embedder, "confidence_scoring", None)
+    return scoring if isinstance(scoring, ConfidenceScoring) else DEFAULT_CONFIDENCE
+
+
 def embedder_threshold(store: KnowledgeStore) -> float:
     """The embedder's uncalibrated starting threshold (DEFAULT_MIN_SCORE when it declares none)."""
     return float(getattr(store.embedder, "confidence_threshold", DEFAULT_MIN_SCORE))
@@ -487,14 +596,25 @@ def respond(
     bm25_weight: float,
     min_score: float,
     dense_scale: DenseScale = "raw",
+    scoring: ConfidenceScoring = DEFAULT_CONFIDENCE,
+    spread: float = DEFAULT_COSINE_SPREAD,
+    cross_lingual: float | None = None,
 ) -> SearchResponse:
-    """Turn gathered candidates into a ranked, flagged response."""
+    """Turn gathered candidates into a ranked, flagged response.
+
+    `cross_lingual`: the question is in a language no page is written in, and this is the embedder's measured
+    cross-lingual gap: the confidence is the best cosine plus that gap (the question's words say nothing about
+    pages in another language, so coverage and unknown terms are left out).
+    """
     ranked = found.ranking(mode, bm25_weight=bm25_weight, dense_scale=dense_scale)[:k]
     results = [
         _result(cid, *found.rows[cid], score, found.dense.get(cid), found.bm25.get(cid)) for cid, score in ranked
     ]
     best_dense = max(found.dense.values(), default=None)
-    confidence = found.confidence(bm25_weight=bm25_weight, dense_scale=dense_scale)
+    if cross_lingual is not None and best_dense is not None:
+        confidence: float | None = best_dense + cross_lingual
+    else:
+        confidence = found.confidence(bm25_weight=bm25_weight, dense_scale=dense_scale, scoring=scoring, spread=spread)
     if confidence is None:
         # BM25 only: no calibrated score; require most query terms in the top passage.
         low = not results or found.coverage(results[0].chunk_id) < 0.5

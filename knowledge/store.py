@@ -80,8 +80,10 @@ def matches(meta: dict[str, Any], filters: SearchFilters) -> bool:
     return not (filters.language and meta.get("language") != filters.language.lower())
 
 
-#: Collection metadata key of the per-index calibrated low-confidence threshold.
-CALIBRATION_KEY = "confidence_threshold"
+#: Collection metadata key of the per-index calibrated low-confidence threshold. Versioned with the confidence's
+#: formula: a threshold stored under the old key was fitted on another scale (best cosine + 0.25 × coverage) and
+#: is ignored, so such an index uses its embedder's starting value until `kb eval --calibrate` runs again.
+CALIBRATION_KEY = "confidence_threshold_v2"
 
 
 def _as_threshold(value: Any) -> float | None:

@@ -198,7 +198,7 @@ def evaluate(
         question_confidences,
         score,
     )
-    from knowledge.retrieval import confidence_threshold, fusion_for
+    from knowledge.retrieval import confidence_scoring, confidence_threshold, cosine_spread, fusion_for
 
     path = questions or QUESTIONS_PATH
     store = _store()
@@ -217,13 +217,21 @@ def evaluate(
         task = bar.add_task("retrieving", total=len(labelled))
         found = gather_all(labelled, store=store, viewer=viewer, progress=lambda n: bar.update(task, completed=n))  # type: ignore[arg-type]
     fusion = fusion_for(store) if bm25_weight is None else fixed(bm25_weight)
-    calibration = cross_validate_threshold(labelled, question_confidences(found, fusion=fusion))
+    scoring, spread = confidence_scoring(store), cosine_spread(store)
+    calibration = cross_validate_threshold(
+        labelled, question_confidences(found, fusion=fusion, scoring=scoring, spread=spread)
+    )
     if calibrate:
         store.set_calibrated_threshold(calibration.threshold)
     threshold = confidence_threshold(store) if min_score is None else min_score
-    report = score(labelled, found, fusion=fusion, min_score=threshold)
+    report = score(labelled, found, fusion=fusion, min_score=threshold, scoring=scoring, spread=spread)
     sweep_rows = (
-        [score(labelled, found, bm25_weight=w / 10, min_score=threshold) for w in range(0, 11)] if sweep else []
+        [
+            score(labelled, found, bm25_weight=w / 10, min_score=threshold, scoring=scoring, spread=spread)
+            for w in range(0, 11)
+        ]
+        if sweep
+        else []
     )
     if as_json:
         out: dict[str, Any] = json.loads(report.model_dump_json())
@@ -276,41 +284,87 @@ def _evaluate_all(*, as_json: bool) -> None:
     from demo.kb_eval_sets import EVAL_SETS
     from knowledge.evaluation import (
         MAX_FALSE_FLAGS,
+        MIN_NO_ANSWER_FLAGGED,
+        calibration_table,
         choose_fusion,
-        cross_validate_threshold,
+        choose_scoring,
+        cross_lingual_gap,
         fusion_candidates,
         leave_one_set_out,
+        leave_one_set_out_scoring,
+        meets_flag_goal,
         ndcg_table,
-        question_confidences,
         run_eval_set,
         score,
+        scoring_candidates,
     )
-    from knowledge.retrieval import FIXED_FUSION, embedder_threshold, fusion_for
+    from knowledge.retrieval import (
+        FIXED_FUSION,
+        confidence_scoring,
+        cross_lingual_confidence_gap,
+        embedder_threshold,
+        fusion_for,
+    )
     from knowledge.store import open_store
 
     embedder = _embedder()
     with tempfile.TemporaryDirectory(prefix="contextdesk-eval-") as tmp, console.status("indexing the evaluation sets"):
         runs = [
             run_eval_set(
-                s.name, s.articles, s.questions, embedder=embedder, workdir=Path(tmp), recall_goal=s.recall_goal
+                s.name,
+                s.articles,
+                s.questions,
+                embedder=embedder,
+                workdir=Path(tmp),
+                recall_goal=s.recall_goal,
+                translated_path=s.translated,
             )
             for s in EVAL_SETS
         ]
         probe = open_store(path=Path(tmp) / "probe", embedder=embedder, name="probe")
         uncalibrated = embedder_threshold(probe)
         shipped_fusion = fusion_for(probe)
+        shipped_scoring = confidence_scoring(probe)
+        declared_gap = cross_lingual_confidence_gap(probe)
     candidates = fusion_candidates()
     if not any(c.name == shipped_fusion.name for c in candidates):
         candidates.append(shipped_fusion)
     scores = ndcg_table(runs, candidates)  # every (set, fusion) scored once
     chosen = choose_fusion(runs, candidates, table=scores)
     held = leave_one_set_out(runs, candidates, table=scores)
+    scorings = scoring_candidates()
+    if not any(c.name == shipped_scoring.name for c in scorings):
+        scorings.append(shipped_scoring)
+    before_scoring = scorings[0]
+    flags = calibration_table(runs, scorings, shipped_fusion)  # held-out no-answer figures, every (set, scoring)
+    chosen_scoring = choose_scoring(runs, scorings, flags)
+    held_scoring = leave_one_set_out_scoring(runs, scorings, flags)
     per_set: list[dict[str, Any]] = []
     for run in runs:
-        shipped = score(run.questions, run.found, fusion=shipped_fusion, min_score=uncalibrated)
+        shipped = score(
+            run.questions,
+            run.found,
+            fusion=shipped_fusion,
+            min_score=uncalibrated,
+            scoring=shipped_scoring,
+            spread=run.spread,
+        )
         before = score(run.questions, run.found, fusion=FIXED_FUSION, min_score=uncalibrated)
-        calibration = cross_validate_threshold(run.questions, question_confidences(run.found, fusion=shipped_fusion))
-        per_set.append({"run": run, "shipped": shipped, "before": before, "calibration": calibration})
+        calibration = flags[(run.name, shipped_scoring.name)]
+        gap = cross_lingual_gap(run, fusion=shipped_fusion, scoring=shipped_scoring)
+        per_set.append(
+            {
+                "run": run,
+                "shipped": shipped,
+                "before": before,
+                "calibration": calibration,
+                "calibration_before": flags[(run.name, before_scoring.name)],
+                "gap": gap,
+                "translated_flagged": _translated_flagged(
+                    run, calibration.threshold, declared_gap, shipped_fusion, shipped_scoring
+                ),
+            }
+        )
     if as_json:
         out = {
             "embedder": embedder.name,
@@ -324,10 +378,18 @@ def _evaluate_all(*, as_json: bool) -> None:
                     "shipped": json.loads(p["shipped"].model_dump_json(exclude={"misses"})),
                     "fixed_0.3": p["before"].metrics("hybrid").model_dump(),
                     "calibration": p["calibration"].model_dump(),
+                    "calibration_before": p["calibration_before"].model_dump(),
                     "candidates": {c.name: scores[(p["run"].name, c.name)] for c in candidates},
+                    "confidence_candidates": {c.name: flags[(p["run"].name, c.name)].model_dump() for c in scorings},
+                    "cross_lingual_gap": p["gap"].model_dump() if p["gap"] else None,
+                    "translated_flagged": p["translated_flagged"],
                 }
                 for p in per_set
             ],
+            "shipped_confidence": shipped_scoring.model_dump(),
+            "confidence_chosen_on_all_sets": chosen_scoring.model_dump(),
+            "confidence_leave_one_set_out": [h.model_dump() for h in held_scoring],
+            "cross_lingual_confidence_gap": declared_gap,
         }
         console.print_json(json.dumps(out))
         return
@@ -353,14 +415,24 @@ def _evaluate_all(*, as_json: bool) -> None:
                 goal = f"≥ 0.90 {ok if modes[2].recall_at_5 >= 0.90 else no}"
             table.add_row(label, *(f"{getattr(m, attr):.3f}" for m in modes), goal)
         console.print(table)
-        met = calib.no_answer_detection >= 0.80 and calib.false_low_confidence <= MAX_FALSE_FLAGS
+        old = p["calibration_before"]
         console.print(
             f"  no-answer flag, uncalibrated threshold {uncalibrated:g}: {shipped.no_answer_detection:.1%} flagged, "
             f"{shipped.false_low_confidence:.1%} answerable wrongly flagged\n"
-            f"  calibrated per index ({calib.folds}-fold held out, threshold {calib.threshold:g}): "
-            f"{calib.no_answer_detection:.1%} flagged, {calib.false_low_confidence:.1%} answerable wrongly flagged "
-            f"(goal ≥ 80% and ≤ 5% {ok if met else no})"
+            f"  calibrated per index ({calib.folds}-fold held out, threshold {calib.threshold:g}, "
+            f"confidence {shipped_scoring.name}): {calib.no_answer_detection:.1%} flagged, "
+            f"{calib.false_low_confidence:.1%} answerable wrongly flagged "
+            f"(goal ≥ {MIN_NO_ANSWER_FLAGGED:.0%} and ≤ {MAX_FALSE_FLAGS:.0%} {ok if meets_flag_goal(calib) else no}); "
+            f"confidence {before_scoring.name}: {old.no_answer_detection:.1%} / {old.false_low_confidence:.1%}"
         )
+        if p["gap"] is not None:
+            flagged_with, flagged_without = p["translated_flagged"]
+            console.print(
+                f"  cross-lingual: {p['gap'].pairs} Spanish questions, gap {p['gap'].gap:.3f} (median of the English "
+                f"question's confidence − the Spanish one's best cosine); answerable Spanish questions flagged at "
+                f"this threshold: {flagged_with:.0%} with the embedder's allowance {declared_gap:g}, "
+                f"{flagged_without:.0%} scored as same-language"
+            )
     cand = Table(title="fusion candidates: hybrid nDCG@10 per set (top 12 by mean, plus fixed weights)")
     cand.add_column("fusion")
     for run in runs:
@@ -390,6 +462,70 @@ def _evaluate_all(*, as_json: bool) -> None:
         )
     console.print(loo)
     console.print(f"chosen on all sets: {chosen.name}; shipped default: {shipped_fusion.name}")
+    _print_scorings(runs, scorings, flags, shipped_scoring, chosen_scoring, held_scoring)
+
+
+def _print_scorings(runs: Any, scorings: Any, flags: Any, shipped: Any, chosen: Any, held: Any) -> None:
+    """Confidence candidates side by side (held-out no-answer figures per set) and the leave-one-set-out choice."""
+    from knowledge.evaluation import meets_flag_goal
+
+    ok, no = "[green]✓[/]", "[red]✗[/]"
+    table = Table(
+        title="confidence candidates: no-answer flagged / answerable wrongly flagged, threshold calibrated per set "
+        "(5-fold held out); weights in cosine spreads (top 12, plus the one before)"
+    )
+    table.add_column("confidence")
+    for run in runs:
+        table.add_column(run.name, justify="right")
+    table.add_column("sets meeting ≥ 80% / ≤ 5%", justify="right")
+
+    def key(c: Any) -> tuple[int, float]:
+        reports = [flags[(r.name, c.name)] for r in runs]
+        return sum(meets_flag_goal(x) for x in reports), sum(x.no_answer_detection for x in reports)
+
+    ranked = sorted(scorings, key=key, reverse=True)
+    shown = ranked[:12] + [c for c in ranked[12:] if c is scorings[0] or c.name == shipped.name]
+    for c in shown:
+        marks = (" [bold](shipped)[/]" if c.name == shipped.name else "") + (
+            " [bold](chosen)[/]" if c.name == chosen.name else ""
+        )
+        cells = []
+        for run in runs:
+            x = flags[(run.name, c.name)]
+            cells.append(
+                f"{x.no_answer_detection:.0%} / {x.false_low_confidence:.1%} {ok if meets_flag_goal(x) else no}"
+            )
+        table.add_row(c.name + marks, *cells, f"{key(c)[0]} of {len(runs)}")
+    console.print(table)
+    loo = Table(title="confidence, leave one set out: choose on the others, calibrate and score (held out) on it")
+    for col in ("held out", "chosen on the others", "no-answer flagged", "answerable wrongly flagged", "goal"):
+        loo.add_column(col, justify="right")
+    for h in held:
+        met = h.no_answer_detection >= 0.80 and h.false_low_confidence <= 0.05
+        loo.add_row(
+            h.held_out, h.chosen, f"{h.no_answer_detection:.1%}", f"{h.false_low_confidence:.1%}", ok if met else no
+        )
+    console.print(loo)
+    console.print(f"confidence chosen on all sets: {chosen.name}; shipped default: {shipped.name}")
+
+
+def _translated_flagged(
+    run: Any, threshold: float, gap: float | None, fusion: Any, scoring: Any
+) -> tuple[float, float] | None:
+    """Share of a set's translated answerable questions flagged at `threshold`: scored cross-lingually (best
+    cosine + the embedder's gap) and scored as if same-language (the full confidence)."""
+    from knowledge.evaluation import question_confidences
+
+    if not run.translated or gap is None:
+        return None
+    pairs = [(q, f) for q, f in zip(run.translated, run.translated_found, strict=True) if q.answerable]
+    if not pairs:
+        return None
+    best = [max(f.dense.values(), default=0.0) for _, f in pairs]
+    full = question_confidences([f for _, f in pairs], fusion=fusion, scoring=scoring, spread=run.spread)
+    with_gap = sum(b + gap < threshold for b in best) / len(pairs)
+    without = sum(c < threshold for c in full) / len(pairs)
+    return with_gap, without
 
 
 @app.command()

@@ -26,15 +26,24 @@ class EvalSet:
     questions: Path
     #: Whether the recall@5 ≥ 0.90 goal applies (help centers of shops; the manual set has no such goal).
     recall_goal: bool = True
+    #: Spanish translations of some of the questions (a multilingual embedder's cross-lingual gap).
+    translated: Path | None = None
 
 
 EVAL_SETS: tuple[EvalSet, ...] = (
-    EvalSet("brightleaf", "demo tea shop: short FAQ articles, subscriptions", ARTICLES_DIR, QUESTIONS_PATH),
+    EvalSet(
+        "brightleaf",
+        "demo tea shop: short FAQ articles, subscriptions",
+        ARTICLES_DIR,
+        QUESTIONS_PATH,
+        translated=EVAL_SETS_DIR / "spanish" / "brightleaf.yaml",
+    ),
     EvalSet(
         "ridgeline",
         "outdoor-gear shop: W-order ids, CAD, staff-only policy",
         EVAL_SETS_DIR / "ridgeline" / "articles",
         EVAL_SETS_DIR / "ridgeline" / "questions.yaml",
+        translated=EVAL_SETS_DIR / "spanish" / "ridgeline.yaml",
     ),
     EvalSet(
         "aerio",
@@ -42,6 +51,7 @@ EVAL_SETS: tuple[EvalSet, ...] = (
         EVAL_SETS_DIR / "aerio" / "articles",
         EVAL_SETS_DIR / "aerio" / "questions.yaml",
         recall_goal=False,
+        translated=EVAL_SETS_DIR / "spanish" / "aerio.yaml",
     ),
 )
 

@@ -97,6 +97,38 @@ def test_spanish_question_without_a_spanish_page_falls_back_to_english_and_says_
     assert response.results[0].anchor == "delivery-times"
 
 
+@pytest.fixture(scope="module")
+def english_store(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeStore:
+    """The English pages only, embedded with multilingual-e5 (uncalibrated)."""
+    folder = tmp_path_factory.mktemp("english-help")
+    for name, text in PAGES.items():
+        if name != "devoluciones.md":
+            (folder / name).write_text(text, encoding="utf-8")
+    store = open_store(path=folder.parent / f"{folder.name}-chroma", embedder=E5Embedder())
+    report = ingest([folder], store=store)
+    assert report.count("failed") == 0, report.outcomes
+    return store
+
+
+@pytest.mark.parametrize("store_name", ["mixed_store", "english_store"])
+def test_uncalibrated_index_answers_a_spanish_question_from_the_english_page(
+    store_name: str, request: pytest.FixtureRequest
+) -> None:
+    store: KnowledgeStore = request.getfixturevalue(store_name)
+    assert store.calibrated_threshold() is None
+    response = search("¿Cuánto tarda el envío a México?", store=store)
+    assert response.query_language == "es" and response.language_fallback
+    assert response.results[0].title == "Shipping" and response.results[0].anchor == "delivery-times"
+    # Scored as a cross-lingual match (its Spanish words are unknown to English pages, which says nothing here).
+    assert not response.low_confidence
+
+
+def test_spanish_question_nothing_answers_stays_low_confidence(english_store: KnowledgeStore) -> None:
+    response = search("¿Venden licencias de pesca?", store=english_store)
+    assert response.query_language == "es"
+    assert response.low_confidence
+
+
 def test_english_question_stays_english(mixed_store: KnowledgeStore) -> None:
     response = search("how do I return an order", store=mixed_store, min_score=0.0)
     assert response.query_language == "en"

@@ -40,9 +40,22 @@ def mixed_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeStore:
     store = open_store(path=folder.parent / f"{folder.name}-chroma", embedder=E5Embedder())
     report = ingest([folder], store=store)
     assert report.count("failed") == 0, report.outcomes
-    # e5's starting threshold (0.93) was fitted on larger help centers, and a cross-lingual match scores lower
-    # than a same-language one (the Shipping page: 0.90 for the Spanish question): this small index's own value.
-    store.set_calibrated_threshold(0.85)
+    # Not calibrated: e5's starting threshold applies, and the cross-lingual match (which scores lower than a
+    # same-language one would) is scored with e5's measured cross-lingual gap.
+    assert store.calibrated_threshold() is None
+    return store
+
+
+@pytest.fixture(scope="module")
+def english_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeStore:
+    """The English pages only, embedded with multilingual-e5, uncalibrated."""
+    folder = tmp_path_factory.mktemp("english-chat-help")
+    for name, text in PAGES.items():
+        if name != "devoluciones.md":
+            (folder / name).write_text(text, encoding="utf-8")
+    store = open_store(path=folder.parent / f"{folder.name}-chroma", embedder=E5Embedder())
+    report = ingest([folder], store=store)
+    assert report.count("failed") == 0, report.outcomes
     return store
 
 
@@ -67,6 +80,17 @@ def test_grounded_reply_to_a_spanish_question_answered_by_an_english_page_says_s
     assert reply.reply.count("Spanish") == 1
     assert turn.prompt["query_language"] == "es" and turn.prompt["language_fallback"] is True
     assert turn.prompt["language_notice"] == "grounded"
+
+
+def test_uncalibrated_english_only_index_quotes_the_english_page_with_the_notice(
+    make_deps: Callable[..., AgentDeps], english_kb: KnowledgeStore
+) -> None:
+    deps = make_deps(store=english_kb, now=lambda: OPEN)
+    reply, turn = _visitor_turn(deps, SHIPPING_ES)
+    assert reply.responder == "grounded" and reply.reply is not None
+    assert f"{NOTICE}; here is what our English pages say: " in reply.reply
+    assert "7 to 12 business days" in reply.reply and reply.citations[0].title == "Shipping"
+    assert turn.prompt["language_fallback"] is True and turn.prompt["language_notice"] == "grounded"
 
 
 def test_spanish_question_with_a_spanish_page_and_english_question_get_no_notice(
