@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
-from sqlalchemy import or_, text, update
+from sqlalchemy import Integer, bindparam, insert, or_, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
@@ -95,6 +95,7 @@ SQLITE_BUSY_MS = 30_000
 #: Appended to a reply when the help center could not be searched (the answer rests on the context only).
 KNOWLEDGE_DOWN = "Our help center is unavailable right now, so this answer is based on your account details only."
 R = TypeVar("R")
+CONVERSATIONS, MESSAGES, TURNS = table_of(Conversation), table_of(ConversationMessage), table_of(Turn)
 
 
 @dataclass
@@ -358,16 +359,69 @@ def _sqlite_writer(engine: Engine) -> threading.RLock:
 # --- the turn lease: one turn of a conversation at a time, across processes -----------------------------------
 
 
+# The turn's hot statements, built once (their compiled form is found by a cache key computed once).
+_LEASE = (
+    update(CONVERSATIONS)
+    .where(
+        CONVERSATIONS.c.id == bindparam("cid"),
+        or_(
+            CONVERSATIONS.c.turn_owner.is_(None),
+            CONVERSATIONS.c.turn_owner == bindparam("key"),
+            CONVERSATIONS.c.turn_until < bindparam("now", type_=CONVERSATIONS.c.turn_until.type),
+        ),
+    )
+    .values(turn_owner=bindparam("key"), turn_until=bindparam("until"), stop_turn=None)
+)
+_RELEASE = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("cid"), CONVERSATIONS.c.turn_owner == bindparam("key"))
+    .values(turn_owner=None, turn_until=None, stop_turn=None)
+)
+_COUNT_MESSAGE = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("cid"))
+    .values(message_count=CONVERSATIONS.c.message_count + 1, updated_at=bindparam("now"))
+)
+_EXISTS = select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.id == bindparam("cid"))
+_STATE = select(CONVERSATIONS.c.state).where(CONVERSATIONS.c.id == bindparam("cid"))
+_CONVERSATION = CONVERSATIONS.select().where(CONVERSATIONS.c.id == bindparam("cid"))
+_HISTORY = (
+    select(MESSAGES.c.role, MESSAGES.c.content)
+    .where(
+        MESSAGES.c.conversation_id == bindparam("cid"),
+        MESSAGES.c.id != bindparam("mid"),
+        # Customer messages that arrived after this one belong to the turns queued behind it.
+        or_(MESSAGES.c.id < bindparam("mid"), MESSAGES.c.role != "customer"),
+    )
+    .order_by(MESSAGES.c.id.desc())
+    .limit(HISTORY_LIMIT)
+)
+_INSERT_TURN = insert(TURNS).returning(TURNS.c.id)
+_SET_TURN_OF_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("mid")).values(turn_id=bindparam("tid"))
+_TURN_DONE = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("cid"))
+    .values(
+        route=bindparam("route"),
+        route_reason=bindparam("reason"),
+        state=bindparam("state"),
+        message_count=CONVERSATIONS.c.message_count + bindparam("replies", type_=Integer),
+        updated_at=bindparam("now"),
+    )
+)
+_TURN_DONE_WITH_LEAD = _TURN_DONE.values(lead=bindparam("lead"))
+_FINISH_TURN = (
+    update(TURNS)
+    .where(TURNS.c.id == bindparam("tid"))
+    .values(latency_ms=bindparam("latency"), reply_message_id=bindparam("reply_id"))
+)
+
+
 def _try_lease(deps: AgentDeps, session: Session, conversation_id: str, key: str) -> bool:
     """Hold the conversation for this turn if no other turn runs (in the caller's transaction)."""
-    table = table_of(Conversation)
     now = deps.now()
-    free = or_(table.c.turn_owner.is_(None), table.c.turn_owner == key, table.c.turn_until < now)
-    done = session.execute(
-        update(table)
-        .where(table.c.id == conversation_id, free)
-        .values(turn_owner=key, turn_until=now + timedelta(seconds=deps.turn_lease_s), stop_turn=None)
-    )
+    until = now + timedelta(seconds=deps.turn_lease_s)
+    done = session.execute(_LEASE, {"cid": conversation_id, "key": key, "now": now, "until": until})
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
@@ -389,12 +443,7 @@ def _take_lease(deps: AgentDeps, arrival: Arrival) -> Conv:
 
 
 def _release_lease(session: Session, conversation_id: str, key: str) -> None:
-    table = table_of(Conversation)
-    session.execute(
-        update(table)
-        .where(table.c.id == conversation_id, table.c.turn_owner == key)
-        .values(turn_owner=None, turn_until=None, stop_turn=None)
-    )
+    session.execute(_RELEASE, {"cid": conversation_id, "key": key})
 
 
 def request_stop(*, engine: Engine, conversation_id: str) -> str | None:
@@ -496,8 +545,9 @@ def receive(
     started = time.perf_counter()
     limits = deps.config.limits
     check_message(content, limits)
-    with Session(deps.engine) as session:
-        _load(session, conversation_id)
+    with deps.engine.connect() as connection:  # an unknown conversation answers 404 before any limit counts it
+        if connection.execute(_EXISTS, {"cid": conversation_id}).first() is None:
+            raise ConversationNotFound(conversation_id)
     deps.limiter.hit_all(
         [
             ("messages per conversation", conversation_id, limits.messages_per_minute_per_conversation),
@@ -508,12 +558,11 @@ def receive(
     key = uuid.uuid4().hex
 
     def store(session: Session) -> tuple[int, int, Conv | None]:
-        conv = _load(session, conversation_id)
         now = deps.now()
-        conv.message_count += 1
-        conv.updated_at = now
-        session.add(conv)
-        msg = ConversationMessage(conversation_id=conv.id, role="customer", content=content, created_at=now)
+        counted = session.execute(_COUNT_MESSAGE, {"cid": conversation_id, "now": now})
+        if not counted.rowcount:  # type: ignore[attr-defined]
+            raise ConversationNotFound(conversation_id)
+        msg = ConversationMessage(conversation_id=conversation_id, role="customer", content=content, created_at=now)
         seq = append_message(session, msg)
         message_id = int(msg.id or 0)
         leased = lease and _try_lease(deps, session, conversation_id, key)
@@ -525,27 +574,19 @@ def receive(
 
 def _conv_of(session: Session, conversation_id: str, message_id: int) -> Conv:
     """The conversation and its history before the message `message_id`, read in the caller's transaction."""
-    conv = _load(session, conversation_id)
-    rows = session.exec(
-        select(ConversationMessage.role, ConversationMessage.content)
-        .where(
-            ConversationMessage.conversation_id == conv.id,
-            col(ConversationMessage.id) != message_id,
-            # Customer messages that arrived after this one belong to the turns queued behind it.
-            or_(col(ConversationMessage.id) < message_id, col(ConversationMessage.role) != "customer"),
-        )
-        .order_by(col(ConversationMessage.id).desc())
-        .limit(HISTORY_LIMIT)
-    ).all()
+    row = session.execute(_CONVERSATION, {"cid": conversation_id}).first()
+    if row is None:
+        raise ConversationNotFound(conversation_id)
+    rows = session.execute(_HISTORY, {"cid": conversation_id, "mid": message_id}).all()
     history = [HistoryMessage(role, content) for role, content in reversed(rows)]
     return Conv(
-        conv.id,
-        conv.state,
-        conv.verified,
-        conv.customer_id,
-        conv.route,
-        conv.route_reason,
-        dict(conv.lead or {}),
+        row.id,
+        row.state,
+        bool(row.verified),
+        row.customer_id,
+        row.route,
+        row.route_reason,
+        dict(row.lead or {}),
         history,
     )
 
@@ -697,48 +738,53 @@ def store(
     def write(session: Session) -> TurnReply:
         now = deps.now()
         append_events(session, conv.id, [("sentence", {"turn_id": arrival.key, "text": p}) for p in sentences], now)
-        row = _load(session, conv.id)
-        if row.state in HUMAN_STATES:
+        state = session.execute(_STATE, {"cid": conv.id}).scalar_one_or_none()
+        if state is None:
+            raise ConversationNotFound(conv.id)
+        if state in HUMAN_STATES:
             # A person took the conversation while this turn ran: their word wins, the bot's reply is dropped.
-            trace.state_changed_to = row.state
+            trace.state_changed_to = state
             outcome.reply, outcome.decision = None, escalation.NO
         citations = _citations(outcome.answer, turn) if outcome.reply else []
-        reply_msg = None
+        # Core statements throughout: this transaction holds the database's write lock on SQLite.
+        values = _turn_values(conv, arrival, turn, framing, outcome, citations, trace, now)
+        turn_id = int(session.execute(_INSERT_TURN, values).scalar_one())
+        reply_id = None
         if outcome.reply is not None:
             reply_msg = ConversationMessage(
                 conversation_id=conv.id,
                 role="assistant",
                 content=outcome.reply,
                 created_at=now,
+                turn_id=turn_id,
                 citations=[c.model_dump() for c in citations],
             )
             append_message(session, reply_msg)
-        record = _turn_row(conv, arrival, turn, framing, outcome, citations, trace, now)
-        record.reply_message_id = reply_msg.id if reply_msg else None
-        session.add(record)
-        session.flush()
-        if reply_msg is not None:
-            reply_msg.turn_id = record.id
-            session.add(reply_msg)
-        if arrival.message_id:  # one UPDATE, not a load of the customer's message first
-            messages = table_of(ConversationMessage)
-            session.execute(update(messages).where(messages.c.id == arrival.message_id).values(turn_id=record.id))
-        handoff_id = _record_escalation(session, row, record, turn, outcome, now)
+            reply_id = reply_msg.id
+        if arrival.message_id:
+            session.execute(_SET_TURN_OF_MESSAGE, {"mid": arrival.message_id, "tid": turn_id})
+        handoff_id, state = _record_escalation(session, conv, state, turn_id, values["customer_id"], turn, outcome, now)
         if outcome.stopped:
             append_event(session, conv.id, "turn_stopped", {"turn_id": arrival.key}, now)
-        row.route, row.route_reason = turn.route_name, framing.route_reason
-        row.lead = dict(turn.lead) if turn.route.qualify_lead else row.lead
-        row.message_count += reply_msg is not None
-        row.updated_at = now
+        changes: dict[str, Any] = {
+            "cid": conv.id,
+            "route": turn.route_name,
+            "reason": framing.route_reason,
+            "state": state,
+            "replies": int(reply_id is not None),
+            "now": now,
+        }
+        if turn.route.qualify_lead:
+            session.execute(_TURN_DONE_WITH_LEAD, changes | {"lead": dict(turn.lead)})
+        else:
+            session.execute(_TURN_DONE, changes)
         latency = round((time.perf_counter() - arrival.started) * 1000, 2)
-        record.latency_ms = latency
-        session.add_all([row, record])
-        session.flush()
+        session.execute(_FINISH_TURN, {"tid": turn_id, "latency": latency, "reply_id": reply_id})
         reply = TurnReply(
             conversation_id=conv.id,
             message_id=arrival.message_id,
             reply=outcome.reply,
-            reply_message_id=reply_msg.id if reply_msg else None,
+            reply_message_id=reply_id,
             citations=citations,
             route=turn.route_name,
             route_reason=framing.route_reason,
@@ -751,10 +797,10 @@ def store(
                 within_business_hours=outcome.within_hours if outcome.decision.escalate else None,
                 human_eta=outcome.eta or None,
             ),
-            state=row.state,
+            state=state,
             responder=outcome.responder,
             model=outcome.model,
-            turn_id=record.id,
+            turn_id=turn_id,
             turn_key=arrival.key,
             latency_ms=latency,
         )
@@ -771,7 +817,7 @@ def store(
     return reply
 
 
-def _turn_row(
+def _turn_values(
     conv: Conv,
     arrival: Arrival,
     turn: TurnInput,
@@ -780,20 +826,22 @@ def _turn_row(
     citations: list[Citation],
     trace: TurnTrace,
     now: datetime,
-) -> Turn:
+) -> dict[str, Any]:
+    """The `agent_turns` row of this turn (its latency and reply message id are set at the end of the store)."""
     answer = outcome.answer
-    return Turn(
-        conversation_id=conv.id,
-        customer_message_id=arrival.message_id,
-        created_at=now,
-        route=turn.route_name,
-        route_reason=framing.route_reason,
-        intent=turn.signals.intent,
-        topic=framing.topic,
-        verified=conv.verified,
-        customer_id=conv.customer_id if turn.context is not None else None,
-        context_snapshot=framing.snapshot,
-        passages=[
+    return {
+        "conversation_id": conv.id,
+        "customer_message_id": arrival.message_id,
+        "reply_message_id": None,
+        "created_at": now,
+        "route": turn.route_name,
+        "route_reason": framing.route_reason,
+        "intent": turn.signals.intent,
+        "topic": framing.topic,
+        "verified": conv.verified,
+        "customer_id": conv.customer_id if turn.context is not None else None,
+        "context_snapshot": framing.snapshot,
+        "passages": [
             {
                 "label": p.label,
                 "chunk_id": p.chunk_id,
@@ -805,44 +853,50 @@ def _turn_row(
             }
             for p in turn.passages
         ],
-        retrieval_confidence=framing.retrieval_confidence,
-        low_confidence=turn.low_confidence,
-        responder=outcome.responder,
-        model=outcome.model,
-        fallback_reason=outcome.fallback_reason,
-        attempts=outcome.attempts,
-        llm_latency_ms=outcome.llm_latency_ms,
-        prompt_tokens=outcome.prompt_tokens,
-        completion_tokens=outcome.completion_tokens,
-        answered=outcome.answered,
-        confidence=answer.confidence if answer else None,
-        cited_passage_ids=[c.passage_id for c in citations],
-        context_fields_used=answer.context_fields_used if answer else [],
-        escalated=outcome.decision.escalate,
-        escalation_reason_code=outcome.decision.reason_code,
-        escalation_reason=outcome.decision.reason,
-        grounding_issues=outcome.grounding_issues,
-        prompt=trace.record(outcome.prompt),
-    )
+        "retrieval_confidence": framing.retrieval_confidence,
+        "low_confidence": turn.low_confidence,
+        "responder": outcome.responder,
+        "model": outcome.model,
+        "fallback_reason": outcome.fallback_reason,
+        "attempts": outcome.attempts,
+        "latency_ms": 0.0,
+        "llm_latency_ms": outcome.llm_latency_ms,
+        "prompt_tokens": outcome.prompt_tokens,
+        "completion_tokens": outcome.completion_tokens,
+        "answered": outcome.answered,
+        "confidence": answer.confidence if answer else None,
+        "cited_passage_ids": [c.passage_id for c in citations],
+        "context_fields_used": answer.context_fields_used if answer else [],
+        "escalated": outcome.decision.escalate,
+        "escalation_reason_code": outcome.decision.reason_code,
+        "escalation_reason": outcome.decision.reason,
+        "grounding_issues": outcome.grounding_issues,
+        "prompt": trace.record(outcome.prompt),
+    }
 
 
 def _record_escalation(
-    session: Session, conv: Conversation, record: Turn, turn: TurnInput, outcome: Outcome, now: datetime
-) -> int | None:
-    """The handoff request and the state change of an escalation, in the turn's transaction."""
+    session: Session,
+    conv: Conv,
+    state: str,
+    turn_id: int,
+    customer_id: str | None,
+    turn: TurnInput,
+    outcome: Outcome,
+    now: datetime,
+) -> tuple[int | None, str]:
+    """The handoff request and the state change of an escalation, in the turn's transaction: (its id, new state)."""
     if not outcome.decision.escalate:
-        if conv.state == "closed":
-            conv.state = "bot"
-        return None
+        return None, "bot" if state == "closed" else state
     handoff = HandoffRequest(
         conversation_id=conv.id,
-        turn_id=record.id,
+        turn_id=turn_id,
         created_at=now,
         reason_code=outcome.decision.reason_code or "policy",
         reason=outcome.decision.reason or "",
         trigger=outcome.decision.trigger,
         team=turn.route.handoff_team,
-        customer_id=record.customer_id,
+        customer_id=customer_id,
         verified=conv.verified,
         route=turn.route_name,
         within_business_hours=outcome.within_hours,
@@ -850,11 +904,10 @@ def _record_escalation(
     )
     session.add(handoff)
     session.flush()
-    conv.state = "handoff"
     append_event(
         session, conv.id, "state", {"state": "handoff", "handoff_id": handoff.id, "expected_reply": outcome.eta}, now
     )
-    return handoff.id
+    return handoff.id, "handoff"
 
 
 def _reply_while_handed_off(deps: AgentDeps, arrival: Arrival, conv: Conv) -> TurnReply:
