@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 from pydantic import Field as PField
-from sqlalchemy import Column, Integer, Text
+from sqlalchemy import Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
 from context.dbtypes import JSONType, UTCDateTime
@@ -107,6 +107,10 @@ class ConversationMessage(SQLModel, table=True):
     """A message of a conversation: the customer's, the assistant's, a human agent's, or a system notice."""
 
     __tablename__ = "agent_messages"
+    # A retry of a customer message with the same client id finds the stored one (NULLs never collide).
+    __table_args__ = (
+        Index("ux_agent_messages_client_message_id", "conversation_id", "client_message_id", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: str = Field(max_length=32, index=True, foreign_key="agent_conversations.id")
@@ -116,6 +120,8 @@ class ConversationMessage(SQLModel, table=True):
     turn_id: int | None = None
     citations: list[dict[str, Any]] = _json(list)
     author: str | None = Field(default=None, max_length=128)  # a human agent's name
+    # The id the client gave a customer message (POST .../messages `client_message_id`), for idempotent retries.
+    client_message_id: str | None = Field(default=None, max_length=64)
 
 
 class Turn(SQLModel, table=True):
