@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -74,7 +75,7 @@ from context.customer_context.models import (
 )
 from context.dbtypes import table_of
 from context.errors import CustomerNotFoundError
-from knowledge.models import SearchFilters
+from knowledge.models import SearchFilters, SearchResponse
 from knowledge.retrieval import search
 from knowledge.store import KnowledgeStore
 
@@ -96,6 +97,47 @@ SQLITE_BUSY_MS = 30_000
 KNOWLEDGE_DOWN = "Our help center is unavailable right now, so this answer is based on your account details only."
 R = TypeVar("R")
 CONVERSATIONS, MESSAGES, TURNS = table_of(Conversation), table_of(ConversationMessage), table_of(Turn)
+
+
+class SearchCache:
+    """Recent help-center searches of the chat, keyed by the question, the filters, k and the index's revision.
+
+    A search is a pure function of those (the index's low-confidence threshold changes only with a calibration,
+    which is part of the key too): the same question to an unchanged index gets the same passages without the
+    embedding, the vector query and BM25 again. A write to the index changes its revision, so it is seen at once
+    here, and within the store's `refresh_seconds` when another process wrote it.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._found: OrderedDict[tuple[Any, ...], SearchResponse] = OrderedDict()
+
+    def search(self, query: str, *, store: KnowledgeStore, filters: SearchFilters, k: int) -> SearchResponse:
+        """`knowledge.retrieval.search(query, store=..., filters=..., k=...)`, from the cache when it can."""
+        if self.size <= 0:
+            return search(query, store=store, filters=filters, k=k)
+        key = (
+            query,
+            filters.audiences,
+            filters.plan,
+            filters.topic,
+            filters.language,
+            k,
+            store.revision(),
+            store.calibrated_threshold(refresh=False),
+        )
+        with self._lock:
+            found = self._found.get(key)
+            if found is not None:
+                self._found.move_to_end(key)
+                return found
+        found = search(query, store=store, filters=filters, k=k)
+        with self._lock:
+            self._found[key] = found
+            while len(self._found) > self.size:
+                self._found.popitem(last=False)
+        return found
 
 
 @dataclass
@@ -122,6 +164,8 @@ class AgentDeps:
     # How long a turn waits for the previous turn of its conversation; a lease expires after turn_lease_s.
     turn_wait_s: float = 60.0
     turn_lease_s: float = 90.0
+    # Recent help-center searches (per index revision): a repeated question skips the retrieval.
+    searches: SearchCache = field(default_factory=SearchCache)
 
 
 # --- conversations -------------------------------------------------------------------------------------------
@@ -263,7 +307,7 @@ def _passages(
         return [], True, None
     filters = SearchFilters.for_viewer("customer" if viewer == "customer" else "visitor", plan=plan)
     try:
-        resp = search(query, store=deps.store, filters=filters, k=deps.config.retrieval.k)
+        resp = deps.searches.search(query, store=deps.store, filters=filters, k=deps.config.retrieval.k)
     except Exception as exc:  # KnowledgeError, or chromadb's own (connection, missing collection, sqlite)
         # Like an LLM outage: answer from the context, tell the customer, record why.
         log.warning("help center search failed, answering without passages: %s", type(exc).__name__)
