@@ -62,6 +62,9 @@ VISIBLE_TEXT = (
 #: The most a customer message can hold whatever `agent.limits.max_message_chars` says (the API's schema shows
 #: the configured limit; over it the API answers 413).
 MESSAGE_MAX_CHARS = 20_000
+#: A client message id (idempotent retries): letters, digits and `._:-`, like a UUID or a ULID.
+CLIENT_MESSAGE_ID = r"^[A-Za-z0-9._:-]+$"
+CLIENT_MESSAGE_ID_MAX = 64
 
 
 def _ts(*, nullable: bool = False) -> Any:
@@ -232,6 +235,14 @@ class MessageCreate(BaseModel):
         max_length=MESSAGE_MAX_CHARS,
         pattern=VISIBLE_TEXT,
         description="The customer's message: some visible text, at most `agent.limits.max_message_chars` long.",
+    )
+    client_message_id: str | None = PField(
+        None,
+        min_length=1,
+        max_length=CLIENT_MESSAGE_ID_MAX,
+        pattern=CLIENT_MESSAGE_ID,
+        description="Your id for this message (e.g. a UUID), for safe retries: a retry with the same id in the same "
+        "conversation is not stored again and answers the stored message's reply (409 while it is not ready).",
     )
 
 

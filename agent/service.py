@@ -28,12 +28,12 @@ from zoneinfo import ZoneInfo
 from pydantic import SecretStr
 from sqlalchemy import Integer, bindparam, insert, or_, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from agent import escalation, grounded_responder
 from agent.config import AgentConfig, RouteConfig
-from agent.errors import ConversationNotFound, LLMError, StoreBusy
+from agent.errors import ConversationNotFound, LLMError, MessageInProgress, StoreBusy
 from agent.events import append_event, append_events, append_message
 from agent.grounding_check import check_answer
 from agent.hours import human_eta
@@ -45,6 +45,7 @@ from agent.models import (
     Citation,
     Conversation,
     ConversationCreate,
+    ConversationEvent,
     ConversationMessage,
     ConversationPublic,
     ConversationState,
@@ -97,6 +98,7 @@ SQLITE_BUSY_MS = 30_000
 KNOWLEDGE_DOWN = "Our help center is unavailable right now, so this answer is based on your account details only."
 R = TypeVar("R")
 CONVERSATIONS, MESSAGES, TURNS = table_of(Conversation), table_of(ConversationMessage), table_of(Turn)
+EVENTS = table_of(ConversationEvent)
 
 
 class SearchCache:
@@ -440,6 +442,14 @@ _HISTORY = (
     .order_by(MESSAGES.c.id.desc())
     .limit(HISTORY_LIMIT)
 )
+_BY_CLIENT_ID = select(MESSAGES.c.id).where(
+    MESSAGES.c.conversation_id == bindparam("cid"), MESSAGES.c.client_message_id == bindparam("client_id")
+)
+_MESSAGE_EVENTS = (
+    select(EVENTS.c.seq, EVENTS.c.kind, EVENTS.c.data)
+    .where(EVENTS.c.conversation_id == bindparam("cid"), EVENTS.c.kind.in_(["message", "turn_done"]))
+    .order_by(EVENTS.c.seq)
+)
 _INSERT_TURN = insert(TURNS).returning(TURNS.c.id)
 _SET_TURN_OF_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("mid")).values(turn_id=bindparam("tid"))
 _TURN_DONE = (
@@ -527,6 +537,17 @@ class Arrival:
     started: float  # perf_counter at arrival
     # The conversation read under the turn's lease when the lease was free and taken with the message.
     conv: Conv | None = None
+    # Set when the message repeats one already stored under the same client message id (nothing was stored).
+    repeat: Repeat | None = None
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A retried message: the stored one with the same client message id, and its turn's reply once it is done."""
+
+    message_id: int
+    message_seq: int  # the seq of its `message` event
+    reply: TurnReply | None  # the turn_done of its turn; None while that turn has not finished
 
 
 @dataclass(frozen=True)
@@ -580,11 +601,19 @@ Emit = Callable[[str], None]
 
 
 def receive(
-    *, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown", lease: bool = False
+    *,
+    deps: AgentDeps,
+    conversation_id: str,
+    content: str,
+    client_ip: str = "unknown",
+    lease: bool = False,
+    client_message_id: str | None = None,
 ) -> Arrival:
     """Step 1: check limits, then store and log the customer's message (before any model call).
 
     With `lease`, the same transaction takes the turn's lease if it is free (the caller runs the turn at once).
+    With a `client_message_id` already stored in this conversation nothing is stored: the arrival's `repeat`
+    names the stored message and its turn's reply (the unique index settles two retries racing each other).
     """
     started = time.perf_counter()
     limits = deps.config.limits
@@ -601,19 +630,64 @@ def receive(
 
     key = uuid.uuid4().hex
 
-    def store(session: Session) -> tuple[int, int, Conv | None]:
+    def store(session: Session) -> tuple[int, int, Conv | None] | Repeat:
+        if client_message_id is not None and (repeat := _repeat_of(session, conversation_id, client_message_id)):
+            return repeat
         now = deps.now()
         counted = session.execute(_COUNT_MESSAGE, {"cid": conversation_id, "now": now})
         if not counted.rowcount:  # type: ignore[attr-defined]
             raise ConversationNotFound(conversation_id)
-        msg = ConversationMessage(conversation_id=conversation_id, role="customer", content=content, created_at=now)
+        msg = ConversationMessage(
+            conversation_id=conversation_id,
+            role="customer",
+            content=content,
+            created_at=now,
+            client_message_id=client_message_id,
+        )
         seq = append_message(session, msg)
         message_id = int(msg.id or 0)
         leased = lease and _try_lease(deps, session, conversation_id, key)
         return message_id, seq, _conv_of(session, conversation_id, message_id) if leased else None
 
-    message_id, seq, conv = _write(deps, store)
+    try:
+        stored = _write(deps, store)
+    except IntegrityError:
+        if client_message_id is None:
+            raise
+        # The same id stored by a retry racing this one between our look-up and our insert.
+        raced = _write(deps, lambda s: _repeat_of(s, conversation_id, client_message_id))
+        if raced is None:
+            raise
+        stored = raced
+    if isinstance(stored, Repeat):
+        done = stored.reply
+        return Arrival(
+            conversation_id,
+            (done.turn_key or "") if done else "",
+            content,
+            stored.message_id,
+            stored.message_seq,
+            started,
+            repeat=stored,
+        )
+    message_id, seq, conv = stored
     return Arrival(conversation_id, key, content, message_id, seq, started, conv)
+
+
+def _repeat_of(session: Session, conversation_id: str, client_message_id: str) -> Repeat | None:
+    """The stored message with this client id in the conversation, with its `message` seq and its turn's reply."""
+    message_id = session.execute(
+        _BY_CLIENT_ID, {"cid": conversation_id, "client_id": client_message_id}
+    ).scalar_one_or_none()
+    if message_id is None:
+        return None
+    seq, reply = 0, None
+    for event_seq, kind, data in session.execute(_MESSAGE_EVENTS, {"cid": conversation_id}):
+        if kind == "message" and data.get("id") == message_id:
+            seq = int(event_seq)
+        elif kind == "turn_done" and data.get("message_id") == message_id:
+            reply = TurnReply.model_validate(data)
+    return Repeat(int(message_id), seq, reply)
 
 
 def _conv_of(session: Session, conversation_id: str, message_id: int) -> Conv:
@@ -1048,10 +1122,36 @@ def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> Turn
         raise
 
 
-def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown") -> TurnReply:
-    """Answer one customer message (or, while a person has the conversation, just record it)."""
-    arrival = receive(deps=deps, conversation_id=conversation_id, content=content, client_ip=client_ip, lease=True)
+def handle_message(
+    *,
+    deps: AgentDeps,
+    conversation_id: str,
+    content: str,
+    client_ip: str = "unknown",
+    client_message_id: str | None = None,
+) -> TurnReply:
+    """Answer one customer message (or, while a person has the conversation, just record it).
+
+    A retry with the `client_message_id` of a stored message gets that message's reply as it was first sent,
+    or MessageInProgress (409) while its turn has not finished; it is never stored twice.
+    """
+    arrival = receive(
+        deps=deps,
+        conversation_id=conversation_id,
+        content=content,
+        client_ip=client_ip,
+        lease=True,
+        client_message_id=client_message_id,
+    )
+    if arrival.repeat is not None:
+        return _repeated_reply(arrival.repeat)
     return run_turn(deps, arrival)
+
+
+def _repeated_reply(repeat: Repeat) -> TurnReply:
+    if repeat.reply is None:
+        raise MessageInProgress(repeat.message_id)
+    return repeat.reply
 
 
 # --- the responders ------------------------------------------------------------------------------------------
@@ -1279,13 +1379,29 @@ class SentenceSplitter:
 
 
 def start_turn(
-    *, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown"
-) -> tuple[Arrival, threading.Thread]:
+    *,
+    deps: AgentDeps,
+    conversation_id: str,
+    content: str,
+    client_ip: str = "unknown",
+    client_message_id: str | None = None,
+) -> tuple[Arrival, threading.Thread | None]:
     """Store the message now and run its turn in the background (streamed); follow it on the event log.
 
-    The turn does not depend on any client connection: a dropped stream does not stop it.
+    The turn does not depend on any client connection: a dropped stream does not stop it. A retry of a stored
+    message (`client_message_id`) starts nothing: its arrival names the stored message and its finished turn
+    (MessageInProgress while that turn runs).
     """
-    arrival = receive(deps=deps, conversation_id=conversation_id, content=content, client_ip=client_ip)
+    arrival = receive(
+        deps=deps,
+        conversation_id=conversation_id,
+        content=content,
+        client_ip=client_ip,
+        client_message_id=client_message_id,
+    )
+    if arrival.repeat is not None:
+        _repeated_reply(arrival.repeat)
+        return arrival, None
 
     def run() -> None:
         try:
