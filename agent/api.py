@@ -89,6 +89,10 @@ _SSE_DOC = {
     },
     202: {"description": "With `Prefer: respond-async`: the message is stored; follow the turn on GET /events."},
     404: {"description": "No such conversation."},
+    409: {
+        "description": "A retry (same `client_message_id`) of a stored message whose turn has not finished: "
+        "nothing was stored; retry after Retry-After."
+    },
     413: {"description": "Message too long."},
     429: {"description": "Too many messages per minute (conversation or address); see Retry-After."},
     503: {"description": "The database stayed locked; the message was not taken. Retry after Retry-After."},
@@ -132,20 +136,33 @@ async def post_message(
     accept: Annotated[str | None, Header()] = None,
     prefer: Annotated[str | None, Header()] = None,
 ) -> Any:
-    """Send a customer message; get the reply with citations, route, escalation decision and state."""
+    """Send a customer message; get the reply with citations, route, escalation decision and state.
+
+    With a `client_message_id` a retry is safe: the same id again answers the stored message's turn (its reply,
+    its accepted turn, or its events) without storing anything, and 409 while that turn is still running.
+    """
     streaming = bool(accept and "text/event-stream" in accept)
+    client_id = body.client_message_id
     if streaming or (prefer and "respond-async" in prefer):
         # Store the message before answering (limits, 404, 503 are plain HTTP statuses); the turn then runs on
         # its own, whatever the client does.
         arrival, _ = await anyio.to_thread.run_sync(
-            lambda: service.start_turn(deps=deps, conversation_id=conversation_id, content=body.content, client_ip=ip)
+            lambda: service.start_turn(
+                deps=deps,
+                conversation_id=conversation_id,
+                content=body.content,
+                client_ip=ip,
+                client_message_id=client_id,
+            )
         )
         if not streaming:
             accepted = TurnAccepted(turn_id=arrival.key, message_seq=arrival.message_seq)
             return JSONResponse(accepted.model_dump(), status_code=202)
         return EventSourceResponse(_tail(deps, conversation_id, arrival.message_seq - 1, arrival.key), ping=PING_S)
     return await anyio.to_thread.run_sync(
-        lambda: service.handle_message(deps=deps, conversation_id=conversation_id, content=body.content, client_ip=ip)
+        lambda: service.handle_message(
+            deps=deps, conversation_id=conversation_id, content=body.content, client_ip=ip, client_message_id=client_id
+        )
     )
 
 

@@ -16,6 +16,7 @@ AgentError                        root: anything raised on purpose by agent/
 └── ChatLimitError                a chat limit was hit (HTTP 4xx)
     ├── MessageTooLong            the message is over `agent.limits.max_message_chars` (413)
     ├── RateLimited               too many messages or conversations per minute (429, with retry_after_s)
+    ├── MessageInProgress         a retry (same client_message_id) of a message whose turn is still running (409)
     └── StoreBusy                 the database stayed locked past the bounded wait (503, with retry_after_s)
 
 (Other agent/ modules append their own subclasses of AgentError below; keep this tree up to date.)
@@ -127,6 +128,20 @@ class RateLimited(ChatLimitError):
         self.what = what
         self.limit = limit
         self.retry_after_s = retry_after_s
+
+
+class MessageInProgress(ChatLimitError):
+    """A retry of a stored message (same client message id) whose turn has not finished: retry in a moment."""
+
+    status = 409
+
+    def __init__(self, message_id: int) -> None:
+        super().__init__(
+            f"message {message_id} with this client_message_id is stored and its reply is not ready yet; "
+            "retry with the same id shortly (the reply is also on the conversation's events)"
+        )
+        self.message_id = message_id
+        self.retry_after_s = 1.0
 
 
 class WidgetTokenError(AgentError):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Integer, bindparam, insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -26,6 +26,17 @@ from agent.models import (
 )
 from context.dbtypes import table_of
 
+EVENTS, MESSAGES, CONVERSATIONS = table_of(ConversationEvent), table_of(ConversationMessage), table_of(Conversation)
+# The hot statements, built once: SQLAlchemy finds their compiled form by a cache key that a statement rebuilt on
+# every call (with its values inlined) would have to recompute each time.
+_BUMP_SEQ = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("cid"))
+    .values(last_event_seq=CONVERSATIONS.c.last_event_seq + bindparam("n", type_=Integer))
+    .returning(CONVERSATIONS.c.last_event_seq)
+)
+_INSERT_EVENTS = insert(EVENTS)
+_INSERT_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
 #: The most events one catch-up read returns (a client pages on with the last seq it got).
 PAGE = 500
 
@@ -46,21 +57,17 @@ def append_events(
     """Append several events in order in the caller's transaction (one counter bump for all); their seqs."""
     if not events:
         return []
-    table = table_of(Conversation)
-    last = session.execute(
-        update(table)
-        .where(table.c.id == conversation_id)
-        .values(last_event_seq=table.c.last_event_seq + len(events))
-        .returning(table.c.last_event_seq)
-    ).scalar_one_or_none()
+    last = session.execute(_BUMP_SEQ, {"cid": conversation_id, "n": len(events)}).scalar_one_or_none()
     if last is None:
         raise ConversationNotFound(conversation_id)
     first = int(last) - len(events) + 1
-    session.add_all(
+    # A Core insert: the chat's hot path, no ORM objects to build and flush.
+    session.execute(
+        _INSERT_EVENTS,
         [
-            ConversationEvent(conversation_id=conversation_id, seq=first + i, kind=kind, data=data, at=at)
+            {"conversation_id": conversation_id, "seq": first + i, "kind": kind, "data": data, "at": at}
             for i, (kind, data) in enumerate(events)
-        ]
+        ],
     )
     return list(range(first, int(last) + 1))
 
@@ -78,9 +85,13 @@ def message_data(msg: ConversationMessage) -> dict[str, Any]:
 
 
 def append_message(session: Session, msg: ConversationMessage) -> int:
-    """Store a message and log its `message` event, in the caller's transaction; returns the event's seq."""
-    session.add(msg)
-    session.flush()  # the message id goes into the event
+    """Store a message and log its `message` event, in the caller's transaction; returns the event's seq.
+
+    The row is written with a Core insert (the chat's hot path) and `msg.id` set from it; `msg` itself is not
+    added to the session.
+    """
+    values = {c.name: getattr(msg, c.name) for c in MESSAGES.columns if c.name != "id"}
+    msg.id = int(session.execute(_INSERT_MESSAGE, values).scalar_one())
     return append_event(session, msg.conversation_id, "message", message_data(msg), msg.created_at)
 
 

@@ -26,6 +26,7 @@ as fact; text the customer typed may only be echoed as theirs ("you mentioned or
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -390,8 +391,8 @@ class Evidence:
     ) -> None:
         self.shapes = shapes
         self._by_origin: dict[Origin, _Index] = {
-            "system": _Index("\n".join(t for t in system if t), shapes),
-            "customer": _Index("\n".join(t for t in customer if t), shapes),
+            "system": _index("\n".join(t for t in system if t), shapes),
+            "customer": _index("\n".join(t for t in customer if t), shapes),
         }
 
     @property
@@ -406,6 +407,13 @@ class Evidence:
             if self._by_origin[origin].supports(fact):
                 return origin
         return None
+
+
+@functools.lru_cache(maxsize=512)
+def _index(text: str, shapes: OrderShapes | None) -> _Index:
+    # Read-only once built: the same evidence is checked sentence after sentence of a streamed reply, and the
+    # context and passages of a customer's consecutive turns repeat.
+    return _Index(text, shapes)
 
 
 class _Index:

@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 from pydantic import Field as PField
-from sqlalchemy import Column, Integer, Text
+from sqlalchemy import Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
 from context.dbtypes import JSONType, UTCDateTime
@@ -62,6 +62,9 @@ VISIBLE_TEXT = (
 #: The most a customer message can hold whatever `agent.limits.max_message_chars` says (the API's schema shows
 #: the configured limit; over it the API answers 413).
 MESSAGE_MAX_CHARS = 20_000
+#: A client message id (idempotent retries): letters, digits and `._:-`, like a UUID or a ULID.
+CLIENT_MESSAGE_ID = r"^[A-Za-z0-9._:-]+$"
+CLIENT_MESSAGE_ID_MAX = 64
 
 
 def _ts(*, nullable: bool = False) -> Any:
@@ -107,6 +110,10 @@ class ConversationMessage(SQLModel, table=True):
     """A message of a conversation: the customer's, the assistant's, a human agent's, or a system notice."""
 
     __tablename__ = "agent_messages"
+    # A retry of a customer message with the same client id finds the stored one (NULLs never collide).
+    __table_args__ = (
+        Index("ux_agent_messages_client_message_id", "conversation_id", "client_message_id", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: str = Field(max_length=32, index=True, foreign_key="agent_conversations.id")
@@ -116,6 +123,8 @@ class ConversationMessage(SQLModel, table=True):
     turn_id: int | None = None
     citations: list[dict[str, Any]] = _json(list)
     author: str | None = Field(default=None, max_length=128)  # a human agent's name
+    # The id the client gave a customer message (POST .../messages `client_message_id`), for idempotent retries.
+    client_message_id: str | None = Field(default=None, max_length=64)
 
 
 class Turn(SQLModel, table=True):
@@ -226,6 +235,14 @@ class MessageCreate(BaseModel):
         max_length=MESSAGE_MAX_CHARS,
         pattern=VISIBLE_TEXT,
         description="The customer's message: some visible text, at most `agent.limits.max_message_chars` long.",
+    )
+    client_message_id: str | None = PField(
+        None,
+        min_length=1,
+        max_length=CLIENT_MESSAGE_ID_MAX,
+        pattern=CLIENT_MESSAGE_ID,
+        description="Your id for this message (e.g. a UUID), for safe retries: a retry with the same id in the same "
+        "conversation is not stored again and answers the stored message's reply (409 while it is not ready).",
     )
 
 

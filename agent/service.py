@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -25,14 +26,14 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
-from sqlalchemy import or_, text, update
+from sqlalchemy import Integer, bindparam, insert, or_, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from agent import escalation, grounded_responder
 from agent.config import AgentConfig, RouteConfig
-from agent.errors import ConversationNotFound, LLMError, StoreBusy
+from agent.errors import ConversationNotFound, LLMError, MessageInProgress, StoreBusy
 from agent.events import append_event, append_events, append_message
 from agent.grounding_check import check_answer
 from agent.hours import human_eta
@@ -44,6 +45,7 @@ from agent.models import (
     Citation,
     Conversation,
     ConversationCreate,
+    ConversationEvent,
     ConversationMessage,
     ConversationPublic,
     ConversationState,
@@ -74,7 +76,7 @@ from context.customer_context.models import (
 )
 from context.dbtypes import table_of
 from context.errors import CustomerNotFoundError
-from knowledge.models import SearchFilters
+from knowledge.models import SearchFilters, SearchResponse
 from knowledge.retrieval import search
 from knowledge.store import KnowledgeStore
 
@@ -95,6 +97,49 @@ SQLITE_BUSY_MS = 30_000
 #: Appended to a reply when the help center could not be searched (the answer rests on the context only).
 KNOWLEDGE_DOWN = "Our help center is unavailable right now, so this answer is based on your account details only."
 R = TypeVar("R")
+CONVERSATIONS, MESSAGES, TURNS = table_of(Conversation), table_of(ConversationMessage), table_of(Turn)
+EVENTS = table_of(ConversationEvent)
+
+
+class SearchCache:
+    """Recent help-center searches of the chat, keyed by the question, the filters, k and the index's revision.
+
+    A search is a pure function of those (the index's low-confidence threshold changes only with a calibration,
+    which is part of the key too): the same question to an unchanged index gets the same passages without the
+    embedding, the vector query and BM25 again. A write to the index changes its revision, so it is seen at once
+    here, and within the store's `refresh_seconds` when another process wrote it.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._found: OrderedDict[tuple[Any, ...], SearchResponse] = OrderedDict()
+
+    def search(self, query: str, *, store: KnowledgeStore, filters: SearchFilters, k: int) -> SearchResponse:
+        """`knowledge.retrieval.search(query, store=..., filters=..., k=...)`, from the cache when it can."""
+        if self.size <= 0:
+            return search(query, store=store, filters=filters, k=k)
+        key = (
+            query,
+            filters.audiences,
+            filters.plan,
+            filters.topic,
+            filters.language,
+            k,
+            store.revision(),
+            store.calibrated_threshold(refresh=False),
+        )
+        with self._lock:
+            found = self._found.get(key)
+            if found is not None:
+                self._found.move_to_end(key)
+                return found
+        found = search(query, store=store, filters=filters, k=k)
+        with self._lock:
+            self._found[key] = found
+            while len(self._found) > self.size:
+                self._found.popitem(last=False)
+        return found
 
 
 @dataclass
@@ -121,6 +166,8 @@ class AgentDeps:
     # How long a turn waits for the previous turn of its conversation; a lease expires after turn_lease_s.
     turn_wait_s: float = 60.0
     turn_lease_s: float = 90.0
+    # Recent help-center searches (per index revision): a repeated question skips the retrieval.
+    searches: SearchCache = field(default_factory=SearchCache)
 
 
 # --- conversations -------------------------------------------------------------------------------------------
@@ -262,7 +309,7 @@ def _passages(
         return [], True, None
     filters = SearchFilters.for_viewer("customer" if viewer == "customer" else "visitor", plan=plan)
     try:
-        resp = search(query, store=deps.store, filters=filters, k=deps.config.retrieval.k)
+        resp = deps.searches.search(query, store=deps.store, filters=filters, k=deps.config.retrieval.k)
     except Exception as exc:  # KnowledgeError, or chromadb's own (connection, missing collection, sqlite)
         # Like an LLM outage: answer from the context, tell the customer, record why.
         log.warning("help center search failed, answering without passages: %s", type(exc).__name__)
@@ -358,16 +405,77 @@ def _sqlite_writer(engine: Engine) -> threading.RLock:
 # --- the turn lease: one turn of a conversation at a time, across processes -----------------------------------
 
 
+# The turn's hot statements, built once (their compiled form is found by a cache key computed once).
+_LEASE = (
+    update(CONVERSATIONS)
+    .where(
+        CONVERSATIONS.c.id == bindparam("cid"),
+        or_(
+            CONVERSATIONS.c.turn_owner.is_(None),
+            CONVERSATIONS.c.turn_owner == bindparam("key"),
+            CONVERSATIONS.c.turn_until < bindparam("now", type_=CONVERSATIONS.c.turn_until.type),
+        ),
+    )
+    .values(turn_owner=bindparam("key"), turn_until=bindparam("until"), stop_turn=None)
+)
+_RELEASE = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("cid"), CONVERSATIONS.c.turn_owner == bindparam("key"))
+    .values(turn_owner=None, turn_until=None, stop_turn=None)
+)
+_COUNT_MESSAGE = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("cid"))
+    .values(message_count=CONVERSATIONS.c.message_count + 1, updated_at=bindparam("now"))
+)
+_EXISTS = select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.id == bindparam("cid"))
+_STATE = select(CONVERSATIONS.c.state).where(CONVERSATIONS.c.id == bindparam("cid"))
+_CONVERSATION = CONVERSATIONS.select().where(CONVERSATIONS.c.id == bindparam("cid"))
+_HISTORY = (
+    select(MESSAGES.c.role, MESSAGES.c.content)
+    .where(
+        MESSAGES.c.conversation_id == bindparam("cid"),
+        MESSAGES.c.id != bindparam("mid"),
+        # Customer messages that arrived after this one belong to the turns queued behind it.
+        or_(MESSAGES.c.id < bindparam("mid"), MESSAGES.c.role != "customer"),
+    )
+    .order_by(MESSAGES.c.id.desc())
+    .limit(HISTORY_LIMIT)
+)
+_BY_CLIENT_ID = select(MESSAGES.c.id).where(
+    MESSAGES.c.conversation_id == bindparam("cid"), MESSAGES.c.client_message_id == bindparam("client_id")
+)
+_MESSAGE_EVENTS = (
+    select(EVENTS.c.seq, EVENTS.c.kind, EVENTS.c.data)
+    .where(EVENTS.c.conversation_id == bindparam("cid"), EVENTS.c.kind.in_(["message", "turn_done"]))
+    .order_by(EVENTS.c.seq)
+)
+_INSERT_TURN = insert(TURNS).returning(TURNS.c.id)
+_SET_TURN_OF_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("mid")).values(turn_id=bindparam("tid"))
+_TURN_DONE = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("cid"))
+    .values(
+        route=bindparam("route"),
+        route_reason=bindparam("reason"),
+        state=bindparam("state"),
+        message_count=CONVERSATIONS.c.message_count + bindparam("replies", type_=Integer),
+        updated_at=bindparam("now"),
+    )
+)
+_TURN_DONE_WITH_LEAD = _TURN_DONE.values(lead=bindparam("lead"))
+_FINISH_TURN = (
+    update(TURNS)
+    .where(TURNS.c.id == bindparam("tid"))
+    .values(latency_ms=bindparam("latency"), reply_message_id=bindparam("reply_id"))
+)
+
+
 def _try_lease(deps: AgentDeps, session: Session, conversation_id: str, key: str) -> bool:
     """Hold the conversation for this turn if no other turn runs (in the caller's transaction)."""
-    table = table_of(Conversation)
     now = deps.now()
-    free = or_(table.c.turn_owner.is_(None), table.c.turn_owner == key, table.c.turn_until < now)
-    done = session.execute(
-        update(table)
-        .where(table.c.id == conversation_id, free)
-        .values(turn_owner=key, turn_until=now + timedelta(seconds=deps.turn_lease_s), stop_turn=None)
-    )
+    until = now + timedelta(seconds=deps.turn_lease_s)
+    done = session.execute(_LEASE, {"cid": conversation_id, "key": key, "now": now, "until": until})
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
@@ -389,12 +497,7 @@ def _take_lease(deps: AgentDeps, arrival: Arrival) -> Conv:
 
 
 def _release_lease(session: Session, conversation_id: str, key: str) -> None:
-    table = table_of(Conversation)
-    session.execute(
-        update(table)
-        .where(table.c.id == conversation_id, table.c.turn_owner == key)
-        .values(turn_owner=None, turn_until=None, stop_turn=None)
-    )
+    session.execute(_RELEASE, {"cid": conversation_id, "key": key})
 
 
 def request_stop(*, engine: Engine, conversation_id: str) -> str | None:
@@ -434,6 +537,17 @@ class Arrival:
     started: float  # perf_counter at arrival
     # The conversation read under the turn's lease when the lease was free and taken with the message.
     conv: Conv | None = None
+    # Set when the message repeats one already stored under the same client message id (nothing was stored).
+    repeat: Repeat | None = None
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A retried message: the stored one with the same client message id, and its turn's reply once it is done."""
+
+    message_id: int
+    message_seq: int  # the seq of its `message` event
+    reply: TurnReply | None  # the turn_done of its turn; None while that turn has not finished
 
 
 @dataclass(frozen=True)
@@ -487,17 +601,26 @@ Emit = Callable[[str], None]
 
 
 def receive(
-    *, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown", lease: bool = False
+    *,
+    deps: AgentDeps,
+    conversation_id: str,
+    content: str,
+    client_ip: str = "unknown",
+    lease: bool = False,
+    client_message_id: str | None = None,
 ) -> Arrival:
     """Step 1: check limits, then store and log the customer's message (before any model call).
 
     With `lease`, the same transaction takes the turn's lease if it is free (the caller runs the turn at once).
+    With a `client_message_id` already stored in this conversation nothing is stored: the arrival's `repeat`
+    names the stored message and its turn's reply (the unique index settles two retries racing each other).
     """
     started = time.perf_counter()
     limits = deps.config.limits
     check_message(content, limits)
-    with Session(deps.engine) as session:
-        _load(session, conversation_id)
+    with deps.engine.connect() as connection:  # an unknown conversation answers 404 before any limit counts it
+        if connection.execute(_EXISTS, {"cid": conversation_id}).first() is None:
+            raise ConversationNotFound(conversation_id)
     deps.limiter.hit_all(
         [
             ("messages per conversation", conversation_id, limits.messages_per_minute_per_conversation),
@@ -507,45 +630,81 @@ def receive(
 
     key = uuid.uuid4().hex
 
-    def store(session: Session) -> tuple[int, int, Conv | None]:
-        conv = _load(session, conversation_id)
+    def store(session: Session) -> tuple[int, int, Conv | None] | Repeat:
+        if client_message_id is not None and (repeat := _repeat_of(session, conversation_id, client_message_id)):
+            return repeat
         now = deps.now()
-        conv.message_count += 1
-        conv.updated_at = now
-        session.add(conv)
-        msg = ConversationMessage(conversation_id=conv.id, role="customer", content=content, created_at=now)
+        counted = session.execute(_COUNT_MESSAGE, {"cid": conversation_id, "now": now})
+        if not counted.rowcount:  # type: ignore[attr-defined]
+            raise ConversationNotFound(conversation_id)
+        msg = ConversationMessage(
+            conversation_id=conversation_id,
+            role="customer",
+            content=content,
+            created_at=now,
+            client_message_id=client_message_id,
+        )
         seq = append_message(session, msg)
         message_id = int(msg.id or 0)
         leased = lease and _try_lease(deps, session, conversation_id, key)
         return message_id, seq, _conv_of(session, conversation_id, message_id) if leased else None
 
-    message_id, seq, conv = _write(deps, store)
+    try:
+        stored = _write(deps, store)
+    except IntegrityError:
+        if client_message_id is None:
+            raise
+        # The same id stored by a retry racing this one between our look-up and our insert.
+        raced = _write(deps, lambda s: _repeat_of(s, conversation_id, client_message_id))
+        if raced is None:
+            raise
+        stored = raced
+    if isinstance(stored, Repeat):
+        done = stored.reply
+        return Arrival(
+            conversation_id,
+            (done.turn_key or "") if done else "",
+            content,
+            stored.message_id,
+            stored.message_seq,
+            started,
+            repeat=stored,
+        )
+    message_id, seq, conv = stored
     return Arrival(conversation_id, key, content, message_id, seq, started, conv)
+
+
+def _repeat_of(session: Session, conversation_id: str, client_message_id: str) -> Repeat | None:
+    """The stored message with this client id in the conversation, with its `message` seq and its turn's reply."""
+    message_id = session.execute(
+        _BY_CLIENT_ID, {"cid": conversation_id, "client_id": client_message_id}
+    ).scalar_one_or_none()
+    if message_id is None:
+        return None
+    seq, reply = 0, None
+    for event_seq, kind, data in session.execute(_MESSAGE_EVENTS, {"cid": conversation_id}):
+        if kind == "message" and data.get("id") == message_id:
+            seq = int(event_seq)
+        elif kind == "turn_done" and data.get("message_id") == message_id:
+            reply = TurnReply.model_validate(data)
+    return Repeat(int(message_id), seq, reply)
 
 
 def _conv_of(session: Session, conversation_id: str, message_id: int) -> Conv:
     """The conversation and its history before the message `message_id`, read in the caller's transaction."""
-    conv = _load(session, conversation_id)
-    rows = session.exec(
-        select(ConversationMessage.role, ConversationMessage.content)
-        .where(
-            ConversationMessage.conversation_id == conv.id,
-            col(ConversationMessage.id) != message_id,
-            # Customer messages that arrived after this one belong to the turns queued behind it.
-            or_(col(ConversationMessage.id) < message_id, col(ConversationMessage.role) != "customer"),
-        )
-        .order_by(col(ConversationMessage.id).desc())
-        .limit(HISTORY_LIMIT)
-    ).all()
+    row = session.execute(_CONVERSATION, {"cid": conversation_id}).first()
+    if row is None:
+        raise ConversationNotFound(conversation_id)
+    rows = session.execute(_HISTORY, {"cid": conversation_id, "mid": message_id}).all()
     history = [HistoryMessage(role, content) for role, content in reversed(rows)]
     return Conv(
-        conv.id,
-        conv.state,
-        conv.verified,
-        conv.customer_id,
-        conv.route,
-        conv.route_reason,
-        dict(conv.lead or {}),
+        row.id,
+        row.state,
+        bool(row.verified),
+        row.customer_id,
+        row.route,
+        row.route_reason,
+        dict(row.lead or {}),
         history,
     )
 
@@ -697,48 +856,53 @@ def store(
     def write(session: Session) -> TurnReply:
         now = deps.now()
         append_events(session, conv.id, [("sentence", {"turn_id": arrival.key, "text": p}) for p in sentences], now)
-        row = _load(session, conv.id)
-        if row.state in HUMAN_STATES:
+        state = session.execute(_STATE, {"cid": conv.id}).scalar_one_or_none()
+        if state is None:
+            raise ConversationNotFound(conv.id)
+        if state in HUMAN_STATES:
             # A person took the conversation while this turn ran: their word wins, the bot's reply is dropped.
-            trace.state_changed_to = row.state
+            trace.state_changed_to = state
             outcome.reply, outcome.decision = None, escalation.NO
         citations = _citations(outcome.answer, turn) if outcome.reply else []
-        reply_msg = None
+        # Core statements throughout: this transaction holds the database's write lock on SQLite.
+        values = _turn_values(conv, arrival, turn, framing, outcome, citations, trace, now)
+        turn_id = int(session.execute(_INSERT_TURN, values).scalar_one())
+        reply_id = None
         if outcome.reply is not None:
             reply_msg = ConversationMessage(
                 conversation_id=conv.id,
                 role="assistant",
                 content=outcome.reply,
                 created_at=now,
+                turn_id=turn_id,
                 citations=[c.model_dump() for c in citations],
             )
             append_message(session, reply_msg)
-        record = _turn_row(conv, arrival, turn, framing, outcome, citations, trace, now)
-        record.reply_message_id = reply_msg.id if reply_msg else None
-        session.add(record)
-        session.flush()
-        if reply_msg is not None:
-            reply_msg.turn_id = record.id
-            session.add(reply_msg)
-        if arrival.message_id:  # one UPDATE, not a load of the customer's message first
-            messages = table_of(ConversationMessage)
-            session.execute(update(messages).where(messages.c.id == arrival.message_id).values(turn_id=record.id))
-        handoff_id = _record_escalation(session, row, record, turn, outcome, now)
+            reply_id = reply_msg.id
+        if arrival.message_id:
+            session.execute(_SET_TURN_OF_MESSAGE, {"mid": arrival.message_id, "tid": turn_id})
+        handoff_id, state = _record_escalation(session, conv, state, turn_id, values["customer_id"], turn, outcome, now)
         if outcome.stopped:
             append_event(session, conv.id, "turn_stopped", {"turn_id": arrival.key}, now)
-        row.route, row.route_reason = turn.route_name, framing.route_reason
-        row.lead = dict(turn.lead) if turn.route.qualify_lead else row.lead
-        row.message_count += reply_msg is not None
-        row.updated_at = now
+        changes: dict[str, Any] = {
+            "cid": conv.id,
+            "route": turn.route_name,
+            "reason": framing.route_reason,
+            "state": state,
+            "replies": int(reply_id is not None),
+            "now": now,
+        }
+        if turn.route.qualify_lead:
+            session.execute(_TURN_DONE_WITH_LEAD, changes | {"lead": dict(turn.lead)})
+        else:
+            session.execute(_TURN_DONE, changes)
         latency = round((time.perf_counter() - arrival.started) * 1000, 2)
-        record.latency_ms = latency
-        session.add_all([row, record])
-        session.flush()
+        session.execute(_FINISH_TURN, {"tid": turn_id, "latency": latency, "reply_id": reply_id})
         reply = TurnReply(
             conversation_id=conv.id,
             message_id=arrival.message_id,
             reply=outcome.reply,
-            reply_message_id=reply_msg.id if reply_msg else None,
+            reply_message_id=reply_id,
             citations=citations,
             route=turn.route_name,
             route_reason=framing.route_reason,
@@ -751,10 +915,10 @@ def store(
                 within_business_hours=outcome.within_hours if outcome.decision.escalate else None,
                 human_eta=outcome.eta or None,
             ),
-            state=row.state,
+            state=state,
             responder=outcome.responder,
             model=outcome.model,
-            turn_id=record.id,
+            turn_id=turn_id,
             turn_key=arrival.key,
             latency_ms=latency,
         )
@@ -771,7 +935,7 @@ def store(
     return reply
 
 
-def _turn_row(
+def _turn_values(
     conv: Conv,
     arrival: Arrival,
     turn: TurnInput,
@@ -780,20 +944,22 @@ def _turn_row(
     citations: list[Citation],
     trace: TurnTrace,
     now: datetime,
-) -> Turn:
+) -> dict[str, Any]:
+    """The `agent_turns` row of this turn (its latency and reply message id are set at the end of the store)."""
     answer = outcome.answer
-    return Turn(
-        conversation_id=conv.id,
-        customer_message_id=arrival.message_id,
-        created_at=now,
-        route=turn.route_name,
-        route_reason=framing.route_reason,
-        intent=turn.signals.intent,
-        topic=framing.topic,
-        verified=conv.verified,
-        customer_id=conv.customer_id if turn.context is not None else None,
-        context_snapshot=framing.snapshot,
-        passages=[
+    return {
+        "conversation_id": conv.id,
+        "customer_message_id": arrival.message_id,
+        "reply_message_id": None,
+        "created_at": now,
+        "route": turn.route_name,
+        "route_reason": framing.route_reason,
+        "intent": turn.signals.intent,
+        "topic": framing.topic,
+        "verified": conv.verified,
+        "customer_id": conv.customer_id if turn.context is not None else None,
+        "context_snapshot": framing.snapshot,
+        "passages": [
             {
                 "label": p.label,
                 "chunk_id": p.chunk_id,
@@ -805,44 +971,50 @@ def _turn_row(
             }
             for p in turn.passages
         ],
-        retrieval_confidence=framing.retrieval_confidence,
-        low_confidence=turn.low_confidence,
-        responder=outcome.responder,
-        model=outcome.model,
-        fallback_reason=outcome.fallback_reason,
-        attempts=outcome.attempts,
-        llm_latency_ms=outcome.llm_latency_ms,
-        prompt_tokens=outcome.prompt_tokens,
-        completion_tokens=outcome.completion_tokens,
-        answered=outcome.answered,
-        confidence=answer.confidence if answer else None,
-        cited_passage_ids=[c.passage_id for c in citations],
-        context_fields_used=answer.context_fields_used if answer else [],
-        escalated=outcome.decision.escalate,
-        escalation_reason_code=outcome.decision.reason_code,
-        escalation_reason=outcome.decision.reason,
-        grounding_issues=outcome.grounding_issues,
-        prompt=trace.record(outcome.prompt),
-    )
+        "retrieval_confidence": framing.retrieval_confidence,
+        "low_confidence": turn.low_confidence,
+        "responder": outcome.responder,
+        "model": outcome.model,
+        "fallback_reason": outcome.fallback_reason,
+        "attempts": outcome.attempts,
+        "latency_ms": 0.0,
+        "llm_latency_ms": outcome.llm_latency_ms,
+        "prompt_tokens": outcome.prompt_tokens,
+        "completion_tokens": outcome.completion_tokens,
+        "answered": outcome.answered,
+        "confidence": answer.confidence if answer else None,
+        "cited_passage_ids": [c.passage_id for c in citations],
+        "context_fields_used": answer.context_fields_used if answer else [],
+        "escalated": outcome.decision.escalate,
+        "escalation_reason_code": outcome.decision.reason_code,
+        "escalation_reason": outcome.decision.reason,
+        "grounding_issues": outcome.grounding_issues,
+        "prompt": trace.record(outcome.prompt),
+    }
 
 
 def _record_escalation(
-    session: Session, conv: Conversation, record: Turn, turn: TurnInput, outcome: Outcome, now: datetime
-) -> int | None:
-    """The handoff request and the state change of an escalation, in the turn's transaction."""
+    session: Session,
+    conv: Conv,
+    state: str,
+    turn_id: int,
+    customer_id: str | None,
+    turn: TurnInput,
+    outcome: Outcome,
+    now: datetime,
+) -> tuple[int | None, str]:
+    """The handoff request and the state change of an escalation, in the turn's transaction: (its id, new state)."""
     if not outcome.decision.escalate:
-        if conv.state == "closed":
-            conv.state = "bot"
-        return None
+        return None, "bot" if state == "closed" else state
     handoff = HandoffRequest(
         conversation_id=conv.id,
-        turn_id=record.id,
+        turn_id=turn_id,
         created_at=now,
         reason_code=outcome.decision.reason_code or "policy",
         reason=outcome.decision.reason or "",
         trigger=outcome.decision.trigger,
         team=turn.route.handoff_team,
-        customer_id=record.customer_id,
+        customer_id=customer_id,
         verified=conv.verified,
         route=turn.route_name,
         within_business_hours=outcome.within_hours,
@@ -850,11 +1022,10 @@ def _record_escalation(
     )
     session.add(handoff)
     session.flush()
-    conv.state = "handoff"
     append_event(
         session, conv.id, "state", {"state": "handoff", "handoff_id": handoff.id, "expected_reply": outcome.eta}, now
     )
-    return handoff.id
+    return handoff.id, "handoff"
 
 
 def _reply_while_handed_off(deps: AgentDeps, arrival: Arrival, conv: Conv) -> TurnReply:
@@ -951,10 +1122,36 @@ def run_turn(deps: AgentDeps, arrival: Arrival, *, stream: bool = False) -> Turn
         raise
 
 
-def handle_message(*, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown") -> TurnReply:
-    """Answer one customer message (or, while a person has the conversation, just record it)."""
-    arrival = receive(deps=deps, conversation_id=conversation_id, content=content, client_ip=client_ip, lease=True)
+def handle_message(
+    *,
+    deps: AgentDeps,
+    conversation_id: str,
+    content: str,
+    client_ip: str = "unknown",
+    client_message_id: str | None = None,
+) -> TurnReply:
+    """Answer one customer message (or, while a person has the conversation, just record it).
+
+    A retry with the `client_message_id` of a stored message gets that message's reply as it was first sent,
+    or MessageInProgress (409) while its turn has not finished; it is never stored twice.
+    """
+    arrival = receive(
+        deps=deps,
+        conversation_id=conversation_id,
+        content=content,
+        client_ip=client_ip,
+        lease=True,
+        client_message_id=client_message_id,
+    )
+    if arrival.repeat is not None:
+        return _repeated_reply(arrival.repeat)
     return run_turn(deps, arrival)
+
+
+def _repeated_reply(repeat: Repeat) -> TurnReply:
+    if repeat.reply is None:
+        raise MessageInProgress(repeat.message_id)
+    return repeat.reply
 
 
 # --- the responders ------------------------------------------------------------------------------------------
@@ -1182,13 +1379,29 @@ class SentenceSplitter:
 
 
 def start_turn(
-    *, deps: AgentDeps, conversation_id: str, content: str, client_ip: str = "unknown"
-) -> tuple[Arrival, threading.Thread]:
+    *,
+    deps: AgentDeps,
+    conversation_id: str,
+    content: str,
+    client_ip: str = "unknown",
+    client_message_id: str | None = None,
+) -> tuple[Arrival, threading.Thread | None]:
     """Store the message now and run its turn in the background (streamed); follow it on the event log.
 
-    The turn does not depend on any client connection: a dropped stream does not stop it.
+    The turn does not depend on any client connection: a dropped stream does not stop it. A retry of a stored
+    message (`client_message_id`) starts nothing: its arrival names the stored message and its finished turn
+    (MessageInProgress while that turn runs).
     """
-    arrival = receive(deps=deps, conversation_id=conversation_id, content=content, client_ip=client_ip)
+    arrival = receive(
+        deps=deps,
+        conversation_id=conversation_id,
+        content=content,
+        client_ip=client_ip,
+        client_message_id=client_message_id,
+    )
+    if arrival.repeat is not None:
+        _repeated_reply(arrival.repeat)
+        return arrival, None
 
     def run() -> None:
         try:

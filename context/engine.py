@@ -15,7 +15,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout so a CLI and a server can share it."""
     parsed = make_url(url)
     connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "sqlite":
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"check_same_thread": False, "timeout": 30}
@@ -23,12 +24,14 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         url,
         echo=echo,
         connect_args=connect_args,
-        pool_pre_ping=True,
+        # A server connection can die between checkouts (a restart, an idle timeout); a SQLite file cannot, and
+        # the ping would cost a statement on every checkout (several per chat turn).
+        pool_pre_ping=not sqlite,
         # orjson is several times faster than json for the raw payloads we store.
         json_serializer=lambda obj: orjson.dumps(obj, default=str).decode(),
         json_deserializer=orjson.loads,
     )
-    if parsed.get_backend_name() == "sqlite":
+    if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 

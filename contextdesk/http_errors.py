@@ -22,6 +22,7 @@ from agent.errors import (
     AgentError,
     ChatLimitError,
     ConversationNotFound,
+    MessageInProgress,
     RateLimited,
     WidgetTokenError,
 )
@@ -100,7 +101,7 @@ def status_of(exc: Exception) -> int:
 async def _domain_error(_request: Request, exc: Exception) -> ErrorResponse:
     status = status_of(exc)
     headers = {}
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, (RateLimited, MessageInProgress)):
         headers["Retry-After"] = str(int(exc.retry_after_s + 0.999))
     if status == 503:
         # Temporarily unavailable (the help center's index, a profile not computed yet): worth a retry.

@@ -2,18 +2,24 @@
 tickets, interactions, CRM, conflicts, freshness and known gaps.
 
 A context costs a fixed number of indexed queries whatever the customer's history (profile, identifiers,
-newest orders + their items, subscriptions, tickets, interactions, conflicts, sync freshness): no N+1.
+newest orders + their items, subscriptions, tickets, interactions, conflicts, sync freshness): no N+1. Those
+record rows are read through `ROW_CACHE`, keyed by what any change to them changes (the profile's revision, the
+customer's record ids, the sync runs), so a chat turn after a turn costs the profile, the record ids and the
+sync-run reads; everything that depends on "now" (passed dates, stale-source gaps, live lookups) is derived anew.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+import weakref
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from context.customer_context.config import ContextConfig
 from context.customer_context.live import LiveLookup, age_text, overlay_live
@@ -189,6 +195,141 @@ def _passed_gaps(subs: Sequence[SubscriptionInfo]) -> list[str]:
     return list(dict.fromkeys(gaps))
 
 
+@dataclass(frozen=True)
+class StoredRows:
+    """What the context reads of one customer's records besides the profile: rows as the database returned them."""
+
+    identifiers: tuple[tuple[str, str, str], ...]  # (kind, value, source), distinct
+    orders: tuple[Any, ...]  # the newest `recent_orders` orders
+    items: tuple[Any, ...]  # (order_id, sku, name, quantity, unit_price) of those orders
+    same_number: tuple[Any, ...]  # every order row of the shown order numbers
+    subscriptions: tuple[Any, ...]
+    tickets: tuple[Any, ...]
+    interactions: tuple[Any, ...]
+    conflicts: tuple[Any, ...]  # (field, chosen, values) of the profile's conflicts
+
+
+def read_rows(conn: Connection, profile: Any, recs: Sequence[int], config: ContextConfig) -> StoredRows:
+    """The customer's identifiers, orders (+ items), subscriptions, tickets, interactions and conflicts: a fixed
+    number of indexed queries whatever the history."""
+    cid = profile.customer_id
+    identifiers = tuple(
+        (kind, value, source)
+        for kind, value, source in conn.execute(
+            select(IDN.c.kind, IDN.c.value, IDN.c.source).where(IDN.c.record_id.in_(recs)).distinct()
+        )
+    )
+    order_rows = tuple(
+        conn.execute(
+            select(O)
+            .where(O.c.record_id.in_(recs))
+            .order_by(O.c.placed_at.desc().nulls_last(), O.c.id.desc())
+            .limit(config.recent_orders)
+        ).all()
+    )
+    items: tuple[Any, ...] = ()
+    if order_rows:
+        items = tuple(
+            conn.execute(
+                select(OI.c.order_id, OI.c.sku, OI.c.name, OI.c.quantity, OI.c.unit_price)
+                .where(OI.c.order_id.in_([o.id for o in order_rows]))
+                .order_by(OI.c.id)
+            ).all()
+        )
+    # Every record of the shown order numbers (one query), so records of one order that disagree are marked.
+    numbers = sorted({o.order_number for o in order_rows if o.order_number})
+    same_number: tuple[Any, ...] = ()
+    if numbers:
+        forms = sorted({f for n in numbers for f in (n, n.lstrip("#"), "#" + n.lstrip("#"))})
+        same_number = tuple(
+            conn.execute(select(O).where(O.c.record_id.in_(recs), O.c.order_number.in_(forms)).order_by(O.c.id)).all()
+        )
+    ticket_rows = conn.execute(
+        select(TK)
+        .where(TK.c.record_id.in_(recs))
+        .order_by(TK.c.updated_at.desc().nulls_last(), TK.c.id.desc())
+        .limit(50 + config.resolved_tickets)
+    ).all()
+    interaction_rows = (
+        conn.execute(
+            select(IA)
+            .where(IA.c.record_id.in_(recs))
+            .order_by(IA.c.occurred_at.desc().nulls_last(), IA.c.id.desc())
+            .limit(config.recent_interactions)
+        ).all()
+        if config.recent_interactions
+        else []
+    )
+    conflicts: tuple[Any, ...] = ()
+    if profile.conflict_count:
+        conflicts = tuple(
+            conn.execute(select(PC.c.field, PC.c.chosen, PC.c["values"]).where(PC.c.customer_id == cid)).all()
+        )
+    return StoredRows(
+        identifiers=identifiers,
+        orders=order_rows,
+        items=items,
+        same_number=same_number,
+        subscriptions=tuple(conn.execute(select(S).where(S.c.record_id.in_(recs))).all()),
+        tickets=tuple(ticket_rows),
+        interactions=tuple(interaction_rows),
+        conflicts=conflicts,
+    )
+
+
+def _runs_version(conn: Connection) -> tuple[Any, Any]:
+    # A sync run's start adds a row and its end sets finished_at, whatever its status or the clock.
+    row = conn.execute(select(func.max(SR.c.id), func.count(SR.c.finished_at))).one()
+    return row[0], row[1]
+
+
+class RowCache:
+    """The stored rows of recently built contexts, per database, keyed by what a change to them always changes.
+
+    The key: the customer, the profile's `revision` (a fresh token on every recompute: a webhook, a push, a
+    sync's profile step), the customer's record ids (a merge or unmerge moves records), the sync runs (a sync
+    started or finished) and the configured limits. A profile without a revision is never cached.
+    """
+
+    def __init__(self, size: int = 2048) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._by_engine: weakref.WeakKeyDictionary[Engine, OrderedDict[tuple[Any, ...], StoredRows]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def rows(self, conn: Connection, profile: Any, recs: Sequence[int], config: ContextConfig) -> StoredRows:
+        """The cached rows for this key, or read them (and keep them)."""
+        if profile.revision is None or self.size <= 0:
+            return read_rows(conn, profile, recs, config)
+        key = (
+            profile.customer_id,
+            profile.revision,
+            profile.conflict_count,
+            tuple(recs),
+            _runs_version(conn),
+            config.recent_orders,
+            config.resolved_tickets,
+            config.recent_interactions,
+        )
+        with self._lock:
+            cache = self._by_engine.setdefault(conn.engine, OrderedDict())
+            found = cache.get(key)
+            if found is not None:
+                cache.move_to_end(key)
+                return found
+        found = read_rows(conn, profile, recs, config)
+        with self._lock:
+            cache[key] = found
+            while len(cache) > self.size:
+                cache.popitem(last=False)
+        return found
+
+
+#: The process's cache of stored rows (assemble_context reads through it).
+ROW_CACHE = RowCache()
+
+
 def assemble_context(
     conn: Connection, profile: Any, config: ContextConfig, now: datetime, live: LiveLookup | None = None
 ) -> CustomerContext:
@@ -198,8 +339,9 @@ def assemble_context(
     """
     cid = profile.customer_id
     # Explicit record ids (not a subquery): PostgreSQL then plans index lookups instead of hash semi-joins.
-    recs = list(conn.execute(select(R.c.id).where(R.c.customer_id == cid)).scalars())
+    recs = list(conn.execute(select(R.c.id).where(R.c.customer_id == cid).order_by(R.c.id)).scalars())
     synced = _freshness(conn)
+    stored = ROW_CACHE.rows(conn, profile, recs, config)
     fields: dict[str, Any] = profile.fields or {}
 
     def val(name: str) -> Any:
@@ -211,9 +353,7 @@ def assemble_context(
 
     # Identifiers, grouped by value, with the sources that hold them.
     held: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for kind, value, source in conn.execute(
-        select(IDN.c.kind, IDN.c.value, IDN.c.source).where(IDN.c.record_id.in_(recs)).distinct()
-    ):
+    for kind, value, source in stored.identifiers:
         held[(kind, value)].add(source)
     verified = set(config.verified_sources)
     identifiers = [
@@ -235,31 +375,14 @@ def assemble_context(
         identifiers=identifiers,
     )
 
-    order_rows = conn.execute(
-        select(O)
-        .where(O.c.record_id.in_(recs))
-        .order_by(O.c.placed_at.desc().nulls_last(), O.c.id.desc())
-        .limit(config.recent_orders)
-    ).all()
+    order_rows = stored.orders
     items: dict[int, list[OrderLine]] = defaultdict(list)
-    if order_rows:
-        for row in conn.execute(
-            select(OI.c.order_id, OI.c.sku, OI.c.name, OI.c.quantity, OI.c.unit_price)
-            .where(OI.c.order_id.in_([o.id for o in order_rows]))
-            .order_by(OI.c.id)
-        ):
-            items[row.order_id].append(
-                OrderLine(sku=row.sku, name=row.name, quantity=row.quantity, unit_price=row.unit_price)
-            )
-    # Every record of the shown order numbers (one query), so records of one order that disagree are marked.
-    numbers = sorted({o.order_number for o in order_rows if o.order_number})
+    for row in stored.items:
+        line = OrderLine(sku=row.sku, name=row.name, quantity=row.quantity, unit_price=row.unit_price)
+        items[row.order_id].append(line)
     same_number: dict[str | None, list[Any]] = defaultdict(list)
-    if numbers:
-        forms = sorted({f for n in numbers for f in (n, n.lstrip("#"), "#" + n.lstrip("#"))})
-        for row in conn.execute(
-            select(O).where(O.c.record_id.in_(recs), O.c.order_number.in_(forms)).order_by(O.c.id)
-        ).all():
-            same_number[_order_key(row.order_number)].append(row)
+    for row in stored.same_number:
+        same_number[_order_key(row.order_number)].append(row)
     order_conflicts = {key: _disagreements(rows, _ORDER_FIELDS) for key, rows in same_number.items() if len(rows) > 1}
     orders = Orders(
         meta=_meta(sorted({o.source for o in order_rows}) or config.order_sources, synced),
@@ -283,10 +406,9 @@ def assemble_context(
         ],
     )
 
-    sub_rows = conn.execute(select(S).where(S.c.record_id.in_(recs))).all()
     current_ref = profile.status_source_record_id
     sub_rows = sorted(
-        sub_rows,
+        stored.subscriptions,
         key=lambda s: (s.source_record_id != current_ref, -(s.started_at.timestamp() if s.started_at else 0)),
     )
     subscriptions = Subscriptions(
@@ -313,12 +435,7 @@ def assemble_context(
     )
 
     open_statuses = set(config.open_ticket_statuses)
-    ticket_rows = conn.execute(
-        select(TK)
-        .where(TK.c.record_id.in_(recs))
-        .order_by(TK.c.updated_at.desc().nulls_last(), TK.c.id.desc())
-        .limit(50 + config.resolved_tickets)
-    ).all()
+    ticket_rows = stored.tickets
     infos = [
         (
             t.status in open_statuses,
@@ -343,16 +460,7 @@ def assemble_context(
         recent_resolved=[i for is_open, i in infos if not is_open][: config.resolved_tickets],
     )
 
-    interaction_rows = (
-        conn.execute(
-            select(IA)
-            .where(IA.c.record_id.in_(recs))
-            .order_by(IA.c.occurred_at.desc().nulls_last(), IA.c.id.desc())
-            .limit(config.recent_interactions)
-        ).all()
-        if config.recent_interactions
-        else []
-    )
+    interaction_rows = stored.interactions
     interactions = Interactions(
         meta=_meta(sorted({i.source for i in interaction_rows}), synced),
         recent=[
@@ -405,12 +513,9 @@ def assemble_context(
         else []
     )
     conflicts = []
-    if profile.conflict_count:
-        for crow in conn.execute(select(PC.c.field, PC.c.chosen, PC.c["values"]).where(PC.c.customer_id == cid)):
-            values = [
-                f"{v.get('value')} ({v.get('source')} {v.get('source_record_id') or ''})".strip() for v in crow[2]
-            ]
-            conflicts.append(ConflictInfo(field=crow[0], chosen=crow[1], values=values))
+    for crow in stored.conflicts:
+        values = [f"{v.get('value')} ({v.get('source')} {v.get('source_record_id') or ''})".strip() for v in crow[2]]
+        conflicts.append(ConflictInfo(field=crow[0], chosen=crow[1], values=values))
     return CustomerContext(
         customer_id=cid,
         purpose="handoff",  # replaced by apply_policy

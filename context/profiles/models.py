@@ -42,6 +42,8 @@ class CustomerProfile(SQLModel, table=True):
     # count:sum(record id):max(synced_at) of the member records: a change means "recompute me".
     signature: str = Field(max_length=128)
     computed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # A fresh random token on every (re)computation: the customer context cache keys on it (whatever the clock).
+    revision: str | None = Field(default=None, max_length=32)
     record_count: int = 0
     display_name: str | None = None
     email: str | None = Field(default=None, max_length=320, index=True)

@@ -10,6 +10,7 @@ stores a *signature* of its member records (count, sum of ids, latest synced_at)
 from __future__ import annotations
 
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -375,6 +376,7 @@ def _recompute_batch(
                 "customer_id": cid,
                 "signature": signatures[cid],
                 "computed_at": now,
+                "revision": uuid.uuid4().hex,
                 "record_count": len(records),
                 "display_name": name,
                 "email": _value(fields, "email"),

@@ -5,13 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
-from context.customer_context import ContextConfig, build_customer_context, lookup_customer, render_context
+from context.canonical.models import Order, Ticket
+from context.customer_context import (
+    ContextConfig,
+    CustomerContext,
+    build_customer_context,
+    lookup_customer,
+    render_context,
+)
 from context.customer_context.config import parse_context_config
 from context.customer_context.errors import LookupInputError, PrivacyConfigError, ProfileNotReadyError
 from context.customer_context.privacy import mask_cards
+from context.dbtypes import table_of
 from context.errors import CustomerNotFoundError
 from context.profiles import recompute_profiles
 from context.profiles.models import CustomerProfile
@@ -259,3 +267,30 @@ def test_section_sources_come_from_the_configured_sources_never_from_the_demo() 
     # A system that issues account ids is a system of record; a form a visitor fills in is not.
     assert config.verified_sources == ["till"]
     assert config.external_id_formats == ["pos:{}"]
+
+
+def test_the_next_context_sees_each_kind_of_change_whatever_the_clock(engine: Engine) -> None:
+    # The record rows are cached between builds; every way the data changes must reach the next build, even
+    # with a clock that never moves (a recompute at the same instant still gives the profile a new revision).
+    cid = _rich_customer(engine)
+    config = demo_context_config()
+
+    def build() -> CustomerContext:
+        return build_customer_context(config=config, engine=engine, customer_id=cid, purpose="handoff", now=NOW)
+
+    assert build().orders.recent[0].carrier == "UPS"
+    assert build().orders.recent[0].carrier == "UPS"  # from the cache
+    orders, tickets = table_of(Order), table_of(Ticket)
+    with engine.begin() as conn:  # a sync rewrites the order's row; the run that did it is recorded
+        conn.execute(update(orders).where(orders.c.order_number == "#2001").values(carrier="FedEx"))
+    sync_run(engine, "shopify", NOW - timedelta(hours=1))
+    assert build().orders.recent[0].carrier == "FedEx"
+
+    with engine.begin() as conn:  # a webhook's write, then its profile recompute (same clock reading)
+        conn.execute(update(tickets).where(tickets.c.ticket_ref == "T9").values(status="solved"))
+    recompute_profiles(now=NOW, engine=engine, config=config.profiles, customer_ids=[cid])
+    after = build()
+    assert after.tickets.open == [] and [t.ref for t in after.tickets.recent_resolved] == ["T9"]
+
+    ticket(engine, cid, "T10", "open", day(-1), subject="A new one")  # a record joins the customer
+    assert [t.ref for t in build().tickets.open] == ["T10"]
