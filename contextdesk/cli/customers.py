@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from contextdesk.cli.common import business, console, engine, fail, friendly_errors, settings, when
@@ -326,6 +325,8 @@ def recompute(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Recompute golden profiles of customers whose records changed (after sync, resolve, merge or unmerge)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from context.profiles.service import recompute_profiles
 
     with Progress(
