@@ -32,19 +32,13 @@ def _d(value: datetime | None, *, time: bool = False) -> str:
 
 def resolve_identifier(identifier: str) -> str:
     """A customer id from an id, alias, email, phone, order number or external id (fails on ambiguity)."""
-    from sqlalchemy import select
-
-    from context.canonical.models import Customer
     from context.customer_context.lookup import lookup_customer
     from context.errors import CustomerNotFoundError
     from context.identity.service import canonical_customer_id
 
     eng = engine()
-    with eng.connect() as conn:
-        if conn.execute(select(Customer.id).where(Customer.id == identifier)).first():  # type: ignore[call-overload]
-            return identifier
     try:
-        return canonical_customer_id(engine=eng, customer_id=identifier)
+        return canonical_customer_id(engine=eng, customer_id=identifier)  # a customer id, or an alias of one
     except CustomerNotFoundError:
         pass
     text = identifier.strip()
