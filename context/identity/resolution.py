@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, delete, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -267,8 +268,20 @@ def _require_keys(session: Session, keys: Sequence[str]) -> dict[str, int]:
 
 def canonical_customer_id(*, engine: Engine, customer_id: str) -> str:
     """The current id of a customer, following aliases left by merges."""
-    with Session(engine) as session:
-        return _canonical(session, customer_id)
+    # Core, not a Session: the same two lookups as `_canonical` without configuring every ORM mapper
+    # (~0.1 s of a CLI read's start-up).
+    customers, aliases = table_of(Customer), table_of(CustomerAlias)
+    with engine.connect() as conn:
+        if conn.execute(sa_select(customers.c.id).where(customers.c.id == customer_id)).first() is not None:
+            return customer_id
+        survivor = conn.execute(
+            sa_select(customers.c.id)
+            .join(aliases, aliases.c.customer_id == customers.c.id)
+            .where(aliases.c.alias_id == customer_id)
+        ).scalar()
+    if survivor is not None:
+        return str(survivor)
+    raise CustomerNotFoundError(customer_id)
 
 
 def _canonical(session: Session, customer_id: str) -> str:

@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from contextdesk.cli.common import business, console, engine, fail, friendly_errors, settings, when
@@ -33,19 +32,13 @@ def _d(value: datetime | None, *, time: bool = False) -> str:
 
 def resolve_identifier(identifier: str) -> str:
     """A customer id from an id, alias, email, phone, order number or external id (fails on ambiguity)."""
-    from sqlalchemy import select
-
-    from context.canonical.models import Customer
     from context.customer_context.lookup import lookup_customer
     from context.errors import CustomerNotFoundError
     from context.identity.service import canonical_customer_id
 
     eng = engine()
-    with eng.connect() as conn:
-        if conn.execute(select(Customer.id).where(Customer.id == identifier)).first():  # type: ignore[call-overload]
-            return identifier
     try:
-        return canonical_customer_id(engine=eng, customer_id=identifier)
+        return canonical_customer_id(engine=eng, customer_id=identifier)  # a customer id, or an alias of one
     except CustomerNotFoundError:
         pass
     text = identifier.strip()
@@ -326,6 +319,8 @@ def recompute(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Recompute golden profiles of customers whose records changed (after sync, resolve, merge or unmerge)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from context.profiles.service import recompute_profiles
 
     with Progress(

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from contextdesk.cli.common import console, engine, fail, friendly_errors, settings
@@ -44,6 +43,8 @@ def generate(
 
     if customers < len(PERSONAS):
         fail(f"--customers must be at least {len(PERSONAS)} (the hand-crafted personas are always included)")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("[bold]generating[/]"),
         BarColumn(),

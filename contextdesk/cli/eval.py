@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from pydantic import SecretStr
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from contextdesk.cli.common import console, engine, fail, friendly_errors, settings
@@ -114,6 +112,8 @@ def run(
     if secret is None:
         if http:
             fail("an HTTP target needs CONTEXTDESK_IDENTITY_SECRET (the server's) to sign customer identities")
+        from pydantic import SecretStr  # pydantic: not for `contextdesk --help`
+
         secret = SecretStr(secrets.token_hex(32))
         cfg = cfg.model_copy(update={"identity_secret": secret})
     eng = engine()
@@ -155,6 +155,8 @@ def run(
         runner = in_process_runner(env, _agent_deps(cfg, eng, context_config))
     setup_s = time.perf_counter() - t0
     try:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         with Progress(
             TextColumn("[bold]evaluating[/]"),
             BarColumn(),

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from contextdesk.cli.common import console, fail, settings
@@ -85,6 +84,8 @@ def ingest(
         store.reset()
     local = sum(1 for p in paths if not is_url(p))
     total = len(expand_sources([p for p in paths if not is_url(p)])) if local == len(paths) else None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     columns = [
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -206,6 +207,8 @@ def evaluate(
         fail(f"the knowledge index at {store.location} is empty: run `contextdesk kb ingest` first")
     labelled = load_questions(path)
     check_gold(labelled, store, path)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

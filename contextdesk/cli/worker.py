@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -21,6 +20,8 @@ def worker_command(
 ) -> None:
     """Run each source on its configured interval (a lock per source: two workers never sync one source at
     once), record every run (`contextdesk sync history`), and process received webhooks."""
+    import socket
+
     from context.live.propagate import process_pending
     from context.live.scheduler import run_due
     from contextdesk.wiring import build_propagation

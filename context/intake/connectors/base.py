@@ -11,15 +11,18 @@ import random as _random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from context.dbtypes import Clock
 from context.errors import ConnectorAuthError
 from context.intake.config import SourceConfig
-from context.intake.connectors.http import RetryPolicy, Throttle, VendorHTTP
 from context.intake.sources import SourcePayload
+
+if TYPE_CHECKING:
+    # httpx costs ~40 ms at start-up: only a connector that talks to a vendor needs it (not settings, not the CLI).
+    from context.intake.connectors.http import Throttle, VendorHTTP
 
 
 class SourceCredentials(BaseModel):
@@ -64,6 +67,8 @@ class Connections:
 
     def throttle(self, connector: str) -> Throttle:
         """The throttle every stream of this connector shares."""
+        from context.intake.connectors.http import Throttle
+
         if connector not in self.throttles:
             self.throttles[connector] = Throttle(clock=self.clock, sleep=self.sleep, monotonic=self.monotonic)
         return self.throttles[connector]
@@ -74,6 +79,8 @@ class Connections:
 
     def http(self, source: SourceConfig, *, base_url: str, headers: Mapping[str, str], auth_hint: str) -> VendorHTTP:
         """A client for this source's vendor account, sharing the connector's throttle."""
+        from context.intake.connectors.http import RetryPolicy, VendorHTTP
+
         return VendorHTTP(
             source=source.name,
             base_url=base_url,
