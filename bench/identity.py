@@ -96,14 +96,18 @@ def prepare_data(customers: int, seed: int, data_dir: Path, *, households: bool 
 
 def snapshot_engine(engine: Engine, tmp: Path) -> Engine:
     """A private copy of the synced database, so resolution runs always start from raw records."""
-    import shutil
+    import sqlite3
 
     from contextdesk.db import make_engine
 
     url = engine.url.database
     assert url is not None
     copy = tmp / "work.db"
-    shutil.copyfile(url, copy)
+    # SQLite's backup API, not a file copy: right after a sync, rows may still sit in the write-ahead log
+    # (a copied .db file then missed a few hundred records of the household set on its first run).
+    engine.dispose()
+    with sqlite3.connect(url) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
     return make_engine(f"sqlite:///{copy}")
 
 

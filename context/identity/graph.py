@@ -26,9 +26,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from context.errors import StandardizationError
 from context.identity.comparisons import dl, first_names_compatible, jw
 from context.identity.errors import InputError
+from context.identity.pairbound import BlockBound, bits_of
 from context.identity.rules import IdentifierRule, IdentityRules
 from context.identity.scoring import (
     GIVEN_AS_KEY,
@@ -180,6 +183,9 @@ def full_names_agree(
 
 # Pair scores remembered per resolve (by the two records' value sets) before the table is emptied.
 SCORE_MEMO_MAX = 500_000
+
+# Blocks of at least this many records are scored through `pairbound` (below it, numpy costs more than it saves).
+BOUND_MIN_BLOCK = 8
 
 # Households larger than this are not households (a building, a placeholder address): no context from them.
 HOUSEHOLD_MAX = 12
@@ -621,6 +627,8 @@ def resolve(
         # Pre-clusters do not change while blocks are scanned: look each record's root up once, and skip
         # whole blocks (one person's records sharing a name and postcode) that sit inside one.
         root = {k: pfind(k) for k in prep}
+        bound = BlockBound(rules, model)
+        floor = bits_of(prob.lower)
         for bk, keys in blocks.items():
             n = len(keys)
             if n < 2 or n > prob.max_block_size or bk in skip:
@@ -630,40 +638,40 @@ def resolve(
             roots = [root[k] for k in keys]
             if n == 2 and roots[0] == roots[1]:
                 continue
-            for i in range(n):
-                ki, ri = keys[i], roots[i]
-                for j in range(i + 1, n):
-                    if roots[j] == ri:
-                        continue
-                    kj = keys[j]
-                    if link_only and prep[ki].source == prep[kj].source:
-                        continue
-                    a, b = (ki, kj) if rank[ki] <= rank[kj] else (kj, ki)
-                    if (a, b) in seen:
-                        continue
-                    seen.add((a, b))
-                    stats["pairs_scored"] += 1
-                    if progress is not None and stats["pairs_scored"] % 50_000 == 0:
-                        progress(stats["pairs_scored"])
-                    pr = probability(a, b)
-                    if (
-                        pr >= prob.upper
-                        and prob.require_name
-                        and not names_agree(prep[a], prep[b], established, given_as)
-                    ):
-                        # require_name: a human decides every probable match without agreeing names.
-                        held = (
-                            "held for review: first names differ (require_name)"
-                            if names_conflict(prep[a], prep[b], established)
-                            else "held for review: a name is missing (require_name)"
-                        )
-                        review_candidates.append((pr, a, b, held))
-                    elif pr >= prob.upper:
-                        ordered.append(
-                            ((3, -pr, rank[a], rank[b]), Edge(a, b, "probabilistic", "fellegi-sunter", pr, []))
-                        )
-                    elif pr >= prob.lower:
-                        review_candidates.append((pr, a, b, "probable match below the auto-link threshold"))
+            if n >= BOUND_MIN_BLOCK:
+                # A large block: only the pairs whose weight can reach the review threshold are scored.
+                weights = bound.weights(keys, [guarded(k) for k in keys])
+                stats["pairs_in_large_blocks"] += n * (n - 1) // 2
+                rows, cols = np.nonzero(np.triu(weights >= floor, 1))
+                block_pairs: Iterable[tuple[int, int]] = zip(rows.tolist(), cols.tolist(), strict=True)
+            else:
+                block_pairs = ((i, j) for i in range(n) for j in range(i + 1, n))
+            for i, j in block_pairs:
+                ki, kj = keys[i], keys[j]
+                if roots[i] == roots[j]:
+                    continue
+                if link_only and prep[ki].source == prep[kj].source:
+                    continue
+                a, b = (ki, kj) if rank[ki] <= rank[kj] else (kj, ki)
+                if (a, b) in seen:
+                    continue
+                seen.add((a, b))
+                stats["pairs_scored"] += 1
+                if progress is not None and stats["pairs_scored"] % 50_000 == 0:
+                    progress(stats["pairs_scored"])
+                pr = probability(a, b)
+                if pr >= prob.upper and prob.require_name and not names_agree(prep[a], prep[b], established, given_as):
+                    # require_name: a human decides every probable match without agreeing names.
+                    held = (
+                        "held for review: first names differ (require_name)"
+                        if names_conflict(prep[a], prep[b], established)
+                        else "held for review: a name is missing (require_name)"
+                    )
+                    review_candidates.append((pr, a, b, held))
+                elif pr >= prob.upper:
+                    ordered.append(((3, -pr, rank[a], rank[b]), Edge(a, b, "probabilistic", "fellegi-sunter", pr, [])))
+                elif pr >= prob.lower:
+                    review_candidates.append((pr, a, b, "probable match below the auto-link threshold"))
 
     ordered.sort(key=lambda item: item[0])
     clusters = _Clusters(prep, rules, dnl, established)

@@ -106,3 +106,29 @@ def test_library_result_does_not_depend_on_input_order() -> None:
     # Precision first: no cluster mixes two true people.
     for cluster in baseline.clusters:
         assert len({truth[k] for k in cluster}) == 1
+
+
+def test_a_crowded_address_links_the_same_matches_as_a_quiet_one() -> None:
+    # Forty colleagues at one office (one large address block) and one of them entered twice with a typo.
+    rules = default_rules()
+    office = {"company": "Acme Ltd", "address": "1 Main Street", "postcode": "AB1 2CD", "city": "Leeds"}
+    first = ["anna", "ben", "carl", "dora", "emil", "fay", "gus", "hana", "ivan", "jon"]
+    last = ["smith", "jones", "brown", "taylor"]
+    records = [
+        Record("crm", f"c{i}", {"first_name": f, "last_name": s, **office})
+        for i, (f, s) in enumerate((f, s) for f in first for s in last)
+    ]
+    twin = Record("shop", "s1", {"first_name": "dorra", "last_name": "taylor", **office})
+    crowded = [*records, twin]
+    quiet = [
+        next(r for r in records if r.attributes["first_name"] == "dora" and r.attributes["last_name"] == "taylor"),
+        twin,
+    ]
+    model = fit_model([prepare(r, rules) for r in crowded], rules, train=False)
+    in_crowd = resolve(crowded, rules, model)
+    alone = resolve(quiet, rules, model)
+    pair = sorted(r.key for r in quiet)
+    assert pair in alone.clusters
+    assert pair in in_crowd.clusters
+    assert len(in_crowd.clusters) == len(records)
+    assert [(r.a, r.b, r.reason) for r in in_crowd.reviews] == [(r.a, r.b, r.reason) for r in alone.reviews]
