@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -151,14 +152,21 @@ def unmerge(
 
 def list_reviews(*, engine: Engine, status: str = "pending", limit: int = 50) -> list[ReviewPublic]:
     """Review items with a status, strongest first, with the names on both records."""
+    # Core on the table, not an ORM select: a CLI read then skips configuring every mapper (~0.1 s of start-up).
+    reviews = table_of(IdentityReview)
     with Session(engine) as session:
-        rows = session.exec(
-            select(IdentityReview)
-            .where(IdentityReview.status == status)
-            .order_by(col(IdentityReview.score).desc(), col(IdentityReview.id))
-            .limit(limit)
-        ).all()
-        items = [ReviewPublic.model_validate(r, from_attributes=True) for r in rows]
+        rows = (
+            session.connection()
+            .execute(
+                sa_select(*(reviews.c[name] for name in ReviewPublic.model_fields if name in reviews.c))
+                .where(reviews.c.status == status)
+                .order_by(reviews.c.score.desc(), reviews.c.id)
+                .limit(limit)
+            )
+            .mappings()
+            .all()
+        )
+        items = [ReviewPublic.model_validate(dict(r)) for r in rows]
         ids = _ids_for_keys(session, {k for i in items for k in (i.record_a, i.record_b)})
         names: dict[int, str | None] = {}
         for batch in _chunks(sorted(set(ids.values()))):
@@ -175,9 +183,10 @@ def list_reviews(*, engine: Engine, status: str = "pending", limit: int = 50) ->
 
 def count_reviews(*, engine: Engine, status: str = "pending") -> int:
     """How many review items have a status (the whole queue, not one page of it)."""
-    with Session(engine) as session:
+    reviews = table_of(IdentityReview)
+    with engine.connect() as conn:
         return int(
-            session.exec(select(func.count()).select_from(IdentityReview).where(IdentityReview.status == status)).one()
+            conn.execute(sa_select(func.count()).select_from(reviews).where(reviews.c.status == status)).scalar_one()
         )
 
 

@@ -26,12 +26,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
-
 from context.errors import StandardizationError
 from context.identity.comparisons import dl, first_names_compatible, jw
 from context.identity.errors import InputError
-from context.identity.pairbound import BlockBound, bits_of
 from context.identity.rules import IdentifierRule, IdentityRules
 from context.identity.scoring import (
     GIVEN_AS_KEY,
@@ -627,6 +624,11 @@ def resolve(
         # Pre-clusters do not change while blocks are scanned: look each record's root up once, and skip
         # whole blocks (one person's records sharing a name and postcode) that sit inside one.
         root = {k: pfind(k) for k in prep}
+        # numpy loads only when a batch is scored: a CLI read that imports identity must not pay for it.
+        import numpy as np
+
+        from context.identity.pairbound import BlockBound, bits_of
+
         bound = BlockBound(rules, model)
         floor = bits_of(prob.lower)
         for bk, keys in blocks.items():
