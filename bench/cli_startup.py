@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# `python bench/x.py` puts bench/ first on sys.path, where bench/context.py would shadow the `context` package.
+# `python bench/x.py` puts bench/ first on sys.path; drop it so a bench script never shadows a package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 GOAL_SECONDS = 1.0

@@ -23,11 +23,11 @@ import threading
 import time
 from pathlib import Path
 
-from tests.clock import tick
-
-# `python bench/x.py` puts bench/ first on sys.path, where bench/context.py would shadow the `context` package
-# (our imports of it are inside functions, after this line).
+# Drop bench/ from the path (`python bench/x.py` puts it first) and add the repo root, for `tests.clock`.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.clock import tick  # noqa: E402
 
 RECORDS_PER_CUSTOMER = 2.9  # what the demo generator produces on average
 

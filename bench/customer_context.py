@@ -4,8 +4,8 @@ Fills a store of N customers, M orders (each its own Shopify record, with a line
 Stripe subscriptions with plain executemany (context.bulkwrite), recomputes every golden profile
 (records/s), then builds the context of random customers (p50/p99, plus lookup and rendering).
 
-    python bench/context.py                                   # 100k customers, 1M orders, 200k tickets
-    python bench/context.py --customers 10000 --orders 100000 --tickets 20000 --backend sqlite
+    python bench/customer_context.py                                   # 100k customers, 1M orders, 200k tickets
+    python bench/customer_context.py --customers 10000 --orders 100000 --tickets 20000 --backend sqlite
 
 PostgreSQL runs in a scratch database created on --postgres-url's server and dropped afterwards.
 """
@@ -25,8 +25,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-from demo import context_config as demo_context_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -48,6 +46,7 @@ from context.customer_context import build_customer_context, lookup_customer, re
 from context.intake.models import SyncRun
 from context.profiles import recompute_profiles
 from contextdesk.db import make_engine, upgrade
+from demo import context_config as demo_context_config
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 CHUNK = 20_000
