@@ -11,15 +11,19 @@ known identifier), where coverage is the share of the query's stemmed terms foun
 passages, the unknown-term share is the share of its content terms that no chunk of the index contains, and the
 identifier term is 1 when the query names a code the index holds. `spread` is the embedder's typical spread of
 best cosines (`cosine_spread`: MiniLM 0.14, e5 0.03), so one set of weights serves embedders whose cosines sit
-in very different bands. The weights were chosen across the evaluation help centers with held-out checks
-(`kb eval --all`); the threshold is calibrated per index. Raw BM25 scores are not used: they scale with the
-corpus (IDF) and the normalized ones are 1.0 for the top hit of any query, so neither says whether the
-knowledge base holds an answer at all.
+in very different bands. `ConfidenceFeatures` also carries signals `kb eval --all` compares but the shipped
+scoring does not use (weight 0): known terms that never meet in one top passage, the best BM25 score against
+the query's attainable one, dense/BM25 agreement on the top passage, the top-1 vs top-5 cosine margin. The
+weights were chosen across the evaluation help centers with held-out checks (`kb eval --all`); the threshold is
+calibrated per index. Raw BM25 scores are not used: they scale with the corpus (IDF) and the normalized ones are
+1.0 for the top hit of any query, so neither says whether the knowledge base holds an answer at all (the best
+score over the query's *attainable* one is a candidate, not shipped).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -176,6 +180,10 @@ class QuerySignals(BaseModel):
     unknown_share: float = Field(
         0.0, description="Share of the query's content terms (no digits, no function words) that no chunk contains."
     )
+    content_terms: list[str] = Field(default_factory=list, description="The query's content terms (stemmed).")
+    bm25_attainable: float = Field(
+        0.0, description="BM25 score of a chunk of average length holding each query term once (the query's scale)."
+    )
 
 
 class Fusion(BaseModel):
@@ -216,23 +224,49 @@ class ConfidenceFeatures(BaseModel):
     coverage: float = Field(description="Share of the query's terms in the best of the top 3 passages.")
     unknown_share: float = Field(description="Share of the query's content terms no chunk contains.")
     identifier: bool = Field(description="The query names an identifier the index holds.")
+    passage_terms: float = Field(
+        1.0, description="Share of the query's content terms found together in one of the top 3 passages."
+    )
+    bm25_attained: float = Field(
+        0.0, description="Best BM25 score over the query's attainable one (each term once, average length)."
+    )
+    agreement: bool = Field(False, description="The dense top passage is among BM25's top 5.")
+    margin: float = Field(0.0, description="Best cosine minus the 5th best.")
+
+    @property
+    def scattered(self) -> float:
+        """Share of the content terms that some page contains but no top passage holds together: the pages
+        mention the words, no passage puts them together."""
+        return max(0.0, 1.0 - self.unknown_share - self.passage_terms)
 
 
 class ConfidenceScoring(BaseModel):
-    """confidence = best cosine + spread × (coverage · c − unknown · u + identifier · i).
+    """confidence = best cosine + spread × (coverage · c − unknown · u + identifier · i − scattered · s +
+    bm25 attained · b + agreement · a) + margin · m.
 
-    The weights are in units of the embedder's cosine spread, so they mean the same with MiniLM and e5.
+    The weights are in units of the embedder's cosine spread, so they mean the same with MiniLM and e5 (the
+    margin is itself a cosine difference, so its weight needs no unit).
     """
 
     name: str
     coverage: float = 0.0
     unknown: float = 0.0
     identifier: float = 0.0
+    scattered: float = 0.0
+    attained: float = 0.0
+    agreement: float = 0.0
+    margin: float = 0.0
 
     def score(self, f: ConfidenceFeatures, *, spread: float) -> float:
         """The confidence of a query with these features."""
         bonus = self.coverage * f.coverage - self.unknown * f.unknown_share + self.identifier * f.identifier
-        return f.best_cosine + spread * bonus
+        bonus += -self.scattered * f.scattered + self.attained * f.bm25_attained + self.agreement * f.agreement
+        return f.best_cosine + spread * bonus + self.margin * f.margin
+
+    def features_used(self) -> int:
+        """How many features have a weight (fewer generalizes better when candidates tie)."""
+        weights = (self.coverage, self.unknown, self.identifier, self.scattered, self.attained, self.agreement)
+        return sum(w != 0 for w in (*weights, self.margin))
 
 
 #: Chosen by `kb eval --all` across the evaluation help centers with leave-one-set-out checks (docs/knowledge.md).
@@ -291,7 +325,19 @@ class LexicalIndex:
         rare = sorted({t for t in self.tokenize(query) if 0 < self.df.get(t, 0) <= limit})
         content = self.tokenize.content_terms(query)
         unknown = sum(1 for t in content if t not in self.df) / len(content) if content else 0.0
-        return QuerySignals(identifiers=ids, rare_terms=rare, unknown_share=unknown)
+        return QuerySignals(
+            identifiers=ids,
+            rare_terms=rare,
+            unknown_share=unknown,
+            content_terms=sorted(content),
+            bm25_attainable=self.attainable(self.tokenize(query)),
+        )
+
+    def attainable(self, tokens: Sequence[str]) -> float:
+        """BM25 score of a chunk of average length holding each of `tokens` once: with bm25s' Lucene IDF
+        log(1 + (N − df + 0.5) / (df + 0.5)) and tf = 1 at average length, each term scores exactly its IDF."""
+        n = len(self.ids)
+        return sum(math.log(1 + (n - self.df.get(t, 0) + 0.5) / (self.df.get(t, 0) + 0.5)) for t in tokens)
 
 
 def _indexed_text(text: str, meta: dict[str, Any]) -> str:
@@ -356,24 +402,44 @@ class Candidates:
         self.query_tokens = query_tokens or set()
         self.tokenize = tokenize
         self.signals = QuerySignals()
+        self._terms: dict[str, set[str]] = {}
+
+    def _chunk_terms(self, chunk_id: str) -> set[str]:
+        terms = self._terms.get(chunk_id)
+        if terms is None:
+            assert self.tokenize is not None
+            text, meta = self.rows[chunk_id]
+            terms = self._terms[chunk_id] = set(self.tokenize(_indexed_text(text, meta)))
+        return terms
 
     def coverage(self, chunk_id: str) -> float:
         """Share of the query's terms that occur in this chunk (heading path included)."""
         if not self.query_tokens or self.tokenize is None:
             return 0.0
-        text, meta = self.rows[chunk_id]
-        return len(self.query_tokens & set(self.tokenize(_indexed_text(text, meta)))) / len(self.query_tokens)
+        return len(self.query_tokens & self._chunk_terms(chunk_id)) / len(self.query_tokens)
 
     def features(self, *, bm25_weight: float, dense_scale: DenseScale = "raw") -> ConfidenceFeatures | None:
         """What the confidence is computed from (None without dense scores)."""
         if not self.dense:
             return None
         top = self.ranking("hybrid", bm25_weight=bm25_weight, dense_scale=dense_scale)[:3]
+        content = set(self.signals.content_terms)
+        passage_terms = 1.0
+        if content and self.tokenize is not None:
+            passage_terms = max(len(content & self._chunk_terms(cid)) / len(content) for cid, _ in top)
+        cosines = sorted(self.dense.values(), reverse=True)
+        dense_top = max(self.dense, key=lambda cid: self.dense[cid])
+        bm25_top5 = sorted(self.bm25, key=lambda cid: -self.bm25[cid])[:5]
+        attainable = self.signals.bm25_attainable
         return ConfidenceFeatures(
-            best_cosine=max(self.dense.values()),
+            best_cosine=cosines[0],
             coverage=max((self.coverage(cid) for cid, _ in top), default=0.0),
             unknown_share=self.signals.unknown_share,
             identifier=bool(self.signals.identifiers),
+            passage_terms=passage_terms,
+            bm25_attained=max(self.bm25.values()) / attainable if self.bm25 and attainable > 0 else 0.0,
+            agreement=dense_top in bm25_top5,
+            margin=cosines[0] - cosines[min(4, len(cosines) - 1)],
         )
 
     def confidence(

@@ -300,6 +300,7 @@ def _evaluate_all(*, as_json: bool) -> None:
         run_eval_set,
         score,
         scoring_candidates,
+        splits_table,
     )
     from knowledge.retrieval import (
         FIXED_FUSION,
@@ -342,6 +343,9 @@ def _evaluate_all(*, as_json: bool) -> None:
     flags = calibration_table(runs, scorings, shipped_fusion)  # held-out no-answer figures, every (set, scoring)
     chosen_scoring = choose_scoring(runs, scorings, flags)
     held_scoring = leave_one_set_out_scoring(runs, scorings, flags)
+    # One fixed split of 10 no-answer questions moves a set by 10 points: the shown candidates over 100 random ones.
+    shown_scorings = _shown_scorings(runs, scorings, flags, shipped_scoring, chosen_scoring)
+    splits = splits_table(runs, shown_scorings, shipped_fusion)
     per_set: list[dict[str, Any]] = []
     for run in runs:
         shipped = score(
@@ -362,6 +366,7 @@ def _evaluate_all(*, as_json: bool) -> None:
                 "before": before,
                 "calibration": calibration,
                 "calibration_before": flags[(run.name, before_scoring.name)],
+                "splits": splits[(run.name, shipped_scoring.name)],
                 "gap": gap,
                 "translated_flagged": _translated_flagged(
                     run, calibration.threshold, declared_gap, shipped_fusion, shipped_scoring
@@ -382,8 +387,12 @@ def _evaluate_all(*, as_json: bool) -> None:
                     "fixed_0.3": p["before"].metrics("hybrid").model_dump(),
                     "calibration": p["calibration"].model_dump(),
                     "calibration_before": p["calibration_before"].model_dump(),
+                    "calibration_random_splits": p["splits"].model_dump(),
                     "candidates": {c.name: scores[(p["run"].name, c.name)] for c in candidates},
                     "confidence_candidates": {c.name: flags[(p["run"].name, c.name)].model_dump() for c in scorings},
+                    "confidence_candidates_random_splits": {
+                        c.name: splits[(p["run"].name, c.name)].model_dump() for c in shown_scorings
+                    },
                     "cross_lingual_gap": p["gap"].model_dump() if p["gap"] else None,
                     "translated_flagged": p["translated_flagged"],
                 }
@@ -426,7 +435,10 @@ def _evaluate_all(*, as_json: bool) -> None:
             f"confidence {shipped_scoring.name}): {calib.no_answer_detection:.1%} flagged, "
             f"{calib.false_low_confidence:.1%} answerable wrongly flagged "
             f"(goal ≥ {MIN_NO_ANSWER_FLAGGED:.0%} and ≤ {MAX_FALSE_FLAGS:.0%} {ok if meets_flag_goal(calib) else no}); "
-            f"confidence {before_scoring.name}: {old.no_answer_detection:.1%} / {old.false_low_confidence:.1%}"
+            f"confidence {before_scoring.name}: {old.no_answer_detection:.1%} / {old.false_low_confidence:.1%}\n"
+            f"  over {p['splits'].splits} random 5-fold splits: {p['splits'].no_answer_detection:.1%} flagged, "
+            f"{p['splits'].false_low_confidence:.1%} answerable wrongly flagged on average; goal met on "
+            f"{p['splits'].goal_met:.0%} of the splits"
         )
         if p["gap"] is not None:
             flagged_with, flagged_without = p["translated_flagged"]
@@ -465,29 +477,41 @@ def _evaluate_all(*, as_json: bool) -> None:
         )
     console.print(loo)
     console.print(f"chosen on all sets: {chosen.name}; shipped default: {shipped_fusion.name}")
-    _print_scorings(runs, scorings, flags, shipped_scoring, chosen_scoring, held_scoring)
+    _print_scorings(runs, scorings, flags, splits, shipped_scoring, chosen_scoring, held_scoring)
 
 
-def _print_scorings(runs: Any, scorings: Any, flags: Any, shipped: Any, chosen: Any, held: Any) -> None:
+def _flag_key(runs: Any, flags: Any, c: Any) -> tuple[int, float]:
+    from knowledge.evaluation import meets_flag_goal
+
+    reports = [flags[(r.name, c.name)] for r in runs]
+    return sum(meets_flag_goal(x) for x in reports), sum(x.no_answer_detection for x in reports)
+
+
+def _shown_scorings(runs: Any, scorings: Any, flags: Any, shipped: Any, chosen: Any) -> list[Any]:
+    """The confidence candidates the table shows: the top 12, the one before, the shipped and the chosen one, and
+    every candidate that adds a signal to the shipped weights (so each signal tried is on the page)."""
+    ranked = sorted(scorings, key=lambda c: _flag_key(runs, flags, c), reverse=True)
+    keep = {scorings[0].name, shipped.name, chosen.name}
+    extra = [c for c in ranked[12:] if c.name in keep or c.name.startswith(shipped.name + " ")]
+    return ranked[:12] + extra
+
+
+def _print_scorings(runs: Any, scorings: Any, flags: Any, splits: Any, shipped: Any, chosen: Any, held: Any) -> None:
     """Confidence candidates side by side (held-out no-answer figures per set) and the leave-one-set-out choice."""
     from knowledge.evaluation import meets_flag_goal
 
     ok, no = "[green]✓[/]", "[red]✗[/]"
     table = Table(
         title="confidence candidates: no-answer flagged / answerable wrongly flagged, threshold calibrated per set "
-        "(5-fold held out); weights in cosine spreads (top 12, plus the one before)"
+        "(5-fold held out); weights in cosine spreads (top 12, the one before, and the shipped one plus each other "
+        "signal); last column: share of 100 random 5-fold splits meeting the goal, per set"
     )
     table.add_column("confidence")
     for run in runs:
         table.add_column(run.name, justify="right")
     table.add_column("sets meeting ≥ 80% / ≤ 5%", justify="right")
-
-    def key(c: Any) -> tuple[int, float]:
-        reports = [flags[(r.name, c.name)] for r in runs]
-        return sum(meets_flag_goal(x) for x in reports), sum(x.no_answer_detection for x in reports)
-
-    ranked = sorted(scorings, key=key, reverse=True)
-    shown = ranked[:12] + [c for c in ranked[12:] if c is scorings[0] or c.name == shipped.name]
+    table.add_column("random splits meeting it", justify="right")
+    shown = _shown_scorings(runs, scorings, flags, shipped, chosen)
     for c in shown:
         marks = (" [bold](shipped)[/]" if c.name == shipped.name else "") + (
             " [bold](chosen)[/]" if c.name == chosen.name else ""
@@ -498,7 +522,8 @@ def _print_scorings(runs: Any, scorings: Any, flags: Any, shipped: Any, chosen: 
             cells.append(
                 f"{x.no_answer_detection:.0%} / {x.false_low_confidence:.1%} {ok if meets_flag_goal(x) else no}"
             )
-        table.add_row(c.name + marks, *cells, f"{key(c)[0]} of {len(runs)}")
+        met = " · ".join(f"{splits[(run.name, c.name)].goal_met:.0%}" for run in runs)
+        table.add_row(c.name + marks, *cells, f"{_flag_key(runs, flags, c)[0]} of {len(runs)}", met)
     console.print(table)
     loo = Table(title="confidence, leave one set out: choose on the others, calibrate and score (held out) on it")
     for col in ("held out", "chosen on the others", "no-answer flagged", "answerable wrongly flagged", "goal"):

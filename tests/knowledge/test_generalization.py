@@ -16,10 +16,13 @@ from knowledge.evaluation import (
     gather_all,
     load_questions,
     question_confidences,
+    random_splits,
+    scoring_candidates,
     section_key,
 )
 from knowledge.retrieval import (
     COVERAGE_WEIGHT,
+    DEFAULT_CONFIDENCE,
     DEFAULT_COSINE_SPREAD,
     DEFAULT_FUSION,
     FIXED_FUSION,
@@ -27,6 +30,7 @@ from knowledge.retrieval import (
     identifier_words,
     search,
 )
+from knowledge.service import ingest
 from knowledge.store import KnowledgeStore, open_store
 
 
@@ -167,3 +171,72 @@ def test_words_no_page_contains_lower_the_confidence(demo_store: KnowledgeStore)
     assert found[0].signals.unknown_share >= 0.5 and found[1].signals.unknown_share == 0.0
     assert search(no_answer, store=demo_store, viewer="agent").low_confidence
     assert not search(answerable, store=demo_store, viewer="agent").low_confidence
+
+
+def _two_page_store(store: KnowledgeStore, tmp_path: Path) -> KnowledgeStore:
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "returns.md").write_text("# Returns\n\nSend the parcel back within 30 days for a refund.\n")
+    (pages / "gift-cards.md").write_text("# Gift cards\n\nA gift card never expires and works on every order.\n")
+    report = ingest([pages], store=store)
+    assert report.count("failed") == 0, report.outcomes
+    return store
+
+
+def test_words_the_pages_mention_apart_count_as_scattered(store: KnowledgeStore, tmp_path: Path) -> None:
+    _two_page_store(store, tmp_path)
+    together, apart = gather_all(
+        [LabelledQuestion(id="t", q="does a gift card expire"), LabelledQuestion(id="a", q="refund a gift card")],
+        store=store,
+    )
+    joint = together.features(bm25_weight=DEFAULT_FUSION.plain_weight)
+    split = apart.features(bm25_weight=DEFAULT_FUSION.plain_weight)
+    assert joint is not None and split is not None
+    # Every word of both questions is on some page; only the first one's words meet in one passage.
+    assert joint.unknown_share == split.unknown_share == 0.0
+    assert joint.passage_terms == 1.0 and joint.scattered == 0.0
+    assert split.passage_terms < 1.0 and split.scattered == pytest.approx(1 - split.passage_terms)
+    assert joint.agreement, "dense and BM25 agree on the gift-card passage"
+    assert joint.bm25_attained > split.bm25_attained > 0.0
+    assert joint.margin >= 0.0
+
+
+def test_shipped_confidence_ignores_the_signals_it_gives_no_weight(demo_store: KnowledgeStore) -> None:
+    (found,) = gather_all([LabelledQuestion(id="a", q="how do I start a return", gold=["x#y"])], store=demo_store)
+    features = found.features(bm25_weight=DEFAULT_FUSION.plain_weight)
+    assert features is not None
+    s = DEFAULT_CONFIDENCE
+    expected = features.best_cosine + DEFAULT_COSINE_SPREAD * (
+        s.coverage * features.coverage - s.unknown * features.unknown_share + s.identifier * features.identifier
+    )
+    assert s.score(features, spread=DEFAULT_COSINE_SPREAD) == pytest.approx(expected)
+    bumped = s.model_copy(update={"margin": 1.0})
+    assert bumped.score(features, spread=DEFAULT_COSINE_SPREAD) == pytest.approx(expected + features.margin)
+
+
+def test_candidates_keep_the_grid_and_add_one_signal_each_to_the_shipped_weights() -> None:
+    candidates = scoring_candidates()
+    names = [c.name for c in candidates]
+    assert len(names) == len(set(names))
+    # The coverage × unknown × identifier grid (its cov 1.8 point is the confidence before) is still all there.
+    grid = [c for c in candidates if c.scattered == c.attained == c.agreement == c.margin == 0]
+    assert len(grid) == 4 * 4 * 3
+    added = [c for c in candidates if c.name.startswith(DEFAULT_CONFIDENCE.name + " ")]
+    assert added and all(c.features_used() == DEFAULT_CONFIDENCE.features_used() + 1 for c in added)
+    assert {"scattered", "attained", "agreement", "margin"} <= {
+        field for c in added for field in ("scattered", "attained", "agreement", "margin") if getattr(c, field)
+    }
+
+
+def test_random_splits_are_repeatable_and_bound_the_fixed_split() -> None:
+    questions = [LabelledQuestion(id=f"a{i}", q="q", gold=["a#b"]) for i in range(60)]
+    questions += [LabelledQuestion(id=f"n{i}", q="q") for i in range(10)]
+    separable = [0.5 + i / 1000 for i in range(60)] + [0.1 + i / 1000 for i in range(10)]
+    report = random_splits(questions, separable, splits=20)
+    assert report == random_splits(questions, separable, splits=20)
+    assert report.no_answer_detection == 1.0 and report.goal_met == 1.0
+    # Two no-answer questions above every answerable one, plus threshold noise: the goal (8 of 10) hangs on the split.
+    mixed = [0.5 + i / 1000 for i in range(60)] + [0.1 + i / 1000 for i in range(7)] + [0.5005, 0.9, 0.95]
+    shaky = random_splits(questions, mixed, splits=50)
+    assert 0.0 < shaky.goal_met < 1.0
+    assert 0.6 <= shaky.no_answer_detection <= 0.8
