@@ -322,7 +322,8 @@ class LexicalIndex:
             w for w in identifier_words(query) if any(0 < self.df.get(t, 0) <= distinctive for t in self.tokenize(w))
         ]
         limit = max(1, int(rare_share * len(self.ids)))
-        rare = sorted({t for t in self.tokenize(query) if 0 < self.df.get(t, 0) <= limit})
+        tokens = self.tokenize(query)
+        rare = sorted({t for t in tokens if 0 < self.df.get(t, 0) <= limit})
         content = self.tokenize.content_terms(query)
         unknown = sum(1 for t in content if t not in self.df) / len(content) if content else 0.0
         return QuerySignals(
@@ -330,7 +331,7 @@ class LexicalIndex:
             rare_terms=rare,
             unknown_share=unknown,
             content_terms=sorted(content),
-            bm25_attainable=self.attainable(self.tokenize(query)),
+            bm25_attainable=self.attainable(tokens),
         )
 
     def attainable(self, tokens: Sequence[str]) -> float:
