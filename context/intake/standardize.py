@@ -500,6 +500,8 @@ def standardize_list(raw: Any) -> list[str]:
 
 def standardize_int(raw: Any) -> int:
     """A whole number from an int, an integral float or a numeric string."""
+    if type(raw) is int:  # already one (JSON quantities): what the Decimal round trip below would give
+        return raw
     if isinstance(raw, bool):
         raise StandardizationError("boolean is not a number")
     try:
