@@ -14,7 +14,7 @@ from sqlalchemy import Table, column, func, select, text
 from sqlalchemy import table as bare_table
 from sqlalchemy.engine import Connection
 
-from context.bulkwrite import Converter, bulk_insert, column_converters, convert_values
+from context.bulkwrite import Converter, bulk_insert, column_converters
 from context.canonical.models import (
     Company,
     CustomerRecord,
@@ -194,6 +194,12 @@ class Layout:
             self.entity = column_converters(self.entity_table, self.entity_columns, dialect_name)
         self.item = column_converters(ITEMS, ITEM_PREPARED, dialect_name)
         self.json = column_converters(RECORDS, ["extra"], dialect_name)[0]
+        # Only the few columns that need converting are visited per record (prepare runs for every record).
+        self._person_converted = _needing(self.person)
+        self._entity_converted = _needing(self.entity)
+        self._item_converted = _needing(self.item)
+        self._orders = self.entity_table is ORDERS
+        self._tracking_at = self.entity_columns.index("tracking_numbers") if self._orders else -1
 
     def time(self, value: datetime | None) -> Any:
         """A timestamp as the driver takes it."""
@@ -204,30 +210,27 @@ class Layout:
         person = record.person
         company_name = person.get("company")
         company = (label_key(company_name), company_name, person.get("company_domain")) if company_name else None
-        values = [person.get(name) for name in PERSON_COLUMNS]
+        get = person.get
+        values = [get(name) for name in PERSON_COLUMNS]
         values += [record.updated_at, record.blank_fields, {}]
-        seen: set[tuple[str, str]] = set()
-        identifiers = []
-        for pair in record.identifiers:
-            if pair not in seen:
-                seen.add(pair)
-                identifiers.append(pair)
+        identifiers = list(dict.fromkeys(record.identifiers))  # first occurrence of each pair, in order
         entity = None
         if self.entity_table is not None:
-            row = dict.fromkeys(self.entity_columns)
-            row.update({k: v for k, v in record.entity.items() if k in row})
-            if self.entity_table is ORDERS and row.get("tracking_numbers") is None:
-                row["tracking_numbers"] = []
-            entity = convert_values(list(row.values()), self.entity)
+            found = record.entity
+            row = [found.get(name) for name in self.entity_columns]
+            if self._orders and row[self._tracking_at] is None:
+                row[self._tracking_at] = []
+            entity = _converted(row, self._entity_converted)
+        item_converted = self._item_converted
         items = [
-            convert_values(
-                (item.get("sku"), item.get("name"), item.get("quantity", 1), item.get("unit_price")), self.item
+            _converted(
+                [item.get("sku"), item.get("name"), item.get("quantity", 1), item.get("unit_price")], item_converted
             )
             for item in record.items
         ]
         return (
             record.record_id,
-            convert_values(values, self.person),
+            _converted(values, self._person_converted),
             company,
             self.time(record.updated_at),
             identifiers,
@@ -235,6 +238,17 @@ class Layout:
             items,
             [(q.field, q.raw_value, q.reason) for q in record.quarantine],
         )
+
+
+def _needing(converters: list[Converter | None]) -> list[tuple[int, Converter]]:
+    return [(i, conv) for i, conv in enumerate(converters) if conv is not None]
+
+
+def _converted(values: list[Any], converters: list[tuple[int, Converter]]) -> tuple[Any, ...]:
+    """`convert_values` for a row whose converted columns are known (`_needing`): only those are visited."""
+    for i, conv in converters:
+        values[i] = conv(values[i])
+    return tuple(values)
 
 
 @lru_cache(maxsize=32)

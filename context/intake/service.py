@@ -158,7 +158,9 @@ def sync_source(
         if isinstance(reader, Connector):
             _sync_pages(engine, source, reader, mapper, fingerprint, run_id, counts, stats, clock, on_progress)
         else:
-            # Batches standardized (in workers) but not yet written, oldest first; at most `workers` in flight.
+            # Batches read but not yet written, oldest first: each is standardized by a worker (submitted), by
+            # this process, or still waiting for one of them. At most `workers + 1` are with the workers, so each
+            # has the next batch queued; one more waits here for whoever is free first (see write_next).
             pending: deque[Batch] = deque()
             seen: set[int] = set()
             batch: list[SourcePayload] = []
@@ -166,11 +168,31 @@ def sync_source(
 
             layout = layout_for(engine.dialect.name, source.entity)
 
+            def waiting(plan: Batch) -> bool:
+                return plan.mapped is None and plan.future is None
+
+            def submit_waiting() -> None:
+                if pool is None:
+                    return
+                busy = sum(1 for p in pending if p.future is not None and not p.future.done())
+                for plan in pending:
+                    if busy > workers:
+                        return
+                    if waiting(plan):
+                        plan.future = pool.submit(map_in_worker, plan.to_map)
+                        busy += 1
+
             def write_next() -> None:
+                oldest = pending[0]
+                if oldest.future is not None and not oldest.future.done() and len(pending) > 1 and waiting(pending[-1]):
+                    # The workers are behind and this process would only wait: it standardizes the newest
+                    # batch itself (so the workers keep theirs), which balances the two cores by itself.
+                    pending[-1].mapped = map_records(mapper, layout, pending[-1].to_map)
                 plan = pending.popleft()
-                if plan.mapped is None and plan.future is None:  # a first batch that never got a worker
+                if waiting(plan):  # a first batch that never got a worker
                     plan.mapped = map_records(mapper, layout, plan.to_map)
                 write_batch(engine, source, fingerprint, run_id, plan, counts, stats, clock())
+                submit_waiting()
 
             def handle(items: list[SourcePayload]) -> None:
                 nonlocal pool, batches_seen
@@ -185,17 +207,13 @@ def sync_source(
                         initializer=init_worker,
                         initargs=(config, source, engine.dialect.name),
                     )
-                    for waiting in pending:
-                        if waiting.mapped is None and waiting.future is None:
-                            waiting.future = pool.submit(map_in_worker, waiting.to_map)
                 if plan.to_map:
-                    if pool is not None:
-                        plan.future = pool.submit(map_in_worker, plan.to_map)
-                    elif workers == 0:
+                    if workers == 0:
                         plan.mapped = map_records(mapper, layout, plan.to_map)
-                    # else: the first batch waits, unmapped, to see whether a worker is worth starting.
+                    # else: submitted below when a worker has room (the first batch waits to see if one is worth it).
                     pending.append(plan)
-                while len(pending) > max(workers, 1) or (pending and workers == 0):
+                submit_waiting()
+                while len(pending) > workers + 1 or (pending and workers == 0):
                     write_next()
 
             try:

@@ -344,6 +344,7 @@ def zone(name: str) -> tzinfo:
     return ZoneInfo(name)
 
 
+_EPOCH_TEXT = re.compile(r"\d{9,13}(\.\d+)?")
 _HAS_DATE = re.compile(r"\d{4}|\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}|\d{1,2} [A-Za-z]{3}")
 
 
@@ -352,7 +353,10 @@ def standardize_timestamp(raw: Any, source_zone: tzinfo, *, dayfirst: bool = Fal
 
     Naive values are taken to be in the source's time zone.
     """
-    if isinstance(raw, datetime):
+    if type(raw) is str:  # the common case first: text from a CSV or JSON export
+        text = raw.strip()
+        value = _from_epoch(float(text)) if _EPOCH_TEXT.fullmatch(text) else _parse_text_timestamp(text, dayfirst)
+    elif isinstance(raw, datetime):
         value = raw
     elif isinstance(raw, date):
         value = datetime(raw.year, raw.month, raw.day)
@@ -360,7 +364,7 @@ def standardize_timestamp(raw: Any, source_zone: tzinfo, *, dayfirst: bool = Fal
         value = _from_epoch(float(raw))
     else:
         text = str(raw).strip()
-        if re.fullmatch(r"\d{9,13}(\.\d+)?", text):
+        if _EPOCH_TEXT.fullmatch(text):
             value = _from_epoch(float(text))
         else:
             value = _parse_text_timestamp(text, dayfirst)
@@ -496,6 +500,8 @@ def standardize_list(raw: Any) -> list[str]:
 
 def standardize_int(raw: Any) -> int:
     """A whole number from an int, an integral float or a numeric string."""
+    if type(raw) is int:  # already one (JSON quantities): what the Decimal round trip below would give
+        return raw
     if isinstance(raw, bool):
         raise StandardizationError("boolean is not a number")
     try:
