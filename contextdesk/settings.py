@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from context.intake.connectors.base import SourceCredentials
+from context.intake.credentials import SourceCredentials
 
 
 class Settings(BaseSettings):
