@@ -28,6 +28,7 @@ from contextdesk.api_docs import ASSETS_PREFIX, DOCS_CSP, install_docs
 from contextdesk.auth import api_key_dependency
 from contextdesk.clock import system_now
 from contextdesk.db import is_up_to_date, make_engine, upgrade
+from contextdesk.demo_routes import DemoPage
 from contextdesk.demo_routes import router as demo_router
 from contextdesk.http_errors import install_error_handlers, install_openapi
 from contextdesk.http_security import (
@@ -215,7 +216,8 @@ def create_app(settings: Settings | None = None, *, demo: bool = False, clock: C
     app.include_router(customers_router, dependencies=[api_key_dependency(settings.api_key)])
     if demo and settings.identity_secret is None:
         settings = settings.model_copy(update={"identity_secret": SecretStr(secrets.token_hex(32))})
-    app.state.demo = demo
+    # The demo page's personas carry the loaded demo's dates: the folder `contextdesk demo run` wrote.
+    app.state.demo = DemoPage(data_dir=settings.demo_dir) if demo else None
     app.state.agent = _agent_deps(settings, engine, app.state.context_config, clock=clock)
     app.include_router(chat_router)
     app.include_router(chat_human_router, dependencies=[api_key_dependency(settings.api_key)])

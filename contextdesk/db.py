@@ -101,7 +101,9 @@ def declared_head_revisions() -> frozenset[str]:
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        # Only the header, where Alembic writes the identifiers: parsing whole migrations cost ~30 ms a command.
+        header = path.read_text(encoding="utf-8").split("\ndef ", 1)[0]
+        for node in ast.parse(header).body:
             target: ast.expr
             if isinstance(node, ast.AnnAssign) and node.value is not None:
                 target, value_node = node.target, node.value

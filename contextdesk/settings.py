@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from context.intake.connectors.base import SourceCredentials
+from context.intake.credentials import SourceCredentials
 
 
 class Settings(BaseSettings):
@@ -174,11 +174,16 @@ class Settings(BaseSettings):
         return self.chroma_path or (self.home / "chroma")
 
     @property
+    def demo_dir(self) -> Path:
+        """Where `contextdesk demo run` writes the demo business it loads (its dates moved to the day of the load)."""
+        return self.home / "demo"
+
+    @property
     def resolved_config_file(self) -> Path | None:
         """The contextdesk.yaml in force: the set one, else ./contextdesk.yaml, else the demo's in a demo data dir."""
         if self.config_file:
             return self.config_file
-        for candidate in (Path("contextdesk.yaml"), self.home / "demo" / "contextdesk.yaml"):
+        for candidate in (Path("contextdesk.yaml"), self.demo_dir / "contextdesk.yaml"):
             # home/demo/ is written by `contextdesk demo run`: then serve, eval and the rest see the demo business.
             if candidate.exists():
                 return candidate

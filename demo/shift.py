@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -95,6 +96,20 @@ def shift_instant(value: datetime, days: int) -> datetime:
         return local
     # The fold says which of a repeated (DST fall-back) hour the time was; it picks the same one after the move.
     return (local.replace(tzinfo=None) + timedelta(days=days)).replace(tzinfo=NEW_YORK, fold=local.fold)
+
+
+_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def shift_headline(text: str, days: int) -> str:
+    """A persona's headline (demo/personas.yaml `summary`) with each of its New York days moved by `days`.
+
+    The headlines write their days as YYYY-MM-DD (a test keeps it so), the days the data's times fall on in New
+    York; the data moves on the New York wall clock, so each day moves by exactly `days`.
+    """
+    if days == 0:
+        return text
+    return _ISO_DAY.sub(lambda m: (date.fromisoformat(m.group(0)) + timedelta(days=days)).isoformat(), text)
 
 
 def _epoch(ts: int, days: int) -> int:

@@ -18,9 +18,6 @@ from sqlalchemy.engine import Connection
 
 from context.customer_context.models import OrderInfo, SubscriptionInfo
 from context.dbtypes import table_of
-from context.intake.models import RawRecord, RecordHead
-
-RAW, HEADS = table_of(RawRecord), table_of(RecordHead)
 
 #: The canonical columns each field group overlays, by the entity it belongs to.
 GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -80,12 +77,16 @@ def _stored_as_of(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tup
     """When each stored record was last read from its source (its head's fetch time)."""
     if not keys:
         return {}
+    # Only a failed live lookup reads the raw store: a context built without one never builds its tables.
+    from context.intake.models import RawRecord, RecordHead
+
+    raw, heads = table_of(RawRecord), table_of(RecordHead)
     sources = sorted({s for s, _ in keys})
     ids = sorted({r for _, r in keys})
     rows = conn.execute(
-        select(HEADS.c.source, HEADS.c.source_record_id, RAW.c.fetched_at)
-        .select_from(HEADS.join(RAW, RAW.c.id == HEADS.c.raw_record_id))
-        .where(HEADS.c.source.in_(sources), HEADS.c.source_record_id.in_(ids))
+        select(heads.c.source, heads.c.source_record_id, raw.c.fetched_at)
+        .select_from(heads.join(raw, raw.c.id == heads.c.raw_record_id))
+        .where(heads.c.source.in_(sources), heads.c.source_record_id.in_(ids))
     ).all()
     wanted = set(keys)
     return {(s, r): _aware(at) for s, r, at in rows if at is not None and (s, r) in wanted}

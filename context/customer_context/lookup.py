@@ -16,8 +16,7 @@ from context.customer_context.models import (
 from context.customer_context.tables import IDN, O, P, R
 from context.errors import StandardizationError
 from context.intake.standardize import standardize_email, standardize_phone
-from context.profiles.service import postcode_key
-from context.profiles.survivorship import fold
+from context.profiles.survivorship import fold, postcode_key  # not the service: a lookup recomputes nothing
 
 # ------------------------------------------------------------------------------------------- lookups
 

@@ -21,7 +21,7 @@ from context.customer_context.models import (
 )
 from context.customer_context.privacy import apply_policy
 from context.customer_context.tables import CU, P
-from context.identity.service import canonical_customer_id
+from context.identity.aliases import canonical_customer_id
 
 
 def _resolve_id(conn: Connection, engine: Engine, customer_id: str) -> str:

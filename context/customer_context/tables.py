@@ -13,7 +13,7 @@ from context.canonical.models import (
     Ticket,
 )
 from context.dbtypes import table_of
-from context.intake.models import SyncRun
+from context.intake.runs import SyncRun
 from context.profiles.models import CustomerProfile, ProfileConflict
 
 R, IDN, O, OI, S, TK, IA = (  # noqa: E741

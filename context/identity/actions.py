@@ -6,8 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, update
-from sqlalchemy import select as sa_select
+from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -24,23 +23,19 @@ from context.identity.models import (
     IdentityAction,
     IdentityEdge,
     IdentityReview,
-    ReviewPublic,
 )
 from context.identity.resolution import (
     _canonical,
-    _chunks,
     _customer_record_ids,
-    _ids_for_keys,
     _load_prepared,
     _log,
-    _marks,
     _pair,
     _require_keys,
     _resolve_from,
-    _rows,
     load_model,
 )
 from context.identity.rules import IdentityRules
+from context.identity.sql import _chunks, _ids_for_keys
 
 # ------------------------------------------------------------------------------------------ actions
 
@@ -148,46 +143,6 @@ def unmerge(
         )
         session.commit()
         return result
-
-
-def list_reviews(*, engine: Engine, status: str = "pending", limit: int = 50) -> list[ReviewPublic]:
-    """Review items with a status, strongest first, with the names on both records."""
-    # Core on the table, not an ORM select: a CLI read then skips configuring every mapper (~0.1 s of start-up).
-    reviews = table_of(IdentityReview)
-    with Session(engine) as session:
-        rows = (
-            session.connection()
-            .execute(
-                sa_select(*(reviews.c[name] for name in ReviewPublic.model_fields if name in reviews.c))
-                .where(reviews.c.status == status)
-                .order_by(reviews.c.score.desc(), reviews.c.id)
-                .limit(limit)
-            )
-            .mappings()
-            .all()
-        )
-        items = [ReviewPublic.model_validate(dict(r)) for r in rows]
-        ids = _ids_for_keys(session, {k for i in items for k in (i.record_a, i.record_b)})
-        names: dict[int, str | None] = {}
-        for batch in _chunks(sorted(set(ids.values()))):
-            sql = (
-                f"SELECT id, full_name, first_name, last_name FROM customer_records WHERE id IN ({_marks(len(batch))})"
-            )
-            for rid, full, first, last in _rows(session, sql, batch):
-                names[rid] = full or " ".join(x for x in (first, last) if x) or None
-        for item in items:
-            item.name_a = names.get(ids.get(item.record_a, -1))
-            item.name_b = names.get(ids.get(item.record_b, -1))
-        return items
-
-
-def count_reviews(*, engine: Engine, status: str = "pending") -> int:
-    """How many review items have a status (the whole queue, not one page of it)."""
-    reviews = table_of(IdentityReview)
-    with engine.connect() as conn:
-        return int(
-            conn.execute(sa_select(func.count()).select_from(reviews).where(reviews.c.status == status)).scalar_one()
-        )
 
 
 def _pending_review(session: Session, review_id: int) -> IdentityReview:

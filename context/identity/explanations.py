@@ -24,16 +24,15 @@ from context.identity.models import (
 from context.identity.resolution import (
     HOLDER_CAP,
     _canonical,
-    _chunks,
     _hidden,
     _load_prepared,
     _pair,
     _require_keys,
     load_model,
-    record_key,
 )
 from context.identity.rules import IdentityRules
 from context.identity.scoring import PairScore, score_pair
+from context.identity.sql import _chunks, record_key
 
 # ------------------------------------------------------------------------------------------ explain
 

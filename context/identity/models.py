@@ -16,8 +16,10 @@ from sqlmodel import Field, SQLModel
 
 from context.canonical.models import CustomerRecord
 from context.dbtypes import JSONType, UTCDateTime, table_of
-
-KEY_LEN = 330  # 'source:source_record_id' (64 + 1 + 255)
+from context.identity.aliases import CustomerAlias as CustomerAlias  # its own module: see there why
+from context.identity.reviews import IdentityReview as IdentityReview  # its own module: see there why
+from context.identity.reviews import ReviewPublic as ReviewPublic
+from context.identity.sql import KEY_LEN
 
 # Incremental resolution reads the records synced since its watermark; without this index each call scans
 # every record (tens of milliseconds at 100k customers). Identity is the only reader, so it owns the index.
@@ -47,27 +49,6 @@ class IdentityEdge(SQLModel, table=True):
     created_at: datetime = _now_column()
 
 
-class IdentityReview(SQLModel, table=True):
-    """A pair waiting for (or given) a human decision."""
-
-    __tablename__ = "identity_reviews"
-    __table_args__ = (
-        Index("ix_identity_reviews_pair", "record_a", "record_b"),
-        Index("ix_identity_reviews_b", "record_b"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    record_a: str = Field(max_length=KEY_LEN)
-    record_b: str = Field(max_length=KEY_LEN)
-    reason: str
-    score: float
-    evidence: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
-    status: str = Field(default="pending", max_length=16, index=True)  # pending | approved | rejected
-    decided_by: str | None = Field(default=None, max_length=128)
-    decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-    created_at: datetime = _now_column()
-
-
 class DoNotLink(SQLModel, table=True):
     """Two records that must never be in one customer (from a rejected review or an unmerge)."""
 
@@ -80,17 +61,6 @@ class DoNotLink(SQLModel, table=True):
     reason: str
     created_by: str = Field(max_length=128)
     action_id: int | None = Field(default=None, foreign_key="identity_actions.id")
-    created_at: datetime = _now_column()
-
-
-class CustomerAlias(SQLModel, table=True):
-    """A customer id absorbed by a merge, pointing at the id that survived."""
-
-    __tablename__ = "customer_aliases"
-
-    alias_id: str = Field(primary_key=True, max_length=40)
-    customer_id: str = Field(max_length=40, index=True)
-    reason: str = Field(default="merge", max_length=64)
     created_at: datetime = _now_column()
 
 
@@ -139,21 +109,6 @@ class ResolveSummary(BaseModel):
     edges: int
     reviews: int
     seconds: float
-
-
-class ReviewPublic(BaseModel):
-    """A review item as the CLI/API shows it."""
-
-    id: int
-    record_a: str
-    record_b: str
-    reason: str
-    score: float
-    status: str
-    evidence: list[dict[str, Any]]
-    decided_by: str | None
-    name_a: str | None = None
-    name_b: str | None = None
 
 
 class EdgePublic(BaseModel):

@@ -19,13 +19,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, update
-from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -33,6 +32,7 @@ from context.bulkwrite import bulk_insert
 from context.canonical.models import PERSON_FIELDS, Customer, CustomerRecord
 from context.dbtypes import table_of
 from context.errors import CustomerNotFoundError
+from context.identity.aliases import CustomerAlias
 from context.identity.errors import UnknownRecordError
 from context.identity.graph import (
     Prepared,
@@ -45,7 +45,6 @@ from context.identity.graph import (
 )
 from context.identity.models import (
     BlockKey,
-    CustomerAlias,
     IdentityAction,
     IdentityEdge,
     IdentityReview,
@@ -55,42 +54,9 @@ from context.identity.models import (
 from context.identity.rules import IdentityRules
 from context.identity.scoring import FSModel, fast_probability, prior_model
 from context.identity.splink_model import fit_model
+from context.identity.sql import CHUNK, _chunks, _ids_for_keys, _marks, _rows
 
-CHUNK = 900  # stays under SQLite's bound-parameter limit
 HOLDER_CAP = 1000  # an identifier value on more records than this is a hub without looking further
-T = TypeVar("T")
-
-
-def _chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _rows(session: Session, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-    """Run SQL written with '?' placeholders straight through the driver.
-
-    The incremental path issues a few dozen small indexed queries per record; SQLAlchemy's statement
-    construction and compilation cost several times what SQLite or PostgreSQL spend answering them.
-    """
-    conn = session.connection()
-    if conn.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    return list(conn.exec_driver_sql(sql, tuple(params)).fetchall())
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
-
-
-def record_key(source: str, source_record_id: str) -> str:
-    """The record key 'source:source_record_id'."""
-    return f"{source}:{source_record_id}"
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:
@@ -241,47 +207,12 @@ def _prepared_cache(rules: IdentityRules) -> dict[int, tuple[Any, Prepared]]:
     return hit[1]
 
 
-def _ids_for_keys(session: Session, keys: Iterable[str]) -> dict[str, int]:
-    by_source: dict[str, list[str]] = defaultdict(list)
-    for key in keys:
-        source, _, rid = key.partition(":")
-        by_source[source].append(rid)
-    out: dict[str, int] = {}
-    for source, rids in by_source.items():
-        for batch2 in _chunks(rids):
-            sql = (
-                "SELECT source_record_id, source, id FROM customer_records "
-                f"WHERE source = ? AND source_record_id IN ({_marks(len(batch2))})"
-            )
-            for rid, sid, pk in _rows(session, sql, [source, *batch2]):
-                out[record_key(sid, rid)] = pk or 0
-    return out
-
-
 def _require_keys(session: Session, keys: Sequence[str]) -> dict[str, int]:
     found = _ids_for_keys(session, keys)
     for key in keys:
         if key not in found:
             raise UnknownRecordError(key)
     return found
-
-
-def canonical_customer_id(*, engine: Engine, customer_id: str) -> str:
-    """The current id of a customer, following aliases left by merges."""
-    # Core, not a Session: the same two lookups as `_canonical` without configuring every ORM mapper
-    # (~0.1 s of a CLI read's start-up).
-    customers, aliases = table_of(Customer), table_of(CustomerAlias)
-    with engine.connect() as conn:
-        if conn.execute(sa_select(customers.c.id).where(customers.c.id == customer_id)).first() is not None:
-            return customer_id
-        survivor = conn.execute(
-            sa_select(customers.c.id)
-            .join(aliases, aliases.c.customer_id == customers.c.id)
-            .where(aliases.c.alias_id == customer_id)
-        ).scalar()
-    if survivor is not None:
-        return str(survivor)
-    raise CustomerNotFoundError(customer_id)
 
 
 def _canonical(session: Session, customer_id: str) -> str:

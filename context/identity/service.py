@@ -2,21 +2,21 @@
 
 The work lives in three modules: `resolution` (incremental and full resolution, stable ids, the review queue's
 input, model training), `actions` (merge, unmerge, review decisions, undo) and `explanations` (why records
-are one customer). This module only gathers their public functions for callers.
+are one customer); two light reads have their own, with their table: `aliases` (the id a merged customer goes by
+now) and `reviews` (the queue). This module only gathers their public functions for callers.
 """
 
 from __future__ import annotations
 
 from context.identity.actions import (
     approve_review,
-    count_reviews,
     list_actions,
-    list_reviews,
     merge,
     reject_review,
     undo,
     unmerge,
 )
+from context.identity.aliases import canonical_customer_id
 from context.identity.explanations import (
     CustomerExplanation,
     PairExplanation,
@@ -25,13 +25,13 @@ from context.identity.explanations import (
     explain_pair,
 )
 from context.identity.resolution import (
-    canonical_customer_id,
     load_model,
     rebuild,
-    record_key,
     resolve_pending,
     train,
 )
+from context.identity.reviews import count_reviews, list_reviews
+from context.identity.sql import record_key
 
 __all__ = [
     "CustomerExplanation",

@@ -72,8 +72,9 @@ CANONICAL_FIELDS: dict[str, FieldType] = {
 ITEM_FIELDS = frozenset({"sku", "name", "quantity", "unit_price", "options"})
 
 # Label fields whose values the responder acts on (agent/grounded_responder.py): the built-in words (defaults.yaml,
-# agent `order_statuses`). Map your source's words onto these with `map:` or give them a meaning under
-# `agent.order_statuses`; any other value is stored and shown to the customer as it is, never translated into a guess.
+# agent `order_statuses`; intake cannot import the agent, so they are listed here too and a test keeps both
+# equal). Map your source's words onto these with `map:` or give them a meaning under `agent.order_statuses`; any
+# other value is stored and shown to the customer as it is, never translated into a guess.
 KNOWN_LABELS: dict[str, tuple[str, ...]] = {
     "order.fulfillment_status": (
         "unfulfilled",
@@ -84,5 +85,7 @@ KNOWN_LABELS: dict[str, tuple[str, ...]] = {
         "delivered",
         "restocked",
         "cancelled",
+        "canceled",
+        "returned",
     ),
 }

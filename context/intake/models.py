@@ -1,5 +1,6 @@
-"""Intake tables: raw records (append-only per version), their heads, quarantine, sync runs; connector cursors,
-the webhook inbox and source locks."""
+"""Intake tables: raw records (append-only per version), their heads, connector cursors, the webhook inbox and
+source locks; the quarantine (context/intake/quarantine.py) and sync runs (context/intake/runs.py) live beside
+their readers, so a read of one of them builds no other table, and are named here too."""
 
 from __future__ import annotations
 
@@ -11,6 +12,13 @@ from sqlalchemy import Boolean, Column, Index, LargeBinary, UniqueConstraint, fa
 from sqlmodel import Field, SQLModel
 
 from context.dbtypes import JSONType, UTCDateTime
+from context.intake.quarantine import QuarantinedValue as QuarantinedValue
+from context.intake.quarantine import QuarantinedValuePublic as QuarantinedValuePublic
+from context.intake.runs import SYNC_COUNTERS as SYNC_COUNTERS
+from context.intake.runs import SourceSummary as SourceSummary
+from context.intake.runs import SyncCounts as SyncCounts
+from context.intake.runs import SyncRun as SyncRun
+from context.intake.runs import SyncRunPublic as SyncRunPublic
 
 
 class RawRecord(SQLModel, table=True):
@@ -44,80 +52,6 @@ class RecordHead(SQLModel, table=True):
     mapping_hash: str = Field(max_length=64)
     raw_record_id: int = Field(foreign_key="raw_records.id")
     customer_record_id: int | None = Field(default=None, foreign_key="customer_records.id")
-
-
-class QuarantinedValue(SQLModel, table=True):
-    """A value that failed validation or standardization, kept with its reason."""
-
-    __tablename__ = "quarantine"
-    __table_args__ = (Index("ix_quarantine_source_record", "source", "source_record_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(max_length=64)
-    source_record_id: str = Field(max_length=255)
-    field: str = Field(max_length=128)
-    raw_value: str | None = None
-    reason: str
-    raw_record_id: int | None = Field(default=None, foreign_key="raw_records.id")
-    sync_run_id: int | None = Field(default=None, foreign_key="sync_runs.id")
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-
-
-class QuarantinedValuePublic(BaseModel):
-    """A quarantined value as shown to people."""
-
-    source: str
-    source_record_id: str
-    field: str
-    raw_value: str | None
-    reason: str
-    created_at: datetime
-
-
-class SyncCounts(SQLModel):
-    """What one sync did to one source's records: the counters its run row, its summary and the CLI share."""
-
-    read: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    remapped: int = 0
-    #: Rows whose id already appeared earlier in the same source file (the first one is kept).
-    duplicates: int = 0
-    quarantined: int = 0
-    #: Records the source reported deleted (tombstoned: dropped from the profile, the raw history kept).
-    deleted: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
-
-
-#: The counter names, in the order reports show them.
-SYNC_COUNTERS: tuple[str, ...] = tuple(SyncCounts.model_fields)
-
-
-class SyncRun(SyncCounts, table=True):
-    """One run of one source."""
-
-    __tablename__ = "sync_runs"
-
-    id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(max_length=64, index=True)
-    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    status: str = Field(default="running", max_length=16)  # running | ok | failed
-    error: str | None = None
-
-
-class SourceSummary(SyncCounts):
-    """What one source's sync did, for the summary table."""
-
-    source: str
-    status: str
-    error: str | None = None
-    seconds: float = 0.0
-    # Records standardized this run (new, changed, remapped) and how many got each mapped field.
-    mapped: int = 0
-    fill: list[tuple[str, int, int]] = []
-    # Mapping problems: columns found in no record, status words the responder does not know.
-    warnings: list[str] = []
 
 
 class SourceCursor(SQLModel, table=True):
@@ -188,18 +122,3 @@ class RejectedWebhook(SQLModel, table=True):
     reason: str = Field(max_length=255)
     remote: str | None = Field(default=None, max_length=64)
     received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-
-
-class SyncRunPublic(BaseModel):
-    """One sync run as `contextdesk sync history` shows it."""
-
-    id: int
-    source: str
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    read: int
-    new: int
-    changed: int
-    deleted: int
-    error: str | None

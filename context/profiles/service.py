@@ -36,7 +36,7 @@ from context.profiles.models import (
     StatusChangePublic,
 )
 from context.profiles.status import OrderStats, StatusResult, Sub, current_subscription, derive_status
-from context.profiles.survivorship import Candidate, fold, survive
+from context.profiles.survivorship import Candidate, fold, postcode_key, survive
 
 BATCH = 500  # customers per batch: well under SQLite's bound-parameter limit
 T = TypeVar("T")
@@ -420,11 +420,6 @@ def _display_name(fields: dict[str, FieldValue]) -> str | None:
         return str(full)
     parts = [str(p) for p in (_value(fields, "first_name"), _value(fields, "last_name")) if p]
     return " ".join(parts) or None
-
-
-def postcode_key(value: str) -> str:
-    """Comparison form of a postcode: upper-case, no spaces ('n1 9gu' == 'N19GU')."""
-    return "".join(value.split()).upper()[:32]
 
 
 # ------------------------------------------------------------------------------------------ reading

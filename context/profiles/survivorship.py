@@ -59,6 +59,11 @@ def fold(value: Any) -> str:
     return _fold(str(value))
 
 
+def postcode_key(value: str) -> str:
+    """Comparison form of a postcode: upper-case, no spaces ('n1 9gu' == 'N19GU')."""
+    return "".join(value.split()).upper()[:32]
+
+
 def _recency(c: Candidate) -> tuple[float, str, str]:
     # Most recent first; ties broken by source and record id so the result never depends on load order.
     ts = (c.updated_at or _EPOCH).timestamp()

@@ -34,7 +34,7 @@ def resolve_identifier(identifier: str) -> str:
     """A customer id from an id, alias, email, phone, order number or external id (fails on ambiguity)."""
     from context.customer_context.lookup import lookup_customer
     from context.errors import CustomerNotFoundError
-    from context.identity.service import canonical_customer_id
+    from context.identity.aliases import canonical_customer_id
 
     eng = engine()
     try:

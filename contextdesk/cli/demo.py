@@ -100,7 +100,7 @@ def run(
 
     # The composition root reads the clock once: the demo's story is moved to the day of this load.
     load_time = system_now()
-    shifted_dir = settings().home / "demo"
+    shifted_dir = settings().demo_dir
     shift = shift_dataset(DATA_DIR, shifted_dir, days=shift_days(load_time))
     path = shifted_dir / "contextdesk.yaml"
     console.print(

@@ -92,7 +92,7 @@ def run(
     loaded = [load_suite(p) for p in suites]
     perturbations = [parse_perturbation(p) for p in perturb]
     cfg = settings()
-    demo_shift = shift_of(shift_days) if shift_days is not None else read_shift(cfg.home / "demo")
+    demo_shift = shift_of(shift_days) if shift_days is not None else read_shift(cfg.demo_dir)
     if demo_shift is not None:
         days = demo_shift.days
         loaded = [

@@ -87,11 +87,11 @@ def review_list(
     """List review items, strongest first."""
     from rich.table import Table
 
-    from context.identity import service
+    from context.identity.reviews import count_reviews, list_reviews  # not the service: no resolver to load
 
     eng = engine()
-    items = service.list_reviews(engine=eng, status=status, limit=limit)
-    total = service.count_reviews(engine=eng, status=status)
+    items = list_reviews(engine=eng, status=status, limit=limit)
+    total = count_reviews(engine=eng, status=status)
     if as_json:
         console.print_json(json.dumps([i.model_dump() for i in items]))
         return

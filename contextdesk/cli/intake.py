@@ -203,8 +203,7 @@ def quarantine_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
 ) -> None:
     """Show quarantined values: the record, the field, the raw value and why it was rejected."""
-    from context.intake.models import QuarantinedValuePublic
-    from context.intake.quarantine import list_quarantine, quarantine_counts
+    from context.intake.quarantine import QuarantinedValuePublic, list_quarantine, quarantine_counts
 
     rows = list_quarantine(engine=engine(), source=source, field=field, limit=limit)
     if as_json:

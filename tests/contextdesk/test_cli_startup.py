@@ -18,6 +18,11 @@ HEAVY = ("langchain", "langchain_core", "langchain_openai", "chromadb", "splink"
 
 def imported_modules(*args: str, cwd: Path) -> set[str]:
     """Top-level package names a real `contextdesk ARGS` process imported (from `python -X importtime`)."""
+    return {name.split(".")[0] for name in imported_module_paths(*args, cwd=cwd)}
+
+
+def imported_module_paths(*args: str, cwd: Path) -> set[str]:
+    """Every module (dotted name) a real `contextdesk ARGS` process imported (from `python -X importtime`)."""
     env = {**os.environ, "CONTEXTDESK_HOME": str(cwd / "home")}
     env.pop("DATABASE_URL", None)
     env.pop("CONTEXTDESK_DATABASE_URL", None)
@@ -32,7 +37,7 @@ def imported_modules(*args: str, cwd: Path) -> set[str]:
     names = set()
     for line in result.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
-            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+            names.add(line.rsplit("|", 1)[1].strip())
     assert "contextdesk" in names, result.stderr[-2000:]
     return names
 
@@ -55,9 +60,42 @@ def test_light_commands_import_no_heavy_library(tmp_path: Path) -> None:
         [sys.executable, "-m", "contextdesk.cli", "sync"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert synced.returncode == 0, synced.stderr
-    for command in (("quarantine", "list"), ("customers", "show", "jane@example.com"), ("identity", "review", "list")):
-        loaded = imported_modules(*command, cwd=tmp_path)
+    for command, reads in LIGHT_READS.items():
+        modules = imported_module_paths(*command, cwd=tmp_path)
+        loaded = {name.split(".")[0] for name in modules}
         # httpx is for connectors that call a vendor, numpy for scoring a batch of identities; a read of the
         # local store needs neither.
         heavy = loaded & {*HEAVY, "tiktoken", "httpx", "numpy"}
         assert not heavy, (command, sorted(heavy))
+        # Nor the modules that define every table (each SQLModel table class costs 5-15 ms to build) or the
+        # identity resolver: a read builds the tables it reads (context/intake/quarantine.py,
+        # context/identity/reviews.py, context/identity/aliases.py, ...) and nothing else.
+        unwanted = modules & (TABLE_MODULES - reads)
+        assert not unwanted, (command, sorted(unwanted))
+        assert not modules & RESOLVER, (command, sorted(modules & RESOLVER))
+
+
+#: Every module that defines the tables of a whole package (contextdesk.models_registry lists them).
+TABLE_MODULES = {
+    "context.intake.models",
+    "context.canonical.models",
+    "context.identity.models",
+    "context.profiles.models",
+    "agent.models",
+    "handoff.models",
+}
+#: The identity resolver and its scoring: only resolving, merging or explaining needs them.
+RESOLVER = {"context.identity.resolution", "context.identity.graph", "context.identity.scoring"}
+#: The light reads, with the whole-package table modules each may build (the customer context reads the
+#: customer records with their orders, subscriptions, tickets and profiles: those modules' tables, no others).
+LIGHT_READS: dict[tuple[str, ...], set[str]] = {
+    ("quarantine", "list"): set(),
+    ("customers", "show", "jane@example.com"): {"context.canonical.models", "context.profiles.models"},
+    ("identity", "review", "list"): set(),
+}
+
+
+def test_the_table_list_here_is_the_registry() -> None:
+    from contextdesk.models_registry import TABLE_MODULES as REGISTERED
+
+    assert {module.__name__ for module in REGISTERED} == TABLE_MODULES

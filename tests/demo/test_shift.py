@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,16 @@ def test_shifted_demo_syncs_with_the_story_intact_and_a_same_day_reload_changes_
     assert again == shift
     summaries = sync(clock=lambda: shift.now, engine=engine, config=load_intake_config(config_path), workers=0)
     assert all(s.new == 0 and s.changed == 0 and s.unchanged > 0 for s in summaries), summaries
+
+
+def test_the_persona_headlines_write_their_days_so_the_demo_page_can_move_them() -> None:
+    # The demo page moves a headline's YYYY-MM-DD days by the load's days (demo.shift.shift_headline); a day
+    # written another way ("November 10") would keep the story's day while the data moved.
+    from demo.personas import PERSONAS
+    from demo.shift import shift_headline
+
+    months = r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b"
+    for persona in PERSONAS:
+        assert not re.search(months, persona.summary), persona.summary
+    assert shift_headline("renews 2026-11-10; ended 2026-12-31", 35) == "renews 2026-12-15; ended 2027-02-04"
+    assert shift_headline("order #1042, 2026-11-10", 0) == "order #1042, 2026-11-10"

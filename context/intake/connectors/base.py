@@ -13,32 +13,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
-
 from context.dbtypes import Clock
 from context.errors import ConnectorAuthError
 from context.intake.config import SourceConfig
+from context.intake.credentials import SourceCredentials
 from context.intake.sources import SourcePayload
 
 if TYPE_CHECKING:
     # httpx costs ~40 ms at start-up: only a connector that talks to a vendor needs it (not settings, not the CLI).
     from context.intake.connectors.http import Throttle, VendorHTTP
-
-
-class SourceCredentials(BaseModel):
-    """Secrets and address of one connector (settings `CONTEXTDESK_SOURCES`, keyed by the source's YAML name)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    base_url: str | None = Field(None, description="API base URL (Shopify: https://STORE.myshopify.com).")
-    token: SecretStr | None = Field(None, description="API token / secret key / access token.")
-    email: str | None = Field(None, description="Zendesk: the agent email the API token belongs to.")
-    header: str | None = Field(
-        None, description="http_json: the header the token is sent in as is (default: Authorization: Bearer TOKEN)."
-    )
-    webhook_secrets: list[SecretStr] = Field(
-        default_factory=list, description="Webhook signing secrets, newest first; two during a rotation."
-    )
 
 
 @dataclass

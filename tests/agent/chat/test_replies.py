@@ -8,12 +8,15 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from agent.errors import RateLimited
 from agent.intents import detect_intent
 from agent.models import ConversationCreate, TurnReply
 from agent.service import AgentDeps, handle_message, list_turns, start_conversation
+from context.canonical.models import CustomerRecord, Order
 from context.customer_context import build_customer_context, lookup_customer, render_context
+from context.dbtypes import table_of
 from demo import context_config as demo_context_config
 from tests.agent.chat.helpers import MAYA, PERSONA_EMAILS, signed
 from tests.clock import NOW
@@ -49,6 +52,24 @@ def test_order_placed_late_evening_keeps_its_local_date(make_deps: Callable[...,
     # The turns API reports which account facts the reply relied on (HTTP evals measure context use with it).
     [turn] = list_turns(engine=make_deps().engine, conversation_id=conv_id)
     assert {"orders.number", "orders.placed_at", "orders.total"} <= set(turn.context_fields_used)
+
+
+def test_a_returned_order_is_said_to_be_returned(make_deps: Callable[..., AgentDeps]) -> None:
+    # The demo maps Shopify's `restocked` to `returned` (its value maps); the default meaning of that word is
+    # "was returned". A demo order of the fixture's data that was returned, with its customer's email:
+    orders, records = table_of(Order), table_of(CustomerRecord)
+    with make_deps().engine.connect() as conn:
+        number, email = conn.execute(
+            select(orders.c.order_number, records.c.email)
+            .join(records, records.c.id == orders.c.record_id)
+            .where(orders.c.fulfillment_status == "returned", records.c.email.is_not(None))
+            .order_by(orders.c.order_number)
+        ).first() or (None, None)
+    assert number and email, "the fixture's demo data has a returned order"
+    _, [reply] = _chat(make_deps(now=lambda: OPEN), email, f"What is the status of my order {number}?")
+    text = reply.reply or ""
+    assert f"Your order {number} (placed " in text and " was returned" in text, text
+    assert "has the status" not in text and not reply.escalation.escalate
 
 
 def test_rendered_context_shows_dates_in_the_given_zone(make_deps: Callable[..., AgentDeps]) -> None:

@@ -16,6 +16,7 @@ from agent.limits import RateLimiter
 from agent.prompt import defuse
 from agent.service import AgentDeps
 from agent.visitor_identity import check_signature, sign_identity, verify_identity
+from context.intake.fields import KNOWN_LABELS
 from tests.agent.chat.helpers import MAYA, SECRET
 
 NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
@@ -98,6 +99,14 @@ def test_order_statuses_are_configuration_merged_over_the_defaults() -> None:
     assert cfg.order_meaning(None) == "not_shipped" and cfg.sells_subscriptions
     with pytest.raises(AgentConfigError, match="order_statuses"):
         parse_agent_config({"agent": {"order_statuses": {"processed": "probably_shipped"}}})
+
+
+def test_intake_knows_every_status_word_the_responder_understands_by_default() -> None:
+    # Intake cannot import the agent (the data flows one way), so it keeps the default words in its own list
+    # (context.intake.fields.KNOWN_LABELS), which `sync` and `sources check` warn against: the two must agree,
+    # or a default word ('returned': the demo's 69 returned orders) is reported as one the responder ignores.
+    defaults = parse_agent_config({}).order_statuses
+    assert set(KNOWN_LABELS["order.fulfillment_status"]) == set(defaults)
 
 
 def test_rate_limiter_window() -> None:
