@@ -328,8 +328,11 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _defaults() -> dict[str, Any]:
+    from context.intake.fields import DEFAULT_ORDER_STATUSES  # the built-in status words' one home
+
     data = yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8"))
     section: dict[str, Any] = data["agent"]
+    section["order_statuses"] = dict(DEFAULT_ORDER_STATUSES)
     return section
 
 

@@ -71,21 +71,23 @@ CANONICAL_FIELDS: dict[str, FieldType] = {
 # [{name:, value:}] pairs.
 ITEM_FIELDS = frozenset({"sku", "name", "quantity", "unit_price", "options"})
 
-# Label fields whose values the responder acts on (agent/grounded_responder.py): the built-in words (defaults.yaml,
-# agent `order_statuses`; intake cannot import the agent, so they are listed here too and a test keeps both
-# equal). Map your source's words onto these with `map:` or give them a meaning under `agent.order_statuses`; any
-# other value is stored and shown to the customer as it is, never translated into a guess.
-KNOWN_LABELS: dict[str, tuple[str, ...]] = {
-    "order.fulfillment_status": (
-        "unfulfilled",
-        "partial",
-        "fulfilled",
-        "shipped",
-        "in_transit",
-        "delivered",
-        "restocked",
-        "cancelled",
-        "canceled",
-        "returned",
-    ),
+# The order status words every store gets a meaning for by default (the store's word, as intake stores labels,
+# -> what it means to the responder: agent/config.py's OrderMeaning). This is their one home: the agent's
+# defaults read it (agent.order_statuses merges a store's own words over it) and intake warns about other words.
+DEFAULT_ORDER_STATUSES: dict[str, str] = {
+    "unfulfilled": "not_shipped",
+    "partial": "partly_shipped",
+    "fulfilled": "shipped",
+    "shipped": "shipped",
+    "in_transit": "shipped",
+    "delivered": "delivered",
+    "restocked": "restocked",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "returned": "returned",
 }
+
+# Label fields whose values the responder acts on (agent/grounded_responder.py): the built-in words. Map your
+# source's words onto these with `map:` or give them a meaning under `agent.order_statuses`; any other value is
+# stored and shown to the customer as it is, never translated into a guess.
+KNOWN_LABELS: dict[str, tuple[str, ...]] = {"order.fulfillment_status": tuple(DEFAULT_ORDER_STATUSES)}

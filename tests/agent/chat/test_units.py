@@ -102,11 +102,14 @@ def test_order_statuses_are_configuration_merged_over_the_defaults() -> None:
 
 
 def test_intake_knows_every_status_word_the_responder_understands_by_default() -> None:
-    # Intake cannot import the agent (the data flows one way), so it keeps the default words in its own list
-    # (context.intake.fields.KNOWN_LABELS), which `sync` and `sources check` warn against: the two must agree,
-    # or a default word ('returned': the demo's 69 returned orders) is reported as one the responder ignores.
+    # The words `sync` and `sources check` do not warn about (KNOWN_LABELS) are exactly the ones a store's config
+    # that sets none of its own gives a meaning, so a built-in word ('returned': the demo's 69 returned orders) is
+    # never reported as one the responder ignores, and a store's own word never shadows the built-in ones.
     defaults = parse_agent_config({}).order_statuses
     assert set(KNOWN_LABELS["order.fulfillment_status"]) == set(defaults)
+    assert defaults["returned"] == "returned" and defaults["canceled"] == "cancelled"
+    own = parse_agent_config({"agent": {"order_statuses": {"Awaiting Pickup": "ready_for_pickup"}}}).order_statuses
+    assert set(own) == set(defaults) | {"awaiting_pickup"}
 
 
 def test_rate_limiter_window() -> None:
