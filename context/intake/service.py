@@ -156,7 +156,21 @@ def sync_source(
         mapper = RecordMapper(config, source)
         fingerprint = mapping_fingerprint(config, source)
         if isinstance(reader, Connector):
-            _sync_pages(engine, source, reader, mapper, fingerprint, run_id, counts, stats, clock, on_progress)
+            _sync_pages(
+                engine,
+                config,
+                source,
+                reader,
+                mapper,
+                fingerprint,
+                run_id,
+                counts,
+                stats,
+                clock,
+                on_progress,
+                workers,
+                batch_size,
+            )
         else:
             # Batches read but not yet written, oldest first: each is standardized by a worker (submitted), by
             # this process, or still waiting for one of them. At most `workers + 1` are with the workers, so each
@@ -327,6 +341,7 @@ def _prefetch(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
 
 def _sync_pages(
     engine: Engine,
+    config: IntakeConfig,
     source: SourceConfig,
     reader: Connector,
     mapper: RecordMapper,
@@ -336,35 +351,76 @@ def _sync_pages(
     stats: MapStats,
     clock: Clock,
     on_progress: ProgressCallback | None,
+    workers: int = 1,
     batch_size: int = BATCH_SIZE,
 ) -> None:
-    """Pull a connector stream page by page; each batch commits with the cursor of its last page and its tombstones."""
+    """Pull a connector stream page by page; each batch commits with the cursor of its last page and its tombstones.
+
+    With `workers=N` a stream bigger than one batch is standardized in N other processes while this one reads
+    the next pages and writes earlier batches, in order (each batch's cursor commits only with its records).
+    """
     cursor = load_cursor(engine=engine, source=source.name)
     layout = layout_for(engine.dialect.name, source.entity)
     buffer: list[SourcePayload] = []
     deleted: list[str] = []
     pending_cursor: dict[str, Any] | None = None
+    # Planned batches not yet written, oldest first: (plan, tombstones, cursor, the ids it touches).
+    in_flight: deque[tuple[Batch, list[str], dict[str, Any] | None, set[str]]] = deque()
+    pool: ProcessPoolExecutor | None = None
+    batches = 0
+
+    def write_next() -> None:
+        plan, gone, to_commit, _ids = in_flight.popleft()
+        try:
+            if plan.mapped is None and plan.future is None:  # a first batch that never got a worker
+                plan.mapped = map_records(mapper, layout, plan.to_map)
+            at = clock()
+
+            def last(conn: Connection) -> None:
+                write_tombstones(conn, source.name, gone, run_id, at, counts)
+                if to_commit is not None:
+                    _save_cursor(conn, source.name, to_commit, at)
+
+            write_batch(engine, source, fingerprint, run_id, plan, counts, stats, at, last=last)
+        except BaseException:
+            # Later batches carry later cursors: none may commit past a batch that did not.
+            in_flight.clear()
+            raise
 
     def flush() -> None:
-        nonlocal buffer, deleted, pending_cursor
+        nonlocal buffer, deleted, pending_cursor, pool, batches
         if not buffer and not deleted and pending_cursor is None:
             return
         items, gone, to_commit = _last_wins(mapper, buffer), deleted, pending_cursor
         buffer, deleted, pending_cursor = [], [], None
-        apply_batch(
-            engine,
-            source,
-            mapper,
-            fingerprint,
-            layout,
-            items,
-            gone,
-            counts,
-            stats,
-            clock(),
-            run_id=run_id,
-            cursor=to_commit,
-        )
+        ids = {rid for item in items if (rid := mapper.record_id(item.payload)) is not None} | set(gone)
+        # A record changed again during the pull (or deleted) is planned against heads its earlier batch writes.
+        while in_flight and any(not ids.isdisjoint(flight[3]) for flight in in_flight):
+            write_next()
+        batches += 1
+        plan = plan_batch(engine, mapper, fingerprint, source, items, counts, set())
+        if workers > 0 and pool is None and batches > 1:
+            # Only streams bigger than one batch are worth a second process.
+            pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=init_worker,
+                initargs=(config, source, engine.dialect.name),
+            )
+            for waiting, *_rest in in_flight:
+                if waiting.mapped is None and waiting.future is None and waiting.to_map:
+                    waiting.future = pool.submit(map_in_worker, waiting.to_map)
+        if pool is not None and plan.to_map:
+            plan.future = pool.submit(map_in_worker, plan.to_map)
+        elif workers == 0:
+            plan.mapped = map_records(mapper, layout, plan.to_map)
+        in_flight.append((plan, gone, to_commit, ids))
+        while len(in_flight) > max(workers, 1) or (in_flight and workers == 0):
+            write_next()
+
+    def drain() -> None:
+        while in_flight:
+            write_next()
 
     try:
         for page in _prefetch(reader.pages(cursor)):
@@ -378,11 +434,18 @@ def _sync_pages(
                 done, total = reader.progress()
                 on_progress(source.name, done, total, counts.read)
         flush()
+        drain()
     except ContextError:
-        flush()  # what was read before the failure is stored; its cursor too, so the next pull resumes there
+        # What was read before the failure is stored; its cursor too, so the next pull resumes there (after a
+        # failed write `in_flight` is empty and the buffer was taken: nothing more is written).
+        flush()
+        drain()
         raise
     except (ValueError, KeyError, TypeError, httpx.HTTPError) as exc:
         raise ConnectorError(source.name, f"unexpected answer from the vendor: {type(exc).__name__}: {exc}") from exc
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     if on_progress:
         done, total = reader.progress()
         on_progress(source.name, done, total if total is not None else done, counts.read)

@@ -47,6 +47,11 @@ class InboxWorker:
         self.deps.close()
 
     def _loop(self) -> None:
+        try:
+            with self.deps.lock:
+                self.deps.open_connectors()  # not in the first delivery's latency
+        except Exception:
+            log.exception("opening connectors ahead failed")
         while not self._stop.is_set():
             self._wake.clear()
             try:

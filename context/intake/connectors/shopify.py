@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import httpx
+import orjson
 
 from context.errors import ConnectorError
 from context.intake.config import SourceConfig
@@ -161,8 +162,14 @@ class ShopifyConnector(Connector):
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
+    # Parsed once per response: the throttle check and the answer read the same body (a 50-order page is ~80 kB).
+    cached = response.extensions.get("contextdesk.json")
+    if isinstance(cached, dict):
+        return cached
     try:
-        body = response.json()
+        body = orjson.loads(response.content)
     except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        body = None
+    parsed: dict[str, Any] = body if isinstance(body, dict) else {}
+    response.extensions["contextdesk.json"] = parsed
+    return parsed

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from context.canonical.models import Order
 from context.intake.models import RawRecord
-from context.intake.service import load_cursor, sync
+from context.intake.service import load_cursor, sync, sync_source
 from tests.clock import NOW
 from tests.context.connectors.fakes.server import Failure, VirtualTime
 from tests.context.connectors.fakes.shopify import TOKEN, FakeShopify, customer, order
@@ -77,6 +77,36 @@ def test_the_next_sync_asks_only_for_what_changed_since_the_cursor(engine: Engin
             .all()
         )
     assert sorted(versions) == [1, 2]  # the raw history keeps both versions
+
+
+def test_a_stream_bigger_than_a_batch_is_standardized_in_a_worker_and_committed_in_order(
+    engine: Engine, tmp_path: Path
+) -> None:
+    vtime = VirtualTime()
+    with FakeShopify() as fake:
+        for n in range(1, 12):
+            fake.put("orders", order(n, customer_n=n, updated=NOW - timedelta(hours=20 - n), tracking=[f"T{n}"]))
+        cfg = config(tmp_path, {**SHOPIFY, "streams": ["orders"], "options": {"page_size": 2}})
+        conns = connections(vtime, shopify=(fake.url, TOKEN))
+        # Batches of 3 records: four batches, the last three mapped in a worker process while earlier ones write.
+        first = sync_source(
+            engine=engine, config=cfg, source=cfg.sources[0], clock=vtime.now, connections=conns, batch_size=3
+        )
+        for n in (2, 9):
+            fake.put("orders", order(n, customer_n=n, updated=NOW, tracking=[f"T{n}-new"], shipment="DELIVERED"))
+        again = sync_source(
+            engine=engine, config=cfg, source=cfg.sources[0], clock=vtime.now, connections=conns, batch_size=3
+        )
+
+    assert (first.status, first.new, first.read) == ("ok", 11, 11)
+    # The second pull re-reads the boundary record (unchanged) and the two changed ones.
+    assert (again.status, again.changed, again.new, again.unchanged) == ("ok", 2, 0, 1)
+    got = orders(engine)
+    assert {k: v.tracking_numbers for k, v in got.items()} == {
+        str(n): [f"T{n}-new" if n in (2, 9) else f"T{n}"] for n in range(1, 12)
+    }
+    assert got["9"].fulfillment_status == "delivered"
+    assert load_cursor(engine=engine, source="shopify-orders") == {"updated_at": order(9, customer_n=9)["updatedAt"]}
 
 
 def test_shopify_throttle_waits_for_the_bucket_and_rate_limits_are_obeyed(engine: Engine, tmp_path: Path) -> None:

@@ -205,3 +205,36 @@ def test_duplicate_and_out_of_order_deliveries_converge_on_a_clean_sync(tmp_path
     # The first delivery was the newest; the older ones arrived after it and were re-fetched, not applied.
     assert statuses[events[2]["id"]] == "applied"
     assert statuses[events[0]["id"]] == statuses[events[1]["id"]] == "refetched"
+
+
+def test_the_first_pass_heals_a_profile_a_crash_left_missing(tmp_path: Path, sqlite_template: Path) -> None:
+    from sqlalchemy import delete
+
+    from context.canonical.models import Customer
+    from context.profiles.models import CustomerProfile
+
+    with world(tmp_path, sqlite_url(tmp_path, sqlite_template)) as w:
+        shop, vtime, engine = w["shop"], w["vtime"], w["engine"]
+        for n in (1, 2):
+            shop.put("orders", fs.order(n, customer_n=n, updated=fs.NOW - timedelta(days=1)))
+        full_sync(engine, w["config"], vtime, shop.url, w["stripe"].url)
+        profiles, customers = CustomerProfile.__table__, Customer.__table__
+
+        def profiled() -> set[str]:
+            with engine.connect() as conn:
+                return set(conn.execute(select(profiles.c.customer_id)).scalars())
+
+        with engine.begin() as conn:
+            everyone = set(conn.execute(select(customers.c.id)).scalars())
+            # A crash between resolution and recompute: customer 2's profile was never written.
+            lost = lookup_customer(engine=engine, email="customer2@example.com").customer_id
+            conn.execute(delete(profiles).where(profiles.c.customer_id == lost))
+        assert len(everyone) == 2 and profiled() == everyone - {lost}
+
+        shipped = fs.order(1, customer_n=1, tracking=["1Z7"], shipment="IN_TRANSIT")
+        shop.put("orders", shipped)
+        assert post(w["base"], "shopify", shop.webhook("orders/updated", fs.rest_order(shipped))).status_code == 200
+        summary = process_pending(deps=w["app"].state.live.propagation)
+
+        assert summary.refetched == 1 and lost in summary.customers
+        assert profiled() == everyone
