@@ -776,12 +776,12 @@ def _weakest_link(
 ) -> str | None:
     """Chain guard for probable matches: a record of one side that clearly contradicts a record of the other
     (score below `conflict_below` on at least two compared fields) refuses the join, or one good pair would
-    weld two people together — unless the cross pairs taken together favour it (average linkage: their
-    weights, in log odds, sum above zero). One badly damaged record (another given name, another date of
-    birth) then does not keep apart records that every other pair says are one person, while a look-alike
-    joining two people who each have clean records is outweighed by those records' disagreements. Weak
-    agreement is not a contradiction: a help-desk ticket with only a name and an email says little either
-    way about an order under a shared company address."""
+    weld two people together — unless the cross pairs taken together reach the auto-link weight (average
+    linkage: their weights, in log odds, sum to at least that of `upper`). One badly damaged record (another
+    given name, another date of birth) then does not keep apart records that every other pair says are one
+    person, while a look-alike joining two people who each have clean records is outweighed by those
+    records' disagreements. Weak agreement is not a contradiction: a help-desk ticket with only a name and an
+    email says little either way about an order under a shared company address."""
     below = rules.probabilistic.conflict_below
     # The weight at which a pair's probability falls below `conflict_below` (0: nothing is a conflict).
     floor = math.log2(below / (1 - below)) if below > 0 else -math.inf
@@ -796,7 +796,8 @@ def _weakest_link(
             total += weight
             if conflict is None and weight < floor:
                 conflict = f"conflicts with another record of the customer ({x} vs {y})"
-    return conflict if conflict is not None and total <= 0 else None
+    upper = rules.probabilistic.upper
+    return conflict if conflict is not None and total < math.log2(upper / (1 - upper)) else None
 
 
 def _guarded(

@@ -136,7 +136,7 @@ def test_a_crowded_address_links_the_same_matches_as_a_quiet_one() -> None:
 
 def test_one_damaged_record_does_not_veto_a_merge_the_other_records_support() -> None:
     # Chain guard (average linkage): a record scoring below `conflict_below` against one record of the other
-    # side refuses the join only while the cross pairs' weights together do not favour it.
+    # side refuses the join only while the cross pairs' weights together stay below the auto-link weight.
     rules = load_rules(EXAMPLES / "person-rules.yaml")
     person = {
         "given_name": "nathan",
@@ -153,13 +153,13 @@ def test_one_damaged_record_does_not_veto_a_merge_the_other_records_support() ->
     moved = Record("f", "dup-1", {**person, "street_number": "17", "address_1": "hicks road", "postcode": "3101"})
     moved = Record(moved.source, moved.record_id, {**moved.attributes, "given_name": "nathab"})
     one_clean = [Record("f", "org", dict(person)), wrong_birth, moved]
-    two_clean = [*one_clean, Record("f", "org-2", dict(person))]
-    model = fit_model([prepare(r, rules) for r in two_clean], rules, train=False)
+    three_clean = [*one_clean, Record("f", "org-2", dict(person)), Record("f", "org-3", dict(person))]
+    model = fit_model([prepare(r, rules) for r in three_clean], rules, train=False)
 
     # The moved record and the one with another birth date contradict each other ...
     apart = resolve(one_clean, rules, model)
     assert ["f:dup-1"] in apart.clusters
     assert any(r.reason.startswith("conflicts with another record") for r in apart.reviews)
-    # ... and with one more clean record the cross pairs together say one person.
-    together = resolve(two_clean, rules, model)
-    assert together.clusters == [["f:dup-1", "f:dup-2", "f:org", "f:org-2"]]
+    # ... and with two more clean records the cross pairs together say one person.
+    together = resolve(three_clean, rules, model)
+    assert together.clusters == [["f:dup-1", "f:dup-2", "f:org", "f:org-2", "f:org-3"]]
