@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -38,9 +39,9 @@ from context.identity.scoring import (
     clean_for,
     established_names,
     fast_probability,
-    probability_and_coverage,
     score_pair,
     split_suffix,
+    weight_and_coverage,
 )
 from context.intake.standardize import standardize_email
 
@@ -773,17 +774,30 @@ def _weakest_link(
     by_kind: Mapping[str, IdentifierRule],
     given_as: Mapping[str, str] | None = None,
 ) -> str | None:
-    """Chain guard for probable matches: no record of one side may clearly contradict a record of the
-    other (score below `conflict_below` on at least two compared fields), or one good pair would weld two
-    people together. Weak agreement is not a contradiction: a help-desk ticket with only a name and an
+    """Chain guard for probable matches: a record of one side that clearly contradicts a record of the other
+    (score below `conflict_below` on at least two compared fields) refuses the join, or one good pair would
+    weld two people together — unless the cross pairs taken together reach the auto-link weight (average
+    linkage: their weights, in log odds, sum to at least that of `upper`). One badly damaged record (another
+    given name, another date of birth) then does not keep apart records that every other pair says are one
+    person, while a look-alike joining two people who each have clean records is outweighed by those
+    records' disagreements. Weak agreement is not a contradiction: a help-desk ticket with only a name and an
     email says little either way about an order under a shared company address."""
+    below = rules.probabilistic.conflict_below
+    # The weight at which a pair's probability falls below `conflict_below` (0: nothing is a conflict).
+    floor = math.log2(below / (1 - below)) if below > 0 else -math.inf
+    conflict: str | None = None
+    total = 0.0
     for x in clusters.members[ra]:
         gx = _guarded(prep[x], hubs, by_kind, given_as)
         for y in clusters.members[rb]:
-            p, compared = probability_and_coverage(rules, model, gx, _guarded(prep[y], hubs, by_kind, given_as))
-            if compared >= 2 and p < rules.probabilistic.conflict_below:
-                return f"conflicts with another record of the customer ({x} vs {y})"
-    return None
+            weight, compared = weight_and_coverage(rules, model, gx, _guarded(prep[y], hubs, by_kind, given_as))
+            if compared < 2:
+                continue
+            total += weight
+            if conflict is None and weight < floor:
+                conflict = f"conflicts with another record of the customer ({x} vs {y})"
+    upper = rules.probabilistic.upper
+    return conflict if conflict is not None and total < math.log2(upper / (1 - upper)) else None
 
 
 def _guarded(

@@ -422,9 +422,16 @@ def probability_and_coverage(
     rules: IdentityRules, model: FSModel, left: Mapping[str, str | None], right: Mapping[str, str | None]
 ) -> tuple[float, int]:
     """The match probability and how many fields were present on both sides."""
+    total, compared = weight_and_coverage(rules, model, left, right)
+    return (1.0 / (1.0 + 2.0 ** (-total)) if total > -1000 else 0.0), compared
+
+
+def weight_and_coverage(
+    rules: IdentityRules, model: FSModel, left: Mapping[str, str | None], right: Mapping[str, str | None]
+) -> tuple[float, int]:
+    """The match weight (log2 odds, prior included) and how many fields were present on both sides."""
     scored = _score(rules, model, left, right)
-    total = scored.total
-    return (1.0 / (1.0 + 2.0 ** (-total)) if total > -1000 else 0.0), scored.compared
+    return scored.total, scored.compared
 
 
 # A field whose most common value is on at least this share of records cannot tell people apart.

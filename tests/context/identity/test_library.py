@@ -132,3 +132,34 @@ def test_a_crowded_address_links_the_same_matches_as_a_quiet_one() -> None:
     assert pair in in_crowd.clusters
     assert len(in_crowd.clusters) == len(records)
     assert [(r.a, r.b, r.reason) for r in in_crowd.reviews] == [(r.a, r.b, r.reason) for r in alone.reviews]
+
+
+def test_one_damaged_record_does_not_veto_a_merge_the_other_records_support() -> None:
+    # Chain guard (average linkage): a record scoring below `conflict_below` against one record of the other
+    # side refuses the join only while the cross pairs' weights together stay below the auto-link weight.
+    rules = load_rules(EXAMPLES / "person-rules.yaml")
+    person = {
+        "given_name": "nathan",
+        "surname": "priest",
+        "street_number": "363",
+        "address_1": "banks street",
+        "suburb": "malvern east",
+        "postcode": "4570",
+        "state": "vic",
+        "date_of_birth": "19160503",
+    }
+    # Another date of birth on one record; a new street number, street and postcode and a typo on another.
+    wrong_birth = Record("f", "dup-2", {**person, "date_of_birth": "19710428"})
+    moved = Record("f", "dup-1", {**person, "street_number": "17", "address_1": "hicks road", "postcode": "3101"})
+    moved = Record(moved.source, moved.record_id, {**moved.attributes, "given_name": "nathab"})
+    one_clean = [Record("f", "org", dict(person)), wrong_birth, moved]
+    three_clean = [*one_clean, Record("f", "org-2", dict(person)), Record("f", "org-3", dict(person))]
+    model = fit_model([prepare(r, rules) for r in three_clean], rules, train=False)
+
+    # The moved record and the one with another birth date contradict each other ...
+    apart = resolve(one_clean, rules, model)
+    assert ["f:dup-1"] in apart.clusters
+    assert any(r.reason.startswith("conflicts with another record") for r in apart.reviews)
+    # ... and with two more clean records the cross pairs together say one person.
+    together = resolve(three_clean, rules, model)
+    assert together.clusters == [["f:dup-1", "f:dup-2", "f:org", "f:org-2", "f:org-3"]]
