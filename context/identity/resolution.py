@@ -306,17 +306,15 @@ def _closure(session: Session, seeds: dict[int, Prepared], rules: IdentityRules,
                     members[bk].add(rid)
             unknown = {rid for rids in members.values() for rid in rids} - set(prepared)
             prepared.update(_load_prepared(session, unknown, rules))
-            for bk, rids in members.items():
-                if len(rids) > rules.probabilistic.max_block_size:
-                    oversized.add(bk)
-                    continue
-                for rid in frontier:
-                    if bk not in prepared[rid].block_keys:
-                        continue
-                    for other in rids - {rid} - found:
-                        p = fast_probability(
-                            rules, model, _hidden(prepared[rid], rules), _hidden(prepared[other], rules)
-                        )
+            oversized |= {bk for bk, rids in members.items() if len(rids) > rules.probabilistic.max_block_size}
+            # Walk each frontier record's own keys (a loop over every key × every frontier record was quadratic:
+            # a first resolve of 5,768 records spent 30 s here). The found set does not depend on the order.
+            for rid in frontier:
+                mine = prepared[rid]
+                mine_values = _hidden(mine, rules)
+                for bk in set(mine.block_keys) - oversized:
+                    for other in members.get(bk, set()) - {rid} - found:
+                        p = fast_probability(rules, model, mine_values, _hidden(prepared[other], rules))
                         if p >= lower:
                             found.add(other)
         new = found - visited
