@@ -162,8 +162,24 @@ async def post_message(
     return await anyio.to_thread.run_sync(
         lambda: service.handle_message(
             deps=deps, conversation_id=conversation_id, content=body.content, client_ip=ip, client_message_id=client_id
-        )
+        ),
+        limiter=_turn_limiter(deps),
     )
+
+
+def _turn_limiter(deps: AgentDeps) -> anyio.CapacityLimiter | None:
+    """The limit of turns this process runs at once (`deps.turn_threads`); None: the thread pool's default.
+
+    Turns over the limit wait in the event loop, first come first served, instead of each taking a thread: with
+    the grounded responder a turn is CPU work, and threads beyond a few only take the interpreter lock from each
+    other (the one holding the database's write lock included), so every turn takes longer.
+    """
+    if deps.turn_threads <= 0:
+        return None
+    if deps.turn_limiter is None:  # made on first use, inside the event loop it belongs to
+        deps.turn_limiter = anyio.CapacityLimiter(deps.turn_threads)
+    limiter: anyio.CapacityLimiter = deps.turn_limiter
+    return limiter
 
 
 _EVENTS_DOC: dict[int | str, dict[str, Any]] = {

@@ -171,6 +171,9 @@ class AgentDeps:
     turn_lease_s: float = 90.0
     # Recent help-center searches (per index revision): a repeated question skips the retrieval.
     searches: SearchCache = field(default_factory=SearchCache)
+    # How many turns the HTTP routes run at once in threads (agent.api); 0: the thread pool's own limit.
+    turn_threads: int = 0
+    turn_limiter: Any = field(default=None, init=False, repr=False, compare=False)  # agent.api's, made there
 
 
 # --- conversations -------------------------------------------------------------------------------------------

@@ -51,6 +51,15 @@ class Settings(BaseSettings):
         "asking the server again (one HTTP request saved per turn); another process's ingest shows within it.",
     )
 
+    chat_turn_threads: int = Field(
+        0,
+        ge=0,
+        description="How many chat turns one server process runs at once (the rest wait their turn, in order). "
+        "0: 8 with the grounded responder only (a turn is CPU work, and more threads only take the interpreter "
+        "lock from each other, the one holding the database's write lock too), 40 with an LLM (a turn mostly "
+        "waits for the model).",
+    )
+
     redis_url: str | None = Field(
         None,
         description="Redis shared by the server processes (e.g. redis://127.0.0.1:6379/0): their rate limits count "
