@@ -442,7 +442,7 @@ class _SqliteWriter:
         if self._depth == 0 and self._path is not None:
             try:
                 fd = self._file()
-                while True:
+                while fd is not None:
                     try:
                         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                         break
@@ -468,11 +468,16 @@ class _SqliteWriter:
         if self._fd is not None and self._pid == os.getpid():
             os.close(self._fd)
 
-    def _file(self) -> int:
+    def _file(self) -> int | None:
         # Opened per process: a descriptor inherited over fork shares its lock with the parent.
         if self._fd is None or self._pid != os.getpid():
             assert self._path is not None
-            self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+            try:
+                self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+            except OSError as exc:  # e.g. a read-only directory: SQLite's busy timeout alone orders the writers
+                log.warning("no chat write lock file %s (%s); writers wait on SQLite's busy timeout", self._path, exc)
+                self._path = None
+                return None
         return self._fd
 
 
