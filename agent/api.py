@@ -173,9 +173,7 @@ async def post_message(
 def _turn_limiter(deps: AgentDeps) -> anyio.CapacityLimiter | None:
     """The limit of turns this process runs at once (`deps.turn_threads`); None: the thread pool's default.
 
-    Turns over the limit wait in the event loop, first come first served, instead of each taking a thread: with
-    the grounded responder a turn is CPU work, and threads beyond a few only take the interpreter lock from each
-    other (the one holding the database's write lock included), so every turn takes longer.
+    Turns over the limit wait in the event loop, first come first served, each without a thread.
     """
     if deps.turn_threads <= 0:
         return None
