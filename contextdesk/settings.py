@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         0,
         ge=0,
         description="How many chat turns one server process runs at once (the rest wait in order); 0: the thread "
-        "pool's own limit (40). Measured with the grounded responder on 2 cores, 8 gave fewer turns/s than 40.",
+        "pool's own limit (40). With the grounded responder on 2 shared cores 8 measured no better than 40.",
     )
 
     redis_url: str | None = Field(
