@@ -61,27 +61,78 @@ def append_events(
     if last is None:
         raise ConversationNotFound(conversation_id)
     first = int(last) - len(events) + 1
+    insert_events(session, conversation_id, first, events, at)
+    return list(range(first, int(last) + 1))
+
+
+def insert_events(
+    session: Session,
+    conversation_id: str,
+    first_seq: int,
+    events: Sequence[tuple[ConversationEventKind, dict[str, Any]]],
+    at: datetime,
+) -> None:
+    """Insert events numbered from `first_seq` on, for a caller that already bumped `last_event_seq` by as many
+    (in the same transaction: a chat turn folds the bump into the UPDATE of the conversation row it makes anyway)."""
+    if not events:
+        return
     # A Core insert: the chat's hot path, no ORM objects to build and flush.
     session.execute(
         _INSERT_EVENTS,
         [
-            {"conversation_id": conversation_id, "seq": first + i, "kind": kind, "data": data, "at": at}
+            {"conversation_id": conversation_id, "seq": first_seq + i, "kind": kind, "data": data, "at": at}
             for i, (kind, data) in enumerate(events)
         ],
     )
-    return list(range(first, int(last) + 1))
 
 
 def message_data(msg: ConversationMessage) -> dict[str, Any]:
     """The `message` event's data: the message as the transcript shows it."""
+    return message_row_data(int(msg.id or 0), msg.role, msg.content, msg.author, msg.citations, msg.created_at)
+
+
+def message_row_data(
+    message_id: int, role: str, content: str, author: str | None, citations: Sequence[dict[str, Any]], at: datetime
+) -> dict[str, Any]:
+    """`message_data` from the row's values (the chat's turn inserts messages without building the model)."""
     return {
-        "id": msg.id,
-        "role": msg.role,
-        "content": msg.content,
-        "author_name": msg.author,
-        "citations": list(msg.citations),
-        "at": msg.created_at.isoformat(),
+        "id": message_id,
+        "role": role,
+        "content": content,
+        "author_name": author,
+        "citations": list(citations),
+        "at": at.isoformat(),
     }
+
+
+def insert_message(
+    session: Session,
+    *,
+    conversation_id: str,
+    role: str,
+    content: str,
+    created_at: datetime,
+    turn_id: int | None = None,
+    citations: Sequence[dict[str, Any]] = (),
+    author: str | None = None,
+    client_message_id: str | None = None,
+) -> int:
+    """Insert a message row (Core, no event) in the caller's transaction; its id.
+
+    The chat's hot path: a SQLModel instance costs more to build than the insert (its default factories are
+    inspected on every construction), and the turn logs the `message` event with its other events.
+    """
+    values = {
+        "conversation_id": conversation_id,
+        "role": role,
+        "content": content,
+        "created_at": created_at,
+        "turn_id": turn_id,
+        "citations": list(citations),
+        "author": author,
+        "client_message_id": client_message_id,
+    }
+    return int(session.execute(_INSERT_MESSAGE, values).scalar_one())
 
 
 def append_message(session: Session, msg: ConversationMessage) -> int:

@@ -307,6 +307,22 @@ def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
 
 def extract_facts(text: str, *, shapes: OrderShapes | None = None) -> list[Fact]:
     """Every checkable fact of a text, in the forms the module docstring lists (no duplicates per span)."""
+    if len(text) > _CACHED_CHARS:
+        return list(_extract(text, shapes))
+    return list(_extract_cached(text, shapes))
+
+
+#: Texts up to this length have their facts cached: a chat turn reads the customer's message twice (order
+#: references, amounts) and the grounding check reads the reply, and questions and grounded replies repeat.
+_CACHED_CHARS = 4000
+
+
+@functools.lru_cache(maxsize=2048)
+def _extract_cached(text: str, shapes: OrderShapes | None) -> tuple[Fact, ...]:
+    return _extract(text, shapes)
+
+
+def _extract(text: str, shapes: OrderShapes | None) -> tuple[Fact, ...]:
     found: list[Fact] = []
     taken: list[tuple[int, int]] = []  # spans already read as one fact (an amount is not also a date)
 
@@ -377,7 +393,7 @@ def extract_facts(text: str, *, shapes: OrderShapes | None = None) -> list[Fact]
         for m in _COMMIT_OBJECT.finditer(sentence):
             kind = commitment_kind(m.group("obj"))
             add("commitment", [kind], s_start + m.start(), s_start + m.end())
-    return sorted(found, key=lambda f: f.start)
+    return tuple(sorted(found, key=lambda f: f.start))
 
 
 # --- evidence -----------------------------------------------------------------------------------------------

@@ -11,8 +11,10 @@ reply, the turn with its typed trace and any handoff request, and frees the leas
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import logging
+import os
 import re
 import threading
 import time
@@ -26,7 +28,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
-from sqlalchemy import Integer, bindparam, insert, or_, text, update
+from sqlalchemy import Integer, bindparam, case, insert, or_, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
@@ -34,7 +36,7 @@ from sqlmodel import Session, col, select
 from agent import escalation, grounded_responder
 from agent.config import AgentConfig, RouteConfig
 from agent.errors import ConversationNotFound, LLMError, MessageInProgress, StoreBusy
-from agent.events import append_event, append_events, append_message
+from agent.events import append_event, append_message, insert_events, insert_message, message_row_data
 from agent.grounding_check import check_answer
 from agent.hours import human_eta
 from agent.intents import TOPIC_OF_INTENT, lead_details, read_message, strip_injections
@@ -46,6 +48,7 @@ from agent.models import (
     Conversation,
     ConversationCreate,
     ConversationEvent,
+    ConversationEventKind,
     ConversationMessage,
     ConversationPublic,
     ConversationState,
@@ -168,6 +171,9 @@ class AgentDeps:
     turn_lease_s: float = 90.0
     # Recent help-center searches (per index revision): a repeated question skips the retrieval.
     searches: SearchCache = field(default_factory=SearchCache)
+    # How many turns the HTTP routes run at once in threads (agent.api); 0: the thread pool's own limit.
+    turn_threads: int = 0
+    turn_limiter: Any = field(default=None, init=False, repr=False, compare=False)  # agent.api's, made there
 
 
 # --- conversations -------------------------------------------------------------------------------------------
@@ -269,23 +275,46 @@ def _route_view(ctx: CustomerContext, route: RouteConfig) -> tuple[CustomerConte
     if "identity" not in route.context_sections:
         update["identity"] = Identity(name=ctx.identity.name)
         hidden.append("identity")
-    view = ctx.model_copy(update=update, deep=True)
+    # A shallow copy: what the route shows is shared with `ctx` (built for this turn alone), and a record whose
+    # free text loses an instruction-like sentence is copied before it changes (a deep copy of the whole context
+    # cost more than the rest of the route's view).
+    view = ctx.model_copy(update=update)
     removed = 0
-    for t in [*view.tickets.open, *view.tickets.recent_resolved]:
-        if t.last_public_message:
-            t.last_public_message, n = strip_injections(t.last_public_message)
+    tickets: dict[str, list[Any]] = {}
+    for name in ("open", "recent_resolved"):
+        tickets[name] = []
+        for t in getattr(view.tickets, name):
+            changes, n = _stripped(t, ("last_public_message", "subject"))
+            tickets[name].append(t.model_copy(update=changes) if changes else t)
             removed += n
-        if t.subject:
-            t.subject, n = strip_injections(t.subject)
-            removed += n
+    if any(a is not b for name in tickets for a, b in zip(tickets[name], getattr(view.tickets, name), strict=True)):
+        view.tickets = view.tickets.model_copy(update=tickets)
+    recent = []
     for it in view.interactions.recent:
-        if it.message:
-            it.message, n = strip_injections(it.message)
-            removed += n
-    if view.crm.notes:
-        view.crm.notes, n = strip_injections(view.crm.notes)
+        changes, n = _stripped(it, ("message",))
+        recent.append(it.model_copy(update=changes) if changes else it)
         removed += n
+    if any(a is not b for a, b in zip(recent, view.interactions.recent, strict=True)):
+        view.interactions = view.interactions.model_copy(update={"recent": recent})
+    crm_changes, n = _stripped(view.crm, ("notes",))
+    if crm_changes:
+        view.crm = view.crm.model_copy(update=crm_changes)
+    removed += n
     return view, hidden, removed
+
+
+def _stripped(item: Any, fields: tuple[str, ...]) -> tuple[dict[str, str], int]:
+    """The free-text `fields` of `item` that lose instruction-like sentences (new values), and how many went."""
+    changes: dict[str, str] = {}
+    removed = 0
+    for name in fields:
+        value = getattr(item, name)
+        if value:
+            kept, n = strip_injections(value)
+            removed += n
+            if kept != value:
+                changes[name] = kept
+    return changes, removed
 
 
 def _snapshot(ctx: CustomerContext) -> dict[str, Any]:
@@ -354,14 +383,16 @@ def _write(deps: AgentDeps, step: Callable[[Session], R]) -> R:
     give_up = time.monotonic() + deps.write_wait_s
     sqlite = deps.engine.dialect.name == "sqlite"
     while True:
-        if sqlite and not _sqlite_writer(deps.engine).acquire(timeout=max(0.0, give_up - time.monotonic())):
+        writer = _sqlite_writer(deps.engine) if sqlite else None
+        if writer is not None and not writer.acquire(give_up):
             raise StoreBusy(deps.write_wait_s)
         wait_ms = max(1, int((give_up - time.monotonic()) * 1000))
         try:
             with deps.engine.connect() as conn:
-                if sqlite:
-                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {wait_ms}")
-                    conn.commit()  # end the autobegun transaction, so the session's commit is a real one
+                # On the driver's connection: a PRAGMA through SQLAlchemy would begin a transaction to end again.
+                driver = conn.connection.driver_connection if sqlite else None
+                if driver is not None:
+                    driver.execute(f"PRAGMA busy_timeout = {wait_ms}")
                 try:
                     with Session(bind=conn) as session:
                         if not sqlite:
@@ -370,36 +401,97 @@ def _write(deps: AgentDeps, step: Callable[[Session], R]) -> R:
                         session.commit()
                         return out
                 finally:
-                    if sqlite:
+                    if driver is not None:
                         conn.rollback()
-                        conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+                        driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
         except OperationalError as exc:
             if not _is_lock_error(exc):
                 raise
             if time.monotonic() >= give_up:
                 raise StoreBusy(deps.write_wait_s) from exc
         finally:
-            if sqlite:
-                _sqlite_writer(deps.engine).release()
+            if writer is not None:
+                writer.release()
         time.sleep(0.02)
 
 
-_WRITERS_GUARD = threading.Lock()
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
-
-
-def _sqlite_writer(engine: Engine) -> threading.RLock:
-    """This process's queue for the chat's writes to one SQLite database.
+class _SqliteWriter:
+    """The chat's queue for writes to one SQLite database: a lock for this process's threads, then a file lock
+    (`flock` on `<database>-chatlock`) shared with the other server processes.
 
     SQLite lets one writer in at a time and makes the others poll with growing sleeps (up to 100 ms each), so
-    under load a turn's write waits far longer than the writes before it take; threads of one process queue here
-    in turn instead, and only the processes poll each other.
+    under load a turn's write waits far longer than the writes before it take. Threads of one process queue on
+    the thread lock in turn, and the one waiter of each process polls the file lock every millisecond, so a
+    write starts within about a millisecond of the previous one's end whichever process made it. Writers that do
+    not take the file lock (a sync, the handoff worker) still meet SQLite's busy timeout.
     """
+
+    POLL_S = 0.001
+
+    def __init__(self, database: str | None) -> None:
+        self._lock = threading.RLock()
+        self._path = f"{database}-chatlock" if database and database != ":memory:" else None
+        self._fd: int | None = None
+        self._pid = 0
+        self._depth = 0
+
+    def acquire(self, give_up: float) -> bool:
+        """Hold the queue (re-entrant in one thread) by the monotonic time `give_up`, else False."""
+        if not self._lock.acquire(timeout=max(0.0, give_up - time.monotonic())):
+            return False
+        if self._depth == 0 and self._path is not None:
+            try:
+                fd = self._file()
+                while fd is not None:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() >= give_up:
+                            self._lock.release()
+                            return False
+                        time.sleep(self.POLL_S)
+            except BaseException:
+                self._lock.release()
+                raise
+        self._depth += 1
+        return True
+
+    def release(self) -> None:
+        """Let the next writer in."""
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
+
+    def __del__(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+
+    def _file(self) -> int | None:
+        # Opened per process: a descriptor inherited over fork shares its lock with the parent.
+        if self._fd is None or self._pid != os.getpid():
+            assert self._path is not None
+            try:
+                self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+            except OSError as exc:  # e.g. a read-only directory: SQLite's busy timeout alone orders the writers
+                log.warning("no chat write lock file %s (%s); writers wait on SQLite's busy timeout", self._path, exc)
+                self._path = None
+                return None
+        return self._fd
+
+
+_WRITERS_GUARD = threading.Lock()
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, _SqliteWriter] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_writer(engine: Engine) -> _SqliteWriter:
+    """This process's queue for the chat's writes to one SQLite database."""
     with _WRITERS_GUARD:
-        lock = _SQLITE_WRITERS.get(engine)
-        if lock is None:
-            lock = _SQLITE_WRITERS[engine] = threading.RLock()
-        return lock
+        writer = _SQLITE_WRITERS.get(engine)
+        if writer is None:
+            writer = _SQLITE_WRITERS[engine] = _SqliteWriter(engine.url.database)
+        return writer
 
 
 # --- the turn lease: one turn of a conversation at a time, across processes -----------------------------------
@@ -423,10 +515,46 @@ _RELEASE = (
     .where(CONVERSATIONS.c.id == bindparam("cid"), CONVERSATIONS.c.turn_owner == bindparam("key"))
     .values(turn_owner=None, turn_until=None, stop_turn=None)
 )
-_COUNT_MESSAGE = (
+# A message's arrival in one UPDATE of the conversation row: count it, number its `message` event (the row's
+# event counter, agent/events.py) and, for a turn that runs at once, take the lease if it is free, returning the
+# conversation as it then is (SET expressions all read the row as it was, so the three CASEs agree).
+_LEASE_FREE = or_(
+    CONVERSATIONS.c.turn_owner.is_(None),
+    CONVERSATIONS.c.turn_owner == bindparam("key"),
+    CONVERSATIONS.c.turn_until < bindparam("now", type_=CONVERSATIONS.c.turn_until.type),
+)
+_ARRIVE = (
     update(CONVERSATIONS)
     .where(CONVERSATIONS.c.id == bindparam("cid"))
-    .values(message_count=CONVERSATIONS.c.message_count + 1, updated_at=bindparam("now"))
+    .values(
+        message_count=CONVERSATIONS.c.message_count + 1,
+        updated_at=bindparam("now"),
+        last_event_seq=CONVERSATIONS.c.last_event_seq + 1,
+    )
+    .returning(CONVERSATIONS.c.last_event_seq)
+)
+_ARRIVE_AND_LEASE = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("cid"))
+    .values(
+        message_count=CONVERSATIONS.c.message_count + 1,
+        updated_at=bindparam("now"),
+        last_event_seq=CONVERSATIONS.c.last_event_seq + 1,
+        turn_owner=case((_LEASE_FREE, bindparam("key")), else_=CONVERSATIONS.c.turn_owner),
+        turn_until=case((_LEASE_FREE, bindparam("until")), else_=CONVERSATIONS.c.turn_until),
+        stop_turn=case((_LEASE_FREE, None), else_=CONVERSATIONS.c.stop_turn),
+    )
+    .returning(
+        CONVERSATIONS.c.last_event_seq,
+        CONVERSATIONS.c.turn_owner,
+        CONVERSATIONS.c.id,
+        CONVERSATIONS.c.state,
+        CONVERSATIONS.c.verified,
+        CONVERSATIONS.c.customer_id,
+        CONVERSATIONS.c.route,
+        CONVERSATIONS.c.route_reason,
+        CONVERSATIONS.c.lead,
+    )
 )
 _EXISTS = select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.id == bindparam("cid"))
 _STATE = select(CONVERSATIONS.c.state).where(CONVERSATIONS.c.id == bindparam("cid"))
@@ -452,6 +580,9 @@ _MESSAGE_EVENTS = (
 )
 _INSERT_TURN = insert(TURNS).returning(TURNS.c.id)
 _SET_TURN_OF_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("mid")).values(turn_id=bindparam("tid"))
+# The turn's end in one UPDATE of the conversation row: route and state, the reply counted, the turn's events
+# numbered (the row's event counter) and the lease freed if this turn still holds it.
+_OWNED = CONVERSATIONS.c.turn_owner == bindparam("key")
 _TURN_DONE = (
     update(CONVERSATIONS)
     .where(CONVERSATIONS.c.id == bindparam("cid"))
@@ -461,7 +592,12 @@ _TURN_DONE = (
         state=bindparam("state"),
         message_count=CONVERSATIONS.c.message_count + bindparam("replies", type_=Integer),
         updated_at=bindparam("now"),
+        last_event_seq=CONVERSATIONS.c.last_event_seq + bindparam("events", type_=Integer),
+        turn_owner=case((_OWNED, None), else_=CONVERSATIONS.c.turn_owner),
+        turn_until=case((_OWNED, None), else_=CONVERSATIONS.c.turn_until),
+        stop_turn=case((_OWNED, None), else_=CONVERSATIONS.c.stop_turn),
     )
+    .returning(CONVERSATIONS.c.last_event_seq)
 )
 _TURN_DONE_WITH_LEAD = _TURN_DONE.values(lead=bindparam("lead"))
 _FINISH_TURN = (
@@ -634,20 +770,26 @@ def receive(
         if client_message_id is not None and (repeat := _repeat_of(session, conversation_id, client_message_id)):
             return repeat
         now = deps.now()
-        counted = session.execute(_COUNT_MESSAGE, {"cid": conversation_id, "now": now})
-        if not counted.rowcount:  # type: ignore[attr-defined]
+        params = {"cid": conversation_id, "now": now}
+        if lease:
+            params |= {"key": key, "until": now + timedelta(seconds=deps.turn_lease_s)}
+        row = session.execute(_ARRIVE_AND_LEASE if lease else _ARRIVE, params).first()
+        if row is None:
             raise ConversationNotFound(conversation_id)
-        msg = ConversationMessage(
+        seq = int(row.last_event_seq)
+        message_id = insert_message(
+            session,
             conversation_id=conversation_id,
             role="customer",
             content=content,
             created_at=now,
             client_message_id=client_message_id,
         )
-        seq = append_message(session, msg)
-        message_id = int(msg.id or 0)
-        leased = lease and _try_lease(deps, session, conversation_id, key)
-        return message_id, seq, _conv_of(session, conversation_id, message_id) if leased else None
+        data = message_row_data(message_id, "customer", content, None, (), now)
+        insert_events(session, conversation_id, seq, [("message", data)], now)
+        if not lease or row.turn_owner != key:
+            return message_id, seq, None
+        return message_id, seq, _conv_of_row(session, row, message_id)
 
     try:
         stored = _write(deps, store)
@@ -695,6 +837,13 @@ def _conv_of(session: Session, conversation_id: str, message_id: int) -> Conv:
     row = session.execute(_CONVERSATION, {"cid": conversation_id}).first()
     if row is None:
         raise ConversationNotFound(conversation_id)
+    return _conv_of_row(session, row, message_id)
+
+
+def _conv_of_row(session: Session, row: Any, message_id: int) -> Conv:
+    """The conversation from its row (read or returned in the caller's transaction) and its history before the
+    message `message_id`."""
+    conversation_id = row.id
     rows = session.execute(_HISTORY, {"cid": conversation_id, "mid": message_id}).all()
     history = [HistoryMessage(role, content) for role, content in reversed(rows)]
     return Conv(
@@ -736,6 +885,7 @@ def build_turn_input(deps: AgentDeps, conv: Conv, content: str, trace: TurnTrace
             route_name, route_reason = "visitor", "verified customer no longer exists in our records"
         if ctx is not None:
             route_name, route_reason = _route_for(ctx)
+            snapshot = _snapshot(ctx)  # before the route's view, which shares the records it leaves unchanged
             ctx_view, hidden, removed = _route_view(ctx, deps.config.routes[route_name])
             rendered = render_context(
                 ctx_view,
@@ -743,7 +893,6 @@ def build_turn_input(deps: AgentDeps, conv: Conv, content: str, trace: TurnTrace
                 timezone=ZoneInfo(deps.config.customer_timezone),
             )
             context_text = rendered.text
-            snapshot = _snapshot(ctx)
             trace.context_tokens, trace.context_max_tokens = rendered.tokens, rendered.max_tokens
             trace.context_dropped, trace.privacy_withheld = list(rendered.dropped), list(ctx.withheld)
             trace.sections_hidden_by_route, trace.context_injections_removed = hidden, removed
@@ -855,7 +1004,10 @@ def store(
 
     def write(session: Session) -> TurnReply:
         now = deps.now()
-        append_events(session, conv.id, [("sentence", {"turn_id": arrival.key, "text": p}) for p in sentences], now)
+        # The turn's events in log order, numbered by the conversation row's update below and inserted last.
+        events: list[tuple[ConversationEventKind, dict[str, Any]]] = [
+            ("sentence", {"turn_id": arrival.key, "text": p}) for p in sentences
+        ]
         state = session.execute(_STATE, {"cid": conv.id}).scalar_one_or_none()
         if state is None:
             raise ConversationNotFound(conv.id)
@@ -869,21 +1021,24 @@ def store(
         turn_id = int(session.execute(_INSERT_TURN, values).scalar_one())
         reply_id = None
         if outcome.reply is not None:
-            reply_msg = ConversationMessage(
+            cited = [c.model_dump() for c in citations]
+            reply_id = insert_message(
+                session,
                 conversation_id=conv.id,
                 role="assistant",
                 content=outcome.reply,
                 created_at=now,
                 turn_id=turn_id,
-                citations=[c.model_dump() for c in citations],
+                citations=cited,
             )
-            append_message(session, reply_msg)
-            reply_id = reply_msg.id
+            events.append(("message", message_row_data(reply_id, "assistant", outcome.reply, None, cited, now)))
         if arrival.message_id:
             session.execute(_SET_TURN_OF_MESSAGE, {"mid": arrival.message_id, "tid": turn_id})
-        handoff_id, state = _record_escalation(session, conv, state, turn_id, values["customer_id"], turn, outcome, now)
+        handoff_id, state = _record_escalation(
+            session, conv, state, turn_id, values["customer_id"], turn, outcome, now, events
+        )
         if outcome.stopped:
-            append_event(session, conv.id, "turn_stopped", {"turn_id": arrival.key}, now)
+            events.append(("turn_stopped", {"turn_id": arrival.key}))
         changes: dict[str, Any] = {
             "cid": conv.id,
             "route": turn.route_name,
@@ -891,11 +1046,15 @@ def store(
             "state": state,
             "replies": int(reply_id is not None),
             "now": now,
+            "events": len(events) + 1,  # and the turn_done below
+            "key": arrival.key,
         }
         if turn.route.qualify_lead:
-            session.execute(_TURN_DONE_WITH_LEAD, changes | {"lead": dict(turn.lead)})
+            last = session.execute(_TURN_DONE_WITH_LEAD, changes | {"lead": dict(turn.lead)}).scalar_one_or_none()
         else:
-            session.execute(_TURN_DONE, changes)
+            last = session.execute(_TURN_DONE, changes).scalar_one_or_none()
+        if last is None:
+            raise ConversationNotFound(conv.id)
         latency = round((time.perf_counter() - arrival.started) * 1000, 2)
         session.execute(_FINISH_TURN, {"tid": turn_id, "latency": latency, "reply_id": reply_id})
         reply = TurnReply(
@@ -922,8 +1081,8 @@ def store(
             turn_key=arrival.key,
             latency_ms=latency,
         )
-        append_event(session, conv.id, "turn_done", reply.model_dump(mode="json"), now)
-        _release_lease(session, conv.id, arrival.key)
+        events.append(("turn_done", reply.model_dump(mode="json")))
+        insert_events(session, conv.id, int(last) - len(events) + 1, events, now)
         return reply
 
     reply = _write(deps, write)
@@ -1002,8 +1161,10 @@ def _record_escalation(
     turn: TurnInput,
     outcome: Outcome,
     now: datetime,
+    events: list[tuple[ConversationEventKind, dict[str, Any]]],
 ) -> tuple[int | None, str]:
-    """The handoff request and the state change of an escalation, in the turn's transaction: (its id, new state)."""
+    """The handoff request of an escalation, in the turn's transaction, and its `state` event added to `events`:
+    (its id, new state)."""
     if not outcome.decision.escalate:
         return None, "bot" if state == "closed" else state
     handoff = HandoffRequest(
@@ -1022,9 +1183,7 @@ def _record_escalation(
     )
     session.add(handoff)
     session.flush()
-    append_event(
-        session, conv.id, "state", {"state": "handoff", "handoff_id": handoff.id, "expected_reply": outcome.eta}, now
-    )
+    events.append(("state", {"state": "handoff", "handoff_id": handoff.id, "expected_reply": outcome.eta}))
     return handoff.id, "handoff"
 
 

@@ -9,6 +9,7 @@ chat messages, in `agent.llm.tokens`.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,22 @@ def token_ids(text: str) -> list[int]:
 @lru_cache(maxsize=4096)  # a chat turn counts the same passages, history and sections again and again
 def count_tokens(text: str) -> int:
     """Number of tokens in `text`."""
-    return len(token_ids(text))
+    if len(text) < _SPLIT_FROM or "\n" not in text:
+        return len(token_ids(text))
+    # A long text counted line by line, each line once: a chat prompt differs from the last one in a few lines
+    # (its per-request fence, the question) and repeats the rest (policy, context, passages).
+    return sum(_line_tokens(line) for line in _LINE_START.split(text))
+
+
+#: Where cl100k's pre-tokenizer always cuts: after a newline that a non-space character follows (no piece of its
+#: pattern holds a newline and then a non-space), so the pieces, and the tokens, of the lines add up to the text's.
+_LINE_START = re.compile(r"(?<=\n)(?=\S)")
+_SPLIT_FROM = 512
+
+
+@lru_cache(maxsize=16384)
+def _line_tokens(line: str) -> int:
+    return len(token_ids(line))
 
 
 def truncate_to_tokens(text: str, max_tokens: int) -> str:

@@ -93,6 +93,7 @@ def _agent_deps(
         identity_secret=settings.identity_secret,
         identity_token_keys=dict(settings.identity_jwt_keys),
         llm_deadline_s=settings.llm_timeout_seconds,
+        turn_threads=settings.chat_turn_threads,
         limiter=build_rate_limiter(settings.redis_url),
     )
 

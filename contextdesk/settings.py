@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         "asking the server again (one HTTP request saved per turn); another process's ingest shows within it.",
     )
 
+    chat_turn_threads: int = Field(
+        0,
+        ge=0,
+        description="How many chat turns one server process runs at once (the rest wait in order); 0: the thread "
+        "pool's own limit (40). With the grounded responder on 2 shared cores 8 measured no better than 40.",
+    )
+
     redis_url: str | None = Field(
         None,
         description="Redis shared by the server processes (e.g. redis://127.0.0.1:6379/0): their rate limits count "

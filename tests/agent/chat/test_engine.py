@@ -3,6 +3,8 @@ connection holding its write lock, and two turns at once."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -155,3 +157,28 @@ def test_a_locked_database_gives_a_json_503_and_reads_stay_fast(
         assert again.status_code == 200
         contents = [m["content"] for m in client.get(f"/v1/conversations/{cid}").json()["messages"]]
         assert contents.count("are you there?") == 1
+
+
+def test_the_chat_write_lock_of_another_server_process_is_waited_for_then_503(
+    app_server: tuple[str, AgentDeps], demo_db: Engine
+) -> None:
+    """The server processes' chat writers queue on `<database>-chatlock`: held elsewhere, a write waits its bounded
+    time and the message is refused (not stored); free again, the retry is taken."""
+    base, deps = app_server
+    with httpx.Client(base_url=base, timeout=30) as client:
+        cid = start_conversation(deps=deps, request=ConversationCreate()).id
+        assert client.post(f"/v1/conversations/{cid}/messages", json={"content": "hello there"}).status_code == 200
+        lock_file = f"{demo_db.url.database}-chatlock"
+        assert Path(lock_file).exists()  # made by the first write
+        other = os.open(lock_file, os.O_RDWR)  # its own open file: a lock as another process holds it
+        fcntl.flock(other, fcntl.LOCK_EX)
+        try:
+            busy = client.post(f"/v1/conversations/{cid}/messages", json={"content": "still there?"})
+            assert busy.status_code == 503 and busy.json()["error"] == StoreBusy.__name__
+        finally:
+            fcntl.flock(other, fcntl.LOCK_UN)
+            os.close(other)
+        again = client.post(f"/v1/conversations/{cid}/messages", json={"content": "still there?"})
+        assert again.status_code == 200
+        contents = [m["content"] for m in client.get(f"/v1/conversations/{cid}").json()["messages"]]
+        assert contents.count("still there?") == 1
