@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import multiprocessing
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from queue import Empty, Queue
@@ -27,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from context.dbtypes import Clock
 from context.errors import ConnectorError, ContextError
-from context.intake.batching import Batch, init_worker, map_in_worker, map_records, plan_batch
+from context.intake.batching import Batch, Pipeline, map_records, plan_batch
 from context.intake.check import configured_statuses, fill_rates, mapping_warnings
 from context.intake.config import IntakeConfig, SourceConfig
 from context.intake.connectors import Connections, Connector, Page, open_connector
@@ -149,7 +146,6 @@ def sync_source(
     counts = SyncCounts()
     stats = MapStats()
     status, error = "ok", None
-    pool: ProcessPoolExecutor | None = None
     reader: Source | None = None
     try:
         reader = open_reader(config, source, connections)
@@ -172,92 +168,53 @@ def sync_source(
                 batch_size,
             )
         else:
-            # Batches read but not yet written, oldest first: each is standardized by a worker (submitted), by
-            # this process, or still waiting for one of them. At most `workers + 1` are with the workers, so each
-            # has the next batch queued; one more waits here for whoever is free first (see write_next).
-            pending: deque[Batch] = deque()
+            # Ids are unique across batches (see `seen`), so batches in flight never touch the same record.
             seen: set[int] = set()
             batch: list[SourcePayload] = []
-            batches_seen = 0
 
-            layout = layout_for(engine.dialect.name, source.entity)
-
-            def waiting(plan: Batch) -> bool:
-                return plan.mapped is None and plan.future is None
-
-            def submit_waiting() -> None:
-                if pool is None:
-                    return
-                busy = sum(1 for p in pending if p.future is not None and not p.future.done())
-                for plan in pending:
-                    if busy > workers:
-                        return
-                    if waiting(plan):
-                        plan.future = pool.submit(map_in_worker, plan.to_map)
-                        busy += 1
-
-            def write_next() -> None:
-                oldest = pending[0]
-                if oldest.future is not None and not oldest.future.done() and len(pending) > 1 and waiting(pending[-1]):
-                    # The workers are behind and this process would only wait: it standardizes the newest
-                    # batch itself (so the workers keep theirs), which balances the two cores by itself.
-                    pending[-1].mapped = map_records(mapper, layout, pending[-1].to_map)
-                plan = pending.popleft()
-                if waiting(plan):  # a first batch that never got a worker
-                    plan.mapped = map_records(mapper, layout, plan.to_map)
+            def write(plan: Batch, _extra: None) -> None:
                 write_batch(engine, source, fingerprint, run_id, plan, counts, stats, clock())
-                submit_waiting()
 
-            def handle(items: list[SourcePayload]) -> None:
-                nonlocal pool, batches_seen
-                batches_seen += 1
-                # Ids are unique across batches (see `seen`), so batches in flight never touch the same record.
-                plan = plan_batch(engine, mapper, fingerprint, source, items, counts, seen)
-                if workers > 0 and pool is None and batches_seen > 1:
-                    # Only sources bigger than one batch are worth a second process.
-                    pool = ProcessPoolExecutor(
-                        max_workers=workers,
-                        mp_context=multiprocessing.get_context("fork"),
-                        initializer=init_worker,
-                        initargs=(config, source, engine.dialect.name),
-                    )
-                if plan.to_map:
-                    if workers == 0:
-                        plan.mapped = map_records(mapper, layout, plan.to_map)
-                    # else: submitted below when a worker has room (the first batch waits to see if one is worth it).
-                    pending.append(plan)
-                submit_waiting()
-                while len(pending) > workers + 1 or (pending and workers == 0):
-                    write_next()
+            with Pipeline(
+                config=config,
+                source=source,
+                dialect_name=engine.dialect.name,
+                mapper=mapper,
+                workers=workers,
+                write=write,
+            ) as pipeline:
 
-            try:
-                for item in reader.read():
-                    batch.append(item)
-                    if len(batch) >= batch_size:
+                def handle(items: list[SourcePayload]) -> None:
+                    plan = plan_batch(engine, mapper, fingerprint, source, items, counts, seen)
+                    if plan.to_map:
+                        pipeline.add(plan, None)
+
+                try:
+                    for item in reader.read():
+                        batch.append(item)
+                        if len(batch) >= batch_size:
+                            # Taken before it is handled: after a failed write the handler below must not redo it.
+                            full, batch = batch, []
+                            handle(full)
+                            if on_progress:
+                                done, total = reader.progress()
+                                on_progress(source.name, done, total, counts.read)
+                    if batch:
+                        full, batch = batch, []
+                        handle(full)
+                except ContextError:
+                    # A malformed line stops the source, but every good record read before it is still stored.
+                    if batch:
                         handle(batch)
-                        batch = []
-                        if on_progress:
-                            done, total = reader.progress()
-                            on_progress(source.name, done, total, counts.read)
-                if batch:
-                    handle(batch)
-            except ContextError:
-                # A malformed line stops the source, but every good record read before it is still stored.
-                if batch:
-                    handle(batch)
-                while pending:
-                    write_next()
-                raise
-            while pending:
-                write_next()
+                    pipeline.drain()
+                    raise
+                pipeline.drain()
             if on_progress:
                 done, total = reader.progress()
                 on_progress(source.name, total or done, total, counts.read)
     except ContextError as exc:
         status, error = "failed", str(exc)
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
         if isinstance(reader, Connector):
             reader.close()
     with engine.begin() as conn:
@@ -360,95 +317,77 @@ def _sync_pages(
     the next pages and writes earlier batches, in order (each batch's cursor commits only with its records).
     """
     cursor = load_cursor(engine=engine, source=source.name)
-    layout = layout_for(engine.dialect.name, source.entity)
     buffer: list[SourcePayload] = []
     deleted: list[str] = []
     pending_cursor: dict[str, Any] | None = None
-    # Planned batches not yet written, oldest first: (plan, tombstones, cursor, the ids it touches).
-    in_flight: deque[tuple[Batch, list[str], dict[str, Any] | None, set[str]]] = deque()
-    pool: ProcessPoolExecutor | None = None
-    batches = 0
 
-    def write_next() -> None:
-        plan, gone, to_commit, _ids = in_flight.popleft()
-        try:
-            if plan.mapped is None and plan.future is None:  # a first batch that never got a worker
-                plan.mapped = map_records(mapper, layout, plan.to_map)
-            at = clock()
+    def write(plan: Batch, extra: _PageBatch) -> None:
+        gone, to_commit, _ids = extra
+        at = clock()
 
-            def last(conn: Connection) -> None:
-                write_tombstones(conn, source.name, gone, run_id, at, counts)
-                if to_commit is not None:
-                    _save_cursor(conn, source.name, to_commit, at)
+        def last(conn: Connection) -> None:
+            write_tombstones(conn, source.name, gone, run_id, at, counts)
+            if to_commit is not None:
+                _save_cursor(conn, source.name, to_commit, at)
 
-            write_batch(engine, source, fingerprint, run_id, plan, counts, stats, at, last=last)
-        except BaseException:
-            # Later batches carry later cursors: none may commit past a batch that did not.
-            in_flight.clear()
-            raise
+        write_batch(engine, source, fingerprint, run_id, plan, counts, stats, at, last=last)
+
+    # Later batches carry later cursors: the pipeline writes them in order and none past one that failed.
+    pipeline: Pipeline[_PageBatch] = Pipeline(
+        config=config,
+        source=source,
+        dialect_name=engine.dialect.name,
+        mapper=mapper,
+        workers=workers,
+        write=write,
+    )
 
     def flush() -> None:
-        nonlocal buffer, deleted, pending_cursor, pool, batches
+        nonlocal buffer, deleted, pending_cursor
         if not buffer and not deleted and pending_cursor is None:
             return
         items, gone, to_commit = _last_wins(mapper, buffer), deleted, pending_cursor
         buffer, deleted, pending_cursor = [], [], None
         ids = {rid for item in items if (rid := mapper.record_id(item.payload)) is not None} | set(gone)
         # A record changed again during the pull (or deleted) is planned against heads its earlier batch writes.
-        while in_flight and any(not ids.isdisjoint(flight[3]) for flight in in_flight):
-            write_next()
-        batches += 1
+        while pipeline.pending and any(not ids.isdisjoint(extra[2]) for _plan, extra in pipeline.pending):
+            pipeline.write_next()
+        if pipeline.broken:
+            return
         plan = plan_batch(engine, mapper, fingerprint, source, items, counts, set())
-        if workers > 0 and pool is None and batches > 1:
-            # Only streams bigger than one batch are worth a second process.
-            pool = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("fork"),
-                initializer=init_worker,
-                initargs=(config, source, engine.dialect.name),
-            )
-            for waiting, *_rest in in_flight:
-                if waiting.mapped is None and waiting.future is None and waiting.to_map:
-                    waiting.future = pool.submit(map_in_worker, waiting.to_map)
-        if pool is not None and plan.to_map:
-            plan.future = pool.submit(map_in_worker, plan.to_map)
-        elif workers == 0:
-            plan.mapped = map_records(mapper, layout, plan.to_map)
-        in_flight.append((plan, gone, to_commit, ids))
-        while len(in_flight) > max(workers, 1) or (in_flight and workers == 0):
-            write_next()
+        pipeline.add(plan, (gone, to_commit, ids))
 
-    def drain() -> None:
-        while in_flight:
-            write_next()
-
-    try:
-        for page in _prefetch(reader.pages(cursor)):
-            buffer.extend(SourcePayload(record, None) for record in page.records)
-            deleted.extend(page.deleted)
-            if page.cursor is not None:
-                pending_cursor = page.cursor
-            if len(buffer) >= batch_size or deleted:
-                flush()
-            if on_progress:
-                done, total = reader.progress()
-                on_progress(source.name, done, total, counts.read)
-        flush()
-        drain()
-    except ContextError:
-        # What was read before the failure is stored; its cursor too, so the next pull resumes there (after a
-        # failed write `in_flight` is empty and the buffer was taken: nothing more is written).
-        flush()
-        drain()
-        raise
-    except (ValueError, KeyError, TypeError, httpx.HTTPError) as exc:
-        raise ConnectorError(source.name, f"unexpected answer from the vendor: {type(exc).__name__}: {exc}") from exc
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    with pipeline:
+        try:
+            for page in _prefetch(reader.pages(cursor)):
+                buffer.extend(SourcePayload(record, None) for record in page.records)
+                deleted.extend(page.deleted)
+                if page.cursor is not None:
+                    pending_cursor = page.cursor
+                if len(buffer) >= batch_size or deleted:
+                    flush()
+                if on_progress:
+                    done, total = reader.progress()
+                    on_progress(source.name, done, total, counts.read)
+            flush()
+            pipeline.drain()
+        except ContextError:
+            # What was read before the failure is stored; its cursor too, so the next pull resumes there (after a
+            # failed write the pipeline is broken and the buffer was taken: nothing more is written).
+            flush()
+            pipeline.drain()
+            raise
+        except (ValueError, KeyError, TypeError, httpx.HTTPError) as exc:
+            raise ConnectorError(
+                source.name, f"unexpected answer from the vendor: {type(exc).__name__}: {exc}"
+            ) from exc
     if on_progress:
         done, total = reader.progress()
         on_progress(source.name, done, total if total is not None else done, counts.read)
+
+
+#: What a connector batch writes beside its records: tombstones, the cursor it commits, the ids it touches.
+_PageBatch = tuple[list[str], dict[str, Any] | None, set[str]]
 
 
 def _last_wins(mapper: RecordMapper, items: list[SourcePayload]) -> list[SourcePayload]:
