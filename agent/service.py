@@ -523,38 +523,28 @@ _LEASE_FREE = or_(
     CONVERSATIONS.c.turn_owner == bindparam("key"),
     CONVERSATIONS.c.turn_until < bindparam("now", type_=CONVERSATIONS.c.turn_until.type),
 )
-_ARRIVE = (
-    update(CONVERSATIONS)
-    .where(CONVERSATIONS.c.id == bindparam("cid"))
-    .values(
-        message_count=CONVERSATIONS.c.message_count + 1,
-        updated_at=bindparam("now"),
-        last_event_seq=CONVERSATIONS.c.last_event_seq + 1,
-    )
-    .returning(CONVERSATIONS.c.last_event_seq)
-)
-_ARRIVE_AND_LEASE = (
-    update(CONVERSATIONS)
-    .where(CONVERSATIONS.c.id == bindparam("cid"))
-    .values(
-        message_count=CONVERSATIONS.c.message_count + 1,
-        updated_at=bindparam("now"),
-        last_event_seq=CONVERSATIONS.c.last_event_seq + 1,
-        turn_owner=case((_LEASE_FREE, bindparam("key")), else_=CONVERSATIONS.c.turn_owner),
-        turn_until=case((_LEASE_FREE, bindparam("until")), else_=CONVERSATIONS.c.turn_until),
-        stop_turn=case((_LEASE_FREE, None), else_=CONVERSATIONS.c.stop_turn),
-    )
-    .returning(
-        CONVERSATIONS.c.last_event_seq,
-        CONVERSATIONS.c.turn_owner,
-        CONVERSATIONS.c.id,
-        CONVERSATIONS.c.state,
-        CONVERSATIONS.c.verified,
-        CONVERSATIONS.c.customer_id,
-        CONVERSATIONS.c.route,
-        CONVERSATIONS.c.route_reason,
-        CONVERSATIONS.c.lead,
-    )
+_ARRIVAL = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("cid"))
+_ARRIVAL_COUNTS = {
+    "message_count": CONVERSATIONS.c.message_count + 1,
+    "updated_at": bindparam("now"),
+    "last_event_seq": CONVERSATIONS.c.last_event_seq + 1,
+}
+_ARRIVE = _ARRIVAL.values(**_ARRIVAL_COUNTS).returning(CONVERSATIONS.c.last_event_seq)
+_ARRIVE_AND_LEASE = _ARRIVAL.values(
+    **_ARRIVAL_COUNTS,
+    turn_owner=case((_LEASE_FREE, bindparam("key")), else_=CONVERSATIONS.c.turn_owner),
+    turn_until=case((_LEASE_FREE, bindparam("until")), else_=CONVERSATIONS.c.turn_until),
+    stop_turn=case((_LEASE_FREE, None), else_=CONVERSATIONS.c.stop_turn),
+).returning(
+    CONVERSATIONS.c.last_event_seq,
+    CONVERSATIONS.c.turn_owner,
+    CONVERSATIONS.c.id,
+    CONVERSATIONS.c.state,
+    CONVERSATIONS.c.verified,
+    CONVERSATIONS.c.customer_id,
+    CONVERSATIONS.c.route,
+    CONVERSATIONS.c.route_reason,
+    CONVERSATIONS.c.lead,
 )
 _EXISTS = select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.id == bindparam("cid"))
 _STATE = select(CONVERSATIONS.c.state).where(CONVERSATIONS.c.id == bindparam("cid"))

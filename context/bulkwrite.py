@@ -7,12 +7,12 @@ read back through SQLAlchemy/SQLModel come out exactly as if SQLAlchemy had writ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import JSON, Numeric, Table
@@ -21,6 +21,19 @@ from sqlalchemy.engine import Connection
 from context.dbtypes import UTCDateTime
 
 Converter = Callable[[Any], Any]
+T = TypeVar("T")
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of at most `size` (bulk statements stay under the driver's bound-parameter limit)."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @lru_cache(maxsize=4096)

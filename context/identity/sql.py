@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 from sqlmodel import Session
 
+from context.bulkwrite import chunks
+
 CHUNK = 900  # stays under SQLite's bound-parameter limit
 KEY_LEN = 330  # 'source:source_record_id' (64 + 1 + 255)
 T = TypeVar("T")
@@ -23,14 +25,7 @@ def record_key(source: str, source_record_id: str) -> str:
 
 
 def _chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    return chunks(items, size)
 
 
 def _rows(session: Session, sql: str, params: Sequence[Any] = ()) -> list[Any]:

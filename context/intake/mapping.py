@@ -367,7 +367,7 @@ class RecordMapper:
                 if raw is _ABSENT:
                     continue
                 present[index] += 1
-                # Inlined std.is_missing, as in _map_field.
+                # Inlined std.is_missing: this loop runs for every field of every record.
                 if raw is None or (
                     (raw.strip().casefold() in null_values if len(raw) < 24 else False)
                     if type(raw) is str
@@ -542,12 +542,7 @@ class RecordMapper:
                     return
                 seen_blank, seen_value = seen_blank or found is None, seen_value or found is False
                 continue
-            # Inlined std.is_missing: this loop runs for every field of every record.
-            if raw is None or (
-                (raw.strip().casefold() in null_values if len(raw) < 24 else False)
-                if type(raw) is str
-                else isinstance(raw, list | dict) and not raw
-            ):
+            if std.is_missing(raw, null_values):
                 seen_blank = True
                 continue
             seen_value = True

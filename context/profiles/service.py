@@ -12,15 +12,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
-from context.bulkwrite import bulk_insert
+from context.bulkwrite import bulk_insert, chunks
 from context.canonical.models import CustomerRecord, Order, Subscription, Ticket
 from context.dbtypes import table_of
 from context.profiles.config import PROFILE_FIELDS, ProfilesConfig
@@ -39,7 +39,6 @@ from context.profiles.status import OrderStats, StatusResult, Sub, current_subsc
 from context.profiles.survivorship import Candidate, fold, postcode_key, survive
 
 BATCH = 500  # customers per batch: well under SQLite's bound-parameter limit
-T = TypeVar("T")
 
 
 R = table_of(CustomerRecord)
@@ -51,24 +50,14 @@ C = table_of(ProfileConflict)
 H = table_of(StatusChange)
 
 
-def _chunks(items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _signatures(conn: Connection, customer_ids: Sequence[str] | None) -> dict[str, str]:
     query = select(R.c.customer_id, func.count(), func.sum(R.c.id), func.max(R.c.synced_at)).group_by(R.c.customer_id)
     out: dict[str, str] = {}
     if customer_ids is None:
         rows: Iterable[Any] = conn.execute(query.where(R.c.customer_id.is_not(None)))
     else:
-        rows = [row for batch in _chunks(customer_ids) for row in conn.execute(query.where(R.c.customer_id.in_(batch)))]
+        batches = chunks(customer_ids, BATCH)
+        rows = [row for batch in batches for row in conn.execute(query.where(R.c.customer_id.in_(batch)))]
     for cid, count, total, latest in rows:
         out[cid] = f"{count}:{total}:{latest.isoformat() if latest else ''}"
     return out
@@ -81,7 +70,7 @@ def _stale(conn: Connection, customer_ids: Sequence[str] | None, *, full: bool) 
         stored = dict(conn.execute(select(P.c.customer_id, P.c.signature)).all())
     else:
         stored = {}
-        for batch in _chunks(customer_ids):
+        for batch in chunks(customer_ids, BATCH):
             stored.update(conn.execute(select(P.c.customer_id, P.c.signature).where(P.c.customer_id.in_(batch))).all())
     removed = sorted(set(stored) - set(current))
     if full or customer_ids is not None:
@@ -108,12 +97,12 @@ def recompute_profiles(
     totals = {"customers": 0, "records": 0, "status_changes": 0, "conflicts": 0}
     with engine.begin() as conn:
         todo, removed = _stale(conn, list(dict.fromkeys(customer_ids)) if customer_ids is not None else None, full=full)
-        for batch in _chunks(removed):
+        for batch in chunks(removed, BATCH):
             conn.execute(delete(P).where(P.c.customer_id.in_(batch)))
             conn.execute(delete(C).where(C.c.customer_id.in_(batch)))
     ids = sorted(todo)
     done = 0
-    for batch in _chunks(ids):
+    for batch in chunks(ids, BATCH):
         # One transaction per batch keeps memory and lock times flat on large recomputes.
         with engine.begin() as conn:
             stats = _recompute_batch(conn, batch, todo, config, now)
@@ -161,7 +150,7 @@ def _load_batch(conn: Connection, batch: list[str], config: ProfilesConfig) -> d
     sub_cols = [R.c.customer_id, *[c for c in S.c if c.name != "source_record_id"], S.c.source_record_id]
     # Filtering the entity joins on explicit record ids (not on customer_id) keeps PostgreSQL on index
     # nested loops; with customer_id it may hash-join whole 1M-row tables for every batch.
-    for ids in _chunks(record_ids, 5000):
+    for ids in chunks(record_ids, 5000):
         for row in conn.execute(
             select(*sub_cols).select_from(S.join(R, S.c.record_id == R.c.id)).where(R.c.id.in_(ids))
         ):
