@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.config import EscalationConfig, RouteConfig
-from agent.intents import SMALL_TALK_INTENTS, read_message, similarity
+from agent.intents import SMALL_TALK_INTENTS, read_message, similar
 from agent.models import REASON_CODES, EscalationTrigger
 from agent.turn import TurnInput
 
@@ -99,7 +99,7 @@ def decide_before(turn: TurnInput, config: EscalationConfig) -> Decision:
         # "thanks" said twice is politeness, not a question asked again.
         if s.intent in SMALL_TALK_INTENTS or len(turn.message) < 8:
             continue
-        if similarity(earlier, turn.message) >= config.repeat_similarity:
+        if similar(earlier, turn.message, at_least=config.repeat_similarity):
             return Decision(True, "loop", "the customer asked the same question again", "repeated_question")
     if s.intent in turn.route.escalate_intents:
         return Decision(

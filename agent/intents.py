@@ -362,12 +362,15 @@ def read_message(text: str) -> MessageSignals:
     )
 
 
-def similarity(a: str, b: str) -> float:
-    """How alike two messages are (0..1), ignoring case, punctuation and spacing."""
+def similar(a: str, b: str, *, at_least: float) -> bool:
+    """Whether two messages are at least `at_least` alike (0..1), ignoring case, punctuation and spacing."""
     na, nb = (" ".join(re.findall(r"[a-z0-9]+", s.lower())) for s in (a, b))
     if not na or not nb:
-        return 0.0
-    return SequenceMatcher(None, na, nb).ratio()
+        return False
+    matcher = SequenceMatcher(None, na, nb)
+    # Both quick ratios are upper bounds of ratio(): most pairs of different questions stop there, without
+    # the matching-block search that is most of a turn's escalation cost.
+    return matcher.real_quick_ratio() >= at_least and matcher.quick_ratio() >= at_least and matcher.ratio() >= at_least
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
