@@ -90,6 +90,11 @@ def _as_threshold(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+#: The coarsest file modification time step a store may sit on (FAT's 2 s): files unchanged for longer than this
+#: since they were first seen so cannot hide a write made in the same step.
+MTIME_TICK_S = 2.0
+
+
 class ChunkSnapshot:
     """Every chunk's id, text and metadata at one revision of the index (rows in Chroma's order)."""
 
@@ -125,11 +130,21 @@ class KnowledgeStore:
     """One knowledge index: Chroma collections plus the embedder that must be used with them.
 
     `refresh_seconds`: how long a read may reuse the last revision seen before asking Chroma again (0, the
-    default, asks on every search: ~0.3 ms embedded). Writes through this object are seen at once either way.
+    default, asks on every search). Writes through this object are seen at once either way.
+    `change_files`: the files every write of any process changes (an embedded index's SQLite database and its
+    WAL). While their size and modification time stay as they were, the revision cannot have changed and is not
+    read again (a stat costs microseconds, the read ~0.4 ms, paid on every chat turn).
     """
 
     def __init__(
-        self, client: Any, *, name: str, embedder: Embedder, location: str, refresh_seconds: float = 0.0
+        self,
+        client: Any,
+        *,
+        name: str,
+        embedder: Embedder,
+        location: str,
+        refresh_seconds: float = 0.0,
+        change_files: Sequence[Path] = (),
     ) -> None:
         self.client = client
         self.name = name
@@ -142,6 +157,9 @@ class KnowledgeStore:
         self._snapshot: ChunkSnapshot | None = None
         self._revision: str | None = None
         self._revision_at = 0.0
+        self._change_files = tuple(change_files)
+        self._files_seen: tuple[tuple[int, int, int], ...] | None = None
+        self._files_seen_at = 0.0
         self._calibrated: float | None = None
         self._snapshot_lock = threading.Lock()
         self._open_collections()
@@ -193,13 +211,35 @@ class KnowledgeStore:
     def revision(self) -> str:
         """Changes on every write: ours at once, other processes' within `refresh_seconds`."""
         now = time.monotonic()
-        if self._revision is None or now - self._revision_at >= self.refresh_seconds:
-            collection = self.client.get_collection(f"{self.name}-chunks", embedding_function=None)
-            meta = collection.metadata or {}
-            self._revision = str(meta.get("revision", ""))
-            self._calibrated = _as_threshold(meta.get(CALIBRATION_KEY))
-            self._revision_at = now
+        if self._revision is not None and now - self._revision_at < self.refresh_seconds:
+            return self._revision
+        # Stat before reading: a write landing between the two changes the files seen at the next check.
+        files = self._files_state()
+        if files != self._files_seen:
+            self._files_seen, self._files_seen_at = files, now
+        elif self._revision is not None and files is not None and now - self._files_seen_at >= MTIME_TICK_S:
+            # Unchanged for longer than a file system's coarsest mtime tick: a later write must show.
+            return self._revision
+        collection = self.client.get_collection(f"{self.name}-chunks", embedding_function=None)
+        meta = collection.metadata or {}
+        self._revision = str(meta.get("revision", ""))
+        self._calibrated = _as_threshold(meta.get(CALIBRATION_KEY))
+        self._revision_at = now
         return self._revision
+
+    def _files_state(self) -> tuple[tuple[int, int, int], ...] | None:
+        """(inode, size, mtime ns) of each change file, a missing one as zeros; None without change files."""
+        if not self._change_files:
+            return None
+        state = []
+        for path in self._change_files:
+            try:
+                st = path.stat()
+            except OSError:
+                state.append((0, 0, 0))
+            else:
+                state.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(state)
 
     def calibrated_threshold(self, *, refresh: bool = True) -> float | None:
         """The low-confidence threshold calibrated for this index (`kb eval --calibrate`), if any.
@@ -419,4 +459,13 @@ def open_store(
         raise
     except Exception as exc:
         raise StoreError(f"cannot open Chroma at {host or path}: {exc}") from exc
-    return KnowledgeStore(client, name=name, embedder=embedder, location=location, refresh_seconds=refresh_seconds)
+    # Chroma's embedded metadata (our revision among it) lives in one SQLite database; every write changes it.
+    database = None if host or path is None else path / "chroma.sqlite3"
+    return KnowledgeStore(
+        client,
+        name=name,
+        embedder=embedder,
+        location=location,
+        refresh_seconds=refresh_seconds,
+        change_files=() if database is None else (database, database.with_name("chroma.sqlite3-wal")),
+    )

@@ -42,6 +42,26 @@ def test_writes_by_another_process_are_seen_and_filtered(tmp_path: Path, embedde
         assert search(query, store=server, viewer="agent", k=10).results
 
 
+def test_a_write_by_another_process_is_seen_after_the_revision_stopped_being_read(
+    tmp_path: Path, embedder: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With the index's files unchanged a reader stops asking Chroma for the revision; a write must still show
+    # at once. (A zero tick: the files count as settled as soon as they are seen twice unchanged.)
+    monkeypatch.setattr(store_module, "MTIME_TICK_S", 0.0)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "kettle.md").write_text(_PUBLIC)
+    server = open_store(path=tmp_path / "chroma", embedder=embedder)
+    writer = open_store(path=tmp_path / "chroma", embedder=embedder)
+    ingest([docs], store=writer)
+    for _ in range(3):
+        assert search("descale kettle", store=server, viewer="visitor").results[0].title == "Kettle care"
+
+    (docs / "kettle.md").write_text(_PUBLIC.replace("---\n## ", "audience: internal\n---\n## ", 1))
+    ingest([docs], store=writer)
+    assert search("descale kettle", store=server, viewer="visitor", k=10).results == []
+
+
 def test_visitor_still_gets_public_passages_when_internal_ones_are_nearest(
     tmp_path: Path, embedder: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
