@@ -171,7 +171,9 @@ def test_calibrated_threshold_keeps_wrong_flags_within_five_percent_held_out(
     "confidence signals flag 39-64% held out (docs/knowledge.md); remove this mark when the goal holds",
 )
 @pytest.mark.parametrize(("name", "fixture"), _SET_FIXTURES)
-def test_shipped_confidence_meets_the_flag_goal_held_out(name: str, fixture: str, request: pytest.FixtureRequest) -> None:
+def test_shipped_confidence_meets_the_flag_goal_held_out(
+    name: str, fixture: str, request: pytest.FixtureRequest
+) -> None:
     store: KnowledgeStore = request.getfixturevalue(fixture)
     questions = load_questions(eval_set(name).questions)
     calibrated = cross_validate_threshold(questions, question_confidences(gather_all(questions, store=store)))
