@@ -260,3 +260,14 @@ def test_random_splits_are_repeatable_and_bound_the_fixed_split() -> None:
     shaky = random_splits(questions, mixed, splits=50)
     assert 0.0 < shaky.goal_met < 1.0
     assert 0.6 <= shaky.no_answer_detection <= 0.8
+
+
+def test_held_out_figures_say_which_kind_of_no_answer_question_the_flag_misses() -> None:
+    questions = [LabelledQuestion(id=f"a{i}", q="q", gold=["a#b"]) for i in range(40)]
+    questions += [LabelledQuestion(id=f"o{i}", q="q", tags=["off-topic"]) for i in range(5)]
+    questions += [LabelledQuestion(id=f"n{i}", q="q", tags=["near-miss"]) for i in range(5)]
+    questions += [LabelledQuestion(id="u", q="q")]
+    # Off-topic and untagged questions score far below every answerable one; near-misses score like answerable ones.
+    confidences = [0.5 + i / 1000 for i in range(40)] + [0.1] * 5 + [0.6] * 5 + [0.1]
+    report = cross_validate_threshold(questions, confidences)
+    assert report.no_answer_by_tag == {"near-miss": 0.0, "off-topic": 1.0, "untagged": 1.0}
