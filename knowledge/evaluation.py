@@ -328,6 +328,21 @@ class CalibrationReport(BaseModel):
     folds: int
     no_answer_detection: float
     false_low_confidence: float
+    no_answer_by_tag: dict[str, float] = Field(
+        default_factory=dict,
+        description="Share flagged of the no-answer questions carrying each tag (e.g. near-miss, off-topic); "
+        "'untagged' for those without one.",
+    )
+
+
+def _flagged_by_tag(questions: Sequence[LabelledQuestion], flagged: Sequence[bool]) -> dict[str, float]:
+    """Share of flagged no-answer questions per tag: where the flag fails (near-misses or off-topic questions)."""
+    groups: dict[str, list[bool]] = {}
+    for q, fl in zip(questions, flagged, strict=True):
+        if not q.answerable:
+            for tag in q.tags or ["untagged"]:
+                groups.setdefault(tag, []).append(fl)
+    return {tag: sum(v) / len(v) for tag, v in sorted(groups.items())}
 
 
 def cross_validate_threshold(
@@ -347,6 +362,7 @@ def cross_validate_threshold(
         folds=folds,
         no_answer_detection=sum(no_answer) / len(no_answer) if no_answer else 0.0,
         false_low_confidence=sum(answerable) / len(answerable) if answerable else 0.0,
+        no_answer_by_tag=_flagged_by_tag(questions, flagged),
     )
 
 

@@ -440,6 +440,11 @@ def _evaluate_all(*, as_json: bool) -> None:
             f"{p['splits'].false_low_confidence:.1%} answerable wrongly flagged on average; goal met on "
             f"{p['splits'].goal_met:.0%} of the splits"
         )
+        if set(calib.no_answer_by_tag) != {"untagged"}:
+            console.print(
+                "  no-answer flagged by kind (held out): "
+                + ", ".join(f"{tag} {share:.0%}" for tag, share in calib.no_answer_by_tag.items())
+            )
         if p["gap"] is not None:
             flagged_with, flagged_without = p["translated_flagged"]
             console.print(
