@@ -16,7 +16,6 @@ from sqlmodel import Field, SQLModel
 
 from context.canonical.models import CustomerRecord
 from context.dbtypes import JSONType, UTCDateTime, table_of
-from context.identity.aliases import CustomerAlias as CustomerAlias  # its own module: see there why
 from context.identity.reviews import IdentityReview as IdentityReview  # its own module: see there why
 from context.identity.reviews import ReviewPublic as ReviewPublic
 from context.identity.sql import KEY_LEN
@@ -29,6 +28,17 @@ SYNCED_AT_INDEX = Index("ix_customer_records_synced_at", table_of(CustomerRecord
 def _now_column() -> Any:
     # No default: the caller passes the injected "now" (nothing below the composition root reads the clock).
     return Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class CustomerAlias(SQLModel, table=True):
+    """A customer id absorbed by a merge, pointing at the id that survived (followed by identity.aliases)."""
+
+    __tablename__ = "customer_aliases"
+
+    alias_id: str = Field(primary_key=True, max_length=40)
+    customer_id: str = Field(max_length=40, index=True)
+    reason: str = Field(default="merge", max_length=64)
+    created_at: datetime = _now_column()
 
 
 class IdentityEdge(SQLModel, table=True):

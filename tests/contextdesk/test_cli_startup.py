@@ -86,11 +86,11 @@ TABLE_MODULES = {
 }
 #: The identity resolver and its scoring: only resolving, merging or explaining needs them.
 RESOLVER = {"context.identity.resolution", "context.identity.graph", "context.identity.scoring"}
-#: The light reads, with the whole-package table modules each may build (the customer context reads the
-#: customer records with their orders, subscriptions, tickets and profiles: those modules' tables, no others).
+#: The light reads, with the whole-package table modules each may build: none (the customer context reads its
+#: records, orders, subscriptions, tickets and profiles through the Core copies of context/readtables.py).
 LIGHT_READS: dict[tuple[str, ...], set[str]] = {
     ("quarantine", "list"): set(),
-    ("customers", "show", "jane@example.com"): {"context.canonical.models", "context.profiles.models"},
+    ("customers", "show", "jane@example.com"): set(),
     ("identity", "review", "list"): set(),
 }
 
