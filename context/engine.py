@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import create_engine
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

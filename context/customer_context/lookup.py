@@ -16,7 +16,6 @@ from context.customer_context.models import (
 from context.customer_context.tables import IDN, O, P, R
 from context.errors import StandardizationError
 from context.intake.standardize import standardize_email, standardize_phone
-from context.profiles.survivorship import fold, postcode_key  # not the service: a lookup recomputes nothing
 
 # ------------------------------------------------------------------------------------------- lookups
 
@@ -150,6 +149,9 @@ def find_by_identifier(*, engine: Engine, kind: str, value: str) -> LookupResult
 
 def _by_name_postcode(conn: Connection, name: str, postcode: str) -> dict[str, tuple[float, str]]:
     from context.identity.scoring import jaro_winkler
+
+    # Here, not at the top: survivorship brings the profile tables, which only a name + postcode lookup needs.
+    from context.profiles.survivorship import fold, postcode_key
 
     key = postcode_key(postcode)
     forms = list(dict.fromkeys([postcode.strip(), postcode.strip().upper(), key]))

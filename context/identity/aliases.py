@@ -1,47 +1,30 @@
-"""Merge aliases: the table of customer ids absorbed by a merge, and the lookup that follows them.
+"""Merge aliases: the lookup that follows a customer id absorbed by a merge to the id that survived.
 
-Its own module, apart from the resolver and the other identity tables: every read of one customer (the context
-builder, `contextdesk customers show`) follows an alias, and should not build the identity graph's tables and
-load the resolver to do it.
+Its own module, apart from the resolver and the identity tables (the `customer_aliases` table is
+context.identity.models.CustomerAlias): every read of one customer (the context builder, `contextdesk customers
+show`) follows an alias, and should build no table class, load no ORM and no resolver to do it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import Column, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, SQLModel
 
-from context.canonical.models import Customer
-from context.dbtypes import UTCDateTime, table_of
 from context.errors import CustomerNotFoundError
-
-
-class CustomerAlias(SQLModel, table=True):
-    """A customer id absorbed by a merge, pointing at the id that survived."""
-
-    __tablename__ = "customer_aliases"
-
-    alias_id: str = Field(primary_key=True, max_length=40)
-    customer_id: str = Field(max_length=40, index=True)
-    reason: str = Field(default="merge", max_length=64)
-    # No default: the caller passes the injected "now" (nothing below the composition root reads the clock).
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+from context.readtables import customer_aliases, customers
 
 
 def canonical_customer_id(*, engine: Engine, customer_id: str) -> str:
     """The current id of a customer, following aliases left by merges."""
-    # Core, not a Session: the same two lookups as resolution's `_canonical` without configuring every ORM
-    # mapper (~0.1 s of a CLI read's start-up).
-    customers, aliases = table_of(Customer), table_of(CustomerAlias)
+    # Core on the tables' generated copies (context/readtables.py), not a Session on the SQLModel classes: the
+    # same two lookups as resolution's `_canonical` without building a table class or configuring a mapper.
     with engine.connect() as conn:
         if conn.execute(select(customers.c.id).where(customers.c.id == customer_id)).first() is not None:
             return customer_id
         survivor = conn.execute(
             select(customers.c.id)
-            .join(aliases, aliases.c.customer_id == customers.c.id)
-            .where(aliases.c.alias_id == customer_id)
+            .join(customer_aliases, customer_aliases.c.customer_id == customers.c.id)
+            .where(customer_aliases.c.alias_id == customer_id)
         ).scalar()
     if survivor is not None:
         return str(survivor)

@@ -16,8 +16,6 @@ from sqlmodel import Field, SQLModel
 
 from context.canonical.models import CustomerRecord
 from context.dbtypes import JSONType, UTCDateTime, table_of
-from context.identity.aliases import CustomerAlias as CustomerAlias  # its own module: see there why
-from context.identity.reviews import IdentityReview as IdentityReview  # its own module: see there why
 from context.identity.reviews import ReviewPublic as ReviewPublic
 from context.identity.sql import KEY_LEN
 
@@ -29,6 +27,38 @@ SYNCED_AT_INDEX = Index("ix_customer_records_synced_at", table_of(CustomerRecord
 def _now_column() -> Any:
     # No default: the caller passes the injected "now" (nothing below the composition root reads the clock).
     return Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class IdentityReview(SQLModel, table=True):
+    """A pair waiting for (or given) a human decision (listed by identity.reviews, decided by identity.actions)."""
+
+    __tablename__ = "identity_reviews"
+    __table_args__ = (
+        Index("ix_identity_reviews_pair", "record_a", "record_b"),
+        Index("ix_identity_reviews_b", "record_b"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    record_a: str = Field(max_length=KEY_LEN)
+    record_b: str = Field(max_length=KEY_LEN)
+    reason: str
+    score: float
+    evidence: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    status: str = Field(default="pending", max_length=16, index=True)  # pending | approved | rejected
+    decided_by: str | None = Field(default=None, max_length=128)
+    decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    created_at: datetime = _now_column()
+
+
+class CustomerAlias(SQLModel, table=True):
+    """A customer id absorbed by a merge, pointing at the id that survived (followed by identity.aliases)."""
+
+    __tablename__ = "customer_aliases"
+
+    alias_id: str = Field(primary_key=True, max_length=40)
+    customer_id: str = Field(max_length=40, index=True)
+    reason: str = Field(default="merge", max_length=64)
+    created_at: datetime = _now_column()
 
 
 class IdentityEdge(SQLModel, table=True):

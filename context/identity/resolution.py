@@ -32,7 +32,6 @@ from context.bulkwrite import bulk_insert
 from context.canonical.models import PERSON_FIELDS, Customer, CustomerRecord
 from context.dbtypes import table_of
 from context.errors import CustomerNotFoundError
-from context.identity.aliases import CustomerAlias
 from context.identity.errors import UnknownRecordError
 from context.identity.graph import (
     Prepared,
@@ -45,6 +44,7 @@ from context.identity.graph import (
 )
 from context.identity.models import (
     BlockKey,
+    CustomerAlias,
     IdentityAction,
     IdentityEdge,
     IdentityReview,

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 
 from context.bulkwrite import chunks
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 CHUNK = 900  # stays under SQLite's bound-parameter limit
 KEY_LEN = 330  # 'source:source_record_id' (64 + 1 + 255)
@@ -28,13 +31,14 @@ def _chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
     return chunks(items, size)
 
 
-def _rows(session: Session, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+def _rows(session: Session | Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     """Run SQL written with '?' placeholders straight through the driver.
 
     The incremental path issues a few dozen small indexed queries per record; SQLAlchemy's statement
     construction and compilation cost several times what SQLite or PostgreSQL spend answering them.
     """
-    conn = session.connection()
+    # A read that loads no ORM passes its Connection; the resolver passes its Session.
+    conn = session if isinstance(session, Connection) else session.connection()
     if conn.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
     return list(conn.exec_driver_sql(sql, tuple(params)).fetchall())
@@ -44,7 +48,7 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-def _ids_for_keys(session: Session, keys: Iterable[str]) -> dict[str, int]:
+def _ids_for_keys(session: Session | Connection, keys: Iterable[str]) -> dict[str, int]:
     by_source: dict[str, list[str]] = defaultdict(list)
     for key in keys:
         source, _, rid = key.partition(":")

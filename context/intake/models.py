@@ -1,6 +1,6 @@
 """Intake tables: raw records (append-only per version), their heads, connector cursors, the webhook inbox and
-source locks; the quarantine (context/intake/quarantine.py) and sync runs (context/intake/runs.py) live beside
-their readers, so a read of one of them builds no other table, and are named here too."""
+source locks, the quarantine; sync runs (context/intake/runs.py) live beside their reader and are named here too.
+The quarantine's reads (context/intake/quarantine.py) go through its generated Core copy (context/readtables.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,29 @@ from sqlalchemy import Boolean, Column, Index, LargeBinary, UniqueConstraint, fa
 from sqlmodel import Field, SQLModel
 
 from context.dbtypes import JSONType, UTCDateTime
-from context.intake.quarantine import QuarantinedValue as QuarantinedValue
 from context.intake.quarantine import QuarantinedValuePublic as QuarantinedValuePublic
 from context.intake.runs import SYNC_COUNTERS as SYNC_COUNTERS
 from context.intake.runs import SourceSummary as SourceSummary
 from context.intake.runs import SyncCounts as SyncCounts
 from context.intake.runs import SyncRun as SyncRun
 from context.intake.runs import SyncRunPublic as SyncRunPublic
+
+
+class QuarantinedValue(SQLModel, table=True):
+    """A value that failed validation or standardization, kept with its reason."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (Index("ix_quarantine_source_record", "source", "source_record_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    source_record_id: str = Field(max_length=255)
+    field: str = Field(max_length=128)
+    raw_value: str | None = None
+    reason: str
+    raw_record_id: int | None = Field(default=None, foreign_key="raw_records.id")
+    sync_run_id: int | None = Field(default=None, foreign_key="sync_runs.id")
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class RawRecord(SQLModel, table=True):

@@ -1,7 +1,8 @@
-"""The quarantine: values that failed validation, with their reasons; its table and its reads.
+"""The quarantine's reads: values that failed validation, with their reasons (the table is
+context.intake.models.QuarantinedValue).
 
-Light on purpose (no mapping, no other table: context/intake/models.py names this table with the others), so
-`contextdesk quarantine list` builds one table.
+Light on purpose: through the table's generated Core copy (context/readtables.py), so `contextdesk quarantine
+list` builds no table class and loads no ORM.
 """
 
 from __future__ import annotations
@@ -9,28 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import Column, Index, Table, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, SQLModel
 
-from context.dbtypes import UTCDateTime, table_of
-
-
-class QuarantinedValue(SQLModel, table=True):
-    """A value that failed validation or standardization, kept with its reason."""
-
-    __tablename__ = "quarantine"
-    __table_args__ = (Index("ix_quarantine_source_record", "source", "source_record_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(max_length=64)
-    source_record_id: str = Field(max_length=255)
-    field: str = Field(max_length=128)
-    raw_value: str | None = None
-    reason: str
-    raw_record_id: int | None = Field(default=None, foreign_key="raw_records.id")
-    sync_run_id: int | None = Field(default=None, foreign_key="sync_runs.id")
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+from context.readtables import quarantine as QUARANTINE
 
 
 class QuarantinedValuePublic(BaseModel):
@@ -44,22 +27,19 @@ class QuarantinedValuePublic(BaseModel):
     created_at: datetime
 
 
-QUARANTINE: Table = table_of(QuarantinedValue)
-
-
 def list_quarantine(
     *, engine: Engine, source: str | None = None, field: str | None = None, limit: int = 200
-) -> list[QuarantinedValue]:
+) -> list[QuarantinedValuePublic]:
     """Quarantined values, newest first, optionally for one source and/or field."""
-    from sqlmodel import Session
-
-    with Session(engine) as session:
-        query = select(QuarantinedValue).order_by(QuarantinedValue.id.desc())  # type: ignore[union-attr]
-        if source:
-            query = query.where(QuarantinedValue.source == source)  # type: ignore[arg-type]
-        if field:
-            query = query.where(QuarantinedValue.field == field)  # type: ignore[arg-type]
-        return list(session.scalars(query.limit(limit)).all())
+    q = QUARANTINE.c
+    query = select(q.source, q.source_record_id, q.field, q.raw_value, q.reason, q.created_at).order_by(q.id.desc())
+    if source:
+        query = query.where(q.source == source)
+    if field:
+        query = query.where(q.field == field)
+    with engine.connect() as conn:
+        rows = conn.execute(query.limit(limit)).mappings().all()
+    return [QuarantinedValuePublic.model_validate(dict(row)) for row in rows]
 
 
 def quarantine_counts(*, engine: Engine) -> dict[str, int]:

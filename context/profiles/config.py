@@ -23,10 +23,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from context.canonical.models import RECORD_FIELDS
 from context.errors import validation_problems
 from context.intake.config import load_yaml
 from context.profiles.errors import ProfilesConfigError
+from context.readtables import RECORD_FIELDS  # canonical.models' own, copied: a config read builds no table class
 
 Rule = Literal["source_priority", "most_recent", "most_frequent", "same_source_as", "earliest"]
 
