@@ -150,10 +150,16 @@ def _fits(model: FSModel, rules: IdentityRules) -> bool:
 def train(*, engine: Engine, rules: IdentityRules, now: datetime, use_splink: bool = True) -> FSModel:
     """Fit term frequencies (and Splink m/u when there is enough data) on all records and store the model."""
     with Session(engine) as session:
-        prepared = list(_load_prepared(session, None, rules).values())
-        model = fit_model(prepared, rules, train=use_splink)
-        _set_state(session, "model", model.model_dump(mode="json"), now)
+        model = _train_on(session, list(_load_prepared(session, None, rules).values()), rules, now, use_splink)
         session.commit()
+    return model
+
+
+def _train_on(
+    session: Session, prepared: list[Prepared], rules: IdentityRules, now: datetime, use_splink: bool = True
+) -> FSModel:
+    model = fit_model(prepared, rules, train=use_splink)
+    _set_state(session, "model", model.model_dump(mode="json"), now)
     return model
 
 
@@ -583,14 +589,9 @@ def resolve_pending(
     nothing. Each run that resolved records is logged as a `resolve` action (not undoable).
     """
     t0 = time.perf_counter()
-    if model is None:
-        with Session(engine) as session:
-            trained = bool(_rows(session, "SELECT 1 FROM identity_state WHERE key = ?", ["model"]))
-            # One session for the check and the load: a session costs a connection checkout and a rollback.
-            model = _stored_model(session, rules) if trained else None
-        # The first run fits the model on what intake loaded (later runs reuse it; `train` refits).
-        model = model or train(engine=engine, rules=rules, now=now)
     with Session(engine) as session:
+        if model is None and _rows(session, "SELECT 1 FROM identity_state WHERE key = ?", ["model"]):
+            model = _stored_model(session, rules)
         mark = _get_state(session, "watermark")
         # Plain SQL (see `_rows`): this runs on every incremental resolution.
         sql = "SELECT id, synced_at FROM customer_records"
@@ -606,16 +607,47 @@ def resolve_pending(
         rows = [(rid, _utc(at)) for rid, at in _rows(session, sql, params) if rid not in seen_at_mark]
         if not rows:
             return _summary(0, None, {}, 0, t0)
-        seeds = _load_prepared(session, [r[0] for r in rows], rules)
-        _write_block_keys(session, seeds)
-        session.flush()
-        closure = _closure(session, seeds, rules, model)
-        res, stats = _apply(session, closure, rules, model, now=now)
+        if len(rows) == _rows(session, "SELECT count(*) FROM customer_records")[0][0]:
+            # Every record is new (the first sync of a store): the closure would be the whole store, so resolve
+            # it the way `rebuild` does — one read, no closure walk — which gives the same customers, edges and
+            # reviews (see the module docstring). The walk took 187 s for 290k records.
+            with cyclic_gc_paused():
+                everything = _load_prepared(session, None, rules)
+                # The first run fits the model on what intake loaded (later runs reuse it; `train` refits).
+                model = model or _train_on(session, list(everything.values()), rules, now)
+                res, stats = _resolve_all(session, everything, rules, model, now)
+            affected = len(everything)
+        else:
+            if model is None:
+                model = _train_on(session, list(_load_prepared(session, None, rules).values()), rules, now)
+            seeds = _load_prepared(session, [r[0] for r in rows], rules)
+            _write_block_keys(session, seeds)
+            session.flush()
+            closure = _closure(session, seeds, rules, model)
+            res, stats = _apply(session, closure, rules, model, now=now)
+            affected = len(closure.prepared)
         _set_watermark(session, max(r[1] for r in rows), now)
-        summary = _summary(len(rows), res, stats, len(closure.prepared), t0)
+        summary = _summary(len(rows), res, stats, affected, t0)
         _log_run(session, "resolve", actor, summary.model_dump(mode="json"), now)
         session.commit()
         return summary
+
+
+def _resolve_all(
+    session: Session, prepared: dict[int, Prepared], rules: IdentityRules, model: FSModel, now: datetime
+) -> tuple[Resolution, dict[str, int]]:
+    """Re-cluster every record (`prepared` is the whole store): block keys, hub identifiers, then `_apply`."""
+    session.exec(delete(BlockKey))
+    rows = [{"record_id": rid, "key": bk} for rid, p in prepared.items() for bk in p.block_keys]
+    for batch17 in _chunks(rows, 5000):
+        bulk_insert(session.connection(), table_of(BlockKey), batch17)
+    holders: dict[tuple[str, str], int] = defaultdict(int)
+    for p in prepared.values():
+        for kind, values in p.identifiers.items():
+            for v in values:
+                holders[(kind, v)] += 1
+    known = {kv for kv, n in holders.items() if n > HOLDER_CAP}
+    return _apply(session, _Closure(prepared, known, set()), rules, model, now=now, full=True)
 
 
 def rebuild(
@@ -627,17 +659,7 @@ def rebuild(
     with cyclic_gc_paused(), Session(engine) as session:
         model = model or load_model(engine=engine, rules=rules)
         prepared = _load_prepared(session, None, rules)
-        session.exec(delete(BlockKey))
-        rows = [{"record_id": rid, "key": bk} for rid, p in prepared.items() for bk in p.block_keys]
-        for batch17 in _chunks(rows, 5000):
-            bulk_insert(session.connection(), table_of(BlockKey), batch17)
-        holders: dict[tuple[str, str], int] = defaultdict(int)
-        for p in prepared.values():
-            for kind, values in p.identifiers.items():
-                for v in values:
-                    holders[(kind, v)] += 1
-        known = {kv for kv, n in holders.items() if n > HOLDER_CAP}
-        res, stats = _apply(session, _Closure(prepared, known, set()), rules, model, now=now, full=True)
+        res, stats = _resolve_all(session, prepared, rules, model, now)
         latest = session.exec(select(func.max(CustomerRecord.synced_at))).one()
         if latest is not None:
             _set_watermark(session, latest, now)
