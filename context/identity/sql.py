@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.engine import Connection
 
-from context.bulkwrite import chunks
+from context.bulkwrite import chunks, column_converters
+from context.dbtypes import table_of
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -42,6 +44,21 @@ def _rows(session: Session | Connection, sql: str, params: Sequence[Any] = ()) -
     if conn.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
     return list(conn.exec_driver_sql(sql, tuple(params)).fetchall())
+
+
+def _db_time(session: Session, model: Any, column: str, value: datetime) -> Any:
+    """`value` as the driver stores `model.column` (SQLite: the text SQLAlchemy writes), for a '?' parameter."""
+    (convert,) = column_converters(table_of(model), [column], session.connection().dialect.name)
+    return value if convert is None else convert(value)
+
+
+def _utc(value: Any) -> datetime:
+    """A UTC datetime read through the driver (raw SQLite text or a driver datetime), as SQLAlchemy returns it."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _marks(n: int) -> str:

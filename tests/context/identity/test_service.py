@@ -260,6 +260,44 @@ def test_shuffled_arrival_and_rebuild_give_identical_clusters(engine: Engine) ->
     assert frozenset({"stripe:x1", "crm:x3"}) in results[0]
 
 
+def _graph(engine: Engine) -> tuple[set[frozenset[str]], set[tuple[str, ...]], set[tuple[str, ...]]]:
+    with Session(engine) as session:
+        edges = {
+            (e.record_a, e.record_b, e.kind, e.rule, f"{e.score:.9f}") for e in session.exec(select(im.IdentityEdge))
+        }
+        reviews = {(r.record_a, r.record_b, r.reason, r.status) for r in session.exec(select(im.IdentityReview))}
+    return partition(engine), edges, reviews
+
+
+def test_first_sync_resolved_at_once_matches_the_same_records_arriving_in_batches(engine: Engine) -> None:
+    # A store's first resolve (no record has a customer yet) resolves the whole store in one pass; records that
+    # arrive batch by batch walk the incremental closure. Both must give the same customers, edges and reviews.
+    strict = strict_rules()
+    people, _ = synthetic_people(40, seed=5)
+    people += [
+        Person("stripe", "x1", "Rosa", "Mendes", "rosa@mail.test", external={"stripe_customer": "stripe:x1"}),
+        Person("stripe", "x2", "Rosa", "Mendes", "rosa@mail.test", external={"stripe_customer": "stripe:x2"}),
+        Person("vip", "1", "Jamiee", "Okafor", postcode="30301"),
+        Person("crm", "j1", "Jamie", "Okafor", "jamie@mail.test", postcode="30301"),
+    ]
+    model = service.load_model(engine=engine, rules=strict)  # one model for both runs (the priors)
+    wipe(engine)
+    add_records(engine, people)
+    first = service.resolve_pending(now=NOW, engine=engine, rules=strict, model=model)
+    assert first.records == len(people) and first.affected == len(people)
+    at_once = _graph(engine)
+    wipe(engine)
+    for start in range(0, len(people), 9):
+        add_records(engine, people[start : start + 9])
+        service.resolve_pending(now=NOW, engine=engine, rules=strict, model=model)
+    assert _graph(engine) == at_once
+    assert at_once[2]  # the review path is exercised
+    # A record arriving after the first sync goes through the incremental path and links.
+    add_records(engine, [Person("shop", "r9", "Rosa", "Mendes", "rosa@mail.test")])
+    assert service.resolve_pending(now=NOW, engine=engine, rules=strict, model=model).records == 1
+    assert customer_of(engine, "shop:r9") in {customer_of(engine, "stripe:x1"), customer_of(engine, "stripe:x2")}
+
+
 def test_undo_merge_restores_the_absorbed_id_and_runs_are_logged(engine: Engine) -> None:
     add_records(
         engine,
