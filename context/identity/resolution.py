@@ -372,8 +372,10 @@ def _apply(
     *,
     now: datetime,
     full: bool = False,
+    touched: set[str] | None = None,
 ) -> tuple[Resolution, dict[str, int]]:
-    """Re-cluster the closure and write customers, ids, edges and reviews."""
+    """Re-cluster the closure and write customers, ids, edges and reviews; `touched` gets the customers involved."""
+    touched = set() if touched is None else touched
     by_key = {p.key: rid for rid, p in closure.prepared.items()}
     keys = set(by_key)
     manual, dnl = _constraints(session, keys, full=full)
@@ -449,6 +451,8 @@ def _apply(
         stats["merged"] += 1
     session.flush()
     _replace_edges_and_reviews(session, keys, res, full=full, now=now)
+    touched.update(c for c in old.values() if c)
+    touched.update(assigned.values())
     return res, stats
 
 
@@ -516,7 +520,14 @@ def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution
         bulk_insert(session.connection(), table_of(IdentityReview), batch16)
 
 
-def _summary(records: int, res: Resolution | None, stats: dict[str, int], affected: int, t0: float) -> ResolveSummary:
+def _summary(
+    records: int,
+    res: Resolution | None,
+    stats: dict[str, int],
+    affected: int,
+    t0: float,
+    customers: frozenset[str] = frozenset(),
+) -> ResolveSummary:
     return ResolveSummary(
         records=records,
         affected=affected,
@@ -526,6 +537,7 @@ def _summary(records: int, res: Resolution | None, stats: dict[str, int], affect
         edges=len(res.edges) if res else 0,
         reviews=len(res.reviews) if res else 0,
         seconds=time.perf_counter() - t0,
+        customers=customers,
     )
 
 
@@ -571,9 +583,10 @@ def resolve_pending(
         _write_block_keys(session, seeds)
         session.flush()
         closure = _closure(session, seeds, rules, model)
-        res, stats = _apply(session, closure, rules, model, now=now)
+        touched: set[str] = set()
+        res, stats = _apply(session, closure, rules, model, now=now, touched=touched)
         _set_watermark(session, max(r[1] for r in rows), now)
-        summary = _summary(len(rows), res, stats, len(closure.prepared), t0)
+        summary = _summary(len(rows), res, stats, len(closure.prepared), t0, frozenset(touched))
         _log(session, "resolve", actor, summary.model_dump(mode="json"), now)
         session.commit()
         return summary
