@@ -109,6 +109,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="webhooks per second")
     parser.add_argument("--duplicates", type=float, default=0.05, help="share sent twice")
     parser.add_argument("--out-of-order", type=float, default=0.05, help="share delivered after a newer change")
+    parser.add_argument(
+        "--new-customers", type=float, default=0.0, help="share of webhooks that are a new customer's first order"
+    )
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--workers", type=int, default=1, help="standardization processes of the pull (0: inline)")
     parser.add_argument("--pull-only", action="store_true", help="stop after the initial pull")
@@ -239,19 +242,24 @@ def run_webhooks(
     app.state.live.propagation.on_change.append(recomputed)
 
     # The plan: each step changes one order at the store and delivers its webhook; some are sent twice, and
-    # some changes are delivered only after the order's next change (out of order).
+    # some changes are delivered only after the order's next change (out of order); with --new-customers some
+    # are a new customer's first order (identity creates a customer, profiles add one).
     version: dict[int, int] = {}
     plan: list[tuple[int, bytes, dict[str, str], bool]] = []  # (order, body, headers, is a duplicate)
-    duplicates = out_of_order = 0
+    duplicates = out_of_order = created = 0
 
     def change(n: int) -> tuple[bytes, dict[str, str]]:
         version[n] = version.get(n, 0) + 1
         node = fs.order(n, customer_n=n, tracking=[f"T{n}-{version[n]}"], shipment="IN_TRANSIT")
         shop.put("orders", node)
-        return shop.webhook("orders/updated", fs.rest_order(node), secret=secret)
+        topic = "orders/create" if n > args.orders and version[n] == 1 else "orders/updated"
+        return shop.webhook(topic, fs.rest_order(node), secret=secret)
 
     while len(plan) < args.soak:
         n = rng.randint(1, args.orders)
+        if args.new_customers and rng.random() < args.new_customers:
+            created += 1
+            n = args.orders + created
         if rng.random() < args.out_of_order:
             older, newer = change(n), change(n)  # two changes; the older one's delivery arrives last
             plan += [(n, *newer, False), (n, *older, False)]
@@ -325,7 +333,8 @@ def run_webhooks(
     p50, p99 = (pct(latencies, 50), pct(latencies, 99)) if latencies else (float("nan"), float("nan"))
     print(
         f"webhooks: {len(plan):,} sent in {sent_s:.1f} s ({len(plan) / sent_s:,.0f}/s; {duplicates} duplicates, "
-        f"{out_of_order} out of order) to a store of {args.orders:,} customers; {errors} refused ({load()})",
+        f"{out_of_order} out of order, {created} new customers) to a store of {args.orders:,} customers; "
+        f"{errors} refused ({load()})",
         flush=True,
     )
     print(
