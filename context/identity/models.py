@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic import Field as ModelField
 from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -139,6 +140,9 @@ class ResolveSummary(BaseModel):
     edges: int
     reviews: int
     seconds: float
+    #: Customers an incremental run changed: those its records left and those they now belong to (created,
+    #: merged away, split or kept). Whoever recomputes profiles next needs only these; not serialized.
+    customers: frozenset[str] = ModelField(default=frozenset(), exclude=True)
 
 
 class EdgePublic(BaseModel):

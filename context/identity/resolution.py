@@ -397,8 +397,10 @@ def _apply(
     *,
     now: datetime,
     full: bool = False,
+    touched: set[str] | None = None,
 ) -> tuple[Resolution, dict[str, int]]:
-    """Re-cluster the closure and write customers, ids, edges and reviews."""
+    """Re-cluster the closure and write customers, ids, edges and reviews; `touched` gets the customers involved."""
+    touched = set() if touched is None else touched
     by_key = {p.key: rid for rid, p in closure.prepared.items()}
     keys = set(by_key)
     manual, dnl = _constraints(session, keys, full=full)
@@ -475,6 +477,8 @@ def _apply(
         stats["merged"] += 1
     session.flush()
     _replace_edges_and_reviews(session, keys, res, full=full, now=now)
+    touched.update(c for c in old.values() if c)
+    touched.update(assigned.values())
     return res, stats
 
 
@@ -556,7 +560,14 @@ def _json_value(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _summary(records: int, res: Resolution | None, stats: dict[str, int], affected: int, t0: float) -> ResolveSummary:
+def _summary(
+    records: int,
+    res: Resolution | None,
+    stats: dict[str, int],
+    affected: int,
+    t0: float,
+    customers: frozenset[str] = frozenset(),
+) -> ResolveSummary:
     return ResolveSummary(
         records=records,
         affected=affected,
@@ -566,6 +577,7 @@ def _summary(records: int, res: Resolution | None, stats: dict[str, int], affect
         edges=len(res.edges) if res else 0,
         reviews=len(res.reviews) if res else 0,
         seconds=time.perf_counter() - t0,
+        customers=customers,
     )
 
 
@@ -607,6 +619,7 @@ def resolve_pending(
         rows = [(rid, _utc(at)) for rid, at in _rows(session, sql, params) if rid not in seen_at_mark]
         if not rows:
             return _summary(0, None, {}, 0, t0)
+        touched: set[str] = set()
         if not _rows(session, "SELECT 1 FROM customer_records WHERE customer_id IS NOT NULL LIMIT 1"):
             # No record has a customer yet (the first sync of a store): every record is pending and the closure
             # would be the whole store, so resolve it the way `rebuild` does — one read, no closure walk — which
@@ -616,7 +629,7 @@ def resolve_pending(
                 everything = _load_prepared(session, None, rules)
                 # The first run fits the model on what intake loaded (later runs reuse it; `train` refits).
                 model = model or _train_on(session, list(everything.values()), rules, now)
-                res, stats = _resolve_all(session, everything, rules, model, now)
+                res, stats = _resolve_all(session, everything, rules, model, now, touched=touched)
             affected = len(everything)
         else:
             if model is None:
@@ -625,17 +638,23 @@ def resolve_pending(
             _write_block_keys(session, seeds)
             session.flush()
             closure = _closure(session, seeds, rules, model)
-            res, stats = _apply(session, closure, rules, model, now=now)
+            res, stats = _apply(session, closure, rules, model, now=now, touched=touched)
             affected = len(closure.prepared)
         _set_watermark(session, max(r[1] for r in rows), now)
-        summary = _summary(len(rows), res, stats, affected, t0)
+        summary = _summary(len(rows), res, stats, affected, t0, frozenset(touched))
         _log_run(session, "resolve", actor, summary.model_dump(mode="json"), now)
         session.commit()
         return summary
 
 
 def _resolve_all(
-    session: Session, prepared: dict[int, Prepared], rules: IdentityRules, model: FSModel, now: datetime
+    session: Session,
+    prepared: dict[int, Prepared],
+    rules: IdentityRules,
+    model: FSModel,
+    now: datetime,
+    *,
+    touched: set[str] | None = None,
 ) -> tuple[Resolution, dict[str, int]]:
     """Re-cluster every record (`prepared` is the whole store): block keys, hub identifiers, then `_apply`."""
     session.exec(delete(BlockKey))
@@ -648,7 +667,7 @@ def _resolve_all(
             for v in values:
                 holders[(kind, v)] += 1
     known = {kv for kv, n in holders.items() if n > HOLDER_CAP}
-    return _apply(session, _Closure(prepared, known, set()), rules, model, now=now, full=True)
+    return _apply(session, _Closure(prepared, known, set()), rules, model, now=now, full=True, touched=touched)
 
 
 def rebuild(

@@ -28,7 +28,7 @@ from context.intake.config import load_intake_config
 from context.intake.connectors import SourceCredentials
 from context.intake.models import RejectedWebhook, WebhookEvent
 from context.intake.service import sync
-from context.live.propagate import process_pending
+from context.live.propagate import process_pending, propagate_writes
 from context.profiles.service import recompute_profiles
 from contextdesk.app import create_app
 from contextdesk.db import make_engine
@@ -37,6 +37,7 @@ from tests.context.connectors.fakes import shopify as fs
 from tests.context.connectors.fakes import stripe as fst
 from tests.context.connectors.fakes.server import VirtualTime
 from tests.context.connectors.helpers import connections
+from tests.context.identity.factories import Person, add_records
 from tests.contextdesk.http_helpers import serve_in_thread
 
 OLD_SECRET = "previous-shopify-secret-987654321"
@@ -238,3 +239,85 @@ def test_the_first_pass_heals_a_profile_a_crash_left_missing(tmp_path: Path, sql
 
         assert summary.refetched == 1 and lost in summary.customers
         assert profiled() == everyone
+
+
+def test_webhooks_that_create_or_empty_customers_leave_one_profile_per_customer(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    from context.canonical.models import Customer
+    from context.profiles.models import CustomerProfile
+
+    with world(tmp_path, sqlite_url(tmp_path, sqlite_template)) as w:
+        shop, vtime, engine = w["shop"], w["vtime"], w["engine"]
+        deps = w["app"].state.live.propagation
+        for n in (1, 2):
+            shop.put("orders", fs.order(n, customer_n=n, updated=fs.NOW - timedelta(days=1)))
+        full_sync(engine, w["config"], vtime, shop.url, w["stripe"].url)
+
+        def state() -> tuple[set[str], set[str]]:
+            with engine.connect() as conn:
+                return (
+                    set(conn.execute(select(Customer.__table__.c.id)).scalars()),
+                    set(conn.execute(select(CustomerProfile.__table__.c.customer_id)).scalars()),
+                )
+
+        def deliver(node: dict[str, Any], topic: str = "orders/updated") -> set[str]:
+            vtime.advance(60)
+            shop.put("orders", node)
+            assert post(w["base"], "shopify", shop.webhook(topic, fs.rest_order(node))).status_code == 200
+            return process_pending(deps=deps).customers
+
+        deliver(fs.order(1, customer_n=1, tracking=["1Z1"], shipment="IN_TRANSIT"))  # the process's first pass
+        # A new customer's first order: a customer and a profile appear.
+        touched = deliver(fs.order(3, customer_n=3), "orders/create")
+        newcomer = lookup_customer(engine=engine, email="customer3@example.com").customer_id
+        customers, profiled = state()
+        assert newcomer in customers and newcomer in touched and profiled == customers and len(customers) == 3
+        # Customer 2's only order was reassigned to customer 1 at the store: the two are one customer now, and
+        # the one that went away took its profile with it.
+        pair = {lookup_customer(engine=engine, email=f"customer{n}@example.com").customer_id for n in (1, 2)}
+        deliver(fs.order(2, customer_n=1))
+        customers, profiled = state()
+        assert len(pair & customers) == 1 and profiled == customers and len(customers) == 2
+
+
+def test_a_record_that_joins_two_customers_leaves_one_profile_per_customer(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    from context.canonical.models import Customer, CustomerRecord
+    from context.profiles.models import CustomerProfile
+
+    with world(tmp_path, sqlite_url(tmp_path, sqlite_template)) as w:
+        engine, vtime = w["engine"], w["vtime"]
+        deps = w["app"].state.live.propagation
+        add_records(
+            engine,
+            [
+                Person("crm", "a", "Ann", "Lee", email="ann.lee@mail.test", postcode="10001"),
+                Person("crm", "b", "Ann", "Lee", phone="+14155550100", postcode="94110"),
+            ],
+        )
+        full_sync(engine, w["config"], vtime, w["shop"].url, w["stripe"].url)
+
+        def state() -> tuple[set[str], set[str]]:
+            with engine.connect() as conn:
+                return (
+                    set(conn.execute(select(Customer.__table__.c.id)).scalars()),
+                    set(conn.execute(select(CustomerProfile.__table__.c.customer_id)).scalars()),
+                )
+
+        before, profiled = state()
+        assert len(before) == 2 and profiled == before
+        propagate_writes(deps=deps, record_ids=[], previous_customers=before)  # the process's first pass
+        # A new record holds Ann's email and her phone: her two customers become one.
+        vtime.advance(60)
+        add_records(engine, [Person("crm", "c", "Ann", "Lee", email="ann.lee@mail.test", phone="+14155550100")])
+        with engine.connect() as conn:
+            bridge = conn.execute(
+                select(CustomerRecord.__table__.c.id).where(CustomerRecord.__table__.c.source_record_id == "c")
+            ).scalar_one()
+        touched = propagate_writes(deps=deps, record_ids=[bridge], previous_customers=set())
+
+        after, profiled = state()
+        assert len(after) == 1 and after < before and profiled == after
+        assert before <= touched  # the merged-away customer's cached answers are dropped too
