@@ -25,6 +25,7 @@ Goals (issue 19): initial pull ≥ 5,000 records/s; webhook → profile p99 ≤ 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import resource
@@ -140,6 +141,10 @@ def main() -> None:
         with fs.FakeShopify() as shop:
             for n in range(1, args.orders + 1):
                 shop.put("orders", fs.order(n, customer_n=n, tracking=[f"T{n}-0"], shipment="IN_TRANSIT"))
+            # The fake's store (~40 objects an order) lives in this process only because the fake does: without
+            # this every full collection during the pull rescans it (~25% of the pull's CPU at 20k orders). A
+            # real vendor's data is not in our process; the product's code path is unchanged.
+            gc.freeze()
             if kept is not None:
                 print(f"store of {args.orders:,} customers copied from {kept} ({load()})", flush=True)
                 run_webhooks(args, rng, shop, workdir, config_path, db_url)

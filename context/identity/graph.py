@@ -15,19 +15,18 @@ forces a choice, the better-ranked match wins whatever the arrival order was.
 
 from __future__ import annotations
 
-import gc
 import itertools
 import math
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from context.errors import StandardizationError
+from context.gcpause import cyclic_gc_paused
 from context.identity.comparisons import dl, first_names_compatible, jw
 from context.identity.errors import InputError
 from context.identity.rules import IdentifierRule, IdentityRules
@@ -463,24 +462,6 @@ def _hubs_of(holders: Mapping[tuple[str, str], Sequence[Prepared]], rules: Ident
         ):
             out.add((kind, v))
     return out
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for a batch resolution (restored as it was afterwards).
-
-    A batch allocates millions of small objects (candidate edges, pair keys, prepared records) and frees
-    almost none until it ends; every collection the allocations trigger walks all of them again, so the
-    collector's share grows with the batch. Resolution builds no reference cycles (its objects are freed
-    by reference counting as usual), and any cycle made meanwhile is collected once the collector is back.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @cyclic_gc_paused()

@@ -33,12 +33,12 @@ from context.bulkwrite import bulk_insert, column_converters, insert_tuples, upd
 from context.canonical.models import PERSON_FIELDS, Customer, CustomerRecord
 from context.dbtypes import table_of
 from context.errors import CustomerNotFoundError
+from context.gcpause import cyclic_gc_paused
 from context.identity.errors import UnknownRecordError
 from context.identity.graph import (
     Prepared,
     Record,
     Resolution,
-    cyclic_gc_paused,
     normalize_identifier,
     prepare,
     resolve,
@@ -675,7 +675,7 @@ def rebuild(
 ) -> ResolveSummary:
     """Recompute every customer from the raw records; ids are kept by the stable-id rule."""
     t0 = time.perf_counter()
-    # Loading and clustering every record is one batch (see `graph.cyclic_gc_paused`).
+    # Loading and clustering every record is one batch (see `context.gcpause`).
     with cyclic_gc_paused(), Session(engine) as session:
         model = model or load_model(engine=engine, rules=rules)
         prepared = _load_prepared(session, None, rules)
