@@ -45,6 +45,7 @@ from context.identity import resolution, service
 from context.identity.graph import Prepared, hub_values, resolve
 from context.identity.rules import IdentityRules, default_rules
 from context.identity.splink_model import splink_rows, splink_settings
+from contextdesk.wiring import settle_startup_objects
 from tests.clock import NOW, tick
 
 Truth = dict[str, str]
@@ -191,6 +192,9 @@ def incremental(engine: Engine, rules: IdentityRules, probes: int, seed: int) ->
         # New records arrive after everything synced so far (the data may come from an earlier run).
         latest = session.exec(select(func.max(CustomerRecord.synced_at))).one() or NOW
     latencies, cpu = [], []
+    # What this process built so far is long-lived, as a server's start-up is; the server settles it the same way
+    # (contextdesk.wiring.settle_startup_objects) before its webhook passes resolve records one at a time.
+    settle_startup_objects()
     rec_table = CustomerRecord.__table__  # type: ignore[attr-defined]
     id_table = Identifier.__table__  # type: ignore[attr-defined]
     skip = {"id", "customer_id", "synced_at", "source_record_id"}

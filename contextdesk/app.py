@@ -263,7 +263,11 @@ WORKER_DEMO_ENV = "CONTEXTDESK_SERVE_DEMO"
 
 def worker_app() -> FastAPI:
     """The app of one `contextdesk serve --workers N` process (uvicorn factory): settings from the environment."""
-    return create_app(load_settings(), demo=os.environ.get(WORKER_DEMO_ENV) == "1")
+    from contextdesk.wiring import settle_startup_objects
+
+    app = create_app(load_settings(), demo=os.environ.get(WORKER_DEMO_ENV) == "1")
+    settle_startup_objects()
+    return app
 
 
 #: The API and anything not listed below: JSON only, never framed, never cached.

@@ -97,6 +97,7 @@ def serve_app(*, host: str, port: int, demo: bool, workers: int = 1) -> None:
 
     from contextdesk.app import WORKER_DEMO_ENV, create_app
     from contextdesk.http_security import uvicorn_config
+    from contextdesk.wiring import settle_startup_objects
 
     engine()  # migrate first, with the CLI's messages (each worker then finds the schema up to date)
     config = settings()
@@ -138,6 +139,7 @@ def serve_app(*, host: str, port: int, demo: bool, workers: int = 1) -> None:
         console.print(f"Agent inbox: [bold]{inbox}[/] with the API key [bold]{demo_key}[/] (demo only)")
     if workers == 1:
         app = create_app(config, demo=demo)
+        settle_startup_objects()
         # Forwarded headers are believed only from CONTEXTDESK_TRUSTED_PROXIES (docs/deployment.md).
         uvicorn.Server(uvicorn_config(app, settings=config, host=host, port=port, log_level="warning")).run()
         return

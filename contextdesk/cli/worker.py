@@ -24,12 +24,13 @@ def worker_command(
 
     from context.live.propagate import process_pending
     from context.live.scheduler import run_due
-    from contextdesk.wiring import build_propagation
+    from contextdesk.wiring import build_propagation, settle_startup_objects
 
     current = settings()
     if config is not None:
         current = current.model_copy(update={"config_file": config})
     deps = build_propagation(current, engine(), clock=system_now)
+    settle_startup_objects()
     scheduled = [s.name for s in deps.intake.sources if s.interval is not None]
     holder = f"{socket.gethostname()}:{os.getpid()}"
     console.print(f"worker {holder}: {len(scheduled)} scheduled source(s): {', '.join(scheduled) or 'none'}")
