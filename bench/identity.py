@@ -561,11 +561,16 @@ def main() -> None:
         )
         # Goal: 1M source records resolved in <= 2 minutes on 2 cores, i.e. >= 8,333 records/s.
         goal_rate = 1_000_000 / 120
-        best_rate = max(n / rebuild_s, n / lib_s)
+        # Judged on the database rebuild (what `contextdesk identity rebuild` does), not the library call alone,
+        # which skips the reads and writes a user's store pays; a first sync also trains (printed beside).
+        db_rate = n / rebuild_s
+        with_training_min = (1_000_000 / db_rate + train_s * 1_000_000 / n) / 60
         print(
             f"  goal (batch): ≥ {goal_rate:,.0f} records/s (1M in ≤ 2 min) — "
-            f"{'met' if best_rate >= goal_rate else 'NOT met'} (best {best_rate:,.0f} records/s wall; "
-            f"1M records would take ~{1_000_000 / best_rate / 60:.1f} min); peak memory {_peak_mb():,.0f} MB"
+            f"{'met' if db_rate >= goal_rate else 'NOT met'} (database rebuild {db_rate:,.0f} records/s wall: "
+            f"1M records would take ~{1_000_000 / db_rate / 60:.1f} min, ~{with_training_min:.1f} min "
+            f"with training scaled linearly; library resolve alone ~{lib_s * 1_000_000 / n / 60:.1f} min); "
+            f"peak memory {_peak_mb():,.0f} MB"
         )
         wall, cpu = incremental(engine, rules, args.probes, args.seed)
         for label, values in (("wall", sorted(wall)), ("CPU", sorted(cpu))):
