@@ -163,7 +163,7 @@ def em_blocks(rules: IdentityRules) -> list[list[str]]:
     chosen = []
     for block in rules.probabilistic.blocking:
         gains = {name for name in untrained if not reads[name] & set(block)}
-        if gains and any(not columns & set(block) for columns in reads.values()):
+        if gains:
             chosen.append(block)
             untrained -= gains
         if not untrained:
@@ -218,6 +218,8 @@ def _read_params(settings: Mapping[str, Any], rules: IdentityRules) -> dict[str,
         if len(levels) != comp.n_levels:
             continue
         prior = priors.fields[comp.name]
+        if not any(_valid(lv.get("m_probability"), 0.0) for lv in levels):
+            continue  # no EM session could estimate it (every rule blocks a column it reads): the prior stays
         # A level the data never showed (no swapped names in this data set, say) has no estimate: that level
         # keeps its prior and the others keep what Splink learned.
         m = [_valid(lv.get("m_probability"), prior.m[i]) for i, lv in enumerate(levels)]
