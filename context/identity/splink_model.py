@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from context.identity.comparisons import derived_columns, splink_comparison
 from context.identity.graph import Prepared, hub_values
-from context.identity.rules import IdentityRules
+from context.identity.rules import ComparisonField, IdentityRules
 from context.identity.scoring import DEGENERATE_SHARE, FieldParams, FSModel, prior_model, term_frequencies
 
 MIN_TRAINING_RECORDS = 1000
@@ -153,20 +153,27 @@ def _neutralize_degenerate(prepared: Sequence[Prepared], rules: IdentityRules, m
 def em_blocks(rules: IdentityRules) -> list[list[str]]:
     """The blocking rules EM runs on: in order, each one that trains a field no earlier one trained.
 
-    EM cannot estimate the fields it blocks on, so every field must lie outside at least one chosen rule;
-    running EM on every blocking rule instead costs a pass each and adds nothing.
+    EM cannot estimate a field whose comparison reads a blocked column, so every field must lie outside at
+    least one chosen rule; running EM on every blocking rule instead costs a pass each and adds nothing.
+    A name field with a swapped level reads the other name field too (given = the other's family name):
+    Splink skips it in any session blocked on either name, so only a rule on neither trains the names.
     """
-    names = {f.name for f in rules.probabilistic.fields}
-    untrained = set(names)
+    reads = {f.name: _columns_read(f) for f in rules.probabilistic.fields}
+    untrained = set(reads)
     chosen = []
     for block in rules.probabilistic.blocking:
-        gains = untrained - set(block)
-        if gains and len(set(block) & names) < len(names):
+        gains = {name for name in untrained if not reads[name] & set(block)}
+        if gains:
             chosen.append(block)
             untrained -= gains
         if not untrained:
             break
     return chosen
+
+
+def _columns_read(comp: ComparisonField) -> set[str]:
+    """The input columns a field's Splink comparison reads (its own, and the swapped field's)."""
+    return {comp.name} | ({comp.swap_with} if comp.swap_with and comp.compare == "name" else set())
 
 
 def _train_with_splink(prepared: Sequence[Prepared], rules: IdentityRules, *, seed: int) -> dict[str, FieldParams]:
@@ -211,6 +218,8 @@ def _read_params(settings: Mapping[str, Any], rules: IdentityRules) -> dict[str,
         if len(levels) != comp.n_levels:
             continue
         prior = priors.fields[comp.name]
+        if not any(_valid(lv.get("m_probability"), 0.0) for lv in levels):
+            continue  # no EM session could estimate it (every rule blocks a column it reads): the prior stays
         # A level the data never showed (no swapped names in this data set, say) has no estimate: that level
         # keeps its prior and the others keep what Splink learned.
         m = [_valid(lv.get("m_probability"), prior.m[i]) for i, lv in enumerate(levels)]

@@ -14,6 +14,7 @@ from context.identity.csvlink import read_csv_records
 from context.identity.errors import InputError, RulesError
 from context.identity.graph import Record, prepare, resolve
 from context.identity.rules import default_rules, load_rules
+from context.identity.scoring import model_warnings, prior_model
 from context.identity.splink_model import fit_model
 from contextdesk.cli.identity import app
 from tests.context.identity.factories import as_dicts, synthetic_people
@@ -163,3 +164,33 @@ def test_one_damaged_record_does_not_veto_a_merge_the_other_records_support() ->
     # ... and with two more clean records the cross pairs together say one person.
     together = resolve(three_clean, rules, model)
     assert together.clusters == [["f:dup-1", "f:dup-2", "f:org", "f:org-2", "f:org-3"]]
+
+
+def test_training_estimates_every_field_including_the_names() -> None:
+    # The name fields compare with each other (swapped names), so an EM session blocked on either name
+    # cannot estimate them: a rule on neither name (here the postcode) must be one EM runs on, and the names
+    # get m values learned from the data, not the priors.
+    people, _ = synthetic_people(700, seed=11)
+    rules = default_rules()
+    rules.probabilistic.blocking = [["last_name", "postcode"], ["first_name", "last_name"], ["postcode"]]
+    records = [Record(p.source, p.record_id, attrs) for p, attrs in zip(people, as_dicts(people), strict=True)]
+    model = fit_model([prepare(r, rules) for r in records], rules)
+    priors = prior_model(rules)
+    assert model.origin == "splink"
+    for name in ("first_name", "last_name", "postcode", "email"):
+        assert model.fields[name].origin == "splink"
+        assert model.fields[name].m != priors.fields[name].m, name
+
+
+def test_a_field_no_em_session_can_train_keeps_its_prior_and_says_so() -> None:
+    # Every blocking rule uses a name: EM cannot estimate either name field, and the model says so.
+    people, _ = synthetic_people(700, seed=11)
+    rules = default_rules()
+    rules.probabilistic.blocking = [["last_name", "postcode"], ["first_name", "last_name"]]
+    records = [Record(p.source, p.record_id, attrs) for p, attrs in zip(people, as_dicts(people), strict=True)]
+    model = fit_model([prepare(r, rules) for r in records], rules)
+    priors = prior_model(rules)
+    assert model.fields["first_name"].m == priors.fields["first_name"].m
+    assert model.fields["postcode"].m != priors.fields["postcode"].m
+    warnings = model_warnings(rules, model)
+    assert any(w.startswith("first_name:") for w in warnings) and any(w.startswith("last_name:") for w in warnings)
