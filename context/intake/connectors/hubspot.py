@@ -1,4 +1,4 @@
-"""HubSpot CRM: contacts (lifecycle stage, owner, lead status) from the CRM search API.
+"""HubSpot CRM: contacts (lifecycle stage, owner, lead status, deal stage) from the CRM search API.
 
 Incremental by `lastmodifieddate`: each query filters `lastmodifieddate >= cursor`, sorted ascending, 100 (at
 most 200) a page with `after` paging. The search API refuses to page past 10,000 results of one query, so
@@ -6,6 +6,12 @@ after 10,000 the connector starts a new window from the last record's `lastmodif
 records of that millisecond, which are unchanged and skipped). The cursor is the last committed record's
 `lastmodifieddate`. Search is limited to a few requests a second per account; 429s are retried with backoff
 and jitter (and `Retry-After` when HubSpot sends one).
+
+Deal stage lives on deals, not contacts: for each page of contacts the connector batch-reads their deal
+associations (CRM v4, up to 1,000 contacts a request, following each contact's `after` paging), then the deals
+(CRM v3 batch read, 100 a request) and sets `dealstage` to the stage of the most recently modified open deal
+(`hs_is_closed` not true), else of the most recently modified closed one; None when the contact has no deals.
+`options: {deals: false}` turns this off (a token without `crm.objects.deals.read`).
 """
 
 from __future__ import annotations
@@ -42,6 +48,10 @@ CONTACT_PROPERTIES = (
     "lastmodifieddate",
 )
 STREAMS = {"contacts": ("contacts", CONTACT_PROPERTIES)}
+DEAL_PROPERTIES = ("dealstage", "closedate", "hs_lastmodifieddate", "hs_is_closed")
+#: Batch limits: v4 association batch read takes 1,000 inputs, object batch read 100.
+ASSOCIATION_BATCH = 1_000
+DEAL_BATCH = 100
 
 
 class HubSpotConnector(Connector):
@@ -58,11 +68,13 @@ class HubSpotConnector(Connector):
         self.properties = list(dict.fromkeys([*default_properties, *extra]))
         self.page_size = min(int(source.options.get("page_size", 100)), MAX_PAGE)
         self.cap = int(source.options.get("search_cap", SEARCH_CAP))  # lower in tests, to see the windowing
+        self.with_deals = bool(source.options.get("deals", True))
         self.http = connections.http(
             source,
             base_url=self.creds.base_url or DEFAULT_BASE_URL,
             headers={"Authorization": f"Bearer {self.require_token('a private app access token')}"},
-            auth_hint="check the private app's access token and its scope crm.objects.contacts.read",
+            auth_hint="check the private app's access token and its scopes crm.objects.contacts.read"
+            + (" and crm.objects.deals.read" if self.with_deals else ""),
         )
 
     def close(self) -> None:
@@ -100,7 +112,7 @@ class HubSpotConnector(Connector):
             in_window += len(results)
             last = _modified(results[-1]) if results else None
             yield Page(
-                records=[_flat(r) for r in results],
+                records=self._with_deal_stage([_flat(r) for r in results]),
                 cursor={"lastmodifieddate": last or since} if (last or since) else None,
             )
             following = ((answer.get("paging") or {}).get("next") or {}).get("after")
@@ -132,7 +144,71 @@ class HubSpotConnector(Connector):
             raise
         if not isinstance(answer, dict) or answer.get("archived"):
             return None
-        return _flat(answer)
+        [record] = self._with_deal_stage([_flat(answer)])
+        return record
+
+    def _with_deal_stage(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records with `dealstage` from their associated deals (in batches: a few requests a page)."""
+        if not self.with_deals or not records:
+            return records
+        deal_ids = self._associated_deals([r["id"] for r in records])
+        wanted = list(dict.fromkeys(d for ids in deal_ids.values() for d in ids))
+        deals: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), DEAL_BATCH):
+            body = {
+                "properties": list(DEAL_PROPERTIES),
+                "inputs": [{"id": d} for d in wanted[start : start + DEAL_BATCH]],
+            }
+            # 207 (some deals gone since the association was read) still carries the others in `results`.
+            for deal in self._batch("/crm/v3/objects/deals/batch/read", body):
+                if not deal.get("archived"):
+                    deals[str(deal.get("id"))] = deal
+        return [
+            {**r, "dealstage": _current_stage([deals[d] for d in deal_ids.get(r["id"], []) if d in deals])}
+            for r in records
+        ]
+
+    def _batch(self, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The `results` of a batch call (200 or 207; a 207's errors are inputs with nothing to return)."""
+        answer = self.http.request("POST", path, json=body).json()
+        if not isinstance(answer, dict):
+            raise ConnectorError(self.name, f"{path}: expected a JSON object")
+        return [r for r in answer.get("results") or [] if isinstance(r, dict)]
+
+    def _associated_deals(self, contact_ids: list[str]) -> dict[str, list[str]]:
+        """Deal ids by contact id (CRM v4 association batch read; a contact without deals is left out)."""
+        found: dict[str, list[str]] = {}
+        pending: list[dict[str, str]] = [{"id": c} for c in contact_ids]
+        while pending:
+            batch, pending = pending[:ASSOCIATION_BATCH], pending[ASSOCIATION_BATCH:]
+            path = "/crm/v4/associations/contacts/deals/batch/read"
+            for result in self._batch(path, {"inputs": batch}):
+                contact = str((result.get("from") or {}).get("id"))
+                found.setdefault(contact, []).extend(
+                    str(to["toObjectId"])
+                    for to in result.get("to") or []
+                    if isinstance(to, dict) and "toObjectId" in to
+                )
+                following = ((result.get("paging") or {}).get("next") or {}).get("after")
+                if following:
+                    pending.append({"id": contact, "after": str(following)})
+        return found
+
+
+def _current_stage(deals: list[dict[str, Any]]) -> str | None:
+    """The stage of the most recently modified open deal, else of the most recently modified closed one."""
+    if not deals:
+        return None
+    open_deals = [d for d in deals if str((d.get("properties") or {}).get("hs_is_closed")).lower() != "true"]
+
+    def modified(deal: dict[str, Any]) -> int:
+        value = (deal.get("properties") or {}).get("hs_lastmodifieddate") or deal.get("updatedAt")
+        stamp = _epoch_ms(str(value)) if value is not None else "0"
+        return int(stamp) if stamp.isdigit() else 0
+
+    latest = max(open_deals or deals, key=modified)
+    stage = (latest.get("properties") or {}).get("dealstage")
+    return str(stage) if stage is not None else None
 
 
 def _epoch_ms(value: str) -> str:

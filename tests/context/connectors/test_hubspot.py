@@ -40,7 +40,8 @@ def test_search_windows_past_the_result_cap_and_resumes_from_lastmodifieddate(en
         conns = connections(vtime, hubspot=(fake.url, fh.TOKEN))
         fake.script(Failure(status=429, path_prefix="/crm/v3/objects/contacts/search"))  # no Retry-After
         [first] = sync(engine=engine, config=cfg, clock=vtime.now, connections=conns)
-        windows = [r.body for r in fake.requests if r.body and "after" not in r.body]
+        searches = [r for r in fake.requests if r.path.endswith("/search")]
+        windows = [r.body for r in searches if r.body and "after" not in r.body]
         assert (first.status, first.new) == ("ok", 250)
         assert fake.refused_past_cap == 0
         assert len(windows) >= 4  # the 429's retry, then a new window every 90 records
@@ -52,10 +53,44 @@ def test_search_windows_past_the_result_cap_and_resumes_from_lastmodifieddate(en
         fake.put(fh.contact(7, updated=NOW, lifecyclestage="opportunity"))
         [second] = sync(engine=engine, config=cfg, clock=vtime.now, connections=conns)
         asked = fake.requests[0].body or {}
+        deal_reads = [r.path for r in fake.requests if "deals" in r.path]
 
     assert (second.new, second.changed) == (0, 1)
     assert asked["filterGroups"][0]["filters"][0]["value"] == str(fh.ms(NOW - timedelta(minutes=50)))
     assert records(engine, "hubspot-contacts")["507"].lifecycle_stage == "opportunity"
+    assert deal_reads == ["/crm/v4/associations/contacts/deals/batch/read"]  # one a page; no deals, no deal read
+
+
+def test_a_contacts_newest_open_deal_stage_lands_in_the_context_a_contact_without_deals_has_none(
+    engine: Engine, tmp_path: Path
+) -> None:
+    vtime = VirtualTime()
+    with fh.FakeHubSpot(association_page=1) as fake:  # one association a page: the connector follows `after`
+        fake.put(fh.contact(1, email="ann@example.com"))
+        fake.put(fh.contact(2, email="bob@example.com"))
+        fake.put_deal(fh.deal(1, stage="appointmentscheduled", updated=NOW - timedelta(days=20)), "501")
+        fake.put_deal(fh.deal(2, stage="contractsent", updated=NOW - timedelta(days=2)), "501")
+        fake.put_deal(fh.deal(3, stage="closedlost", updated=NOW - timedelta(hours=1), closed=True), "501")
+        cfg = config(tmp_path, HUBSPOT)
+        conns = connections(vtime, hubspot=(fake.url, fh.TOKEN))
+        fake.script(Failure(status=429, path_prefix="/crm/v3/objects/deals/batch/read", headers={"Retry-After": "2"}))
+        [synced] = sync(engine=engine, config=cfg, clock=vtime.now, connections=conns)
+        batch_reads = [r.path for r in fake.requests if r.path.endswith("/batch/read")]
+    resolve_pending(engine=engine, rules=default_rules(), now=vtime.now())
+    ctx_config = load_context_config(tmp_path / "contextdesk.yaml")
+    recompute_profiles(engine=engine, config=ctx_config.profiles, now=vtime.now())
+
+    def deal_stage(email: str) -> str | None:
+        found = lookup_customer(engine=engine, email=email)
+        assert found.customer_id
+        ctx = build_customer_context(engine=engine, customer_id=found.customer_id, now=vtime.now(), config=ctx_config)
+        return ctx.crm.deal_stage
+
+    assert synced.status == "ok"
+    assert deal_stage("ann@example.com") == "contractsent"  # the newer open deal, not the lost one modified since
+    assert deal_stage("bob@example.com") is None
+    assert 2.0 in vtime.sleeps  # the deal read's 429 waited its Retry-After on the connector's throttle
+    assert batch_reads.count("/crm/v4/associations/contacts/deals/batch/read") == 3  # both contacts, then `after`
 
 
 def test_a_refused_token_names_the_scope(engine: Engine, tmp_path: Path) -> None:

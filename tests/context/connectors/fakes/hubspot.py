@@ -1,8 +1,11 @@
-"""A fake HubSpot CRM v3 API: contacts, the search endpoint with its 10,000-result cap, Bearer auth.
+"""A fake HubSpot CRM API: contacts, the search endpoint with its 10,000-result cap, deals associated with contacts
+(CRM v4 association batch read with per-contact `after` paging, v3 deal batch read), Bearer auth.
 
 Search sorts by `lastmodifieddate`, filters `GTE` on it (epoch ms), pages with `after`, and answers 400 when
 `after` would reach past the cap (as HubSpot does); the cap is a constructor argument so a test can see the
-connector window past it with a few hundred contacts. Webhooks are signed as HubSpot signs v3 requests.
+connector window past it with a few hundred contacts. Batch reads answer 207 with `errors` for inputs they have
+nothing for (a contact without deals, a deleted deal), as HubSpot does. Webhooks are signed as HubSpot signs
+v3 requests.
 """
 
 from __future__ import annotations
@@ -56,12 +59,36 @@ def contact(n: int, *, email: str | None = None, updated: datetime = NOW, **prop
     }
 
 
-class FakeHubSpot(FakeServer):
-    """Contacts plus the search API."""
+def deal(n: int, *, stage: str, updated: datetime = NOW, closed: bool = False) -> dict[str, Any]:
+    """A deal as the batch read returns it (all its properties; the fake answers only those asked for)."""
+    props = {
+        "dealname": f"Deal {n}",
+        "dealstage": stage,
+        "pipeline": "default",
+        "closedate": hs_time(updated + timedelta(days=30)),
+        "createdate": hs_time(updated - timedelta(days=10)),
+        "hs_lastmodifieddate": hs_time(updated),
+        "hs_is_closed": "true" if closed else "false",
+        "hs_object_id": str(9000 + n),
+    }
+    return {
+        "id": str(9000 + n),
+        "properties": props,
+        "createdAt": props["createdate"],
+        "updatedAt": props["hs_lastmodifieddate"],
+        "archived": False,
+    }
 
-    def __init__(self, *, cap: int = 10_000) -> None:
+
+class FakeHubSpot(FakeServer):
+    """Contacts plus the search API, and deals associated with contacts."""
+
+    def __init__(self, *, cap: int = 10_000, association_page: int = 500) -> None:
         super().__init__()
         self.contacts: dict[str, dict[str, Any]] = {}
+        self.deals: dict[str, dict[str, Any]] = {}
+        self.deals_of: dict[str, list[str]] = {}  # contact id -> associated deal ids
+        self.association_page = association_page
         self.cap = cap
         self.refused_past_cap = 0
         self._events = itertools.count(1)
@@ -70,6 +97,13 @@ class FakeHubSpot(FakeServer):
         """Create or replace a contact."""
         with self.lock:
             self.contacts[obj["id"]] = obj
+
+    def put_deal(self, obj: dict[str, Any], *contact_ids: str) -> None:
+        """Create or replace a deal associated with these contacts."""
+        with self.lock:
+            self.deals[obj["id"]] = obj
+            for contact_id in contact_ids:
+                self.deals_of.setdefault(contact_id, []).append(obj["id"])
 
     def archive(self, object_id: str) -> None:
         """Delete a contact (GET then answers 404)."""
@@ -91,6 +125,10 @@ class FakeHubSpot(FakeServer):
         with self.lock:
             if request.method == "POST" and request.path == "/crm/v3/objects/contacts/search":
                 return self._search(request.body or {})
+            if request.method == "POST" and request.path == "/crm/v4/associations/contacts/deals/batch/read":
+                return self._associations(request.body or {})
+            if request.method == "POST" and request.path == "/crm/v3/objects/deals/batch/read":
+                return self._read_deals(request.body or {})
             prefix = "/crm/v3/objects/contacts/"
             if request.method == "GET" and request.path.startswith(prefix):
                 obj = self.contacts.get(request.path.removeprefix(prefix))
@@ -127,6 +165,75 @@ class FakeHubSpot(FakeServer):
         if after + limit < len(items):
             answer["paging"] = {"next": {"after": str(after + limit)}}
         return 200, {}, answer
+
+    def _associations(self, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        inputs = body.get("inputs") or []
+        if len(inputs) > 1000:
+            return 400, {}, {"status": "error", "message": "at most 1000 inputs", "category": "VALIDATION_ERROR"}
+        results, errors = [], []
+        for item in inputs:
+            contact_id, after = str(item["id"]), int(item.get("after") or 0)
+            ids = self.deals_of.get(contact_id, [])
+            if not ids:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": f"No deals are associated with contact {contact_id}",
+                        "context": {"fromObjectId": [contact_id]},
+                    }
+                )
+                continue
+            chunk = ids[after : after + self.association_page]
+            result: dict[str, Any] = {
+                "from": {"id": contact_id},
+                "to": [
+                    {
+                        "toObjectId": int(d),
+                        "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 4, "label": None}],
+                    }
+                    for d in chunk
+                ],
+            }
+            if after + self.association_page < len(ids):
+                result["paging"] = {"next": {"after": str(after + self.association_page), "link": None}}
+            results.append(result)
+        return self._batch_answer(results, errors)
+
+    def _read_deals(self, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        inputs = body.get("inputs") or []
+        if len(inputs) > 100:
+            return 400, {}, {"status": "error", "message": "at most 100 inputs", "category": "VALIDATION_ERROR"}
+        asked = set(body.get("properties") or [])
+        results, missing = [], []
+        for item in inputs:
+            found = self.deals.get(str(item["id"]))
+            if found is None:
+                missing.append(str(item["id"]))
+                continue
+            props = {k: v for k, v in found["properties"].items() if k in asked or k == "hs_object_id"}
+            results.append({**found, "properties": props})
+        errors = (
+            [
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": "Could not get some DEAL objects",
+                    "context": {"ids": missing},
+                }
+            ]
+            if missing
+            else []
+        )
+        return self._batch_answer(results, errors)
+
+    @staticmethod
+    def _batch_answer(results: list[Any], errors: list[Any]) -> tuple[int, dict[str, str], Any]:
+        stamp = hs_time(NOW)
+        answer: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp}
+        if errors:
+            answer |= {"numErrors": len(errors), "errors": errors}
+        return (207 if errors else 200), {}, answer
 
     def webhook(
         self, url: str, events: list[dict[str, Any]], *, secret: str = CLIENT_SECRET, at: datetime = NOW
