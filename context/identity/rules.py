@@ -325,7 +325,7 @@ class IdentityRules(BaseModel):
 
 
 def default_rules() -> IdentityRules:
-    """Rules for the canonical customer schema (emails, phones, Stripe/Shopify/CRM ids, names, places)."""
+    """Rules for the canonical customer schema (emails, phones, Stripe/Shopify/CRM/help-desk ids, names, places)."""
     return IdentityRules(
         identifiers=[
             # A person may re-subscribe under a new Stripe customer, hold two shop accounts or be
@@ -334,6 +334,7 @@ def default_rules() -> IdentityRules:
             IdentifierRule(kind="shopify_customer", priority=0, limit=2, hub_max_names=None),
             IdentifierRule(kind="crm_contact", priority=0, limit=5, hub_max_names=None),
             IdentifierRule(kind="zendesk_user", priority=0, limit=3, hub_max_names=None),
+            IdentifierRule(kind="intercom_contact", priority=0, limit=3, hub_max_names=None),
             IdentifierRule(
                 kind="email",
                 normalize="email",

@@ -1,9 +1,10 @@
-"""Intercom: contacts (users and leads) from the contacts search API.
+"""Intercom: contacts (users and leads) and conversations from their search APIs.
 
-Incremental by `updated_at`, whose search is day-granular: each sync searches `updated_at > cursor - 1 day`
-sorted ascending (re-reading a day of unchanged contacts, which are skipped) and pages with `starting_after`.
-The cursor is the last committed contact's `updated_at` (epoch seconds). Intercom's 429s carry
-`X-RateLimit-Reset`, which the throttle waits for.
+Both streams are incremental by `updated_at`, whose search is day-granular: each sync searches
+`updated_at > cursor - 1 day` sorted ascending (re-reading a day of unchanged objects, which are skipped) and
+pages with `pages.next.starting_after`. The cursor is the last committed object's `updated_at` (epoch seconds).
+Contacts answer in `data`, conversations in `conversations`. Intercom's 429s carry `X-RateLimit-Reset`, which
+the throttle waits for.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ API_VERSION = "2.11"
 #: The date search matches whole days: a day of overlap so nothing changed late on the cursor's day is missed.
 OVERLAP_S = 86_400
 MAX_PAGE = 150
-STREAMS = {"contacts": "/contacts"}
+# stream -> (path, list key of its search answer)
+STREAMS = {"contacts": ("/contacts", "data"), "conversations": ("/conversations", "conversations")}
 
 
 class IntercomConnector(Connector):
-    """One Intercom stream (contacts) of one workspace."""
+    """One Intercom stream (contacts or conversations) of one workspace."""
 
     live_groups: ClassVar[dict[str, tuple[str, ...]]] = {}
 
@@ -32,7 +34,7 @@ class IntercomConnector(Connector):
         super().__init__(source, connections)
         if source.stream not in STREAMS:
             raise ConnectorError(source.name, f"unknown Intercom stream {source.stream!r} (has {sorted(STREAMS)})")
-        self.path = STREAMS[source.stream]
+        self.path, self.key = STREAMS[source.stream]
         self.page_size = min(int(source.options.get("page_size", MAX_PAGE)), MAX_PAGE)
         self.http = connections.http(
             source,
@@ -50,7 +52,7 @@ class IntercomConnector(Connector):
         self.http.close()
 
     def pages(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        """Pages of contacts updated since a day before the cursor, oldest first."""
+        """Pages of the stream's objects updated since a day before the cursor, oldest first."""
         since = (cursor or {}).get("updated_at")
         query: dict[str, Any] = (
             {"field": "updated_at", "operator": ">", "value": int(since) - OVERLAP_S}
@@ -67,7 +69,7 @@ class IntercomConnector(Connector):
             answer = self.http.request("POST", f"{self.path}/search", json=body).json()
             if not isinstance(answer, dict):
                 raise ConnectorError(self.name, "search: expected a JSON object")
-            data = [d for d in answer.get("data") or [] if isinstance(d, dict)]
+            data = [d for d in answer.get(self.key) or [] if isinstance(d, dict)]
             if self._total is None and isinstance(answer.get("total_count"), int):
                 self._total = answer["total_count"]
             self._done += len(data)
@@ -80,7 +82,7 @@ class IntercomConnector(Connector):
             after = str(following)
 
     def fetch(self, object_id: str) -> dict[str, Any] | None:
-        """The contact now; None if Intercom no longer has it (404) or it was deleted."""
+        """The contact or conversation now; None if Intercom no longer has it (404) or it was deleted."""
         try:
             answer = self.http.request("GET", f"{self.path}/{object_id}").json()
         except ConnectorError as exc:

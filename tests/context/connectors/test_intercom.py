@@ -1,16 +1,18 @@
 """The Intercom connector against the fake API over real HTTP: day-granular search with a day of overlap,
-auth failures, and signed notifications into the customer's profile."""
+auth failures, conversations in the customer's context, and signed notifications into the customer's profile."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
-from context.customer_context import lookup_customer
+from context.customer_context import build_customer_context, lookup_customer
+from context.customer_context.config import load_context_config
 from context.identity.rules import default_rules
 from context.identity.service import resolve_pending
 from context.intake.connectors import SourceCredentials
@@ -35,7 +37,7 @@ def test_a_change_later_on_the_cursors_day_is_found_through_the_overlap(engine: 
     with fi.FakeIntercom() as fake:
         for n in range(1, 6):
             fake.put(fi.contact(n, updated=NOW - timedelta(days=n)))
-        cfg = config(tmp_path, {**INTERCOM, "options": {"page_size": 2}})
+        cfg = config(tmp_path, {**INTERCOM, "streams": ["contacts"], "options": {"page_size": 2}})
         conns = connections(vtime, intercom=(fake.url, fi.TOKEN))
         [first] = sync(engine=engine, config=cfg, clock=vtime.now, connections=conns)
         assert (first.status, first.new) == ("ok", 5)
@@ -53,6 +55,60 @@ def test_a_change_later_on_the_cursors_day_is_found_through_the_overlap(engine: 
     assert (second.new, second.changed) == (0, 1)
     assert records(engine, "intercom-contacts")["6650000003"].full_name == "Renamed Three"
     assert wrong.status == "failed" and "refused the credentials (401)" in (wrong.error or "")
+
+
+def test_a_contacts_conversations_land_in_the_context_and_later_changes_through_the_overlap(
+    engine: Engine, tmp_path: Path
+) -> None:
+    vtime = VirtualTime()
+
+    def context() -> Any:
+        resolve_pending(engine=engine, rules=default_rules(), now=vtime.now())
+        ctx_config = load_context_config(tmp_path / "contextdesk.yaml")
+        recompute_profiles(engine=engine, config=ctx_config.profiles, now=vtime.now())
+        found = lookup_customer(engine=engine, email="ann@example.com")
+        assert found.customer_id
+        return build_customer_context(engine=engine, customer_id=found.customer_id, now=vtime.now(), config=ctx_config)
+
+    with fi.FakeIntercom() as fake:
+        fake.put(fi.contact(1, email="ann@example.com", updated=NOW - timedelta(days=2)))
+        fake.put(fi.contact(2, updated=NOW - timedelta(days=2)))
+        fake.put(fi.conversation(1, contact_n=1, title="Candle arrived broken", updated=NOW - timedelta(days=1)))
+        fake.put(fi.conversation(2, contact_n=2, updated=NOW - timedelta(days=3)))
+        fake.put(fi.conversation(3, contact_n=1, state="closed", updated=NOW - timedelta(days=4)))
+        cfg = config(tmp_path, {**INTERCOM, "options": {"page_size": 2}})
+        conns = connections(vtime, intercom=(fake.url, fi.TOKEN))
+        first = sync(engine=engine, config=cfg, clock=vtime.now, connections=conns)
+        assert [(s.source, s.status, s.new) for s in first] == [
+            ("intercom-contacts", "ok", 2),
+            ("intercom-conversations", "ok", 3),
+        ]
+        before = context()
+
+        # The open conversation is closed an hour after the cursor, on the cursor's own day: a day-granular
+        # `updated_at >` the cursor alone would miss it.
+        closed = fi.conversation(
+            1, contact_n=1, title="Candle arrived broken", state="closed", updated=NOW - timedelta(hours=23)
+        )
+        fake.put(closed)
+        fake.requests.clear()
+        second = sync(engine=engine, config=cfg, clock=vtime.now, connections=conns)
+        searched = [r.body for r in fake.requests if r.path == "/conversations/search"]
+
+    # Ann's open conversation (not contact 2's) is in her context, linked by the contact id it carries.
+    assert [(t.ref, t.subject, t.status, t.channel) for t in before.tickets.open] == [
+        ("1901", "Candle arrived broken", "open", "conversation")
+    ]
+    assert [t.ref for t in before.tickets.recent_resolved] == ["1903"]
+    assert [(s.source, s.new, s.changed) for s in second] == [
+        ("intercom-contacts", 0, 0),
+        ("intercom-conversations", 0, 1),
+    ]
+    # The second search starts a day before the cursor (conversation 1's first `updated_at`).
+    assert searched and all(b["query"]["value"] == int((NOW - timedelta(days=2)).timestamp()) for b in searched)
+    after = context()
+    assert after.tickets.open == []
+    assert [(t.ref, t.status) for t in after.tickets.recent_resolved] == [("1901", "closed"), ("1903", "closed")]
 
 
 def test_a_signed_intercom_notification_updates_the_contact(tmp_path: Path, sqlite_template: Path) -> None:

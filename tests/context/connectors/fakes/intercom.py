@@ -1,7 +1,9 @@
-"""A fake Intercom REST API (2.11): contacts, their search with day-granular `updated_at`, Bearer auth.
+"""A fake Intercom REST API (2.11): contacts and conversations, their search with day-granular `updated_at`,
+cursor paging by `pages.next.starting_after`, Bearer auth.
 
-Like Intercom, a date search matches whole days: `updated_at > T` finds contacts updated from the day after T's
-day, so a contact changed later on the cursor's own day is only found with the connector's day of overlap.
+Like Intercom, a date search matches whole days: `updated_at > T` finds objects updated from the day after T's
+day, so an object changed later on the cursor's own day is only found with the connector's day of overlap.
+Contacts are listed under `data`, conversations under `conversations`, as the API does.
 Webhooks are signed as Intercom signs them: `X-Hub-Signature: sha1=HEX(HMAC-SHA1(client secret, body))`.
 """
 
@@ -40,18 +42,57 @@ def contact(n: int, *, email: str | None = None, updated: datetime = NOW, **extr
     return obj
 
 
+def conversation(
+    n: int, *, contact_n: int, state: str = "open", title: str | None = None, updated: datetime = NOW
+) -> dict[str, Any]:
+    """A conversation as the API returns it (its contacts as a contact.list of ids)."""
+    at = int(updated.timestamp())
+    return {
+        "type": "conversation",
+        "id": f"{1900 + n}",
+        "title": title,
+        "created_at": at - DAY,
+        "updated_at": at,
+        "waiting_since": at if state == "open" else None,
+        "snoozed_until": None,
+        "open": state != "closed",
+        "state": state,
+        "read": True,
+        "priority": "not_priority",
+        "admin_assignee_id": None,
+        "team_assignee_id": None,
+        "source": {
+            "type": "conversation",
+            "id": f"40391{n:04d}",
+            "delivered_as": "customer_initiated",
+            "subject": "",
+            "body": f"<p>Hello, about my order ({n}).</p>",
+            "author": {"type": "user", "id": f"6650{contact_n:06d}", "name": f"First{contact_n} Last{contact_n}"},
+            "attachments": [],
+            "url": None,
+            "redacted": False,
+        },
+        "contacts": {
+            "type": "contact.list",
+            "contacts": [{"type": "contact", "id": f"6650{contact_n:06d}", "external_id": None}],
+        },
+        "statistics": {"type": "conversation_statistics", "last_close_at": at if state == "closed" else None},
+    }
+
+
 class FakeIntercom(FakeServer):
-    """Contacts plus the search API."""
+    """Contacts and conversations plus their search APIs."""
 
     def __init__(self) -> None:
         super().__init__()
         self.contacts: dict[str, dict[str, Any]] = {}
+        self.conversations: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
 
     def put(self, obj: dict[str, Any]) -> None:
-        """Create or replace a contact."""
+        """Create or replace a contact or (by its `type`) a conversation."""
         with self.lock:
-            self.contacts[obj["id"]] = obj
+            (self.conversations if obj.get("type") == "conversation" else self.contacts)[obj["id"]] = obj
 
     def answer(self, request: Recorded) -> tuple[int, dict[str, str], Any]:
         """Answer one REST request."""
@@ -62,22 +103,28 @@ class FakeIntercom(FakeServer):
                 {"type": "error.list", "errors": [{"code": "unauthorized", "message": "Access Token Invalid"}]},
             )
         with self.lock:
-            if request.method == "POST" and request.path == "/contacts/search":
-                return self._search(request.body or {})
-            if request.method == "GET" and request.path.startswith("/contacts/"):
-                obj = self.contacts.get(request.path.removeprefix("/contacts/"))
-                if obj is None:
-                    return (
-                        404,
-                        {},
-                        {"type": "error.list", "errors": [{"code": "not_found", "message": "User Not Found"}]},
-                    )
-                return 200, {}, obj
+            for prefix, store, key, missing in (
+                ("/contacts", self.contacts, "data", "User Not Found"),
+                ("/conversations", self.conversations, "conversations", "Resource Not Found"),
+            ):
+                if request.method == "POST" and request.path == f"{prefix}/search":
+                    return self._search(store, key, request.body or {})
+                if request.method == "GET" and request.path.startswith(f"{prefix}/"):
+                    obj = store.get(request.path.removeprefix(f"{prefix}/"))
+                    if obj is None:
+                        return (
+                            404,
+                            {},
+                            {"type": "error.list", "errors": [{"code": "not_found", "message": missing}]},
+                        )
+                    return 200, {}, obj
         return 404, {}, {"type": "error.list", "errors": [{"code": "not_found"}]}
 
-    def _search(self, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    def _search(
+        self, store: dict[str, dict[str, Any]], key: str, body: dict[str, Any]
+    ) -> tuple[int, dict[str, str], Any]:
         query = body.get("query") or {}
-        items = sorted(self.contacts.values(), key=lambda c: (c["updated_at"], c["id"]))
+        items = sorted(store.values(), key=lambda c: (c["updated_at"], c["id"]))
         if query.get("field") == "updated_at" and query.get("operator") == ">":
             from_day = (int(query["value"]) // DAY + 1) * DAY  # day-granular, as Intercom's date search
             items = [c for c in items if c["updated_at"] >= from_day]
@@ -88,7 +135,8 @@ class FakeIntercom(FakeServer):
         pages: dict[str, Any] = {"type": "pages", "per_page": per_page}
         if start + per_page < len(items):
             pages["next"] = {"page": start // per_page + 2, "starting_after": str(start + per_page)}
-        return 200, {}, {"type": "list", "data": chunk, "total_count": len(items), "pages": pages}
+        kind = "conversation.list" if key == "conversations" else "list"
+        return 200, {}, {"type": kind, key: chunk, "total_count": len(items), "pages": pages}
 
     def webhook(self, topic: str, object_id: str, *, secret: str = CLIENT_SECRET) -> tuple[bytes, dict[str, str]]:
         """A notification as Intercom sends it, signed."""
