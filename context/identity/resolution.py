@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -55,7 +54,17 @@ from context.identity.models import (
 from context.identity.rules import IdentityRules
 from context.identity.scoring import FSModel, fast_probability, prior_model
 from context.identity.splink_model import fit_model
-from context.identity.sql import CHUNK, _chunks, _db_time, _ids_for_keys, _marks, _rows, _utc
+from context.identity.sql import (
+    CHUNK,
+    _chunks,
+    _db_time,
+    _execute,
+    _ids_for_keys,
+    _json_value,
+    _marks,
+    _rows,
+    _utc,
+)
 
 HOLDER_CAP = 1000  # an identifier value on more records than this is a hub without looking further
 
@@ -97,10 +106,7 @@ def _set_state(session: Session, key: str, value: dict[str, Any], now: datetime)
         now if to_time is None else to_time(now),
         key,
     )
-    sql = "UPDATE identity_state SET value = ?, updated_at = ? WHERE key = ?"
-    if conn.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    if conn.exec_driver_sql(sql, stored).rowcount == 0:
+    if _execute(session, "UPDATE identity_state SET value = ?, updated_at = ? WHERE key = ?", stored) == 0:
         insert_tuples(conn, table, ["value", "updated_at", "key"], [stored])
 
 
@@ -547,17 +553,6 @@ def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution
     ]
     for batch16 in _chunks(review_rows, 2000):
         bulk_insert(session.connection(), table_of(IdentityReview), batch16)
-
-
-def _execute(session: Session, sql: str, params: Sequence[Any]) -> None:
-    """Run a statement written with '?' placeholders straight through the driver (see `_rows`)."""
-    conn = session.connection()
-    conn.exec_driver_sql(sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s"), tuple(params))
-
-
-def _json_value(value: Any) -> Any:
-    """A JSON column read through the driver (SQLite: text; PostgreSQL: already decoded)."""
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _summary(

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import orjson
 from sqlalchemy.engine import Connection
 
 from context.bulkwrite import chunks, column_converters
@@ -41,9 +42,23 @@ def _rows(session: Session | Connection, sql: str, params: Sequence[Any] = ()) -
     """
     # A read that loads no ORM passes its Connection; the resolver passes its Session.
     conn = session if isinstance(session, Connection) else session.connection()
-    if conn.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    return list(conn.exec_driver_sql(sql, tuple(params)).fetchall())
+    return list(conn.exec_driver_sql(_in_paramstyle(conn, sql), tuple(params)).fetchall())
+
+
+def _execute(session: Session, sql: str, params: Sequence[Any]) -> int:
+    """Run a write written with '?' placeholders straight through the driver (see `_rows`); rows it changed."""
+    conn = session.connection()
+    return int(conn.exec_driver_sql(_in_paramstyle(conn, sql), tuple(params)).rowcount)
+
+
+def _in_paramstyle(conn: Connection, sql: str) -> str:
+    # '?' is SQLite's paramstyle; psycopg takes '%s'.
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON column read through the driver (SQLite: text; PostgreSQL: already decoded)."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _db_time(session: Session, model: Any, column: str, value: datetime) -> Any:
