@@ -120,7 +120,7 @@ def load_prepared(engine: Engine, rules: IdentityRules) -> dict[str, Prepared]:
 
 
 def run_splink(
-    prepared: dict[str, Prepared], rules: IdentityRules, thresholds: list[float], *, trusted: bool
+    prepared: dict[str, Prepared], rules: IdentityRules, thresholds: list[float], *, trusted: bool, model: Any = None
 ) -> dict[float, Any]:
     """Splink directly: our comparisons plus exact identifier comparisons, trained the documented way.
 
@@ -135,7 +135,7 @@ def run_splink(
     t0 = time.perf_counter()
     c0 = time.process_time()
     recs = list(prepared.values())
-    rows = splink_rows(recs, rules)
+    rows = splink_rows(recs, rules, model)  # the typo level's common values from our term frequencies
     id_cols = [r.kind for r in rules.identifiers if r.kind not in {f.name for f in rules.probabilistic.fields}]
     by_kind = {r.kind: r for r in rules.identifiers}
     hubs = hub_values(recs, rules) if trusted else set()
@@ -540,7 +540,7 @@ def main() -> None:
         if not args.no_splink:
             for trusted in (True, False):
                 label = "trusted inputs" if trusted else "raw inputs"
-                runs = run_splink(prepared, rules, [0.9, 0.995], trusted=trusted)
+                runs = run_splink(prepared, rules, [0.9, 0.995], trusted=trusted, model=model)
                 for threshold, (clusters, secs, cpu) in sorted(runs.items()):
                     sp = pairwise(clusters, truth)
                     print(row.format(f"Splink 5 direct, {label} (p >= {threshold})", *sp, secs, cpu))

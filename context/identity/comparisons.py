@@ -6,8 +6,10 @@ condition holds (as Splink's CASE WHEN does), after the null level (either side 
 * `exact`: exact, else.
 * `fuzzy`: exact, Jaro-Winkler >= each threshold, else.
 * `name`: exact, swapped (the value equals the other record's `swap_with` field: given and family
-  name exchanged), nickname (same nickname group: Robert/Bob), Jaro-Winkler >= each threshold of at
-  least 0.88, initial (one side is a single letter, the other starts with it), the lower thresholds, else.
+  name exchanged), nickname (same nickname group: Robert/Bob), with term frequencies a typo level
+  (Jaro-Winkler >= the lowest threshold of at least 0.88 and at least one side not a common value: Abgail/Abigail, not
+  Julia/Julian), Jaro-Winkler >= each threshold of at least 0.88, initial (one side is a single letter, the
+  other starts with it), the lower thresholds, else.
 * `dl`: exact, Damerau-Levenshtein distance <= each threshold (typos and adjacent transpositions in ids,
   postcodes, house numbers), else.
 * `date`: exact, one typo or adjacent transposition (Damerau-Levenshtein <= 1 on YYYYMMDD), day and month
@@ -259,7 +261,7 @@ def first_names_compatible(a: str, b: str, established: frozenset[str] = frozens
 class Level:
     """One comparison level: its kind, parameter (threshold) and readable label."""
 
-    kind: str  # exact | swapped | nickname | jw | initial | dl | day_month | else
+    kind: str  # exact | swapped | nickname | typo | jw | initial | dl | day_month | else
     param: float = 0.0
     label: str = ""
 
@@ -278,6 +280,11 @@ def levels_of(comp: ComparisonField) -> list[Level]:
             out.append(Level("swapped", label=f"swapped with {comp.swap_with}"))
         if comp.nicknames:
             out.append(Level("nickname", label="nickname"))
+        high = [t for t in thresholds if t >= 0.88]
+        if comp.tf and high:
+            # Two common names alike (Julia/Julian) are usually two people; a rare spelling beside a common
+            # one is usually a typo. One level for both would weigh them the same: the data says otherwise.
+            out.append(Level("typo", high[-1], f"typo (JW ≥ {high[-1]}, one side uncommon)"))
         out += [Level("jw", t, f"similar (JW ≥ {t})") for t in thresholds if t >= 0.88]
         if comp.initials:
             out.append(Level("initial", label="initial"))
@@ -301,8 +308,13 @@ def level_index(
     b: str | None,
     left: Mapping[str, str | None],
     right: Mapping[str, str | None],
+    common: frozenset[str] = frozenset(),
 ) -> int | None:
-    """The level a pair takes (index into `levels`), or None for the null level."""
+    """The level a pair takes (index into `levels`), or None for the null level.
+
+    `common`: the field's common values (`scoring.common_values`), for the typo level; none: every value is
+    uncommon, so the typo level takes every pair at its threshold.
+    """
     if a is None or b is None:
         return None
     if a == b:
@@ -314,6 +326,9 @@ def level_index(
                 return i
         elif k == "dl":
             if dl(a, b) <= lv.param:
+                return i
+        elif k == "typo":
+            if not (a in common and b in common) and jw(a, b) >= lv.param:
                 return i
         elif k == "swapped":
             other = comp.swap_with or ""
@@ -330,10 +345,12 @@ def level_index(
     return len(levels) - 1
 
 
-def derived_columns(comp: ComparisonField) -> dict[str, Any]:
+def derived_columns(comp: ComparisonField, common: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Extra columns the Splink rows need for this field's levels: name -> function of the value."""
     kinds = {lv.kind for lv in levels_of(comp)}
     out: dict[str, Any] = {}
+    if "typo" in kinds:
+        out[f"{comp.name}__common"] = lambda value: int(value in common) if value is not None else None
     if "nickname" in kinds:
         out[f"{comp.name}__nick"] = nickname_key
     if "day_month" in kinds:
@@ -366,6 +383,9 @@ def splink_comparison(comp: ComparisonField) -> Any:
             sql = f"jaro_winkler_similarity({lq}, {rq}) >= {lv.param}"
         elif k == "dl":
             sql = f"damerau_levenshtein({lq}, {rq}) <= {int(lv.param)}"
+        elif k == "typo":
+            cl_, cr_ = _q(c + "__common_l"), _q(c + "__common_r")
+            sql = f"NOT ({cl_} = 1 AND {cr_} = 1) AND jaro_winkler_similarity({lq}, {rq}) >= {lv.param}"
         elif k == "swapped":
             o = comp.swap_with or ""
             sql = f"({lq} = {_q(o + '_r')} OR {rq} = {_q(o + '_l')})"
@@ -394,8 +414,14 @@ def prior_levels(comp: ComparisonField) -> tuple[list[float], list[float]]:
     """Documented prior m and u per non-null level (used until Splink training replaces them)."""
     m: list[float] = []
     u: list[float] = []
+    typo = False
     for lv in levels_of(comp)[:-1]:
-        if lv.kind == "jw":
+        if lv.kind == "jw" and typo and lv.param >= 0.88:
+            # Behind a typo level, these hold two common values alike (Julia/Julian): two people unless the
+            # data says otherwise (EM on a block that never shows the level leaves this prior in place).
+            pm, pu = 0.001, 0.003
+        elif lv.kind in ("jw", "typo"):
+            typo = typo or lv.kind == "typo"
             pm, pu = (0.05, 0.003) if lv.param >= 0.88 else (0.03, 0.02)
         elif lv.kind == "dl":
             pm, pu = (0.06, 0.001) if lv.param <= 1 else (0.02, 0.003)

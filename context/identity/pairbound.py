@@ -22,11 +22,13 @@ import numpy as np
 from context.identity.comparisons import first_names_compatible, level_index
 from context.identity.rules import IdentityRules
 from context.identity.scoring import (
+    _SAME_FAMILY,
     _SAME_GIVEN,
     TF_MIN_U,
     FSModel,
     _compiled,
     _household,
+    common_values,
     established_names,
 )
 
@@ -63,7 +65,7 @@ class BlockBound:
         )
         self.same_family = np.array(
             [
-                lv.kind in _SAME_GIVEN or (lv.kind == "jw" and lv.param >= 0.88) or lv.kind == "dl"
+                lv.kind in _SAME_FAMILY or (lv.kind == "jw" and lv.param >= 0.88)
                 for lv in self.table[self.family][1]
             ]
             if self.family is not None
@@ -110,6 +112,7 @@ class BlockBound:
         k = len(unique)
         out = np.zeros((k, k), dtype=np.int64)
         memo, values = self.levels, self.values
+        common = common_values(self.model, comp.name)
         items = unique.tolist()
         for i in range(k):
             a = items[i]
@@ -119,7 +122,7 @@ class BlockBound:
                 level = memo.get(key)
                 if level is None:
                     # Two distinct values are never the null level; `or 0` only satisfies the type.
-                    level = memo[key] = level_index(comp, levels, values[a], values[b], {}, {}) or 0
+                    level = memo[key] = level_index(comp, levels, values[a], values[b], {}, {}, common) or 0
                 out[i, j] = out[j, i] = level
         return out
 

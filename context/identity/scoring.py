@@ -238,6 +238,8 @@ def level_label(comp: ComparisonField, level: int | None) -> str:
 # else (a merely similar name such as Patricia/Patrick, an initial, a different or missing name), or a
 # different family name, lets household fields count only once.
 _SAME_GIVEN = {"exact", "nickname", "swapped"}
+# Family-name levels that say "the same family": those, a typo, a close spelling (and JW >= 0.88, below).
+_SAME_FAMILY = _SAME_GIVEN | {"typo", "dl"}
 
 
 # Per (rules, model): each field's levels, the bits of each level and its term-frequency table (None when
@@ -288,7 +290,7 @@ def _score(
         elif a == b:
             level = 0
         else:
-            level = level_index(comp, levels, a, b, left, right)
+            level = level_index(comp, levels, a, b, left, right, common_values(model, comp.name))
         bits = 0.0
         tf_adjusted = False
         if level is not None:
@@ -312,7 +314,7 @@ def _score(
         elif comp.name == family_field and level is not None:
             lv = levels[level]
             # Colleagues share a company and its address: a different family name splits the group too.
-            family_same = lv.kind in _SAME_GIVEN or (lv.kind == "jw" and lv.param >= 0.88) or lv.kind == "dl"
+            family_same = lv.kind in _SAME_FAMILY or (lv.kind == "jw" and lv.param >= 0.88)
         parts.append((comp, level, bits, tf_adjusted))
     given_same = given_same and family_same
     if given_same and (GIVEN_AS_KEY in left or GIVEN_AS_KEY in right):
@@ -355,25 +357,30 @@ def _score(
     return _Scored(total, compared, parts, collapsed)
 
 
-# A given name carried by at least this share of records, and by at least ESTABLISHED_NAME_COUNT of them,
-# is an established name (see `comparisons.first_names_compatible`): in small data every name seen once
-# would otherwise pass the share.
+# A value carried by at least this share of records, and by at least ESTABLISHED_NAME_COUNT of them, is a
+# common value of its field (for the given name: an established name, see `comparisons.first_names_compatible`):
+# in small data every value seen once would otherwise pass the share.
 ESTABLISHED_NAME_SHARE = 0.0005
 ESTABLISHED_NAME_COUNT = 5
-_ESTABLISHED: dict[int, tuple[FSModel, frozenset[str]]] = {}
+_COMMON: dict[tuple[int, str], tuple[FSModel, frozenset[str]]] = {}
+
+
+def common_values(model: FSModel, field: str) -> frozenset[str]:
+    """Values of a field common in the data the model was fitted on (none without a term-frequency table)."""
+    hit = _COMMON.get((id(model), field))
+    if hit is None or hit[0] is not model:
+        table = model.tf.get(field, {})
+        floor = max(ESTABLISHED_NAME_SHARE, ESTABLISHED_NAME_COUNT / max(model.trained_on, 1))
+        names = frozenset(v for v, share in table.items() if share >= floor)
+        if len(_COMMON) > 256:
+            _COMMON.clear()
+        hit = _COMMON[(id(model), field)] = (model, names)
+    return hit[1]
 
 
 def established_names(rules: IdentityRules, model: FSModel) -> frozenset[str]:
     """Given names common in the data the model was fitted on (none without a term-frequency table)."""
-    hit = _ESTABLISHED.get(id(model))
-    if hit is None or hit[0] is not model:
-        table = model.tf.get(rules.given_name_field or "", {})
-        floor = max(ESTABLISHED_NAME_SHARE, ESTABLISHED_NAME_COUNT / max(model.trained_on, 1))
-        names = frozenset(v for v, share in table.items() if share >= floor)
-        if len(_ESTABLISHED) > 64:
-            _ESTABLISHED.clear()
-        hit = _ESTABLISHED[id(model)] = (model, names)
-    return hit[1]
+    return common_values(model, rules.given_name_field or "")
 
 
 # Key of the generational suffix in a record's comparison values (set by `graph.prepare`).

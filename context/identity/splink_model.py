@@ -16,7 +16,14 @@ from typing import Any, Literal
 from context.identity.comparisons import derived_columns, splink_comparison
 from context.identity.graph import Prepared, hub_values
 from context.identity.rules import ComparisonField, IdentityRules
-from context.identity.scoring import DEGENERATE_SHARE, FieldParams, FSModel, prior_model, term_frequencies
+from context.identity.scoring import (
+    DEGENERATE_SHARE,
+    FieldParams,
+    FSModel,
+    common_values,
+    prior_model,
+    term_frequencies,
+)
 
 MIN_TRAINING_RECORDS = 1000
 # The share of true pairs the deterministic rules (identifiers; names + date of birth) are assumed to find,
@@ -47,10 +54,19 @@ def splink_settings(
     )
 
 
-def splink_rows(prepared: Iterable[Prepared], rules: IdentityRules) -> list[dict[str, Any]]:
-    """Rows for Splink: unique_id plus each comparison field's cleaned value."""
+def splink_rows(
+    prepared: Iterable[Prepared], rules: IdentityRules, model: FSModel | None = None
+) -> list[dict[str, Any]]:
+    """Rows for Splink: unique_id plus each comparison field's cleaned value (and derived level columns).
+
+    `model` gives the common values of the typo level (from its term frequencies); without it none is common.
+    """
     names = [c.name for c in rules.probabilistic.fields]
-    derived = [(c.name, col, fn) for c in rules.probabilistic.fields for col, fn in derived_columns(c).items()]
+    derived = [
+        (c.name, col, fn)
+        for c in rules.probabilistic.fields
+        for col, fn in derived_columns(c, common_values(model, c.name) if model else frozenset()).items()
+    ]
     rows = []
     for p in prepared:
         row: dict[str, Any] = {"unique_id": p.key}
@@ -119,7 +135,7 @@ def fit_model(
             _neutralize_degenerate(prepared, rules, model)
         return model
     try:
-        trained = _train_with_splink(prepared, rules, seed=seed)
+        trained = _train_with_splink(prepared, rules, model, seed=seed)
     except Exception as exc:  # Splink raises many kinds; any failure means: keep the priors
         log.warning("splink training failed (%s); using prior m/u values", type(exc).__name__)
         return model
@@ -176,7 +192,9 @@ def _columns_read(comp: ComparisonField) -> set[str]:
     return {comp.name} | ({comp.swap_with} if comp.swap_with and comp.compare == "name" else set())
 
 
-def _train_with_splink(prepared: Sequence[Prepared], rules: IdentityRules, *, seed: int) -> dict[str, FieldParams]:
+def _train_with_splink(
+    prepared: Sequence[Prepared], rules: IdentityRules, model: FSModel, *, seed: int
+) -> dict[str, FieldParams]:
     from splink import DuckDBAPI, Linker, block_on
 
     # Splink warns on stderr for every comparison level a small dataset does not exhibit; those levels keep
@@ -185,16 +203,24 @@ def _train_with_splink(prepared: Sequence[Prepared], rules: IdentityRules, *, se
     previous_level = splink_logger.level
     splink_logger.setLevel(logging.ERROR)
     try:
-        return _train(prepared, rules, seed=seed, DuckDBAPI=DuckDBAPI, Linker=Linker, block_on=block_on)
+        return _train(prepared, rules, model, seed=seed, DuckDBAPI=DuckDBAPI, Linker=Linker, block_on=block_on)
     finally:
         splink_logger.setLevel(previous_level)
 
 
 def _train(
-    prepared: Sequence[Prepared], rules: IdentityRules, *, seed: int, DuckDBAPI: Any, Linker: Any, block_on: Any
+    prepared: Sequence[Prepared],
+    rules: IdentityRules,
+    model: FSModel,
+    *,
+    seed: int,
+    DuckDBAPI: Any,
+    Linker: Any,
+    block_on: Any,
 ) -> dict[str, FieldParams]:
     db = DuckDBAPI()
-    df = db.register(splink_rows(prepared, rules))
+    # The model holds the term frequencies already: they decide which values the typo level calls common.
+    df = db.register(splink_rows(prepared, rules, model))
     linker = Linker(df, splink_settings(rules), log_level=None)
     linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=seed)
     for block in em_blocks(rules):

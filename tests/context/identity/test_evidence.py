@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import random
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,52 @@ def test_a_stored_model_with_other_levels_falls_back_to_priors(sqlite_engine: ob
         session.commit()
     model = service.load_model(engine=sqlite_engine, rules=rules)
     assert len(model.fields["first_name"].m) == rules.probabilistic.fields[0].n_levels
+
+
+def _typo(name: str, rng: random.Random) -> str:
+    i = rng.randrange(1, len(name) - 1)
+    return name[:i] + name[i + 1 :] if rng.random() < 0.5 else name[:i] + name[i] + name[i:]
+
+
+def test_a_typo_of_a_common_name_weighs_more_than_two_common_names_alike() -> None:
+    from context.identity.rules import default_rules
+    from context.identity.scoring import score_pair
+
+    rng = random.Random(5)
+    firsts = ["abigail", "julia", "julian", "marcus", "helena", "oliver", "sophie", "daniel", "nadia", "tobias"]
+    firsts += ["harriet", "felix", "imogen", "rupert", "clara", "edmund", "lydia", "silas", "vera", "conrad"]
+    lasts = [f"{a}{b}" for a in ("ash", "brook", "cole", "dale", "fern", "hart") for b in ("by", "ford", "ley", "ton")]
+    alike = {"julia": "julian", "julian": "julia", "daniel": "daniela", "clara": "clare", "silas": "silvia"}
+    firsts += sorted(set(alike.values()) - set(firsts))
+    records: list[Record] = []
+    first = last = postcode = phone = ""
+    for person in range(700):
+        if first in alike and rng.random() < 0.2:  # a housemate with a name like the last person's: one landline
+            first = alike[first]
+        else:
+            first, last = rng.choice(firsts), rng.choice(lasts)
+            postcode, phone = f"{rng.randrange(10_000, 99_999)}", f"+4420{person:07d}"
+        for n in range(rng.choice((2, 3))):
+            given = _typo(first, rng) if rng.random() < 0.06 else first
+            email = f"{first}.{last}{person}@{('mail', 'work')[n % 2]}.test" if rng.random() < 0.8 else None
+            row = {"first_name": given, "last_name": last, "postcode": postcode, "email": email}
+            records.append(Record("s", f"{person}-{n}", {**row, "phone": phone if rng.random() < 0.7 else None}))
+    # Abigail with a typo on one of her two addresses; Julia and Julian at one home, each with an address.
+    home = {"last_name": "okafor", "postcode": "40400"}
+    records += [
+        Record("s", "abi-1", {**home, "first_name": "abigail", "email": "abi@mail.test"}),
+        Record("s", "abi-2", {**home, "first_name": "abgail", "email": "a.okafor@work.test"}),
+        Record("s", "jul-1", {**home, "first_name": "julia", "email": "julia@mail.test"}),
+        Record("s", "jul-2", {**home, "first_name": "julian", "email": "julian@mail.test"}),
+    ]
+    rules = default_rules()
+    prepared = {p.key: p for p in (prepare(r, rules) for r in records)}
+    model = fit_model(list(prepared.values()), rules)
+    assert model.origin == "splink"
+    typo = score_pair(rules, model, prepared["s:abi-1"].values, prepared["s:abi-2"].values).contributions[0]
+    two = score_pair(rules, model, prepared["s:jul-1"].values, prepared["s:jul-2"].values).contributions[0]
+    assert typo.level.startswith("typo") and two.level.startswith("similar")
+    assert typo.bits > two.bits + 1  # learned from the data: a rare spelling beside a common name is a typo
+    clusters = resolve(records, rules, model).cluster_of()
+    assert clusters["s:abi-1"] == clusters["s:abi-2"]
+    assert clusters["s:jul-1"] != clusters["s:jul-2"]
