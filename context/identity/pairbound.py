@@ -64,10 +64,7 @@ class BlockBound:
             [lv.kind in _SAME_GIVEN for lv in self.table[self.given][1]] if self.given is not None else []
         )
         self.same_family = np.array(
-            [
-                lv.kind in _SAME_FAMILY or (lv.kind == "jw" and lv.param >= 0.88)
-                for lv in self.table[self.family][1]
-            ]
+            [lv.kind in _SAME_FAMILY or (lv.kind == "jw" and lv.param >= 0.88) for lv in self.table[self.family][1]]
             if self.family is not None
             else []
         )
