@@ -282,7 +282,8 @@ def _score(
     parts: list[tuple[ComparisonField, int | None, float, bool]] = []
     given_field, family_field = rules.given_name_field, rules.family_name_field
     given_same = family_same = True
-    for comp, levels, level_bits, tf_table in _compiled(rules, model):
+    commons = _commons(rules, model)
+    for f, (comp, levels, level_bits, tf_table) in enumerate(_compiled(rules, model)):
         a, b = left.get(comp.name), right.get(comp.name)
         # Missing and equal values (most fields of most pairs) answered here, as `level_index` would.
         if a is None or b is None:
@@ -290,7 +291,7 @@ def _score(
         elif a == b:
             level = 0
         else:
-            level = level_index(comp, levels, a, b, left, right, common_values(model, comp.name))
+            level = level_index(comp, levels, a, b, left, right, commons[f])
         bits = 0.0
         tf_adjusted = False
         if level is not None:
@@ -376,6 +377,20 @@ def common_values(model: FSModel, field: str) -> frozenset[str]:
             _COMMON.clear()
         hit = _COMMON[(id(model), field)] = (model, names)
     return hit[1]
+
+
+_COMMONS: dict[tuple[int, int], tuple[IdentityRules, FSModel, list[frozenset[str]]]] = {}
+
+
+def _commons(rules: IdentityRules, model: FSModel) -> list[frozenset[str]]:
+    """Each comparison field's common values, in the rules' field order (looked up once per pair scored)."""
+    hit = _COMMONS.get((id(rules), id(model)))
+    if hit is None or hit[0] is not rules or hit[1] is not model:
+        if len(_COMMONS) > 64:
+            _COMMONS.clear()
+        table = [common_values(model, comp.name) for comp in rules.probabilistic.fields]
+        hit = _COMMONS[(id(rules), id(model))] = (rules, model, table)
+    return hit[2]
 
 
 def established_names(rules: IdentityRules, model: FSModel) -> frozenset[str]:
