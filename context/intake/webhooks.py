@@ -173,7 +173,8 @@ def verify_hubspot(
 ) -> list[Delivery]:
     """X-HubSpot-Signature-v3: base64 HMAC-SHA256 of method + URL + body + timestamp, timestamp within 5 minutes.
 
-    A delivery is a JSON array of up to 100 events; each is one inbox row (event id = its `eventId`).
+    A delivery is a JSON array of up to 100 events; each is one inbox row (event id = its `eventId`). An
+    `*.associationChange` event names no `objectId`: its object is the `fromObjectId` (the subscribed side).
     """
     given = headers.get("x-hubspot-signature-v3", "").encode()
     stamp = headers.get("x-hubspot-request-timestamp", "")
@@ -196,15 +197,18 @@ def verify_hubspot(
         raise WebhookRejected(source, "body is not JSON") from None
     if not isinstance(events, list) or not all(isinstance(e, dict) and e.get("eventId") for e in events):
         raise WebhookRejected(source, "body is not a list of events with eventId")
-    return [
-        Delivery(
-            str(e["eventId"]),
-            str(e.get("subscriptionType", "")),
-            None if e.get("objectId") is None else str(e["objectId"]),
-            _when(e.get("occurredAt")),
+    deliveries = []
+    for e in events:
+        object_id = e.get("objectId", e.get("fromObjectId"))
+        deliveries.append(
+            Delivery(
+                str(e["eventId"]),
+                str(e.get("subscriptionType", "")),
+                None if object_id is None else str(object_id),
+                _when(e.get("occurredAt")),
+            )
         )
-        for e in events
-    ]
+    return deliveries
 
 
 def verify_intercom(

@@ -1,5 +1,5 @@
 """A fake HubSpot CRM API: contacts, the search endpoint with its 10,000-result cap, deals associated with contacts
-(CRM v4 association batch read with per-contact `after` paging, v3 deal batch read), Bearer auth.
+(CRM v4 association batch reads both ways with per-object `after` paging, v3 deal batch read), Bearer auth.
 
 Search sorts by `lastmodifieddate`, filters `GTE` on it (epoch ms), pages with `after`, and answers 400 when
 `after` would reach past the cap (as HubSpot does); the cap is a constructor argument so a test can see the
@@ -103,7 +103,8 @@ class FakeHubSpot(FakeServer):
         with self.lock:
             self.deals[obj["id"]] = obj
             for contact_id in contact_ids:
-                self.deals_of.setdefault(contact_id, []).append(obj["id"])
+                if obj["id"] not in self.deals_of.setdefault(contact_id, []):
+                    self.deals_of[contact_id].append(obj["id"])
 
     def archive(self, object_id: str) -> None:
         """Delete a contact (GET then answers 404)."""
@@ -126,7 +127,13 @@ class FakeHubSpot(FakeServer):
             if request.method == "POST" and request.path == "/crm/v3/objects/contacts/search":
                 return self._search(request.body or {})
             if request.method == "POST" and request.path == "/crm/v4/associations/contacts/deals/batch/read":
-                return self._associations(request.body or {})
+                return self._associations(request.body or {}, self.deals_of, "contact", "deals")
+            if request.method == "POST" and request.path == "/crm/v4/associations/deals/contacts/batch/read":
+                contacts_of: dict[str, list[str]] = {}
+                for contact_id, deal_ids in self.deals_of.items():
+                    for deal_id in deal_ids:
+                        contacts_of.setdefault(deal_id, []).append(contact_id)
+                return self._associations(request.body or {}, contacts_of, "deal", "contacts")
             if request.method == "POST" and request.path == "/crm/v3/objects/deals/batch/read":
                 return self._read_deals(request.body or {})
             prefix = "/crm/v3/objects/contacts/"
@@ -166,31 +173,36 @@ class FakeHubSpot(FakeServer):
             answer["paging"] = {"next": {"after": str(after + limit)}}
         return 200, {}, answer
 
-    def _associations(self, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    def _associations(
+        self, body: dict[str, Any], index: dict[str, list[str]], from_name: str, to_name: str
+    ) -> tuple[int, dict[str, str], Any]:
         inputs = body.get("inputs") or []
         if len(inputs) > 1000:
             return 400, {}, {"status": "error", "message": "at most 1000 inputs", "category": "VALIDATION_ERROR"}
         results, errors = [], []
         for item in inputs:
-            contact_id, after = str(item["id"]), int(item.get("after") or 0)
-            ids = self.deals_of.get(contact_id, [])
+            from_id, after = str(item["id"]), int(item.get("after") or 0)
+            ids = index.get(from_id, [])
             if not ids:
                 errors.append(
                     {
                         "status": "error",
                         "category": "OBJECT_NOT_FOUND",
-                        "message": f"No deals are associated with contact {contact_id}",
-                        "context": {"fromObjectId": [contact_id]},
+                        "message": f"No {to_name} are associated with {from_name} {from_id}",
+                        "context": {"fromObjectId": [from_id]},
                     }
                 )
                 continue
             chunk = ids[after : after + self.association_page]
             result: dict[str, Any] = {
-                "from": {"id": contact_id},
+                "from": {"id": from_id},
                 "to": [
                     {
                         "toObjectId": int(d),
-                        "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 4, "label": None}],
+                        # HubSpot's defined types: 4 contact → deal, 3 deal → contact.
+                        "associationTypes": [
+                            {"category": "HUBSPOT_DEFINED", "typeId": 4 if from_name == "contact" else 3, "label": None}
+                        ],
                     }
                     for d in chunk
                 ],
@@ -250,7 +262,7 @@ class FakeHubSpot(FakeServer):
         }
 
     def event(self, object_id: str, kind: str = "contact.propertyChange", at: datetime = NOW) -> dict[str, Any]:
-        """One webhook event about a contact."""
+        """One webhook event about a contact (or, by `kind`, a deal)."""
         return {
             "eventId": next(self._events) + 1000,
             "subscriptionId": 42,
@@ -260,4 +272,23 @@ class FakeHubSpot(FakeServer):
             "attemptNumber": 0,
             "objectId": int(object_id),
             "changeSource": "CRM",
+        }
+
+    def association_event(
+        self, from_id: str, to_id: str, *, kind: str = "contact.associationChange", at: datetime = NOW
+    ) -> dict[str, Any]:
+        """An association change as HubSpot sends it: no `objectId`, the subscribed side is `fromObjectId`."""
+        return {
+            "eventId": next(self._events) + 1000,
+            "subscriptionId": 43,
+            "portalId": 123,
+            "occurredAt": ms(at),
+            "subscriptionType": kind,
+            "attemptNumber": 0,
+            "changeSource": "USER",
+            "associationType": "CONTACT_TO_DEAL" if kind.startswith("contact.") else "DEAL_TO_CONTACT",
+            "fromObjectId": int(from_id),
+            "toObjectId": int(to_id),
+            "associationRemoved": False,
+            "isPrimaryAssociation": False,
         }
