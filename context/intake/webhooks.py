@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from context.dbtypes import table_of
 from context.errors import WebhookRejected
 from context.intake.models import RejectedWebhook, WebhookEvent
+
+log = logging.getLogger(__name__)
 
 STRIPE_TOLERANCE = timedelta(seconds=300)
 HUBSPOT_WINDOW = timedelta(minutes=5)
@@ -285,6 +288,8 @@ def receive_webhook(
             conn.execute(
                 insert(RejectedWebhook).values(source=source, reason=exc.reason[:255], remote=remote, received_at=now)
             )
+        # The reason only: the body may hold a customer's details, and the sender's address is in the table.
+        log.warning("webhook for %s refused: %s", source, exc.reason)
         raise
     deliveries = verified if isinstance(verified, list) else [verified]
     if not deliveries:

@@ -24,7 +24,7 @@ from contextdesk.app import create_app
 from contextdesk.settings import Settings
 from tests.clock import NOW
 from tests.context.connectors.fakes import intercom as fi
-from tests.context.connectors.fakes.server import VirtualTime
+from tests.context.connectors.fakes.server import Failure, VirtualTime
 from tests.context.connectors.helpers import config, connections, records
 from tests.context.connectors.test_webhooks import post, sqlite_url
 from tests.contextdesk.http_helpers import serve_in_thread
@@ -55,6 +55,27 @@ def test_a_change_later_on_the_cursors_day_is_found_through_the_overlap(engine: 
     assert (second.new, second.changed) == (0, 1)
     assert records(engine, "intercom-contacts")["6650000003"].full_name == "Renamed Three"
     assert wrong.status == "failed" and "refused the credentials (401)" in (wrong.error or "")
+
+
+def test_a_429_waits_until_intercoms_rate_limit_reset(engine: Engine, tmp_path: Path) -> None:
+    vtime = VirtualTime()
+    with fi.FakeIntercom() as fake:
+        fake.put(fi.contact(1))
+        reset = int(NOW.timestamp()) + 7  # Intercom sends the epoch second its window resets
+        fake.script(
+            Failure(
+                status=429,
+                path_prefix="/contacts/search",
+                headers={"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+                body={"type": "error.list", "errors": [{"code": "rate_limit_exceeded"}]},
+            )
+        )
+        cfg = config(tmp_path, {**INTERCOM, "streams": ["contacts"]})
+        [synced] = sync(
+            engine=engine, config=cfg, clock=vtime.now, connections=connections(vtime, intercom=(fake.url, fi.TOKEN))
+        )
+    assert (synced.status, synced.new) == ("ok", 1)
+    assert vtime.sleeps == [7.0]  # the reset, not the 0.25 s backoff it would otherwise take
 
 
 def test_a_contacts_conversations_land_in_the_context_and_later_changes_through_the_overlap(
