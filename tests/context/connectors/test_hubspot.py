@@ -93,6 +93,23 @@ def test_a_contacts_newest_open_deal_stage_lands_in_the_context_a_contact_withou
     assert batch_reads.count("/crm/v4/associations/contacts/deals/batch/read") == 3  # both contacts, then `after`
 
 
+def test_the_burst_window_in_hubspots_headers_is_waited_for_before_a_429(engine: Engine, tmp_path: Path) -> None:
+    vtime = VirtualTime()
+    with fh.FakeHubSpot(burst=2, monotonic=vtime.monotonic) as fake:
+        for n in (1, 2):
+            fake.put(fh.contact(n, updated=NOW - timedelta(minutes=10 - n)))
+            fake.put_deal(fh.deal(n, stage="contractsent"), str(500 + n))
+        cfg = config(tmp_path, {**HUBSPOT, "options": {"page_size": 1}})
+        [synced] = sync(
+            engine=engine, config=cfg, clock=vtime.now, connections=connections(vtime, hubspot=(fake.url, fh.TOKEN))
+        )
+    # Each page is a search (limited apart) and two batch reads, the window's budget: the second reads
+    # leave `Remaining: 0`, so the next page waits out the 10 s window instead of running into 429s.
+    assert (synced.status, synced.new) == ("ok", 2)
+    assert fake.rate_limited == 0
+    assert vtime.sleeps == [10.0]
+
+
 def test_a_refused_token_names_the_scope(engine: Engine, tmp_path: Path) -> None:
     vtime = VirtualTime()
     with fh.FakeHubSpot() as fake:

@@ -4,8 +4,10 @@
 Search sorts by `lastmodifieddate`, filters `GTE` on it (epoch ms), pages with `after`, and answers 400 when
 `after` would reach past the cap (as HubSpot does); the cap is a constructor argument so a test can see the
 connector window past it with a few hundred contacts. Batch reads answer 207 with `errors` for inputs they have
-nothing for (a contact without deals, a deleted deal), as HubSpot does. Webhooks are signed as HubSpot signs
-v3 requests.
+nothing for (a contact without deals, a deleted deal), as HubSpot does. With `burst` (and a clock) the
+requests other than search count against a 10-second window: each answer carries HubSpot's
+`X-HubSpot-RateLimit-*` headers and a request past the window's budget gets HubSpot's 429. Webhooks are signed
+as HubSpot signs v3 requests.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import hmac
 import itertools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +26,8 @@ from tests.context.connectors.fakes.server import FakeServer, Recorded
 
 TOKEN = "pat-na1-fake-0123456789"
 CLIENT_SECRET = "hubspot-client-secret-0123456789"
+#: HubSpot's burst window.
+WINDOW_S = 10.0
 
 
 def ms(at: datetime) -> int:
@@ -83,8 +88,19 @@ def deal(n: int, *, stage: str, updated: datetime = NOW, closed: bool = False) -
 class FakeHubSpot(FakeServer):
     """Contacts plus the search API, and deals associated with contacts."""
 
-    def __init__(self, *, cap: int = 10_000, association_page: int = 500) -> None:
+    def __init__(
+        self,
+        *,
+        cap: int = 10_000,
+        association_page: int = 500,
+        burst: int | None = None,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
         super().__init__()
+        # HubSpot's burst limit: `burst` requests a 10-second window (search is limited apart, without headers).
+        self.burst, self.monotonic = burst, monotonic
+        self._window: tuple[float, int] = (0.0, 0)
+        self.rate_limited = 0
         self.contacts: dict[str, dict[str, Any]] = {}
         self.deals: dict[str, dict[str, Any]] = {}
         self.deals_of: dict[str, list[str]] = {}  # contact id -> associated deal ids
@@ -126,6 +142,41 @@ class FakeHubSpot(FakeServer):
         with self.lock:
             if request.method == "POST" and request.path == "/crm/v3/objects/contacts/search":
                 return self._search(request.body or {})
+            limited = self._count()
+            if limited is not None and limited[0] == 429:
+                return limited
+            status, headers, body = self._route(request)
+            return status, {**headers, **(limited[1] if limited else {})}, body
+
+    def _count(self) -> tuple[int, dict[str, str], Any] | None:
+        """Count a request against the burst window: its headers, or a 429 once the window is spent."""
+        if self.burst is None or self.monotonic is None:
+            return None
+        now = self.monotonic()
+        start, used = self._window
+        if now - start >= WINDOW_S:
+            start, used = now, 0
+        used += 1
+        self._window = (start, used)
+        headers = {
+            "X-HubSpot-RateLimit-Max": str(self.burst),
+            "X-HubSpot-RateLimit-Remaining": str(max(self.burst - used, 0)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(WINDOW_S * 1000)),
+        }
+        if used > self.burst:
+            self.rate_limited += 1
+            body = {
+                "status": "error",
+                "message": "You have reached your secondly limit.",
+                "errorType": "RATE_LIMIT",
+                "policyName": "SECONDLY",
+            }
+            return 429, headers, body
+        return 200, headers, None
+
+    def _route(self, request: Recorded) -> tuple[int, dict[str, str], Any]:
+        """The answer of a request other than search."""
+        with self.lock:
             if request.method == "POST" and request.path == "/crm/v4/associations/contacts/deals/batch/read":
                 return self._associations(request.body or {}, self.deals_of, "contact", "deals")
             if request.method == "POST" and request.path == "/crm/v4/associations/deals/contacts/batch/read":
