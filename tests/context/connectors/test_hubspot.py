@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from context.customer_context import build_customer_context, lookup_customer
 from context.customer_context.config import load_context_config
+from context.dbtypes import table_of
 from context.identity.rules import default_rules
 from context.identity.service import resolve_pending
 from context.intake.connectors import SourceCredentials
@@ -165,7 +166,7 @@ def test_a_signed_hubspot_webhook_updates_the_crm_facts_a_stale_one_is_refused(
         assert ann.customer_id
         ctx = build_customer_context(engine=engine, customer_id=ann.customer_id, now=vtime.now(), config=ctx_config)
         with engine.connect() as conn:
-            reasons = sorted(r.reason for r in conn.execute(RejectedWebhook.__table__.select()))
+            reasons = sorted(r.reason for r in conn.execute(table_of(RejectedWebhook).select()))
 
     assert accepted.status_code == 200 and accepted.json()["duplicate"] is False
     assert again.json()["duplicate"] is True  # both events had arrived: nothing is applied twice
