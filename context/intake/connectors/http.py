@@ -142,6 +142,8 @@ class VendorHTTP:
         *,
         params: Any = None,
         json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | str | None = None,
         timeout_s: float | None = None,
         retries: bool = True,
         retry_when: Callable[[httpx.Response], float | None] | None = None,
@@ -149,7 +151,8 @@ class VendorHTTP:
         """Send one request, waiting for the throttle and retrying what is worth retrying.
 
         `retry_when(response)` lets a vendor say a 200 is a throttle (Shopify's THROTTLED error) and how long to
-        wait. 401/403 raise ConnectorAuthError at once; other 4xx raise ConnectorError naming the call.
+        wait. 401/403 raise ConnectorAuthError at once; other 4xx raise ConnectorError naming the call. `headers`
+        and `content` are for an SDK that builds its own requests (Stripe's, through its HTTP client interface).
         """
         attempts = self.retry.attempts if retries else 1
         last: str = ""
@@ -158,6 +161,10 @@ class VendorHTTP:
             self.requests += 1
             try:
                 kwargs: dict[str, Any] = {"params": params, "json": json}
+                if headers is not None:
+                    kwargs["headers"] = headers
+                if content is not None:
+                    kwargs["content"] = content
                 if timeout_s is not None:
                     kwargs["timeout"] = timeout_s
                 response = self.client.request(method, path, **kwargs)
