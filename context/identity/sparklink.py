@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -48,6 +49,8 @@ SPARK_MISSING = (
 # Columns this module adds beside the rules' own (prefixed so they cannot meet a user's column).
 SOURCE, RECORD_ID, GIVEN, FAMILY, SUFFIX = "cd_source", "cd_record_id", "cd_given", "cd_family", "cd_suffix"
 NAME_KEY, ID = "cd_name_key", "cd_input_id"
+# Where `local_session` keeps Spark's scratch files (removed when `link_csv_spark` stops the session it started).
+SCRATCH_CONF = "spark.contextdesk.scratch"
 log = logging.getLogger(__name__)
 
 
@@ -69,9 +72,12 @@ def local_session(*, master: str = "local[*]", app_name: str = "contextdesk-iden
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     cores = os.cpu_count() or 2
+    scratch = tempfile.mkdtemp(prefix="contextdesk-spark-")
     session = (
         SparkSession.builder.master(master)
         .appName(app_name)
+        .config("spark.sql.warehouse.dir", os.path.join(scratch, "warehouse"))
+        .config(SCRATCH_CONF, scratch)
         .config("spark.jars", similarity_jar_location())
         .config("spark.sql.shuffle.partitions", str(max(2 * cores, 4)))
         .config("spark.default.parallelism", str(max(2 * cores, 4)))
@@ -83,7 +89,7 @@ def local_session(*, master: str = "local[*]", app_name: str = "contextdesk-iden
     session.sparkContext.setLogLevel("ERROR")
     # Splink breaks the lineage of its intermediate tables by writing them as parquet here: without that, every
     # EM iteration's query plan holds all earlier ones and planning time grows without bound.
-    session.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="contextdesk-spark-"))
+    session.sparkContext.setCheckpointDir(os.path.join(scratch, "checkpoints"))
     return session
 
 
@@ -403,9 +409,6 @@ def link_csv_spark(
 ) -> tuple[list[Record], Resolution, LinkReport]:
     """`link_csv` on Spark: read the files with Spark, link with `link_spark`, collect for the same outputs."""
     require_pyspark()
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType, StructField, StructType
-
     started = time.perf_counter()
     sources = [p.stem.lower().replace(":", "_") or "input" for p in inputs]
     if len(set(sources)) != len(sources):
@@ -415,6 +418,45 @@ def link_csv_spark(
     headers = {p.name: _csv_header(p) for p in inputs}
     check_columns(rules, headers)
     session = spark or local_session()
+    try:
+        return _link_csv_files(
+            session,
+            inputs,
+            sources,
+            headers,
+            rules,
+            id_column,
+            train,
+            link_only,
+            progress,
+            started,
+            break_lineage_method,
+        )
+    finally:
+        if spark is None:
+            scratch = session.conf.get(SCRATCH_CONF, None)
+            session.stop()
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _link_csv_files(
+    session: Any,
+    inputs: Sequence[Path],
+    sources: Sequence[str],
+    headers: Mapping[str, list[str]],
+    rules: IdentityRules,
+    id_column: str | None,
+    train: bool,
+    link_only: bool,
+    progress: Callable[[str], None] | None,
+    started: float,
+    break_lineage_method: str | None,
+) -> tuple[list[Record], Resolution, LinkReport]:
+    """Read the CSV files with Spark (checking record ids), link them, collect the outputs `link_csv` returns."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
     frames = {}
     for path, source in zip(inputs, sources, strict=True):
         header = headers[path.name]
@@ -471,7 +513,7 @@ def link_csv_spark(
     resolution = Resolution(clusters, edges, reviews, stats={"pairs_scored": result.pairs_scored})
     report = LinkReport(
         records=result.records,
-        sources=sources,
+        sources=list(sources),
         blocks=0,
         pairs_scored=result.pairs_scored,
         links=len(edges),

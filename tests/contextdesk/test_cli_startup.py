@@ -14,6 +14,7 @@ from pathlib import Path
 from tests.context.intake.factories import VALUE_MAPS, crm_row, crm_source, write_config, write_csv
 
 # stripe: the SDK loads only when a Stripe source is opened (context/intake/connectors/stripe.py).
+# pyspark, py4j: only `identity link --engine spark` loads them (context/identity/sparklink.py).
 HEAVY = (
     "langchain",
     "langchain_core",
@@ -24,6 +25,8 @@ HEAVY = (
     "duckdb",
     "openai",
     "stripe",
+    "pyspark",
+    "py4j",
 )
 
 
