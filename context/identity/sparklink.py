@@ -68,12 +68,17 @@ def local_session(*, master: str = "local[*]", app_name: str = "contextdesk-iden
     from pyspark.sql import SparkSession
     from splink.backends.spark import similarity_jar_location
 
-    # Executors run Python from this interpreter, so they import this package as the driver does.
+    # Executors run Python from this interpreter and import this package from where the driver did (a source
+    # checkout is not on their path otherwise).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    root = str(Path(__file__).resolve().parents[2])
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
     cores = os.cpu_count() or 2
     scratch = tempfile.mkdtemp(prefix="contextdesk-spark-")
-    session = (
+    builder = (
         SparkSession.builder.master(master)
         .appName(app_name)
         .config("spark.sql.warehouse.dir", os.path.join(scratch, "warehouse"))
@@ -84,8 +89,14 @@ def local_session(*, master: str = "local[*]", app_name: str = "contextdesk-iden
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.ansi.enabled", "false")
-        .getOrCreate()
     )
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # pyspark's error when the JVM does not start (no Java, too old a Java)
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise EngineError(
+            f"could not start Spark (it needs Java 17 or newer on the PATH or in JAVA_HOME): {exc}"
+        ) from exc
     session.sparkContext.setLogLevel("ERROR")
     # Splink breaks the lineage of its intermediate tables by writing them as parquet here: without that, every
     # EM iteration's query plan holds all earlier ones and planning time grows without bound.
