@@ -155,6 +155,7 @@ def test_spark_engine_links_febrl4_like_the_default_engine(tmp_path: Path) -> No
         app, _link(tmp_path, "--out", str(spark_out), "--engine", "spark", "--review-out", str(reviews))
     )
     assert result.exit_code == 0, result.output
+    print(result.output)
     assert "trained with Splink (EM)" in result.output, result.output
     result = CliRunner().invoke(app, _link(tmp_path, "--out", str(default_out)))
     assert result.exit_code == 0, result.output
