@@ -202,7 +202,7 @@ def link(
     engine_name: str = typer.Option(
         "python",
         "--engine",
-        help="python (default: every guard, one machine) or spark (Splink on Spark; pip install 'contextdesk[spark]').",
+        help="python (default: every guard, one machine) or spark (Splink on Spark; needs the 'spark' extra).",
     ),
 ) -> None:
     """Deduplicate or link arbitrary CSV files; no database involved."""
