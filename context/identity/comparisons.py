@@ -1,4 +1,4 @@
-"""Comparison levels: one definition evaluated in Python (scoring) and in DuckDB SQL (Splink training).
+"""Comparison levels: one definition evaluated in Python (scoring) and in SQL (Splink on DuckDB or Spark).
 
 Each comparison field has an ordered list of levels, best first; a pair takes the first level whose
 condition holds (as Splink's CASE WHEN does), after the null level (either side missing). The kinds:
@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from context.identity.rules import ComparisonField
@@ -358,17 +358,36 @@ def derived_columns(comp: ComparisonField, common: frozenset[str] = frozenset())
     return out
 
 
-def _q(column: str) -> str:
+# The SQL each backend needs for the custom levels: identifier quoting, the similarity functions (Splink
+# registers `jaro_winkler` and `damerau_levenshtein` from its Scala jar on Spark) and the nickname-key overlap.
+SqlDialect = Literal["duckdb", "spark"]
+_JW = {"duckdb": "jaro_winkler_similarity", "spark": "jaro_winkler"}
+
+
+def _q(column: str, dialect: SqlDialect = "duckdb") -> str:
+    if dialect == "spark":
+        return "`" + column.replace("`", "``") + "`"
     return '"' + column.replace('"', '""') + '"'
 
 
-def splink_comparison(comp: ComparisonField) -> Any:
-    """The Splink `CustomComparison` with exactly these levels (same order), for training m/u."""
+def _keys_overlap(left: str, right: str, dialect: SqlDialect) -> str:
+    """SQL: two ',3,17,' nickname keys share a group number."""
+    if dialect == "spark":
+        return f"arrays_overlap(split(trim(BOTH ',' FROM {left}), ','), split(trim(BOTH ',' FROM {right}), ','))"
+    return f"list_has_any(string_split(trim({left}, ','), ','), string_split(trim({right}, ','), ','))"
+
+
+def splink_comparison(comp: ComparisonField, dialect: SqlDialect = "duckdb") -> Any:
+    """The Splink `CustomComparison` with exactly these levels (same order), in DuckDB or Spark SQL."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
     c = comp.name
-    lq, rq = _q(f"{c}_l"), _q(f"{c}_r")
+
+    def q(column: str) -> str:
+        return _q(column, dialect)
+
+    lq, rq = q(f"{c}_l"), q(f"{c}_r")
     levels: list[Any] = [cll.NullLevel(c)]
     for lv in levels_of(comp):
         k = lv.kind
@@ -380,7 +399,7 @@ def splink_comparison(comp: ComparisonField) -> Any:
             levels.append(cll.ElseLevel())
             continue
         if k == "jw":
-            sql = f"jaro_winkler_similarity({lq}, {rq}) >= {lv.param}"
+            sql = f"{_JW[dialect]}({lq}, {rq}) >= {lv.param}"
         elif k == "dl":
             sql = f"damerau_levenshtein({lq}, {rq}) <= {int(lv.param)}"
         elif k == "typo":
@@ -388,14 +407,13 @@ def splink_comparison(comp: ComparisonField) -> Any:
             sql = f"NOT ({cl_} = 1 AND {cr_} = 1) AND jaro_winkler_similarity({lq}, {rq}) >= {lv.param}"
         elif k == "swapped":
             o = comp.swap_with or ""
-            sql = f"({lq} = {_q(o + '_r')} OR {rq} = {_q(o + '_l')})"
+            sql = f"({lq} = {q(o + '_r')} OR {rq} = {q(o + '_l')})"
         elif k == "nickname":
-            nl, nr = _q(c + "__nick_l"), _q(c + "__nick_r")
-            sql = f"list_has_any(string_split(trim({nl}, ','), ','), string_split(trim({nr}, ','), ','))"
+            sql = _keys_overlap(q(c + "__nick_l"), q(c + "__nick_r"), dialect)
         elif k == "initial":
             sql = f"(length({lq}) = 1 OR length({rq}) = 1) AND substr({lq}, 1, 1) = substr({rq}, 1, 1)"
         else:  # day_month
-            sql = f"{lq} = {_q(c + '__dm_r')}"
+            sql = f"{lq} = {q(c + '__dm_r')}"
         levels.append(cll.CustomLevel(sql, label_for_charts=lv.label))
     return cl.CustomComparison(comparison_levels=levels, output_column_name=c)
 

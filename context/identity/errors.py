@@ -5,7 +5,8 @@ IdentityError                     root (a ContextError): anything identity resol
 ├── InputError                    a record or CSV row is unusable (names the file/record and field)
 ├── UnknownRecordError            a record key does not exist
 ├── ReviewStateError              a review item is missing or already decided
-└── ActionError                   an action cannot be applied or undone in the current state
+├── ActionError                   an action cannot be applied or undone in the current state
+└── EngineError                   the engine asked for cannot run here (an optional dependency is missing)
 """
 
 from __future__ import annotations
@@ -39,3 +40,7 @@ class ReviewStateError(IdentityError):
 
 class ActionError(IdentityError):
     """An action cannot be applied or undone."""
+
+
+class EngineError(IdentityError):
+    """The linking engine asked for cannot run (its optional dependency is not installed)."""

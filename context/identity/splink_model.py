@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from context.identity.comparisons import derived_columns, splink_comparison
+from context.identity.comparisons import SqlDialect, derived_columns, splink_comparison
 from context.identity.graph import Prepared, hub_values
 from context.identity.rules import ComparisonField, IdentityRules
 from context.identity.scoring import (
@@ -39,11 +39,12 @@ def splink_settings(
     *,
     link_type: Literal["link_only", "link_and_dedupe", "dedupe_only"] = "dedupe_only",
     prior: float | None = None,
+    dialect: SqlDialect = "duckdb",
 ) -> Any:
     """A Splink `SettingsCreator` with the same comparisons and blocking as the rules."""
     from splink import SettingsCreator, block_on
 
-    comparisons: list[Any] = [splink_comparison(comp) for comp in rules.probabilistic.fields]
+    comparisons: list[Any] = [splink_comparison(comp, dialect) for comp in rules.probabilistic.fields]
     return SettingsCreator(
         link_type=link_type,
         comparisons=comparisons,
@@ -157,13 +158,17 @@ def _neutralize_degenerate(prepared: Sequence[Prepared], rules: IdentityRules, m
         value, top = counts.most_common(1)[0]
         share = top / total
         if share >= DEGENERATE_SHARE:
-            params = model.fields[comp.name]
-            model.fields[comp.name] = FieldParams(
-                m=list(params.u),
-                u=list(params.u),
-                origin="degenerate",
-                note=f"one value ({value!r}) is on {share:.0%} of the records that have one",
-            )
+            model.fields[comp.name] = degenerate(model.fields[comp.name], value, share)
+
+
+def degenerate(params: FieldParams, value: Any, share: float) -> FieldParams:
+    """The parameters of a field one value dominates: m = u at every level (weight 0), with the reason."""
+    return FieldParams(
+        m=list(params.u),
+        u=list(params.u),
+        origin="degenerate",
+        note=f"one value ({value!r}) is on {share:.0%} of the records that have one",
+    )
 
 
 def em_blocks(rules: IdentityRules) -> list[list[str]]:
@@ -222,6 +227,11 @@ def _train(
     # The model holds the term frequencies already: they decide which values the typo level calls common.
     df = db.register(splink_rows(prepared, rules, model))
     linker = Linker(df, splink_settings(rules), log_level=None)
+    return read_params(train_linker(linker, rules, seed=seed, block_on=block_on), rules)
+
+
+def train_linker(linker: Any, rules: IdentityRules, *, seed: int, block_on: Any) -> dict[str, Any]:
+    """The training recipe on any Splink backend: u by random sampling, m by EM on `em_blocks`; the settings."""
     linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=seed)
     for block in em_blocks(rules):
         try:
@@ -230,10 +240,12 @@ def _train(
             )
         except Exception as exc:  # a rule with too few pairs: the others still train
             log.info("EM on %s skipped: %s", block, type(exc).__name__)
-    return _read_params(linker.misc.save_model_to_json(), rules)
+    settings: dict[str, Any] = linker.misc.save_model_to_json()
+    return settings
 
 
-def _read_params(settings: Mapping[str, Any], rules: IdentityRules) -> dict[str, FieldParams]:
+def read_params(settings: Mapping[str, Any], rules: IdentityRules) -> dict[str, FieldParams]:
+    """Per field, the m/u Splink trained where they are plausible; other fields are left out (priors stay)."""
     out: dict[str, FieldParams] = {}
     by_name = {c["output_column_name"]: c for c in settings["comparisons"]}
     priors = prior_model(rules)

@@ -3,8 +3,10 @@
 Deliveries are claimed from the inbox in arrival order. Shopify's payloads are REST-shaped while the mapping
 reads the GraphQL shape, so Shopify objects are always re-fetched (a thin payload); Stripe's event carries the
 whole object, applied as is unless a newer version is already stored (a delivery out of order), in which case
-the object is re-fetched. Deletions become tombstones. Duplicates never reach here (the inbox is unique on
-source + event id), so any order of duplicated, delayed deliveries converges on the vendor's current state.
+the object is re-fetched. A delivery about a related object (a HubSpot deal, whose stage is a fact of its
+contacts) re-fetches the objects it belongs to now. Deletions become tombstones. Duplicates never reach here
+(the inbox is unique on source + event id), so any order of duplicated, delayed deliveries converges on the
+vendor's current state.
 """
 
 from __future__ import annotations
@@ -108,45 +110,59 @@ class ProcessSummary:
     customers: set[str] = field(default_factory=set)
 
 
-def _route(kind: str, topic: str) -> tuple[str, bool] | None:
-    """(stream, is a deletion) of a topic, or None when the topic is not about a synced object."""
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """Where a topic's object lands: its stream, whether it is a deletion, and the related kind it arrives as."""
+
+    stream: str
+    deleting: bool = False
+    #: The delivery names a related object (a HubSpot deal): the stream's objects it belongs to are re-fetched.
+    via: str | None = None
+
+
+def _route(kind: str, topic: str) -> _Route | None:
+    """The route of a topic, or None when the topic is not about a synced object."""
     if kind == "shopify":
         resource, _, action = topic.partition("/")
         if resource in ("orders", "fulfillments", "fulfillment_events"):
-            return "orders", resource == "orders" and action == "delete"
-        if resource == "customers":
-            return (
-                ("customers", action == "delete")
-                if action in ("create", "update", "delete", "enable", "disable")
-                else None
-            )
+            return _Route("orders", resource == "orders" and action == "delete")
+        if resource == "customers" and action in ("create", "update", "delete", "enable", "disable"):
+            return _Route("customers", action == "delete")
         return None
     if kind == "stripe":
         if topic.startswith("customer.subscription."):
-            return "subscriptions", False
+            return _Route("subscriptions")
         if topic.startswith("customer.") and topic.count(".") == 1:
-            return "customers", topic == "customer.deleted"
+            return _Route("customers", topic == "customer.deleted")
         if topic.startswith("invoice."):
-            return "invoices", topic == "invoice.deleted"
+            return _Route("invoices", topic == "invoice.deleted")
     if kind == "hubspot":
-        # contact.creation, contact.propertyChange, contact.deletion, contact.merge, contact.restore, …
+        # contact.creation, contact.propertyChange, contact.deletion, contact.merge, contact.associationChange, …
         resource, _, action = topic.partition(".")
         if resource == "contact":
-            return "contacts", action in ("deletion", "privacyDeletion")
+            return _Route("contacts", action in ("deletion", "privacyDeletion"))
+        # A deal's stage is a fact of its contacts: deal.creation, deal.propertyChange, deal.restore, … re-fetch
+        # the contacts the deal is associated with now (a deleted deal has none left to read).
+        if resource == "deal":
+            return _Route("contacts", via="deal")
         return None
     if kind == "intercom":
         # contact.user.created, contact.lead.updated, contact.deleted, contact.user.archived, …
         if topic.startswith("contact."):
-            return "contacts", topic in ("contact.deleted", "contact.archived", "contact.user.archived")
+            return _Route("contacts", topic in ("contact.deleted", "contact.archived", "contact.user.archived"))
+        # conversation.user.created, conversation.user.replied, conversation.admin.closed, conversation.deleted,
+        # conversation_part.tag.created, …: the notification's item is the conversation.
+        if topic.startswith(("conversation.", "conversation_part.")):
+            return _Route("conversations", topic == "conversation.deleted")
         return None
     if kind == "zendesk":
         # Event webhooks: zen:event-type:ticket.status_changed, …:user.deleted; the object is always re-fetched.
         event = topic.removeprefix("zen:event-type:")
         resource, _, action = event.partition(".")
         if resource == "ticket":
-            return "tickets", action in ("soft_deleted", "permanently_deleted")
+            return _Route("tickets", action in ("soft_deleted", "permanently_deleted"))
         if resource == "user":
-            return "users", action == "deleted"
+            return _Route("users", action == "deleted")
     return None
 
 
@@ -208,6 +224,13 @@ class _Decision:
     payload: dict[str, Any] | None = None
     deleting: bool = False
     status: str = "applied"
+    #: The stream's object this decision is about: the delivery's object, or one its related object belongs to.
+    object_id: str = ""
+    #: The kind of related object the delivery names (see `_Route.via`); None once resolved to `object_id`.
+    via: str | None = None
+
+    def __post_init__(self) -> None:
+        self.object_id = self.object_id or str(self.row.object_id)
 
 
 def _decide(deps: PropagationDeps, rows: Sequence[Any]) -> tuple[list[_Decision], list[int]]:
@@ -220,11 +243,11 @@ def _decide(deps: PropagationDeps, rows: Sequence[Any]) -> tuple[list[_Decision]
         streams = [s for s in deps.intake.sources if s.connector == row.source]
         kind = streams[0].kind if streams else None
         route = _route(kind or "", row.topic)
-        target = next((s for s in streams if route and s.stream == route[0]), None)
+        target = next((s for s in streams if route and s.stream == route.stream), None)
         if route is None or target is None or row.object_id is None:
             ignored.append(row.id)
             continue
-        decision = _Decision(row, target, deleting=route[1])
+        decision = _Decision(row, target, deleting=route.deleting, via=route.via)
         key = (row.source, str(row.object_id))
         if not decision.deleting and kind == "stripe":
             event = orjson.loads(row.body)
@@ -250,6 +273,43 @@ def _decide(deps: PropagationDeps, rows: Sequence[Any]) -> tuple[list[_Decision]
     return decisions, ignored
 
 
+def _resolve_related(
+    deps: PropagationDeps, decisions: Sequence[_Decision]
+) -> tuple[list[_Decision], dict[int, str], list[int]]:
+    """Each delivery about a related object (a HubSpot deal) becomes a re-fetch of every object it belongs to.
+
+    Returns the decisions (an unresolved one stays, with its error), errors by inbox id, and the ids of rows
+    whose related object belongs to nothing (ignored).
+    """
+    related = [d for d in decisions if d.via is not None]
+    if not related:
+        return list(decisions), {}, []
+    errors = {d.row.id: msg for d, msg in _open_connectors(deps, related).items()}
+    groups: dict[tuple[str, str], list[_Decision]] = {}
+    for d in related:
+        if d.row.id not in errors and d.via is not None:
+            groups.setdefault((d.target.name, d.via), []).append(d)
+    owners: dict[str, list[str]] = {}
+    for (_, via), group in groups.items():
+        try:
+            found = deps.connector(group[0].target).related(via, [d.object_id for d in group])
+        except ContextError as exc:
+            errors.update({d.row.id: str(exc) for d in group})
+            continue
+        owners.update({f"{group[0].target.name}:{k}": v for k, v in found.items()})
+    resolved: list[_Decision] = []
+    unowned: list[int] = []
+    for d in decisions:
+        if d.via is None or d.row.id in errors:
+            resolved.append(d)
+            continue
+        ids = owners.get(f"{d.target.name}:{d.object_id}") or []
+        if not ids:
+            unowned.append(d.row.id)
+        resolved.extend(_Decision(d.row, d.target, object_id=i) for i in dict.fromkeys(ids))
+    return resolved, errors, unowned
+
+
 def _refetch(deps: PropagationDeps, decisions: Sequence[_Decision]) -> dict[int, str]:
     """Fetch the current object of every thin or stale delivery, in bulk per stream; errors by inbox id."""
     wanted = [d for d in decisions if d.payload is None and not d.deleting]
@@ -263,7 +323,7 @@ def _refetch(deps: PropagationDeps, decisions: Sequence[_Decision]) -> dict[int,
             by_stream.setdefault(d.target.name, []).append(d)
 
     def fetch(group: list[_Decision]) -> dict[str, dict[str, Any] | None]:
-        return deps.connector(group[0].target).fetch_many([str(d.row.object_id) for d in group])
+        return deps.connector(group[0].target).fetch_many([d.object_id for d in group])
 
     # One bulk read per stream (Shopify: `nodes(ids:)`), the streams side by side.
     with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(by_stream) or 1)) as pool:
@@ -275,7 +335,7 @@ def _refetch(deps: PropagationDeps, decisions: Sequence[_Decision]) -> dict[int,
                 errors.update({d.row.id: str(exc) for d in group})
                 continue
             for d in group:
-                payload = found.get(str(d.row.object_id))
+                payload = found.get(d.object_id)
                 d.payload, d.status, d.deleting = payload, "refetched", payload is None
     return errors
 
@@ -324,9 +384,15 @@ def _process_pending(deps: PropagationDeps, limit: int) -> ProcessSummary:
         with deps.engine.begin() as conn:
             _mark_all(ignored, "ignored", deps.clock())(conn)
         summary.ignored = len(ignored)
-    errors = _refetch(deps, decisions)
+    decisions, errors, unowned = _resolve_related(deps, decisions)
+    if unowned:
+        with deps.engine.begin() as conn:
+            _mark_all(unowned, "ignored", deps.clock())(conn)
+        summary.ignored += len(unowned)
+    errors.update(_refetch(deps, [d for d in decisions if d.row.id not in errors]))
     for error in sorted(set(errors.values())):
-        _retry_later(deps, [d.row for d in decisions if errors.get(d.row.id) == error], error)
+        failing = {d.row.id: d.row for d in decisions if errors.get(d.row.id) == error}
+        _retry_later(deps, list(failing.values()), error)
     summary.failed += len(errors)
     records: list[int] = []
     previous: set[str] = set()
@@ -338,9 +404,7 @@ def _process_pending(deps: PropagationDeps, limit: int) -> ProcessSummary:
         writer = deps.writer(group[0].target)
         final: dict[str, _Decision] = {}
         for d in group:
-            record_id = (
-                str(d.row.object_id) if d.payload is None else (writer.record_id(d.payload) or str(d.row.object_id))
-            )
+            record_id = d.object_id if d.payload is None else (writer.record_id(d.payload) or d.object_id)
             final.pop(record_id, None)
             final[record_id] = d
         now = deps.clock()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from context.errors import validation_problems
 from contextdesk.clock import system_now
@@ -105,8 +106,9 @@ def config_path(explicit: Path | None = None) -> Path:
 
 def fail(message: str, code: int = 1) -> Any:
     """Print an error and exit non-zero."""
-    # One line, never wrapped: an error names a file, a setting or a value a person may copy.
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    # One line, never wrapped: an error names a file, a setting or a value a person may copy. Escaped, so text
+    # in brackets (pip install 'contextdesk[spark]') is printed, not taken for markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -199,19 +199,33 @@ def link(
         False, "--link-only", help="Link across the input files only; do not dedupe inside each file."
     ),
     review_out: Path | None = typer.Option(None, "--review-out", help="Write the pairs needing review to this CSV."),
+    engine_name: str = typer.Option(
+        "python",
+        "--engine",
+        help="python (default: every guard, one machine) or spark (Splink on Spark; needs the 'spark' extra).",
+    ),
 ) -> None:
     """Deduplicate or link arbitrary CSV files; no database involved."""
     import sys
     import time
 
     from context.identity.csvlink import link_csv, write_clusters, write_reviews
+    from context.identity.errors import InputError
     from context.identity.rules import load_rules
 
+    if engine_name not in ("python", "spark"):
+        raise InputError(f"--engine must be python or spark, not {engine_name!r}")
+    run = link_csv
+    if engine_name == "spark":
+        from context.identity.sparklink import link_csv_spark, require_pyspark
+
+        require_pyspark()  # before reading anything: the missing extra is the first thing to say
+        run = link_csv_spark  # same arguments and outputs, another engine
     r = load_rules(rules)
     started = time.perf_counter()
     if sys.stderr.isatty():
         with console.status("linking…") as status:
-            records, resolution, report = link_csv(
+            records, resolution, report = run(
                 inputs,
                 r,
                 id_column=id_column,
@@ -224,15 +238,16 @@ def link(
         def line(msg: str) -> None:
             print(f"[{time.perf_counter() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
-        records, resolution, report = link_csv(
+        records, resolution, report = run(
             inputs, r, id_column=id_column, train=train, link_only=link_only, progress=line
         )
     write_clusters(out, records, resolution)
     if review_out is not None:
         write_reviews(review_out, records, resolution)
     mode = "link-only across files" if link_only else ("dedupe" if len(inputs) == 1 else "link and dedupe")
+    blocks = "Splink on Spark" if engine_name == "spark" else f"{report.blocks:,} blocks"
     console.print(
-        f"{report.records:,} records ({mode}): {report.blocks:,} blocks, {report.pairs_scored:,} pairs scored, "
+        f"{report.records:,} records ({mode}): {blocks}, {report.pairs_scored:,} pairs scored, "
         f"{report.links:,} links → {report.clusters:,} clusters ({report.multi_record_clusters:,} with several "
         f"records); {report.reviews:,} pairs need review; {report.seconds:.1f}s"
     )

@@ -13,7 +13,21 @@ from pathlib import Path
 
 from tests.context.intake.factories import VALUE_MAPS, crm_row, crm_source, write_config, write_csv
 
-HEAVY = ("langchain", "langchain_core", "langchain_openai", "chromadb", "splink", "onnxruntime", "duckdb", "openai")
+# stripe: the SDK loads only when a Stripe source is opened (context/intake/connectors/stripe.py).
+# pyspark, py4j: only `identity link --engine spark` loads them (context/identity/sparklink.py).
+HEAVY = (
+    "langchain",
+    "langchain_core",
+    "langchain_openai",
+    "chromadb",
+    "splink",
+    "onnxruntime",
+    "duckdb",
+    "openai",
+    "stripe",
+    "pyspark",
+    "py4j",
+)
 
 
 def imported_modules(*args: str, cwd: Path) -> set[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from context.dbtypes import Clock
-from context.errors import ConnectorAuthError
+from context.errors import ConnectorAuthError, ConnectorError
 from context.intake.config import SourceConfig
 from context.intake.credentials import SourceCredentials
 from context.intake.sources import SourcePayload
@@ -110,6 +110,10 @@ class Connector:
     def fetch_many(self, object_ids: Sequence[str]) -> dict[str, dict[str, Any] | None]:
         """The current version of several objects by id (None: deleted); vendors with a batch read override it."""
         return {object_id: self.fetch(object_id) for object_id in dict.fromkeys(object_ids)}
+
+    def related(self, kind: str, object_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The ids of this stream's objects each related object belongs to now (a HubSpot deal: its contacts)."""
+        raise ConnectorError(self.name, f"{self.source.kind} {self.source.stream} has no related {kind} objects")
 
     def read(self) -> Iterator[SourcePayload]:
         """Every record from the beginning (for `sources check`)."""

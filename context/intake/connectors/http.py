@@ -1,7 +1,8 @@
 """The HTTP side every connector shares: one throttler per vendor account, retries with backoff and jitter.
 
 A `Throttle` is driven by what the vendor says: `Retry-After` (seconds or an HTTP date), the common
-`X-RateLimit-Remaining`/`X-RateLimit-Reset` pair, and Shopify's GraphQL cost budget. It only ever delays the
+`X-RateLimit-Remaining`/`X-RateLimit-Reset` pair, HubSpot's `X-HubSpot-RateLimit-Remaining` with its
+`-Interval-Milliseconds` window, and Shopify's GraphQL cost budget. It only ever delays the
 next request; `sleep` and `random` are injected so tests can see how long a connector waited, without waiting.
 """
 
@@ -53,17 +54,22 @@ class Throttle:
         if retry_after is not None:
             self.delay(retry_after)
             return retry_after
-        remaining = response.headers.get("x-ratelimit-remaining") or response.headers.get("ratelimit-remaining")
-        reset = response.headers.get("x-ratelimit-reset") or response.headers.get("ratelimit-reset")
-        if remaining is not None and reset is not None:
-            try:
-                if float(remaining) <= 0:
-                    value = float(reset)
-                    # Some vendors send an epoch second, others seconds to wait (HubSpot: interval ms).
-                    now = self.clock().timestamp()
-                    self.delay(value - now if value > 1e9 else value)
-            except ValueError:
-                pass
+        headers = response.headers
+        remaining = headers.get("x-ratelimit-remaining") or headers.get("ratelimit-remaining")
+        reset = headers.get("x-ratelimit-reset") or headers.get("ratelimit-reset")
+        # HubSpot counts requests in a rolling window (10 s) and says how long it is, not when it resets.
+        window_ms = headers.get("x-hubspot-ratelimit-interval-milliseconds")
+        try:
+            if remaining is not None and reset is not None and float(remaining) <= 0:
+                value = float(reset)
+                # Some vendors send an epoch second (Intercom), others seconds to wait (Zendesk).
+                now = self.clock().timestamp()
+                self.delay(value - now if value > 1e9 else value)
+            hubspot_left = headers.get("x-hubspot-ratelimit-remaining")
+            if hubspot_left is not None and window_ms is not None and float(hubspot_left) <= 0:
+                self.delay(float(window_ms) / 1000)
+        except ValueError:
+            pass
         return None
 
     def observe_cost(self, *, available: float, restore_rate: float, needed: float) -> None:
@@ -136,6 +142,8 @@ class VendorHTTP:
         *,
         params: Any = None,
         json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | str | None = None,
         timeout_s: float | None = None,
         retries: bool = True,
         retry_when: Callable[[httpx.Response], float | None] | None = None,
@@ -143,7 +151,8 @@ class VendorHTTP:
         """Send one request, waiting for the throttle and retrying what is worth retrying.
 
         `retry_when(response)` lets a vendor say a 200 is a throttle (Shopify's THROTTLED error) and how long to
-        wait. 401/403 raise ConnectorAuthError at once; other 4xx raise ConnectorError naming the call.
+        wait. 401/403 raise ConnectorAuthError at once; other 4xx raise ConnectorError naming the call. `headers`
+        and `content` are for an SDK that builds its own requests (Stripe's, through its HTTP client interface).
         """
         attempts = self.retry.attempts if retries else 1
         last: str = ""
@@ -152,6 +161,10 @@ class VendorHTTP:
             self.requests += 1
             try:
                 kwargs: dict[str, Any] = {"params": params, "json": json}
+                if headers is not None:
+                    kwargs["headers"] = headers
+                if content is not None:
+                    kwargs["content"] = content
                 if timeout_s is not None:
                     kwargs["timeout"] = timeout_s
                 response = self.client.request(method, path, **kwargs)

@@ -11,12 +11,13 @@ Deal stage lives on deals, not contacts: for each page of contacts the connector
 associations (CRM v4, up to 1,000 contacts a request, following each contact's `after` paging), then the deals
 (CRM v3 batch read, 100 a request) and sets `dealstage` to the stage of the most recently modified open deal
 (`hs_is_closed` not true), else of the most recently modified closed one; None when the contact has no deals.
-`options: {deals: false}` turns this off (a token without `crm.objects.deals.read`).
+`options: {deals: false}` turns this off (a token without `crm.objects.deals.read`). A deal webhook names the
+deal: `related` reads its contacts (the reverse v4 association batch read) for them to be re-fetched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -151,7 +152,7 @@ class HubSpotConnector(Connector):
         """The records with `dealstage` from their associated deals (in batches: a few requests a page)."""
         if not self.with_deals or not records:
             return records
-        deal_ids = self._associated_deals([r["id"] for r in records])
+        deal_ids = self._associations("contacts", "deals", [r["id"] for r in records])
         wanted = list(dict.fromkeys(d for ids in deal_ids.values() for d in ids))
         deals: dict[str, dict[str, Any]] = {}
         for start in range(0, len(wanted), DEAL_BATCH):
@@ -175,23 +176,29 @@ class HubSpotConnector(Connector):
             raise ConnectorError(self.name, f"{path}: expected a JSON object")
         return [r for r in answer.get("results") or [] if isinstance(r, dict)]
 
-    def _associated_deals(self, contact_ids: list[str]) -> dict[str, list[str]]:
-        """Deal ids by contact id (CRM v4 association batch read; a contact without deals is left out)."""
+    def related(self, kind: str, object_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Contact ids by deal id, as associated now (a deal without contacts, or deleted, is left out)."""
+        if kind != "deal" or self.object_type != "contacts":
+            return super().related(kind, object_ids)
+        return self._associations("deals", "contacts", list(dict.fromkeys(object_ids)))
+
+    def _associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
+        """Associated ids by id (CRM v4 association batch read; an object without associations is left out)."""
         found: dict[str, list[str]] = {}
-        pending: list[dict[str, str]] = [{"id": c} for c in contact_ids]
+        pending: list[dict[str, str]] = [{"id": i} for i in ids]
+        path = f"/crm/v4/associations/{from_type}/{to_type}/batch/read"
         while pending:
             batch, pending = pending[:ASSOCIATION_BATCH], pending[ASSOCIATION_BATCH:]
-            path = "/crm/v4/associations/contacts/deals/batch/read"
             for result in self._batch(path, {"inputs": batch}):
-                contact = str((result.get("from") or {}).get("id"))
-                found.setdefault(contact, []).extend(
+                source = str((result.get("from") or {}).get("id"))
+                found.setdefault(source, []).extend(
                     str(to["toObjectId"])
                     for to in result.get("to") or []
                     if isinstance(to, dict) and "toObjectId" in to
                 )
                 following = ((result.get("paging") or {}).get("next") or {}).get("after")
                 if following:
-                    pending.append({"id": contact, "after": str(following)})
+                    pending.append({"id": source, "after": str(following)})
         return found
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from context.customer_context import build_customer_context, lookup_customer
 from context.customer_context.config import load_context_config
+from context.dbtypes import table_of
 from context.identity.rules import default_rules
 from context.identity.service import resolve_pending
 from context.intake.connectors import SourceCredentials
@@ -93,6 +94,23 @@ def test_a_contacts_newest_open_deal_stage_lands_in_the_context_a_contact_withou
     assert batch_reads.count("/crm/v4/associations/contacts/deals/batch/read") == 3  # both contacts, then `after`
 
 
+def test_the_burst_window_in_hubspots_headers_is_waited_for_before_a_429(engine: Engine, tmp_path: Path) -> None:
+    vtime = VirtualTime()
+    with fh.FakeHubSpot(burst=2, monotonic=vtime.monotonic) as fake:
+        for n in (1, 2):
+            fake.put(fh.contact(n, updated=NOW - timedelta(minutes=10 - n)))
+            fake.put_deal(fh.deal(n, stage="contractsent"), str(500 + n))
+        cfg = config(tmp_path, {**HUBSPOT, "options": {"page_size": 1}})
+        [synced] = sync(
+            engine=engine, config=cfg, clock=vtime.now, connections=connections(vtime, hubspot=(fake.url, fh.TOKEN))
+        )
+    # Each page is a search (limited apart) and two batch reads, the window's budget: the second reads
+    # leave `Remaining: 0`, so the next page waits out the 10 s window instead of running into 429s.
+    assert (synced.status, synced.new) == ("ok", 2)
+    assert fake.rate_limited == 0
+    assert vtime.sleeps == [10.0]
+
+
 def test_a_refused_token_names_the_scope(engine: Engine, tmp_path: Path) -> None:
     vtime = VirtualTime()
     with fh.FakeHubSpot() as fake:
@@ -148,7 +166,7 @@ def test_a_signed_hubspot_webhook_updates_the_crm_facts_a_stale_one_is_refused(
         assert ann.customer_id
         ctx = build_customer_context(engine=engine, customer_id=ann.customer_id, now=vtime.now(), config=ctx_config)
         with engine.connect() as conn:
-            reasons = sorted(r.reason for r in conn.execute(RejectedWebhook.__table__.select()))
+            reasons = sorted(r.reason for r in conn.execute(table_of(RejectedWebhook).select()))
 
     assert accepted.status_code == 200 and accepted.json()["duplicate"] is False
     assert again.json()["duplicate"] is True  # both events had arrived: nothing is applied twice
@@ -160,3 +178,74 @@ def test_a_signed_hubspot_webhook_updates_the_crm_facts_a_stale_one_is_refused(
     assert (summary.refetched, summary.applied) == (1, 1)  # the change re-fetched, the deletion a tombstone
     assert ctx.crm.lifecycle_stage == "customer"
     assert "502" not in records(engine, "hubspot-contacts")
+
+
+def test_a_deal_stage_change_alone_reaches_its_contacts_contexts_by_webhook(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    vtime = VirtualTime()
+    path = tmp_path / "contextdesk.yaml"
+    path.write_text(yaml.safe_dump({"sources": [HUBSPOT]}))
+    with fh.FakeHubSpot() as fake:
+        fake.put(fh.contact(1, email="ann@example.com"))
+        fake.put(fh.contact(2, email="bob@example.com"))
+        fake.put(fh.contact(3, email="cat@example.com"))
+        fake.put_deal(fh.deal(1, stage="appointmentscheduled", updated=NOW - timedelta(days=3)), "501", "502")
+        fake.put_deal(fh.deal(2, stage="qualifiedtobuy"))  # on nobody yet
+        settings = Settings(
+            home=tmp_path / "home",
+            config_file=path,
+            webhook_worker=False,
+            database_url=sqlite_url(tmp_path, sqlite_template),
+            sources={
+                "hubspot": SourceCredentials(
+                    base_url=fake.url, token=SecretStr(fh.TOKEN), webhook_secrets=[SecretStr(fh.CLIENT_SECRET)]
+                )
+            },
+        )
+        app = create_app(settings, clock=vtime.now)
+        engine, ctx_config = app.state.engine, load_context_config(path)
+        conns = connections(vtime, hubspot=(fake.url, fh.TOKEN))
+        sync(engine=engine, config=app.state.live.propagation.intake, clock=vtime.now, connections=conns)
+        resolve_pending(engine=engine, rules=default_rules(), now=vtime.now())
+        recompute_profiles(engine=engine, config=ctx_config.profiles, now=vtime.now())
+
+        def deal_stage(email: str) -> str | None:
+            found = lookup_customer(engine=engine, email=email)
+            assert found.customer_id
+            ctx = build_customer_context(
+                engine=engine, customer_id=found.customer_id, now=vtime.now(), config=ctx_config
+            )
+            return ctx.crm.deal_stage
+
+        before = [deal_stage(e) for e in ("ann@example.com", "bob@example.com", "cat@example.com")]
+        with serve_in_thread(app, settings) as base:
+            url = f"{base}/v1/webhooks/hubspot"
+            # The deal moves on; its contacts do not change (a contact search would not see it).
+            fake.put_deal(fh.deal(1, stage="contractsent"))
+            lonely = fh.deal(3, stage="closedwon", closed=True)
+            fake.put_deal(lonely)
+            moved = post(
+                base,
+                "hubspot",
+                fake.webhook(
+                    url,
+                    [fake.event("9001", kind="deal.propertyChange"), fake.event("9003", kind="deal.propertyChange")],
+                    at=vtime.now(),
+                ),
+            )
+            first = process_pending(deps=app.state.live.propagation)
+            # Deal 2 is associated with Cat: the contact side of the association change is re-fetched.
+            fake.put_deal(fh.deal(2, stage="qualifiedtobuy"), "503")
+            linked = post(base, "hubspot", fake.webhook(url, [fake.association_event("503", "9002")], at=vtime.now()))
+            second = process_pending(deps=app.state.live.propagation)
+        reverse_reads = [r.body for r in fake.requests if r.path == "/crm/v4/associations/deals/contacts/batch/read"]
+        after = [deal_stage(e) for e in ("ann@example.com", "bob@example.com", "cat@example.com")]
+
+    assert (moved.status_code, linked.status_code) == (200, 200)
+    assert before == ["appointmentscheduled", "appointmentscheduled", None]
+    assert after == ["contractsent", "contractsent", "qualifiedtobuy"]
+    # One reverse association read for both deals; the deal on no contact is ignored, its contacts re-fetched.
+    assert reverse_reads == [{"inputs": [{"id": "9001"}, {"id": "9003"}]}]
+    assert (first.refetched, first.ignored, first.failed) == (2, 1, 0)
+    assert (second.refetched, second.failed) == (1, 0)

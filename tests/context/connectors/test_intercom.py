@@ -24,7 +24,7 @@ from contextdesk.app import create_app
 from contextdesk.settings import Settings
 from tests.clock import NOW
 from tests.context.connectors.fakes import intercom as fi
-from tests.context.connectors.fakes.server import VirtualTime
+from tests.context.connectors.fakes.server import Failure, VirtualTime
 from tests.context.connectors.helpers import config, connections, records
 from tests.context.connectors.test_webhooks import post, sqlite_url
 from tests.contextdesk.http_helpers import serve_in_thread
@@ -55,6 +55,27 @@ def test_a_change_later_on_the_cursors_day_is_found_through_the_overlap(engine: 
     assert (second.new, second.changed) == (0, 1)
     assert records(engine, "intercom-contacts")["6650000003"].full_name == "Renamed Three"
     assert wrong.status == "failed" and "refused the credentials (401)" in (wrong.error or "")
+
+
+def test_a_429_waits_until_intercoms_rate_limit_reset(engine: Engine, tmp_path: Path) -> None:
+    vtime = VirtualTime()
+    with fi.FakeIntercom() as fake:
+        fake.put(fi.contact(1))
+        reset = int(NOW.timestamp()) + 7  # Intercom sends the epoch second its window resets
+        fake.script(
+            Failure(
+                status=429,
+                path_prefix="/contacts/search",
+                headers={"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+                body={"type": "error.list", "errors": [{"code": "rate_limit_exceeded"}]},
+            )
+        )
+        cfg = config(tmp_path, {**INTERCOM, "streams": ["contacts"]})
+        [synced] = sync(
+            engine=engine, config=cfg, clock=vtime.now, connections=connections(vtime, intercom=(fake.url, fi.TOKEN))
+        )
+    assert (synced.status, synced.new) == ("ok", 1)
+    assert vtime.sleeps == [7.0]  # the reset, not the 0.25 s backoff it would otherwise take
 
 
 def test_a_contacts_conversations_land_in_the_context_and_later_changes_through_the_overlap(
@@ -145,3 +166,63 @@ def test_a_signed_intercom_notification_updates_the_contact(tmp_path: Path, sqli
 
     assert (accepted.status_code, forged.status_code) == (200, 401)
     assert summary.refetched == 1 and found.customer_id is not None
+
+
+def test_signed_conversation_notifications_change_the_customers_tickets(tmp_path: Path, sqlite_template: Path) -> None:
+    vtime = VirtualTime()
+    path = tmp_path / "contextdesk.yaml"
+    path.write_text(yaml.safe_dump({"sources": [INTERCOM]}))
+    with fi.FakeIntercom() as fake:
+        fake.put(fi.contact(1, email="ann@example.com", updated=NOW - timedelta(days=2)))
+        fake.put(fi.conversation(1, contact_n=1, title="Candle arrived broken", updated=NOW - timedelta(days=1)))
+        fake.put(fi.conversation(2, contact_n=1, title="Wrong colour", updated=NOW - timedelta(days=1)))
+        settings = Settings(
+            home=tmp_path / "home",
+            config_file=path,
+            webhook_worker=False,
+            database_url=sqlite_url(tmp_path, sqlite_template),
+            sources={
+                "intercom": SourceCredentials(
+                    base_url=fake.url, token=SecretStr(fi.TOKEN), webhook_secrets=[SecretStr(fi.CLIENT_SECRET)]
+                )
+            },
+        )
+        app = create_app(settings, clock=vtime.now)
+        engine, ctx_config = app.state.engine, load_context_config(path)
+        conns = connections(vtime, intercom=(fake.url, fi.TOKEN))
+        sync(engine=engine, config=app.state.live.propagation.intake, clock=vtime.now, connections=conns)
+        resolve_pending(engine=engine, rules=default_rules(), now=vtime.now())
+        recompute_profiles(engine=engine, config=ctx_config.profiles, now=vtime.now())
+
+        def tickets() -> tuple[list[tuple[str | None, str | None]], list[tuple[str | None, str | None]]]:
+            found = lookup_customer(engine=engine, email="ann@example.com")
+            assert found.customer_id
+            ctx = build_customer_context(
+                engine=engine, customer_id=found.customer_id, now=vtime.now(), config=ctx_config
+            )
+            return (
+                sorted((t.ref, t.status) for t in ctx.tickets.open),
+                sorted((t.ref, t.status) for t in ctx.tickets.recent_resolved),
+            )
+
+        before = tickets()
+        with serve_in_thread(app, settings) as base:
+            # An admin closes conversation 1; conversation 2 is deleted; a new one is started.
+            fake.put(fi.conversation(1, contact_n=1, title="Candle arrived broken", state="closed"))
+            fake.conversations.pop("1902")
+            fake.put(fi.conversation(3, contact_n=1, title="Where is my refund?"))
+            closed = post(base, "intercom", fake.webhook("conversation.admin.closed", "1901"))
+            deleted = post(base, "intercom", fake.webhook("conversation.deleted", "1902"))
+            started = post(base, "intercom", fake.webhook("conversation.user.created", "1903"))
+            forged = post(
+                base, "intercom", fake.webhook("conversation.admin.opened", "1901", secret="guess-0123456789")
+            )
+            summary = process_pending(deps=app.state.live.propagation)
+        fetched = sorted(r.path for r in fake.requests if r.method == "GET")
+        after = tickets()
+
+    assert before == ([("1901", "open"), ("1902", "open")], [])
+    assert (closed.status_code, deleted.status_code, started.status_code, forged.status_code) == (200, 200, 200, 401)
+    assert (summary.refetched, summary.applied, summary.failed) == (2, 1, 0)  # re-fetched twice, one tombstone
+    assert fetched == ["/conversations/1901", "/conversations/1903"]
+    assert after == ([("1903", "open")], [("1901", "closed")])

@@ -5,17 +5,25 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
+import yaml
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from context.customer_context import build_customer_context, lookup_customer
 from context.customer_context.config import parse_context_config
 from context.identity.rules import default_rules
+from context.intake.connectors import SourceCredentials
 from context.live.propagate import PropagationDeps
 from context.live.scheduler import acquire_lock, release_lock, run_due, source_health, sync_history
 from context.profiles.config import ProfilesConfig
+from contextdesk.app import create_app
+from contextdesk.settings import Settings
 from tests.context.connectors.fakes import stripe as fst
 from tests.context.connectors.fakes.server import VirtualTime
 from tests.context.connectors.helpers import config, connections
+from tests.context.connectors.test_webhooks import sqlite_url
+from tests.contextdesk.http_helpers import API_KEY, serve_in_thread
 
 ENTRY = {"name": "stripe", "kind": "stripe", "streams": ["customers", "subscriptions"], "interval": "1h"}
 
@@ -75,3 +83,38 @@ def test_the_worker_syncs_due_sources_skips_locked_ones_and_reports_freshness(en
     assert found.customer_id
     ctx = build_customer_context(engine=engine, customer_id=found.customer_id, now=later, config=ctx_config)
     assert any(g.startswith("billing last synced 3 days ago (stripe-subscriptions") for g in ctx.gaps), ctx.gaps
+
+
+def test_the_health_endpoint_shows_each_sources_freshness_behind_the_api_key(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    vtime = VirtualTime()
+    path = tmp_path / "contextdesk.yaml"
+    path.write_text(yaml.safe_dump({"sources": [ENTRY]}))
+    with fst.FakeStripe(clock=vtime.now) as fake:
+        fake.put("customers", fst.customer(1))
+        settings = Settings(
+            home=tmp_path / "home",
+            config_file=path,
+            database_url=sqlite_url(tmp_path, sqlite_template),
+            api_key=API_KEY,
+            webhook_worker=False,
+            handoff_worker=False,
+            sources={"stripe": SourceCredentials(base_url=fake.url, token=SecretStr(fst.TOKEN))},
+        )
+        app = create_app(settings, clock=vtime.now)
+        with serve_in_thread(app, settings) as base:
+            ran = run_due(deps=app.state.live.propagation, holder="me")
+            fresh = httpx.get(f"{base}/v1/health/sources", headers={"X-API-Key": API_KEY}, timeout=10)
+            vtime.advance(3 * 86_400)
+            stale = httpx.get(f"{base}/v1/health/sources", headers={"X-API-Key": API_KEY}, timeout=10)
+            anonymous = httpx.get(f"{base}/v1/health/sources", timeout=10)
+
+    assert [s.status for s in ran.synced] == ["ok", "ok"]
+    assert fresh.status_code == 200 and fresh.json()["ok"] is True
+    rows = {r["source"]: r for r in fresh.json()["sources"]}
+    assert sorted(rows) == ["stripe-customers", "stripe-subscriptions"]
+    assert all(r["last_status"] == "ok" and r["last_success"] and not r["overdue"] for r in rows.values())
+    # Three days without a sync (the interval is an hour): overdue, and the whole health says so.
+    assert stale.json()["ok"] is False and all(r["overdue"] for r in stale.json()["sources"])
+    assert anonymous.status_code == 401

@@ -6,6 +6,7 @@ inbox worker is off so each test runs a processing pass itself (`process_pending
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 from pydantic import SecretStr
 from sqlalchemy import func, select
@@ -141,7 +143,10 @@ def test_a_signed_shopify_webhook_changes_the_order_in_the_context(tmp_path: Pat
         assert old.status_code == 200
 
 
-def test_forged_and_replayed_webhooks_are_rejected_and_logged(tmp_path: Path, sqlite_template: Path) -> None:
+def test_forged_and_replayed_webhooks_are_rejected_and_logged(
+    tmp_path: Path, sqlite_template: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="context.intake.webhooks")
     with world(tmp_path, sqlite_url(tmp_path, sqlite_template)) as w:
         shop, stripe, vtime, engine = w["shop"], w["stripe"], w["vtime"], w["engine"]
         forged = post(w["base"], "shopify", shop.webhook("orders/updated", {"id": 1}, secret="attacker-guess-123456"))
@@ -165,6 +170,16 @@ def test_forged_and_replayed_webhooks_are_rejected_and_logged(tmp_path: Path, sq
         ]
     )
     assert inbox == 0
+    logged = [r.getMessage() for r in caplog.records if r.name == "context.intake.webhooks"]
+    assert sorted(logged) == sorted(
+        f"webhook for {source} refused: {reason}"
+        for source, reason in (
+            ("shopify", "signature does not match (X-Shopify-Hmac-Sha256)"),
+            ("stripe", "timestamp outside the 300 s tolerance (replayed or clock skew)"),
+            ("stripe", "signature does not match (Stripe-Signature v1)"),
+        )
+    )
+    assert not any("mallory" in m or "customer1@" in m for m in logged)  # never the body
 
 
 def _subscription_state(engine: Engine, config: Path, vtime: VirtualTime) -> list[tuple[str | None, str | None]]:

@@ -1,11 +1,13 @@
 """A fake HubSpot CRM API: contacts, the search endpoint with its 10,000-result cap, deals associated with contacts
-(CRM v4 association batch read with per-contact `after` paging, v3 deal batch read), Bearer auth.
+(CRM v4 association batch reads both ways with per-object `after` paging, v3 deal batch read), Bearer auth.
 
 Search sorts by `lastmodifieddate`, filters `GTE` on it (epoch ms), pages with `after`, and answers 400 when
 `after` would reach past the cap (as HubSpot does); the cap is a constructor argument so a test can see the
 connector window past it with a few hundred contacts. Batch reads answer 207 with `errors` for inputs they have
-nothing for (a contact without deals, a deleted deal), as HubSpot does. Webhooks are signed as HubSpot signs
-v3 requests.
+nothing for (a contact without deals, a deleted deal), as HubSpot does. With `burst` (and a clock) the
+requests other than search count against a 10-second window: each answer carries HubSpot's
+`X-HubSpot-RateLimit-*` headers and a request past the window's budget gets HubSpot's 429. Webhooks are signed
+as HubSpot signs v3 requests.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import hmac
 import itertools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +26,8 @@ from tests.context.connectors.fakes.server import FakeServer, Recorded
 
 TOKEN = "pat-na1-fake-0123456789"
 CLIENT_SECRET = "hubspot-client-secret-0123456789"
+#: HubSpot's burst window.
+WINDOW_S = 10.0
 
 
 def ms(at: datetime) -> int:
@@ -83,8 +88,19 @@ def deal(n: int, *, stage: str, updated: datetime = NOW, closed: bool = False) -
 class FakeHubSpot(FakeServer):
     """Contacts plus the search API, and deals associated with contacts."""
 
-    def __init__(self, *, cap: int = 10_000, association_page: int = 500) -> None:
+    def __init__(
+        self,
+        *,
+        cap: int = 10_000,
+        association_page: int = 500,
+        burst: int | None = None,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
         super().__init__()
+        # HubSpot's burst limit: `burst` requests a 10-second window (search is limited apart, without headers).
+        self.burst, self.monotonic = burst, monotonic
+        self._window: tuple[float, int] = (0.0, 0)
+        self.rate_limited = 0
         self.contacts: dict[str, dict[str, Any]] = {}
         self.deals: dict[str, dict[str, Any]] = {}
         self.deals_of: dict[str, list[str]] = {}  # contact id -> associated deal ids
@@ -103,7 +119,8 @@ class FakeHubSpot(FakeServer):
         with self.lock:
             self.deals[obj["id"]] = obj
             for contact_id in contact_ids:
-                self.deals_of.setdefault(contact_id, []).append(obj["id"])
+                if obj["id"] not in self.deals_of.setdefault(contact_id, []):
+                    self.deals_of[contact_id].append(obj["id"])
 
     def archive(self, object_id: str) -> None:
         """Delete a contact (GET then answers 404)."""
@@ -125,8 +142,49 @@ class FakeHubSpot(FakeServer):
         with self.lock:
             if request.method == "POST" and request.path == "/crm/v3/objects/contacts/search":
                 return self._search(request.body or {})
+            limited = self._count()
+            if limited is not None and limited[0] == 429:
+                return limited
+            status, headers, body = self._route(request)
+            return status, {**headers, **(limited[1] if limited else {})}, body
+
+    def _count(self) -> tuple[int, dict[str, str], Any] | None:
+        """Count a request against the burst window: its headers, or a 429 once the window is spent."""
+        if self.burst is None or self.monotonic is None:
+            return None
+        now = self.monotonic()
+        start, used = self._window
+        if now - start >= WINDOW_S:
+            start, used = now, 0
+        used += 1
+        self._window = (start, used)
+        headers = {
+            "X-HubSpot-RateLimit-Max": str(self.burst),
+            "X-HubSpot-RateLimit-Remaining": str(max(self.burst - used, 0)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(WINDOW_S * 1000)),
+        }
+        if used > self.burst:
+            self.rate_limited += 1
+            body = {
+                "status": "error",
+                "message": "You have reached your secondly limit.",
+                "errorType": "RATE_LIMIT",
+                "policyName": "SECONDLY",
+            }
+            return 429, headers, body
+        return 200, headers, None
+
+    def _route(self, request: Recorded) -> tuple[int, dict[str, str], Any]:
+        """The answer of a request other than search."""
+        with self.lock:
             if request.method == "POST" and request.path == "/crm/v4/associations/contacts/deals/batch/read":
-                return self._associations(request.body or {})
+                return self._associations(request.body or {}, self.deals_of, "contact", "deals")
+            if request.method == "POST" and request.path == "/crm/v4/associations/deals/contacts/batch/read":
+                contacts_of: dict[str, list[str]] = {}
+                for contact_id, deal_ids in self.deals_of.items():
+                    for deal_id in deal_ids:
+                        contacts_of.setdefault(deal_id, []).append(contact_id)
+                return self._associations(request.body or {}, contacts_of, "deal", "contacts")
             if request.method == "POST" and request.path == "/crm/v3/objects/deals/batch/read":
                 return self._read_deals(request.body or {})
             prefix = "/crm/v3/objects/contacts/"
@@ -166,31 +224,36 @@ class FakeHubSpot(FakeServer):
             answer["paging"] = {"next": {"after": str(after + limit)}}
         return 200, {}, answer
 
-    def _associations(self, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    def _associations(
+        self, body: dict[str, Any], index: dict[str, list[str]], from_name: str, to_name: str
+    ) -> tuple[int, dict[str, str], Any]:
         inputs = body.get("inputs") or []
         if len(inputs) > 1000:
             return 400, {}, {"status": "error", "message": "at most 1000 inputs", "category": "VALIDATION_ERROR"}
         results, errors = [], []
         for item in inputs:
-            contact_id, after = str(item["id"]), int(item.get("after") or 0)
-            ids = self.deals_of.get(contact_id, [])
+            from_id, after = str(item["id"]), int(item.get("after") or 0)
+            ids = index.get(from_id, [])
             if not ids:
                 errors.append(
                     {
                         "status": "error",
                         "category": "OBJECT_NOT_FOUND",
-                        "message": f"No deals are associated with contact {contact_id}",
-                        "context": {"fromObjectId": [contact_id]},
+                        "message": f"No {to_name} are associated with {from_name} {from_id}",
+                        "context": {"fromObjectId": [from_id]},
                     }
                 )
                 continue
             chunk = ids[after : after + self.association_page]
             result: dict[str, Any] = {
-                "from": {"id": contact_id},
+                "from": {"id": from_id},
                 "to": [
                     {
                         "toObjectId": int(d),
-                        "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 4, "label": None}],
+                        # HubSpot's defined types: 4 contact → deal, 3 deal → contact.
+                        "associationTypes": [
+                            {"category": "HUBSPOT_DEFINED", "typeId": 4 if from_name == "contact" else 3, "label": None}
+                        ],
                     }
                     for d in chunk
                 ],
@@ -250,7 +313,7 @@ class FakeHubSpot(FakeServer):
         }
 
     def event(self, object_id: str, kind: str = "contact.propertyChange", at: datetime = NOW) -> dict[str, Any]:
-        """One webhook event about a contact."""
+        """One webhook event about a contact (or, by `kind`, a deal)."""
         return {
             "eventId": next(self._events) + 1000,
             "subscriptionId": 42,
@@ -260,4 +323,23 @@ class FakeHubSpot(FakeServer):
             "attemptNumber": 0,
             "objectId": int(object_id),
             "changeSource": "CRM",
+        }
+
+    def association_event(
+        self, from_id: str, to_id: str, *, kind: str = "contact.associationChange", at: datetime = NOW
+    ) -> dict[str, Any]:
+        """An association change as HubSpot sends it: no `objectId`, the subscribed side is `fromObjectId`."""
+        return {
+            "eventId": next(self._events) + 1000,
+            "subscriptionId": 43,
+            "portalId": 123,
+            "occurredAt": ms(at),
+            "subscriptionType": kind,
+            "attemptNumber": 0,
+            "changeSource": "USER",
+            "associationType": "CONTACT_TO_DEAL" if kind.startswith("contact.") else "DEAL_TO_CONTACT",
+            "fromObjectId": int(from_id),
+            "toObjectId": int(to_id),
+            "associationRemoved": False,
+            "isPrimaryAssociation": False,
         }

@@ -139,14 +139,15 @@ class FakeIntercom(FakeServer):
         return 200, {}, {"type": kind, key: chunk, "total_count": len(items), "pages": pages}
 
     def webhook(self, topic: str, object_id: str, *, secret: str = CLIENT_SECRET) -> tuple[bytes, dict[str, str]]:
-        """A notification as Intercom sends it, signed."""
+        """A notification as Intercom sends it, signed; its item is a conversation for conversation topics."""
+        item_type = "conversation" if topic.startswith(("conversation.", "conversation_part.")) else "contact"
         body = json.dumps(
             {
                 "type": "notification_event",
                 "id": f"notif_{next(self._ids):08d}",
                 "topic": topic,
                 "created_at": int(NOW.timestamp()),
-                "data": {"type": "notification_event_data", "item": {"type": "contact", "id": object_id}},
+                "data": {"type": "notification_event_data", "item": {"type": item_type, "id": object_id}},
             }
         ).encode()
         digest = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()

@@ -71,6 +71,10 @@ def subscription(n: int, *, customer_n: int, status: str = "active", created: da
     }
 
 
+def _indexed(key: str) -> bool:
+    return key.startswith("types[") and key.endswith("]") and key[6:-1].isdigit()
+
+
 class FakeStripe(FakeServer):
     """Objects by kind plus the event log."""
 
@@ -157,7 +161,9 @@ class FakeStripe(FakeServer):
         events = list(reversed(self.events))
         now = int(self.clock().timestamp())
         events = [e for e in events if now - e["created"] <= 30 * 86400]  # retention
-        types = query.get("types[]") or ([q["type"]] if "type" in q else None)
+        # Stripe takes an array as `types[]=a&types[]=b` or indexed, `types[0]=a&types[1]=b` (as its SDKs send it).
+        indexed = [v for k in sorted(filter(_indexed, query), key=lambda k: int(k[6:-1])) for v in query[k]]
+        types = query.get("types[]") or indexed or ([q["type"]] if "type" in q else None)
         if types:
             events = [e for e in events if e["type"] in types]
         if "created[gte]" in q:
