@@ -403,8 +403,8 @@ def splink_comparison(comp: ComparisonField, dialect: SqlDialect = "duckdb") -> 
         elif k == "dl":
             sql = f"damerau_levenshtein({lq}, {rq}) <= {int(lv.param)}"
         elif k == "typo":
-            cl_, cr_ = _q(c + "__common_l"), _q(c + "__common_r")
-            sql = f"NOT ({cl_} = 1 AND {cr_} = 1) AND jaro_winkler_similarity({lq}, {rq}) >= {lv.param}"
+            cl_, cr_ = q(c + "__common_l"), q(c + "__common_r")
+            sql = f"NOT ({cl_} = 1 AND {cr_} = 1) AND {_JW[dialect]}({lq}, {rq}) >= {lv.param}"
         elif k == "swapped":
             o = comp.swap_with or ""
             sql = f"({lq} = {q(o + '_r')} OR {rq} = {q(o + '_l')})"

@@ -10,7 +10,8 @@ clusters), and identifier values (blocklisted and hub values removed; `name_guar
 pair by pair) link as deterministic edges. Clusters are connected components (Splink's clustering on Spark).
 
 What the default engine adds and this one does not: identifier `limit`s, `shared_max_names`, the household
-rule, the chain guard (`conflict_below`) and frozen term-frequency tables (Splink computes its own on the data).
+rule, the chain guard (`conflict_below`) and frozen term-frequency tables (Splink computes its own on the data);
+without them no value is common, so a name's typo level holds every pair at its threshold, as a single level.
 """
 
 from __future__ import annotations
