@@ -15,16 +15,22 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
+# `python bench/answerability.py` puts bench/ first on sys.path, where bench/knowledge.py would shadow the
+# `knowledge` package: drop bench/ and put the repository's root there instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from demo.kb_eval_sets import EVAL_SETS
-from knowledge.embedders import MiniLMEmbedder
-from knowledge.evaluation import (
+import numpy as np  # noqa: E402
+
+from demo.kb_eval_sets import EVAL_SETS  # noqa: E402
+from knowledge.embedders import MiniLMEmbedder  # noqa: E402
+from knowledge.evaluation import (  # noqa: E402
     MAX_FALSE_FLAGS,
     MIN_NO_ANSWER_FLAGGED,
     SetRun,
@@ -33,7 +39,7 @@ from knowledge.evaluation import (
     random_splits,
     run_eval_set,
 )
-from knowledge.retrieval import DEFAULT_FUSION, Candidates, _indexed_text
+from knowledge.retrieval import DEFAULT_FUSION, Candidates, _indexed_text  # noqa: E402
 
 
 class PairScorer:
