@@ -36,6 +36,7 @@ from context.errors import CustomerNotFoundError
 from context.gcpause import cyclic_gc_paused
 from context.identity.errors import UnknownRecordError
 from context.identity.graph import (
+    Edge,
     Prepared,
     Record,
     Resolution,
@@ -498,7 +499,6 @@ def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution
     existing: dict[tuple[str, str], tuple[Any, ...]] = {}
     review_sql = "SELECT record_a, record_b, id, status, reason, score, evidence FROM identity_reviews"
     if full:
-        session.exec(delete(IdentityEdge).where(col(IdentityEdge.kind) != "manual"))
         existing = {(r[0], r[1]): r[2:] for r in _rows(session, review_sql)}
     else:
         for batch14 in _chunks(sorted(keys), CHUNK // 2):
@@ -509,22 +509,30 @@ def _replace_edges_and_reviews(session: Session, keys: set[str], res: Resolution
             existing.update(
                 {(r[0], r[1]): r[2:] for r in _rows(session, f"{review_sql} WHERE {touching}", [*batch14, *batch14])}
             )
+    conn, edges = session.connection(), table_of(IdentityEdge)
+    columns = ["record_a", "record_b", "kind", "rule", "score", "evidence", "approved_by", "created_at"]
+    to_json_edge, to_time = column_converters(edges, ["evidence", "created_at"], conn.dialect.name)
+    stamp = now if to_time is None else to_time(now)
+    # The deterministic edges of one identifier value share one evidence list: serialized once.
+    stored_evidence: dict[int, Any] = {}
+
+    def evidence_of(e: Edge) -> Any:
+        found = stored_evidence.get(id(e.evidence))
+        if found is None:
+            found = stored_evidence[id(e.evidence)] = e.evidence if to_json_edge is None else to_json_edge(e.evidence)
+        return found
+
     edge_rows = [
-        {
-            "record_a": e.a,
-            "record_b": e.b,
-            "kind": e.kind,
-            "rule": e.rule,
-            "score": e.score,
-            "evidence": e.evidence,
-            "approved_by": e.approved_by,
-            "created_at": now,
-        }
+        (e.a, e.b, e.kind, e.rule, e.score, evidence_of(e), e.approved_by, stamp)
         for e in res.edges
         if e.kind != "manual"
     ]
-    for batch15 in _chunks(edge_rows, 2000):
-        bulk_insert(session.connection(), table_of(IdentityEdge), batch15)
+    # A rebuild replaces every system edge: SQLite builds the table's indexes once after (see the customer update).
+    with indexes_deferred(conn, edges) if full and conn.dialect.name == "sqlite" else contextlib.nullcontext():
+        if full:
+            session.exec(delete(IdentityEdge).where(col(IdentityEdge.kind) != "manual"))
+        for batch15 in _chunks(edge_rows, 50_000):
+            insert_tuples(conn, edges, columns, batch15)
     wanted = {_pair(r.a, r.b): r for r in res.reviews}
     reviews = table_of(IdentityReview)
     (to_json,) = column_converters(reviews, ["evidence"], session.connection().dialect.name)
