@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
 import statistics
 import sys
@@ -515,6 +516,7 @@ def main() -> None:
         t1, c1 = time.perf_counter(), time.process_time()
         summary = service.rebuild(now=NOW, engine=engine, rules=rules, model=model)
         rebuild_s, rebuild_cpu = time.perf_counter() - t1, time.process_time() - c1
+        rebuild_load = os.getloadavg()
         db_clusters = list(service.customers_snapshot(engine=engine).values())
         db_q = pairwise(db_clusters, truth)
 
@@ -571,6 +573,10 @@ def main() -> None:
             f"1M records would take ~{1_000_000 / db_rate / 60:.1f} min, ~{with_training_min:.1f} min "
             f"with training scaled linearly; library resolve alone ~{lib_s * 1_000_000 / n / 60:.1f} min); "
             f"peak memory {_peak_mb():,.0f} MB"
+        )
+        print(
+            f"  load average {' / '.join(f'{x:.1f}' for x in rebuild_load)} (1/5/15 min) at the end of the rebuild "
+            f"on {os.cpu_count()} cores (wall figures are shared with whatever else ran; CPU figures are this process)"
         )
         wall, cpu = incremental(engine, rules, args.probes, args.seed)
         for label, values in (("wall", sorted(wall)), ("CPU", sorted(cpu))):

@@ -8,6 +8,7 @@ read back through SQLAlchemy/SQLModel come out exactly as if SQLAlchemy had writ
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -15,7 +16,7 @@ from operator import itemgetter
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import JSON, Numeric, Table
+from sqlalchemy import JSON, Numeric, Table, inspect
 from sqlalchemy.engine import Connection
 
 from context.dbtypes import UTCDateTime
@@ -154,3 +155,29 @@ def update_tuples(
     """Update rows by `key` with already-converted values: each row is the `columns` values, then the key."""
     if rows:
         conn.exec_driver_sql(_update_sql(table, tuple(columns), key, conn.dialect), list(rows))
+
+
+@contextmanager
+def indexes_deferred(conn: Connection, table: Table, columns: Sequence[str] = ()) -> Iterator[None]:
+    """Drop `table`'s non-unique indexes (on any of `columns`, if given) for a large rewrite; build them after.
+
+    Building an index once from the finished rows costs a third of maintaining it row by row (SQLite: 600k
+    block keys, 4.4 s of CPU with the indexes, 1.4 s without them and building them after). Use it inside the
+    transaction of the write: DDL is transactional in SQLite and PostgreSQL, so a failure rolls the drop back
+    with the rows. Readers in other transactions keep seeing the committed indexes (SQLite WAL); PostgreSQL
+    holds an exclusive lock on the table until commit, so use it there only on tables no one else reads then.
+    """
+    quote = conn.dialect.identifier_preparer.quote
+    found = [
+        ix
+        for ix in inspect(conn).get_indexes(table.name)
+        if not ix.get("unique")
+        and all(ix["column_names"])
+        and (not columns or any(c in columns for c in ix["column_names"]))
+    ]
+    for ix in found:
+        conn.exec_driver_sql(f"DROP INDEX {quote(str(ix['name']))}")
+    yield
+    for ix in found:
+        listed = ", ".join(quote(str(c)) for c in ix["column_names"])
+        conn.exec_driver_sql(f"CREATE INDEX {quote(str(ix['name']))} ON {quote(table.name)} ({listed})")
