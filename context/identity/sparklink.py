@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -233,95 +234,161 @@ def link_spark(
 ) -> SparkLink:
     """Dedupe or link Spark DataFrames of raw records (source name -> frame, every column a string)."""
     require_pyspark()
-    from pyspark.sql import functions as F
-    from splink import Linker, SparkAPI, block_on
-    from splink.blocking_analysis import count_comparisons_from_blocking_rules
+    from splink import SparkAPI
 
     if not frames or (link_only and len(frames) < 2):
         raise InputError("link_spark needs input frames (two or more with link_only)")
     say = progress or (lambda _msg: None)
-    prepared = {name: prepare_frame(spark, frame, name, rules, id_column=id_column) for name, frame in frames.items()}
-    first, *others = prepared.values()
-    everyone = first
-    for frame in others:
+    everyone, n = _prepare_all(spark, frames, rules, id_column=id_column)
+    say(f"prepared {n:,} records on Spark")
+    link_type: Literal["link_only", "dedupe_only"] = "link_only" if link_only else "dedupe_only"
+    db = SparkAPI(spark_session=spark, break_lineage_method=break_lineage_method)
+    inputs = [db.register(t) for t in _splink_tables(everyone, list(frames), rules, link_only=link_only)]
+    with _quiet_splink():
+        model, settings = _fit(inputs, everyone, rules, n=n, link_type=link_type, train=train, seed=seed, say=say)
+        say("scoring candidate pairs with Splink")
+        predicted, pairs_scored = _score(inputs, settings, rules, link_type=link_type)
+        links = _links(predicted, everyone, rules)
+        say("clustering")
+        clusters = _clusters(everyone, links, db, rules)
+    reviews = _reviews(predicted, clusters, rules)
+    return SparkLink(clusters, links, reviews, model, n, pairs_scored)
+
+
+def _prepare_all(spark: Any, frames: Mapping[str, Any], rules: IdentityRules, *, id_column: str) -> tuple[Any, int]:
+    """Every source's records prepared on the executors, in one persisted frame, and how many there are."""
+    prepared = [prepare_frame(spark, frame, name, rules, id_column=id_column) for name, frame in frames.items()]
+    everyone = prepared[0]
+    for frame in prepared[1:]:
         everyone = everyone.unionByName(frame)
     everyone = everyone.persist()
-    n = everyone.count()
-    say(f"prepared {n:,} records on Spark")
+    return everyone, everyone.count()
+
+
+def _splink_tables(everyone: Any, sources: Sequence[str], rules: IdentityRules, *, link_only: bool) -> list[Any]:
+    """The frames Splink reads: one per source when linking only, else one; identifiers as scalar first values."""
+    from pyspark.sql import functions as F
+
     splink_cols = [c for c in prepared_columns(rules) if c not in (SOURCE, RECORD_ID, SUFFIX, NAME_KEY)]
     splink_cols += [id_column_name(r.kind) for r in rules.identifiers]
     tables = (
-        [everyone.where(F.col(SOURCE) == name).select(*splink_cols) for name in prepared]
+        [everyone.where(F.col(SOURCE) == name).select(*splink_cols) for name in sources]
         if link_only
         else [everyone.select(*splink_cols)]
     )
-    db = SparkAPI(spark_session=spark, break_lineage_method=break_lineage_method)
     # Scalar copies of the identifiers (the first usable value) for the deterministic rules of the prior.
-    tables = [
+    return [
         t.withColumns(
             {f"{id_column_name(r.kind)}_1": F.col(id_column_name(r.kind))[0] for r in rules.identifiers}
         ).drop(*[id_column_name(r.kind) for r in rules.identifiers])
         for t in tables
     ]
-    link_type: Literal["link_only", "dedupe_only"] = "link_only" if link_only else "dedupe_only"
+
+
+@contextmanager
+def _quiet_splink() -> Iterator[None]:
+    """Splink's INFO lines (every EM iteration) silenced for the length of the block."""
     splink_logger = logging.getLogger("splink")
     previous_level = splink_logger.level
     splink_logger.setLevel(logging.ERROR)
     try:
-        settings = splink_settings(rules, link_type=link_type, dialect="spark")
-        inputs = [db.register(t) for t in tables]
-        linker = Linker(inputs, settings, log_level=None)
-        model = prior_model(rules)
-        model.trained_on = n
-        saved: dict[str, Any]
-        if train and n >= MIN_TRAINING_RECORDS and rules.probabilistic.fields:
-            say("training m/u with Splink on Spark")
-            saved = train_linker(linker, rules, seed=seed, block_on=block_on)
-            trained = read_params(saved, rules)
-            model.fields.update(trained)
-            model.origin = "splink" if trained else "prior"
-            model.prior_match_probability = _estimate_prior(linker, rules, block_on)
-        else:
-            saved = linker.misc.save_model_to_json()
-        _neutralize_degenerate(everyone, rules, model)
-        scoring = Linker(inputs, _with_model(saved, rules, model), log_level=None)
-        say("scoring candidate pairs with Splink")
-        lower, upper = rules.probabilistic.lower, rules.probabilistic.upper
-        predicted = scoring.inference.predict(threshold_match_probability=lower).as_spark_dataframe()
-        predicted = predicted.select("unique_id_l", "unique_id_r", "match_probability").persist()
-        counted = count_comparisons_from_blocking_rules(
-            inputs,
-            blocking_rules=[block_on(*b) for b in rules.probabilistic.blocking],
-            link_type=link_type,
-            record_sample_proportion=1.0,
-        )
-        pairs_scored = int(counted[-1]["cumulative_comparison_count"]) if counted else 0
-        links = predicted.where(F.col("match_probability") >= upper).withColumn("rule", F.lit("splink"))
-        deterministic = identifier_edges(everyone, rules)
-        if deterministic is not None:
-            links = links.unionByName(deterministic)
-        links = links.persist()
-        say("clustering")
-        from splink.clustering import cluster_pairwise_predictions_at_threshold
-
-        clustered = cluster_pairwise_predictions_at_threshold(
-            everyone.select("unique_id"), links, db, "unique_id", threshold_match_probability=upper
-        ).as_spark_dataframe()
+        yield
     finally:
         splink_logger.setLevel(previous_level)
+
+
+def _fit(
+    inputs: Sequence[Any],
+    everyone: Any,
+    rules: IdentityRules,
+    *,
+    n: int,
+    link_type: Literal["link_only", "dedupe_only"],
+    train: bool,
+    seed: int,
+    say: Callable[[str], None],
+) -> tuple[FSModel, dict[str, Any]]:
+    """The model to score with (trained by Splink when there is enough data, else the priors) and its settings."""
+    from splink import Linker, block_on
+
+    linker = Linker(list(inputs), splink_settings(rules, link_type=link_type, dialect="spark"), log_level=None)
+    model = prior_model(rules)
+    model.trained_on = n
+    saved: dict[str, Any]
+    if train and n >= MIN_TRAINING_RECORDS and rules.probabilistic.fields:
+        say("training m/u with Splink on Spark")
+        saved = train_linker(linker, rules, seed=seed, block_on=block_on)
+        trained = read_params(saved, rules)
+        model.fields.update(trained)
+        model.origin = "splink" if trained else "prior"
+        model.prior_match_probability = _estimate_prior(linker, rules, block_on)
+    else:
+        saved = linker.misc.save_model_to_json()
+    _neutralize_degenerate(everyone, rules, model)
+    return model, _with_model(saved, rules, model)
+
+
+def _score(
+    inputs: Sequence[Any],
+    settings: Mapping[str, Any],
+    rules: IdentityRules,
+    *,
+    link_type: Literal["link_only", "dedupe_only"],
+) -> tuple[Any, int]:
+    """Splink's predictions at or above `lower` (persisted), and how many candidate pairs the blocking rules made."""
+    from splink import Linker, block_on
+    from splink.blocking_analysis import count_comparisons_from_blocking_rules
+
+    scoring = Linker(list(inputs), dict(settings), log_level=None)
+    predicted = scoring.inference.predict(threshold_match_probability=rules.probabilistic.lower).as_spark_dataframe()
+    predicted = predicted.select("unique_id_l", "unique_id_r", "match_probability").persist()
+    counted = count_comparisons_from_blocking_rules(
+        list(inputs),
+        blocking_rules=[block_on(*b) for b in rules.probabilistic.blocking],
+        link_type=link_type,
+        record_sample_proportion=1.0,
+    )
+    return predicted, int(counted[-1]["cumulative_comparison_count"]) if counted else 0
+
+
+def _links(predicted: Any, everyone: Any, rules: IdentityRules) -> Any:
+    """The accepted links: predictions at or above `upper`, and the identifiers' deterministic edges."""
+    from pyspark.sql import functions as F
+
+    links = predicted.where(F.col("match_probability") >= rules.probabilistic.upper).withColumn("rule", F.lit("splink"))
+    deterministic = identifier_edges(everyone, rules)
+    if deterministic is not None:
+        links = links.unionByName(deterministic)
+    return links.persist()
+
+
+def _clusters(everyone: Any, links: Any, db: Any, rules: IdentityRules) -> Any:
+    """Connected components of the links (Splink's clustering), each record with its best accepted link."""
+    from pyspark.sql import functions as F
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    clustered = cluster_pairwise_predictions_at_threshold(
+        everyone.select("unique_id"), links, db, "unique_id", threshold_match_probability=rules.probabilistic.upper
+    ).as_spark_dataframe()
     ends = links.select(F.col("unique_id_l").alias("unique_id"), "match_probability").unionByName(
         links.select(F.col("unique_id_r").alias("unique_id"), "match_probability")
     )
     best = ends.groupBy("unique_id").agg(F.max("match_probability").alias("match_probability"))
-    clusters = (
+    return (
         everyone.select("unique_id", SOURCE, RECORD_ID)
         .join(clustered.select("unique_id", "cluster_id"), "unique_id")
         .join(best, "unique_id", "left")
         .persist()
     )
+
+
+def _reviews(predicted: Any, clusters: Any, rules: IdentityRules) -> Any:
+    """Predictions between `lower` and `upper` whose records ended apart: the strongest per pair of clusters."""
+    from pyspark.sql import functions as F
+
     of = clusters.select("unique_id", "cluster_id")
     apart = (
-        predicted.where(F.col("match_probability") < upper)
+        predicted.where(F.col("match_probability") < rules.probabilistic.upper)
         .join(of.withColumnsRenamed({"unique_id": "unique_id_l", "cluster_id": "cluster_l"}), "unique_id_l")
         .join(of.withColumnsRenamed({"unique_id": "unique_id_r", "cluster_id": "cluster_r"}), "unique_id_r")
         .where(F.col("cluster_l") != F.col("cluster_r"))
@@ -329,8 +396,7 @@ def link_spark(
     a = F.least("cluster_l", "cluster_r").alias("a")
     b = F.greatest("cluster_l", "cluster_r").alias("b")
     strongest = F.max_by(F.struct("unique_id_l", "unique_id_r", "match_probability"), "match_probability")
-    reviews = apart.groupBy(a, b).agg(strongest.alias("pair")).select("pair.*")
-    return SparkLink(clusters, links, reviews, model, n, pairs_scored)
+    return apart.groupBy(a, b).agg(strongest.alias("pair")).select("pair.*")
 
 
 def _estimate_prior(linker: Any, rules: IdentityRules, block_on: Any) -> float:
