@@ -19,9 +19,38 @@ def read_csv_records(path: Path, *, id_column: str | None = None, source: str | 
     return read_csv(path, id_column=id_column, source=source)[0]
 
 
+def source_name(path: Path) -> str:
+    """The source a CSV file's records belong to: its lower-cased stem."""
+    return path.stem.lower().replace(":", "_") or "input"
+
+
+def source_names(inputs: Sequence[Path], *, link_only: bool) -> list[str]:
+    """The inputs' source names; InputError when two files share one or `link_only` has fewer than two files."""
+    sources = [source_name(p) for p in inputs]
+    if len(set(sources)) != len(sources):
+        raise InputError(f"input files need distinct names (their stems name the sources): {sources}")
+    if link_only and len(inputs) < 2:
+        raise InputError("--link-only needs at least two input files")
+    return sources
+
+
+def read_header(path: Path) -> list[str]:
+    """A CSV file's header row alone; InputError naming the file when it is missing, not UTF-8 or empty."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), None)
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    if not header:
+        raise InputError(f"{path}: empty file or no header row")
+    return header
+
+
 def read_csv(path: Path, *, id_column: str | None = None, source: str | None = None) -> tuple[list[Record], list[str]]:
     """Records of one CSV file and its header."""
-    name = source or path.stem.lower().replace(":", "_") or "input"
+    name = source or source_name(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -109,11 +138,7 @@ def link_csv(
     import time
 
     started = time.perf_counter()
-    sources = [p.stem.lower() for p in inputs]
-    if len(set(sources)) != len(sources):
-        raise InputError(f"input files need distinct names (their stems name the sources): {sources}")
-    if link_only and len(inputs) < 2:
-        raise InputError("--link-only needs at least two input files")
+    sources = source_names(inputs, link_only=link_only)
     records: list[Record] = []
     headers: dict[str, list[str]] = {}
     for path in inputs:

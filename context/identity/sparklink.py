@@ -16,7 +16,6 @@ without them no value is common, so a name's typo level holds every pair at its 
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import shutil
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from context.identity.comparisons import derived_columns
-from context.identity.csvlink import LinkReport, check_columns
+from context.identity.csvlink import LinkReport, check_columns, read_header, source_names
 from context.identity.errors import EngineError, InputError
 from context.identity.graph import Edge, Prepared, Record, Resolution, ReviewItem, names_agree, names_conflict, prepare
 from context.identity.rules import IdentityRules
@@ -458,19 +457,6 @@ def _with_model(settings: Mapping[str, Any], rules: IdentityRules, model: FSMode
     return out
 
 
-def _csv_header(path: Path) -> list[str]:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            header = next(csv.reader(handle), None)
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    if not header:
-        raise InputError(f"{path}: empty file or no header row")
-    return header
-
-
 def link_csv_spark(
     inputs: Sequence[Path],
     rules: IdentityRules,
@@ -485,12 +471,8 @@ def link_csv_spark(
     """`link_csv` on Spark: read the files with Spark, link with `link_spark`, collect for the same outputs."""
     require_pyspark()
     started = time.perf_counter()
-    sources = [p.stem.lower().replace(":", "_") or "input" for p in inputs]
-    if len(set(sources)) != len(sources):
-        raise InputError(f"input files need distinct names (their stems name the sources): {sources}")
-    if link_only and len(inputs) < 2:
-        raise InputError("--link-only needs at least two input files")
-    headers = {p.name: _csv_header(p) for p in inputs}
+    sources = source_names(inputs, link_only=link_only)
+    headers = {p.name: read_header(p) for p in inputs}
     check_columns(rules, headers)
     session = spark or local_session()
     try:

@@ -117,9 +117,10 @@ def verify_stripe(
     source: str, body: bytes, headers: Mapping[str, str], secrets: Sequence[SecretStr], now: datetime, url: str = ""
 ) -> Delivery:
     """Stripe-Signature `t=…,v1=…`: HMAC-SHA256 of "t.body", t within 300 s of now."""
-    # Not the SDK's `stripe.WebhookSignature.verify_header` (stripe 16.1): it reads `time.time()` (no injectable
-    # clock), takes one secret per call, bounds only past timestamps (a future `t` passes), decodes the body as
-    # UTF-8 before signing, and would load the SDK (~65 ms CPU) into the server for these ten lines of HMAC.
+    # Not the SDK's `stripe.WebhookSignature.verify_header` (stripe 16.1): it takes "now" from the process clock
+    # itself (nothing to inject), takes one secret per call, bounds only past timestamps (a future `t` passes),
+    # decodes the body as UTF-8 before signing, and would load the SDK (~65 ms CPU) into the server for these ten
+    # lines of HMAC.
     header = headers.get("stripe-signature", "")
     parts: dict[str, list[str]] = {}
     for item in header.split(","):
