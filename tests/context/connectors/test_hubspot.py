@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import yaml
-from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from context.customer_context import build_customer_context, lookup_customer
@@ -15,17 +13,14 @@ from context.customer_context.config import load_context_config
 from context.dbtypes import table_of
 from context.identity.rules import default_rules
 from context.identity.service import resolve_pending
-from context.intake.connectors import SourceCredentials
 from context.intake.models import RejectedWebhook
 from context.intake.service import load_cursor, sync
 from context.live.propagate import process_pending
 from context.profiles.service import recompute_profiles
-from contextdesk.app import create_app
-from contextdesk.settings import Settings
 from tests.clock import NOW
 from tests.context.connectors.fakes import hubspot as fh
 from tests.context.connectors.fakes.server import Failure, VirtualTime
-from tests.context.connectors.helpers import config, connections, records
+from tests.context.connectors.helpers import config, connections, live_app, records
 from tests.context.connectors.test_webhooks import post, sqlite_url
 from tests.contextdesk.http_helpers import serve_in_thread
 
@@ -130,28 +125,19 @@ def test_a_signed_hubspot_webhook_updates_the_crm_facts_a_stale_one_is_refused(
     tmp_path: Path, sqlite_template: Path
 ) -> None:
     vtime = VirtualTime()
-    path = tmp_path / "contextdesk.yaml"
-    path.write_text(yaml.safe_dump({"sources": [HUBSPOT]}))
     with fh.FakeHubSpot() as fake:
         fake.put(fh.contact(1, email="ann@example.com", lifecyclestage="lead"))
         fake.put(fh.contact(2, email="bob@example.com"))
-        settings = Settings(
-            home=tmp_path / "home",
-            config_file=path,
-            webhook_worker=False,
+        live = live_app(
+            tmp_path,
+            vtime,
+            source=HUBSPOT,
             database_url=sqlite_url(tmp_path, sqlite_template),
-            sources={
-                "hubspot": SourceCredentials(
-                    base_url=fake.url, token=SecretStr(fh.TOKEN), webhook_secrets=[SecretStr(fh.CLIENT_SECRET)]
-                )
-            },
+            base_url=fake.url,
+            token=fh.TOKEN,
+            webhook_secret=fh.CLIENT_SECRET,
         )
-        app = create_app(settings, clock=vtime.now)
-        engine, ctx_config = app.state.engine, load_context_config(path)
-        conns = connections(vtime, hubspot=(fake.url, fh.TOKEN))
-        sync(engine=engine, config=app.state.live.propagation.intake, clock=vtime.now, connections=conns)
-        resolve_pending(engine=engine, rules=default_rules(), now=vtime.now())
-        recompute_profiles(engine=engine, config=ctx_config.profiles, now=vtime.now())
+        app, settings, engine, ctx_config = live.app, live.settings, live.engine, live.context_config
         with serve_in_thread(app, settings) as base:
             url = f"{base}/v1/webhooks/hubspot"
             fake.put(fh.contact(1, email="ann@example.com", lifecyclestage="customer"))
@@ -184,31 +170,22 @@ def test_a_deal_stage_change_alone_reaches_its_contacts_contexts_by_webhook(
     tmp_path: Path, sqlite_template: Path
 ) -> None:
     vtime = VirtualTime()
-    path = tmp_path / "contextdesk.yaml"
-    path.write_text(yaml.safe_dump({"sources": [HUBSPOT]}))
     with fh.FakeHubSpot() as fake:
         fake.put(fh.contact(1, email="ann@example.com"))
         fake.put(fh.contact(2, email="bob@example.com"))
         fake.put(fh.contact(3, email="cat@example.com"))
         fake.put_deal(fh.deal(1, stage="appointmentscheduled", updated=NOW - timedelta(days=3)), "501", "502")
         fake.put_deal(fh.deal(2, stage="qualifiedtobuy"))  # on nobody yet
-        settings = Settings(
-            home=tmp_path / "home",
-            config_file=path,
-            webhook_worker=False,
+        live = live_app(
+            tmp_path,
+            vtime,
+            source=HUBSPOT,
             database_url=sqlite_url(tmp_path, sqlite_template),
-            sources={
-                "hubspot": SourceCredentials(
-                    base_url=fake.url, token=SecretStr(fh.TOKEN), webhook_secrets=[SecretStr(fh.CLIENT_SECRET)]
-                )
-            },
+            base_url=fake.url,
+            token=fh.TOKEN,
+            webhook_secret=fh.CLIENT_SECRET,
         )
-        app = create_app(settings, clock=vtime.now)
-        engine, ctx_config = app.state.engine, load_context_config(path)
-        conns = connections(vtime, hubspot=(fake.url, fh.TOKEN))
-        sync(engine=engine, config=app.state.live.propagation.intake, clock=vtime.now, connections=conns)
-        resolve_pending(engine=engine, rules=default_rules(), now=vtime.now())
-        recompute_profiles(engine=engine, config=ctx_config.profiles, now=vtime.now())
+        app, settings, engine, ctx_config = live.app, live.settings, live.engine, live.context_config
 
         def deal_stage(email: str) -> str | None:
             found = lookup_customer(engine=engine, email=email)

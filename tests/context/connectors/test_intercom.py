@@ -7,25 +7,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from context.customer_context import build_customer_context, lookup_customer
 from context.customer_context.config import load_context_config
 from context.identity.rules import default_rules
 from context.identity.service import resolve_pending
-from context.intake.connectors import SourceCredentials
 from context.intake.service import load_cursor, sync
 from context.live.propagate import process_pending
-from context.profiles.config import load_profiles_config
 from context.profiles.service import recompute_profiles
-from contextdesk.app import create_app
-from contextdesk.settings import Settings
 from tests.clock import NOW
 from tests.context.connectors.fakes import intercom as fi
 from tests.context.connectors.fakes.server import Failure, VirtualTime
-from tests.context.connectors.helpers import config, connections, records
+from tests.context.connectors.helpers import config, connections, live_app, records
 from tests.context.connectors.test_webhooks import post, sqlite_url
 from tests.contextdesk.http_helpers import serve_in_thread
 
@@ -134,27 +128,18 @@ def test_a_contacts_conversations_land_in_the_context_and_later_changes_through_
 
 def test_a_signed_intercom_notification_updates_the_contact(tmp_path: Path, sqlite_template: Path) -> None:
     vtime = VirtualTime()
-    path = tmp_path / "contextdesk.yaml"
-    path.write_text(yaml.safe_dump({"sources": [INTERCOM]}))
     with fi.FakeIntercom() as fake:
         fake.put(fi.contact(1, email="ann@example.com"))
-        settings = Settings(
-            home=tmp_path / "home",
-            config_file=path,
-            webhook_worker=False,
+        live = live_app(
+            tmp_path,
+            vtime,
+            source=INTERCOM,
             database_url=sqlite_url(tmp_path, sqlite_template),
-            sources={
-                "intercom": SourceCredentials(
-                    base_url=fake.url, token=SecretStr(fi.TOKEN), webhook_secrets=[SecretStr(fi.CLIENT_SECRET)]
-                )
-            },
+            base_url=fake.url,
+            token=fi.TOKEN,
+            webhook_secret=fi.CLIENT_SECRET,
         )
-        app = create_app(settings, clock=vtime.now)
-        engine = app.state.engine
-        conns = connections(vtime, intercom=(fake.url, fi.TOKEN))
-        sync(engine=engine, config=app.state.live.propagation.intake, clock=vtime.now, connections=conns)
-        resolve_pending(engine=engine, rules=default_rules(), now=vtime.now())
-        recompute_profiles(engine=engine, config=load_profiles_config(path), now=vtime.now())
+        app, settings, engine = live.app, live.settings, live.engine
         with serve_in_thread(app, settings) as base:
             fake.put(fi.contact(1, email="ann.new@example.com"))
             accepted = post(base, "intercom", fake.webhook("contact.user.updated", "6650000001"))
@@ -170,29 +155,20 @@ def test_a_signed_intercom_notification_updates_the_contact(tmp_path: Path, sqli
 
 def test_signed_conversation_notifications_change_the_customers_tickets(tmp_path: Path, sqlite_template: Path) -> None:
     vtime = VirtualTime()
-    path = tmp_path / "contextdesk.yaml"
-    path.write_text(yaml.safe_dump({"sources": [INTERCOM]}))
     with fi.FakeIntercom() as fake:
         fake.put(fi.contact(1, email="ann@example.com", updated=NOW - timedelta(days=2)))
         fake.put(fi.conversation(1, contact_n=1, title="Candle arrived broken", updated=NOW - timedelta(days=1)))
         fake.put(fi.conversation(2, contact_n=1, title="Wrong colour", updated=NOW - timedelta(days=1)))
-        settings = Settings(
-            home=tmp_path / "home",
-            config_file=path,
-            webhook_worker=False,
+        live = live_app(
+            tmp_path,
+            vtime,
+            source=INTERCOM,
             database_url=sqlite_url(tmp_path, sqlite_template),
-            sources={
-                "intercom": SourceCredentials(
-                    base_url=fake.url, token=SecretStr(fi.TOKEN), webhook_secrets=[SecretStr(fi.CLIENT_SECRET)]
-                )
-            },
+            base_url=fake.url,
+            token=fi.TOKEN,
+            webhook_secret=fi.CLIENT_SECRET,
         )
-        app = create_app(settings, clock=vtime.now)
-        engine, ctx_config = app.state.engine, load_context_config(path)
-        conns = connections(vtime, intercom=(fake.url, fi.TOKEN))
-        sync(engine=engine, config=app.state.live.propagation.intake, clock=vtime.now, connections=conns)
-        resolve_pending(engine=engine, rules=default_rules(), now=vtime.now())
-        recompute_profiles(engine=engine, config=ctx_config.profiles, now=vtime.now())
+        app, settings, engine, ctx_config = live.app, live.settings, live.engine, live.context_config
 
         def tickets() -> tuple[list[tuple[str | None, str | None]], list[tuple[str | None, str | None]]]:
             found = lookup_customer(engine=engine, email="ann@example.com")

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from contextdesk.cli.identity import app
 
@@ -43,26 +43,19 @@ def _link(tmp_path: Path, *args: str) -> list[str]:
     ]
 
 
+def _link_example(out: Path, engine: str) -> Result:
+    """`identity link` of the shipped example people with `--engine ENGINE`."""
+    args = ["link", "--rules", str(EXAMPLES / "identity-rules.yaml"), "--input", str(EXAMPLES / "people.csv")]
+    return CliRunner().invoke(app, [*args, "--out", str(out), "--engine", engine])
+
+
 def test_spark_engine_without_pyspark_says_to_install_the_extra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Where pyspark is installed, hide it: an entry of None in sys.modules makes `import pyspark` fail.
     monkeypatch.setitem(sys.modules, "pyspark", None)
     out = tmp_path / "clusters.csv"
-    result = CliRunner().invoke(
-        app,
-        [
-            "link",
-            "--rules",
-            str(EXAMPLES / "identity-rules.yaml"),
-            "--input",
-            str(EXAMPLES / "people.csv"),
-            "--out",
-            str(out),
-            "--engine",
-            "spark",
-        ],
-    )
+    result = _link_example(out, "spark")
     assert result.exit_code == 1, result.output
     assert "pip install" in result.output and "contextdesk[spark]" in result.output, result.output
     assert "Traceback" not in result.output
@@ -70,20 +63,7 @@ def test_spark_engine_without_pyspark_says_to_install_the_extra(
 
 
 def test_an_unknown_engine_is_a_clear_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        app,
-        [
-            "link",
-            "--rules",
-            str(EXAMPLES / "identity-rules.yaml"),
-            "--input",
-            str(EXAMPLES / "people.csv"),
-            "--out",
-            str(tmp_path / "c.csv"),
-            "--engine",
-            "duckdb",
-        ],
-    )
+    result = _link_example(tmp_path / "c.csv", "duckdb")
     assert result.exit_code == 1
     assert "--engine must be python or spark, not 'duckdb'" in result.output
 
